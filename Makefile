@@ -1,0 +1,33 @@
+# timbre: the two set-up commands. Each creates .venv when missing, installs the
+# Python requirements into it, installs the system FluidSynth library when it is
+# missing (as root or with sudo; otherwise it stops with the command to run), then runs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO_MINUTES ?= 8
+DEMO_DIR ?= demo
+
+.PHONY: test demo setup fluidsynth clean-demo
+
+setup: $(STAMP) fluidsynth
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "timbre needs Python >= 3.10, found " + sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+fluidsynth:
+	@sh tools/ensure_fluidsynth.sh
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(PY) -m timbre.cli.demo --minutes $(DEMO_MINUTES) --output $(DEMO_DIR)
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

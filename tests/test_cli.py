@@ -1,0 +1,24 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from timbre import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ["synthesize_audios.py", "compute_features.py", "train.py", "train_generator.py", "predict.py", "evaluate.py"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_scripts_show_help(script):
+    result = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True)
+    assert result.returncode in (0, 2), result.stderr
+    assert "usage" in (result.stdout + result.stderr).lower() or "not implemented" in result.stderr
+
+
+def test_dispatcher_lists_commands(capsys):
+    assert cli.main(["--help"]) == 0
+    assert "predict" in capsys.readouterr().err
+    assert cli.main(["nonsense"]) == 2
+    assert "unknown command 'nonsense'" in capsys.readouterr().err

@@ -1,0 +1,166 @@
+import subprocess
+import sys
+
+import librosa
+import numpy as np
+import pytest
+
+from conftest import sine
+from timbre import spectrogram as sp
+from timbre.config import SpectrogramConfig
+from timbre.errors import ConfigError
+
+
+def _band_limited(audio, config):
+    """The audio with STFT bins at and above n_bins removed (what the inverse can give back)."""
+    spectrum = sp.stft(audio, config)
+    spectrum[config.n_bins:] = 0
+    return librosa.istft(spectrum, hop_length=config.hop_length, n_fft=config.n_fft, window="hann",
+                         center=True, length=len(audio))
+
+
+@pytest.mark.parametrize("length", [1, 100, 511, 1023, 1024, 4097, 44101])
+def test_inverse_with_same_phase_reconstructs(length, spec_config, rng):
+    audio = (0.3 * rng.standard_normal(length)).astype(np.float32)
+    spec, phase = sp.log_spectrogram(audio, spec_config)
+    rebuilt = sp.invert_log_spectrogram(spec, phase, spec_config, length)
+    target = _band_limited(audio, spec_config)
+    assert rebuilt.shape == (length,) and rebuilt.dtype == np.float32
+    assert np.linalg.norm(rebuilt - target) <= 1e-4 * np.linalg.norm(target)
+
+
+def test_band_limited_signal_reconstructs(spec_config):
+    audio = sine(440, 1.0, 44100) + sine(3000, 1.0, 44100, 0.2)
+    spec, phase = sp.log_spectrogram(audio, spec_config)
+    rebuilt = sp.invert_log_spectrogram(spec, phase, spec_config, len(audio))
+    assert np.linalg.norm(rebuilt - audio) <= 1e-3 * np.linalg.norm(audio)
+
+
+def test_shapes_and_range(spec_config, rng):
+    audio = rng.uniform(-1, 1, 44100).astype(np.float32)
+    spec, phase = sp.log_spectrogram(audio, spec_config)
+    assert spec.shape == phase.shape == (256, 1 + 44100 // 512)
+    assert spec.min() >= -1 and spec.max() <= 1
+    assert np.all(np.abs(phase) <= np.pi + 1e-6)
+
+
+def test_silence_is_minus_one(spec_config):
+    spec, _ = sp.log_spectrogram(np.zeros(2048, np.float32), spec_config)
+    assert np.all(spec == sp.SILENCE)
+
+
+@pytest.mark.parametrize("amin", [2.0**-16, 1e-3])
+def test_normalise_denormalise_exact(amin, rng):
+    config = SpectrogramConfig(amin=amin)
+    values = rng.uniform(-1, 1, (64, 64)).astype(np.float32)
+    np.testing.assert_allclose(sp.normalise(sp.denormalise(values, config), config), values, atol=1e-6)
+    magnitude = np.geomspace(amin / 10, 1.0, 500)
+    np.testing.assert_allclose(sp.denormalise(sp.normalise(magnitude, config), config), magnitude, rtol=1e-5, atol=1e-9)
+
+
+def test_full_scale_sine_has_magnitude_one(spec_config):
+    freq = 60 * spec_config.sample_rate / spec_config.n_fft  # exactly on bin 60
+    spec, _ = sp.log_spectrogram(sine(freq, 1.0, spec_config.sample_rate, amplitude=1.0), spec_config)
+    peak = sp.denormalise(spec[:, 20:-20], spec_config).max(axis=0)
+    np.testing.assert_allclose(peak, 1.0, rtol=1e-3)
+
+
+def test_440_hz_peaks_in_expected_bin(spec_config):
+    spec, _ = sp.log_spectrogram(sine(440, 1.0, 44100), spec_config)
+    expected = round(440 * spec_config.n_fft / spec_config.sample_rate)
+    assert np.all(np.argmax(spec[:, 5:-5], axis=0) == expected)
+
+
+def test_stft_agrees_with_librosa(spec_config, rng):
+    audio = rng.standard_normal(10000).astype(np.float32)
+    spec, _ = sp.log_spectrogram(audio, spec_config)
+    reference = np.abs(librosa.stft(audio, n_fft=1024, hop_length=512, pad_mode="constant"))[:256]
+    np.testing.assert_allclose(sp.denormalise(spec, spec_config), reference * 2 / 512, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("n_frames", [0, 1, 255, 256, 257, 1000])
+@pytest.mark.parametrize("overlap", [0, 64, 128])
+def test_tile_blend_is_identity(n_frames, overlap, rng):
+    spec = rng.uniform(-1, 1, (8, n_frames)).astype(np.float32)
+    tiles = sp.tile(spec, 256, overlap)
+    assert tiles.shape == (len(sp.tile_starts(n_frames, 256, overlap)), 8, 256)
+    np.testing.assert_allclose(sp.blend(tiles, n_frames, overlap), spec, atol=1e-6)
+
+
+def test_tiles_are_flush_and_padded_with_silence(rng):
+    spec = rng.uniform(-1, 1, (4, 300)).astype(np.float32)
+    tiles = sp.tile(spec, 256, 0)
+    assert list(sp.tile_starts(300, 256, 0)) == [0, 44]
+    np.testing.assert_array_equal(tiles[-1], spec[:, -256:])
+    short = sp.tile(spec[:, :10], 256, 0)
+    assert short.shape == (1, 4, 256) and np.all(short[0, :, 10:] == sp.SILENCE)
+    assert sp.tile(spec[:, :0], 256, 64).shape == (0, 4, 256)
+
+
+def test_tile_steps_by_tile_minus_overlap():
+    assert list(sp.tile_starts(1000, 256, 128)) == [0, 128, 256, 384, 512, 640, 744]
+
+
+def test_blend_with_context_window_is_identity(rng):
+    spec = rng.uniform(-1, 1, (4, 700)).astype(np.float32)
+    window = sp.blend_window(256, fade_frames=32, context_frames=32)
+    np.testing.assert_allclose(sp.blend(sp.tile(spec, 256, 128), 700, 128, window), spec, atol=1e-5)
+    assert window.min() == sp.WINDOW_FLOOR and window.max() == 1.0
+
+
+@pytest.mark.parametrize("length", [30000, 44100])
+def test_griffin_lim_from_true_phase_converges(length, spec_config, rng):
+    audio = sine(440, length / 44100, 44100) + 0.05 * rng.standard_normal(length).astype(np.float32)
+    spec, phase = sp.log_spectrogram(audio, spec_config)
+    rebuilt = sp.griffin_lim(spec, spec_config, length, n_iter=16, init_phase=phase)
+    magnitude = sp.denormalise(spec, spec_config) / sp.magnitude_scale(spec_config)
+    assert rebuilt.shape == (length,)
+    assert sp.spectral_convergence(rebuilt, magnitude, spec_config) < 0.05
+
+
+def test_griffin_lim_improves_on_random_phase(spec_config):
+    audio = sine(440, 0.5, 44100) + sine(1320, 0.5, 44100, 0.2)
+    spec, _ = sp.log_spectrogram(audio, spec_config)
+    magnitude = sp.denormalise(spec, spec_config) / sp.magnitude_scale(spec_config)
+    start = sp.spectral_convergence(sp.griffin_lim(spec, spec_config, len(audio), n_iter=0), magnitude, spec_config)
+    after = sp.spectral_convergence(sp.griffin_lim(spec, spec_config, len(audio), n_iter=32), magnitude, spec_config)
+    assert after < start / 2
+
+
+def test_errors(spec_config):
+    with pytest.raises(ConfigError, match="non-empty 1-D"):
+        sp.log_spectrogram(np.zeros(0, np.float32), spec_config)
+    with pytest.raises(ConfigError, match="non-empty 1-D"):
+        sp.log_spectrogram(np.zeros((2, 100), np.float32), spec_config)
+    spec = np.zeros((256, 3), np.float32)
+    with pytest.raises(ConfigError, match="expected \\(256, n_frames\\)"):
+        sp.invert_log_spectrogram(np.zeros((10, 3)), np.zeros((10, 3)), spec_config, 1024)
+    with pytest.raises(ConfigError, match="length=0 must be a positive integer"):
+        sp.invert_log_spectrogram(spec, spec, spec_config, 0)
+    with pytest.raises(ConfigError, match="3 frames for length=100"):
+        sp.invert_log_spectrogram(spec, spec, spec_config, 100)
+    with pytest.raises(ConfigError, match="phase: shape"):
+        sp.invert_log_spectrogram(spec, np.zeros((256, 2)), spec_config, 1024)
+    with pytest.raises(ConfigError, match="n_iter=-1"):
+        sp.griffin_lim(spec, spec_config, 1024, n_iter=-1)
+    with pytest.raises(ConfigError, match="momentum=1.5"):
+        sp.griffin_lim(spec, spec_config, 1024, momentum=1.5)
+    with pytest.raises(ConfigError, match="init_phase: shape"):
+        sp.griffin_lim(spec, spec_config, 1024, init_phase=np.zeros((2, 2)))
+    with pytest.raises(ConfigError, match="tile_frames=0"):
+        sp.tile_starts(10, 0)
+    with pytest.raises(ConfigError, match="overlap=256"):
+        sp.tile_starts(10, 256, 256)
+    with pytest.raises(ConfigError, match="n_frames=-1"):
+        sp.tile_starts(-1, 256)
+    with pytest.raises(ConfigError, match="expected \\(n_bins, n_frames\\)"):
+        sp.tile(np.zeros(10), 256)
+    with pytest.raises(ConfigError, match="2 tiles for n_frames=100"):
+        sp.blend(np.zeros((2, 4, 256)), 100)
+    with pytest.raises(ConfigError, match="do not fit a tile"):
+        sp.blend_window(256, 10, context_frames=128)
+
+
+def test_import_does_not_load_tensorflow():
+    code = "import sys, timbre.spectrogram, timbre.audio, timbre.config; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

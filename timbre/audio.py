@@ -1,0 +1,224 @@
+"""Reading, writing, resampling and checking audio: the only module that touches audio files.
+
+Audio inside timbre is always a 1-D float32 NumPy array (mono) with a separate
+``sample_rate`` in Hz. Anything libsndfile reads (WAV, FLAC, OGG/Vorbis, AIFF,
+...) at any rate and channel count is accepted; channels are averaged to mono
+and the rate is converted with soxr (high quality). Long files can be streamed
+in blocks (:func:`read_blocks`, :class:`AudioWriter`) so memory does not grow
+with their length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from timbre.errors import AudioError
+from timbre.fileio import atomic_path
+
+SILENCE_PEAK = 1e-5  # peak below this (-100 dBFS) counts as silent
+CLIP_PEAK = 0.999  # peak at or above this counts as (possibly) clipped
+SUBTYPES = ("FLOAT", "PCM_16", "PCM_24")
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds, read from its header."""
+
+    sample_rate: int  # Hz
+    frames: int  # samples per channel
+    channels: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise AudioError(f"{path}: file not found")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder (expected an audio file)")
+
+
+def _open(path: Path) -> sf.SoundFile:
+    _check_exists(path)
+    try:
+        return sf.SoundFile(path)
+    except (RuntimeError, sf.SoundFileError, TypeError) as e:
+        raise AudioError(f"{path}: not a readable audio file ({e})") from e
+
+
+def info(path: str | os.PathLike) -> AudioInfo:
+    """Return the sample rate, length and channel count of an audio file.
+
+    Raises:
+        AudioError: missing or unreadable file.
+    """
+    with _open(Path(path)) as f:
+        return AudioInfo(sample_rate=int(f.samplerate), frames=int(f.frames), channels=int(f.channels))
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Convert ``audio`` (1-D) from ``from_rate`` to ``to_rate`` Hz with soxr (HQ)."""
+    if from_rate == to_rate or audio.size == 0:
+        return audio.astype(np.float32, copy=False)
+    return soxr.resample(audio, from_rate, to_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def check(audio: np.ndarray, name: str, stacklevel: int = 2) -> None:
+    """Raise on unusable audio and warn on suspicious audio.
+
+    Args:
+        audio: samples of any shape.
+        name: what to call it in messages (usually the file path).
+        stacklevel: passed to ``warnings.warn``.
+
+    Raises:
+        AudioError: ``audio`` is empty or holds NaN/inf samples.
+    """
+    if audio.size == 0:
+        raise AudioError(f"{name}: zero-length audio (expected at least one sample)")
+    if not np.all(np.isfinite(audio)):
+        bad = int(np.size(audio) - np.count_nonzero(np.isfinite(audio)))
+        raise AudioError(f"{name}: {bad} non-finite samples (NaN or inf)")
+    _warn_level(float(np.max(np.abs(audio))), name, stacklevel + 1)
+
+
+def _warn_level(peak: float, name: str, stacklevel: int) -> None:
+    if peak < SILENCE_PEAK:
+        warnings.warn(f"{name}: audio is silent (peak {peak:.2g})", stacklevel=stacklevel + 1)
+    elif peak >= CLIP_PEAK:
+        warnings.warn(f"{name}: audio may be clipped (peak {peak:.4f})", stacklevel=stacklevel + 1)
+
+
+def load(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read an audio file as float32 mono, optionally resampled.
+
+    Args:
+        path: any file libsndfile reads.
+        sample_rate: output rate in Hz; ``None`` keeps the file's rate.
+
+    Returns:
+        ``(audio, sample_rate)``: shape ``(n_samples,)`` float32, and its rate in Hz.
+
+    Raises:
+        AudioError: missing, unreadable or corrupt file; zero-length audio;
+            non-finite samples. Silent or clipped audio only warns.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        file_rate = int(f.samplerate)
+        try:
+            data = f.read(dtype="float32", always_2d=True)
+        except (RuntimeError, sf.SoundFileError) as e:
+            raise AudioError(f"{path}: corrupt audio data ({e})") from e
+    audio = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    check(audio, str(path), stacklevel=3)
+    rate = file_rate if sample_rate is None else int(sample_rate)
+    return resample(audio, file_rate, rate), rate
+
+
+def read_blocks(path: str | os.PathLike, sample_rate: int | None = None,
+                block_frames: int = 1 << 20) -> Iterator[np.ndarray]:
+    """Stream a file as float32 mono blocks at ``sample_rate``, in bounded memory.
+
+    The blocks concatenated equal ``load(path, sample_rate)[0]`` up to the
+    resampler's streaming precision (soxr keeps state across blocks).
+
+    Args:
+        path: any file libsndfile reads.
+        sample_rate: output rate in Hz; ``None`` keeps the file's rate.
+        block_frames: input samples read per block.
+
+    Yields:
+        1-D float32 arrays (the last may be short; a block may be empty while
+        the resampler fills its delay line).
+
+    Raises:
+        AudioError: as :func:`load`.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        file_rate = int(f.samplerate)
+        rate = file_rate if sample_rate is None else int(sample_rate)
+        if f.frames == 0:
+            raise AudioError(f"{path}: zero-length audio (expected at least one sample)")
+        stream = None if rate == file_rate else soxr.ResampleStream(file_rate, rate, 1, dtype="float32", quality="HQ")
+        peak = 0.0
+        while True:
+            try:
+                data = f.read(block_frames, dtype="float32", always_2d=True)
+            except (RuntimeError, sf.SoundFileError) as e:
+                raise AudioError(f"{path}: corrupt audio data ({e})") from e
+            last = len(data) < block_frames
+            block = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0].copy()
+            if not np.all(np.isfinite(block)):
+                raise AudioError(f"{path}: non-finite samples (NaN or inf)")
+            if block.size:
+                peak = max(peak, float(np.max(np.abs(block))))
+            yield block if stream is None else stream.resample_chunk(block, last=last)
+            if last:
+                break
+    _warn_level(peak, str(path), stacklevel=2)
+
+
+def save(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> None:
+    """Write mono audio atomically; the format follows the suffix (.wav, .flac, .ogg).
+
+    Args:
+        path: destination; its folder is created.
+        audio: shape ``(n_samples,)``.
+        sample_rate: Hz.
+        subtype: ``"FLOAT"`` (32-bit float), ``"PCM_16"`` or ``"PCM_24"``.
+
+    Raises:
+        AudioError: unknown subtype or format, or the write failed.
+    """
+    with AudioWriter(path, sample_rate, subtype) as writer:
+        writer.write(audio)
+
+
+class AudioWriter:
+    """Context manager writing mono audio block by block, renamed into place on success.
+
+    ``with AudioWriter(path, 44100) as w: w.write(block)``. If the block raises,
+    nothing appears at ``path``.
+    """
+
+    def __init__(self, path: str | os.PathLike, sample_rate: int, subtype: str = "FLOAT") -> None:
+        if subtype not in SUBTYPES:
+            raise AudioError(f"{path}: unknown subtype {subtype!r} (expected one of {SUBTYPES})")
+        self.path = Path(path)
+        fmt = self.path.suffix.lstrip(".").upper()
+        if fmt not in sf.available_formats():
+            raise AudioError(f"{path}: unknown audio format {self.path.suffix!r} (expected e.g. .wav, .flac, .ogg)")
+        self.sample_rate = int(sample_rate)
+        self.subtype = subtype if fmt in ("WAV", "AIFF", "FLAC", "W64", "RF64") else None
+        if fmt == "FLAC" and subtype == "FLOAT":
+            self.subtype = "PCM_24"
+
+    def __enter__(self) -> "AudioWriter":
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        try:
+            self._file = sf.SoundFile(tmp, "w", samplerate=self.sample_rate, channels=1, subtype=self.subtype)
+        except (RuntimeError, sf.SoundFileError, ValueError) as e:
+            self._atomic.__exit__(type(e), e, e.__traceback__)
+            raise AudioError(f"{self.path}: cannot write audio ({e})") from e
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a 1-D block of samples."""
+        self._file.write(np.asarray(block, dtype=np.float32))
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._file.close()
+        return bool(self._atomic.__exit__(exc_type, exc, tb))

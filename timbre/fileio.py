@@ -1,0 +1,96 @@
+"""Atomic file writes and small JSON/NumPy helpers (no audio: see ``audio``).
+
+Every file timbre writes goes through :func:`atomic_path`: the content is
+written to a temporary name in the destination folder and renamed over the
+destination only once complete, so a run killed at any moment leaves either
+the old file or the new one, never a half-written file a rerun would trust.
+Temporary names start with ``.`` and contain ``.tmp-``; they are ignored by
+every reader in timbre.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from timbre.errors import DatasetError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    The temporary name keeps the destination's suffix (libraries such as
+    soundfile and Keras pick the format from it). On an exception the
+    temporary file is removed and ``path`` is left untouched.
+
+    Args:
+        path: final destination; its folder is created if missing.
+
+    Yields:
+        The temporary path to write to.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file.
+
+    Raises:
+        DatasetError: the file is missing or is not valid JSON (names the file).
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise DatasetError(f"{path}: file not found") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f"{path}: not valid JSON ({e})") from e
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Save ``array`` with ``np.save``, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+
+
+def load_npy(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
+    """Load an ``.npy`` file written by :func:`save_npy` (never with pickle).
+
+    Args:
+        path: the file.
+        mmap: memory-map instead of reading it whole.
+
+    Raises:
+        DatasetError: the file is missing, truncated or not an ``.npy`` file.
+    """
+    path = Path(path)
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError as e:
+        raise DatasetError(f"{path}: file not found") from e
+    except (ValueError, OSError, EOFError) as e:
+        raise DatasetError(f"{path}: corrupt or truncated array file ({e})") from e

@@ -1,0 +1,264 @@
+"""Log-magnitude spectrograms, tiling and inversion: pure NumPy/librosa, no TensorFlow.
+
+The representation (DESIGN.md): a centred Hann STFT; magnitudes scaled by
+``2 / sum(window)`` so a full-scale sinusoid has magnitude 1; the lowest
+``n_bins`` bins kept; then ``log1p(mag / amin) / log1p(1 / amin)`` clipped to
+[0, 1] and mapped to [-1, 1]. -1 is silence (:data:`SILENCE`). Arrays are
+``(n_bins, n_frames)``, frequency first, as librosa returns them.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import librosa
+import numpy as np
+
+from timbre.config import SpectrogramConfig
+from timbre.errors import ConfigError
+
+SILENCE = -1.0  # normalised value of zero magnitude
+WINDOW_FLOOR = 1e-3  # smallest blend weight, so every frame is covered by some weight
+
+
+def magnitude_scale(config: SpectrogramConfig) -> float:
+    """Factor ``2 / sum(window)`` that maps a full-scale sinusoid's STFT peak to 1."""
+    return float(2.0 / np.sum(librosa.filters.get_window("hann", config.n_fft, fftbins=True)))
+
+
+def n_frames_for(n_samples: int, config: SpectrogramConfig) -> int:
+    """Number of STFT frames for ``n_samples`` samples (centred frames)."""
+    return 1 + n_samples // config.hop_length
+
+
+def stft(audio: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """Complex STFT of ``audio``, all ``n_fft // 2 + 1`` bins, shape (n_fft//2+1, n_frames).
+
+    Frames are centred and the signal is zero-padded, so audio shorter than
+    ``n_fft`` is fine (librosa's warning about it is silenced).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
+        return librosa.stft(np.asarray(audio, dtype=np.float32), n_fft=config.n_fft, hop_length=config.hop_length,
+                            window="hann", center=True, pad_mode="constant")
+
+
+def normalise(magnitude: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """Scaled magnitude (full-scale sine = 1) -> log-compressed values in [-1, 1]."""
+    amin = config.amin
+    compressed = np.log1p(np.asarray(magnitude, dtype=np.float64) / amin) / np.log1p(1.0 / amin)
+    return (np.clip(compressed, 0.0, 1.0) * 2.0 - 1.0).astype(np.float32)
+
+
+def denormalise(normalised: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """Inverse of :func:`normalise` (exact inside [-1, 1]; values outside are clipped)."""
+    amin = config.amin
+    unit = (np.clip(np.asarray(normalised, dtype=np.float64), -1.0, 1.0) + 1.0) / 2.0
+    return (amin * np.expm1(unit * np.log1p(1.0 / amin))).astype(np.float32)
+
+
+def log_spectrogram(audio: np.ndarray, config: SpectrogramConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Audio -> (normalised log-magnitude, phase) of the lowest ``n_bins`` bins.
+
+    Args:
+        audio: shape (n_samples,), at ``config.sample_rate``; at least one sample.
+        config: spectrogram settings.
+
+    Returns:
+        ``(spectrogram, phase)``, both float32 of shape (n_bins, n_frames) with
+        ``n_frames = 1 + n_samples // hop_length``; spectrogram in [-1, 1],
+        phase in radians.
+
+    Raises:
+        ConfigError: ``audio`` is not 1-D or is empty.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim != 1 or audio.size == 0:
+        raise ConfigError(f"audio: shape {audio.shape} (expected a non-empty 1-D array)")
+    spectrum = stft(audio, config)[: config.n_bins]
+    magnitude = np.abs(spectrum) * magnitude_scale(config)
+    return normalise(magnitude, config), np.angle(spectrum).astype(np.float32)
+
+
+def _istft(spectrum: np.ndarray, config: SpectrogramConfig, length: int) -> np.ndarray:
+    """Inverse STFT of the lowest bins (the rest zero) to exactly ``length`` samples."""
+    full = np.zeros((config.n_fft // 2 + 1, spectrum.shape[1]), dtype=np.complex64)
+    full[: spectrum.shape[0]] = spectrum
+    audio = librosa.istft(full, hop_length=config.hop_length, n_fft=config.n_fft, window="hann",
+                          center=True, length=length)
+    return audio.astype(np.float32, copy=False)
+
+
+def _check_inverse_args(spectrogram: np.ndarray, config: SpectrogramConfig, length: int) -> None:
+    if spectrogram.ndim != 2 or spectrogram.shape[0] != config.n_bins:
+        raise ConfigError(f"spectrogram: shape {spectrogram.shape} (expected ({config.n_bins}, n_frames))")
+    if not isinstance(length, (int, np.integer)) or length <= 0:
+        raise ConfigError(f"length={length!r} must be a positive integer")
+    if spectrogram.shape[1] != n_frames_for(length, config):
+        raise ConfigError(f"spectrogram: {spectrogram.shape[1]} frames for length={length} "
+                          f"(expected {n_frames_for(length, config)})")
+
+
+def invert_log_spectrogram(spectrogram: np.ndarray, phase: np.ndarray, config: SpectrogramConfig,
+                           length: int) -> np.ndarray:
+    """(normalised log-magnitude, phase) -> audio of exactly ``length`` samples.
+
+    Args:
+        spectrogram: shape (n_bins, n_frames), values in [-1, 1].
+        phase: radians, same shape.
+        config: the settings that made ``spectrogram``.
+        length: output samples; ``n_frames`` must equal ``1 + length // hop_length``.
+
+    Returns:
+        float32 audio of shape (length,); bins above ``n_bins`` are zero.
+
+    Raises:
+        ConfigError: shapes disagree or ``length`` is not positive.
+    """
+    _check_inverse_args(spectrogram, config, length)
+    if phase.shape != spectrogram.shape:
+        raise ConfigError(f"phase: shape {phase.shape} (expected {spectrogram.shape}, the spectrogram's)")
+    magnitude = denormalise(spectrogram, config) / magnitude_scale(config)
+    return _istft(magnitude * np.exp(1j * phase.astype(np.float32)), config, length)
+
+
+def spectral_convergence(audio: np.ndarray, magnitude: np.ndarray, config: SpectrogramConfig) -> float:
+    """``||  |STFT(audio)| - magnitude ||_F / ||magnitude||_F`` over the lowest n_bins bins.
+
+    ``magnitude`` is unscaled STFT magnitude, shape (n_bins, n_frames).
+    """
+    rebuilt = np.abs(stft(audio, config)[: magnitude.shape[0]])
+    return float(np.linalg.norm(rebuilt - magnitude) / max(np.linalg.norm(magnitude), 1e-12))
+
+
+def griffin_lim(spectrogram: np.ndarray, config: SpectrogramConfig, length: int, n_iter: int = 32,
+                momentum: float = 0.99, init_phase: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """Fast Griffin-Lim (Perraudin et al. 2013): phase recovery with momentum.
+
+    Args:
+        spectrogram: normalised log-magnitude, shape (n_bins, n_frames).
+        config: the settings that made ``spectrogram``.
+        length: output samples (as :func:`invert_log_spectrogram`).
+        n_iter: iterations (>= 0; 0 returns the initial phase's inverse).
+        momentum: 0 gives classic Griffin-Lim; 0.99 is the fast variant.
+        init_phase: starting phase in radians, shape of ``spectrogram``
+            (e.g. the input's); ``None`` starts from random phase.
+        seed: seeds the random start.
+
+    Returns:
+        float32 audio of shape (length,).
+
+    Raises:
+        ConfigError: bad shapes, ``n_iter < 0`` or ``momentum`` outside [0, 1).
+    """
+    _check_inverse_args(spectrogram, config, length)
+    if not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
+        raise ConfigError(f"n_iter={n_iter!r} must be a non-negative integer")
+    if not 0.0 <= momentum < 1.0:
+        raise ConfigError(f"momentum={momentum} must lie in [0, 1)")
+    if init_phase is None:
+        init_phase = np.random.default_rng(seed).uniform(-np.pi, np.pi, spectrogram.shape)
+    elif init_phase.shape != spectrogram.shape:
+        raise ConfigError(f"init_phase: shape {init_phase.shape} (expected {spectrogram.shape})")
+    magnitude = denormalise(spectrogram, config) / magnitude_scale(config)
+    angles = np.exp(1j * init_phase).astype(np.complex64)
+    rebuilt = np.zeros_like(angles)
+    for _ in range(n_iter):
+        previous = rebuilt
+        rebuilt = stft(_istft(magnitude * angles, config, length), config)[: config.n_bins]
+        angles = rebuilt - (momentum / (1.0 + momentum)) * previous
+        angles /= np.abs(angles) + 1e-16
+    return _istft(magnitude * angles, config, length)
+
+
+def tile_starts(n_frames: int, tile_frames: int, overlap: int = 0) -> np.ndarray:
+    """First frame of each tile covering ``n_frames`` frames.
+
+    Tiles step by ``tile_frames - overlap``; the last tile sits flush with the
+    end (so it may share more than ``overlap`` frames with its neighbour)
+    instead of being mostly padding. Fewer frames than one tile give one tile
+    at 0 (padded), zero frames give no tile.
+
+    Raises:
+        ConfigError: ``tile_frames <= 0``, ``overlap`` outside [0, tile_frames) or ``n_frames < 0``.
+    """
+    if tile_frames <= 0:
+        raise ConfigError(f"tile_frames={tile_frames} must be a positive integer")
+    if not 0 <= overlap < tile_frames:
+        raise ConfigError(f"overlap={overlap} must lie in [0, tile_frames={tile_frames})")
+    if n_frames < 0:
+        raise ConfigError(f"n_frames={n_frames} must be >= 0")
+    if n_frames == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n_frames <= tile_frames:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_frames - tile_frames, tile_frames - overlap, dtype=np.int64)
+    return np.append(starts, n_frames - tile_frames)
+
+
+def tile(spectrogram: np.ndarray, tile_frames: int, overlap: int = 0) -> np.ndarray:
+    """Cut (n_bins, n_frames) into tiles of shape (n_tiles, n_bins, tile_frames).
+
+    Positions follow :func:`tile_starts`; a spectrogram shorter than one tile
+    is padded at the end with :data:`SILENCE`.
+    """
+    spectrogram = np.asarray(spectrogram)
+    if spectrogram.ndim != 2:
+        raise ConfigError(f"spectrogram: shape {spectrogram.shape} (expected (n_bins, n_frames))")
+    n_bins, n_frames = spectrogram.shape
+    starts = tile_starts(n_frames, tile_frames, overlap)
+    if n_frames < tile_frames:
+        spectrogram = np.pad(spectrogram, ((0, 0), (0, tile_frames - n_frames)), constant_values=SILENCE)
+    tiles = np.empty((len(starts), n_bins, tile_frames), dtype=spectrogram.dtype)
+    for i, start in enumerate(starts):
+        tiles[i] = spectrogram[:, start:start + tile_frames]
+    return tiles
+
+
+def blend_window(tile_frames: int, fade_frames: int, context_frames: int = 0) -> np.ndarray:
+    """Blend weights of one tile, shape (tile_frames,), all positive.
+
+    ``context_frames`` at each edge get only :data:`WINDOW_FLOOR` weight (they
+    count only where no other tile covers the frame); the next ``fade_frames``
+    ramp linearly up to 1.
+    """
+    if context_frames < 0 or fade_frames < 0 or 2 * context_frames >= tile_frames:
+        raise ConfigError(f"blend_window: context_frames={context_frames}, fade_frames={fade_frames} "
+                          f"do not fit a tile of {tile_frames} frames")
+    fade = min(fade_frames, tile_frames // 2 - context_frames)
+    distance = np.minimum(np.arange(tile_frames), np.arange(tile_frames)[::-1]) - context_frames
+    ramp = (distance + 0.5) / fade if fade > 0 else np.ones(tile_frames)
+    return np.clip(ramp, WINDOW_FLOOR, 1.0).astype(np.float64)
+
+
+def blend(tiles: np.ndarray, n_frames: int, overlap: int = 0, window: np.ndarray | None = None) -> np.ndarray:
+    """Overlap-add tiles back into (n_bins, n_frames), normalised by the summed window.
+
+    Inverse of :func:`tile` with the same ``overlap``: blending unmodified
+    tiles returns the original spectrogram.
+
+    Args:
+        tiles: shape (n_tiles, n_bins, tile_frames), positioned by :func:`tile_starts`.
+        n_frames: frames of the result.
+        overlap: the overlap the tiles were cut with.
+        window: per-frame weights, shape (tile_frames,), all positive;
+            default :func:`blend_window` with ``fade_frames=overlap``.
+
+    Returns:
+        float32 array (n_bins, n_frames).
+
+    Raises:
+        ConfigError: the tile count does not match ``n_frames`` and ``overlap``.
+    """
+    n_tiles, n_bins, tile_frames = tiles.shape
+    starts = tile_starts(n_frames, tile_frames, overlap)
+    if len(starts) != n_tiles:
+        raise ConfigError(f"tiles: {n_tiles} tiles for n_frames={n_frames}, overlap={overlap} (expected {len(starts)})")
+    weights = blend_window(tile_frames, overlap) if window is None else np.asarray(window, dtype=np.float64)
+    total = max(n_frames, tile_frames)
+    summed = np.zeros((n_bins, total), dtype=np.float64)
+    weight_sum = np.zeros(total, dtype=np.float64)
+    for start, one_tile in zip(starts, tiles):
+        summed[:, start:start + tile_frames] += one_tile * weights
+        weight_sum[start:start + tile_frames] += weights
+    return (summed[:, :n_frames] / np.maximum(weight_sum[:n_frames], 1e-12)).astype(np.float32)
