@@ -77,3 +77,37 @@ class SpectrogramConfig(JsonConfig):
     def max_hz(self) -> float:
         """Upper edge of the kept band, in Hz."""
         return self.n_bins * self.sample_rate / self.n_fft
+
+
+# --- Owned by the synthesis stage (timbre.synth / timbre.notebank / synthesize_audios.py).
+@dataclasses.dataclass(frozen=True)
+class SynthConfig(JsonConfig):
+    """How MIDI notes become audio (recorded in ``<audios>/manifest.json``)."""
+
+    sample_rate: int = 44100  # Hz of the rendered pieces
+
+    def __post_init__(self) -> None:
+        _positive_int("SynthConfig", sample_rate=self.sample_rate)
+
+
+# --- Owned by the feature stage (timbre.features / compute_features.py).
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig(JsonConfig):
+    """How paired audio becomes training tiles (recorded in ``<features>/manifest.json``)."""
+
+    overlap: int = 0  # frames shared by neighbouring training tiles
+
+
+# --- Owned by the model/training stage (timbre.model / timbre.pix2pix / timbre.training).
+@dataclasses.dataclass(frozen=True)
+class ModelConfig(JsonConfig):
+    """Generator and discriminator architecture."""
+
+    base_filters: int = 64  # filters of the first generator/discriminator block
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(JsonConfig):
+    """Optimisation settings of one training run."""
+
+    batch_size: int = 8  # tile pairs per step
