@@ -164,3 +164,8 @@ def test_errors(spec_config):
 def test_import_does_not_load_tensorflow():
     code = "import sys, timbre.spectrogram, timbre.audio, timbre.config; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_tile_borders():
+    assert list(sp.tile_borders(1000, 256, 128)) == [128, 256, 384, 512, 640, 744, 768, 896]
+    assert list(sp.tile_borders(100, 256, 0)) == []

@@ -196,6 +196,16 @@ def tile_starts(n_frames: int, tile_frames: int, overlap: int = 0) -> np.ndarray
     return np.append(starts, n_frames - tile_frames)
 
 
+def tile_borders(n_frames: int, tile_frames: int, overlap: int = 0) -> np.ndarray:
+    """Frames where a tile of :func:`tile_starts` begins or ends, inside (0, n_frames).
+
+    A border ``b`` means the step from frame ``b - 1`` to frame ``b`` crosses a tile edge.
+    """
+    starts = tile_starts(n_frames, tile_frames, overlap)
+    edges = np.concatenate([starts, starts + tile_frames])
+    return np.unique(edges[(edges > 0) & (edges < n_frames)])
+
+
 def tile(spectrogram: np.ndarray, tile_frames: int, overlap: int = 0) -> np.ndarray:
     """Cut (n_bins, n_frames) into tiles of shape (n_tiles, n_bins, tile_frames).
 

@@ -1,0 +1,73 @@
+"""Figures people would rather look at than read. Functions return matplotlib Figures.
+
+The Agg backend is used (no display, never ``plt.show``); :func:`save_figure`
+writes a PNG atomically and closes the figure.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from timbre.config import SpectrogramConfig  # noqa: E402
+from timbre.fileio import atomic_path  # noqa: E402
+
+
+def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 110) -> None:
+    """Write ``figure`` as a PNG atomically, then close it."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(figure)
+
+
+def spectrogram_figure(panels: Sequence[tuple[str, np.ndarray]], config: SpectrogramConfig,
+                       title: str | None = None) -> Figure:
+    """Side-by-side normalised log-magnitude spectrograms (e.g. input | prediction | target).
+
+    Args:
+        panels: ``(label, spectrogram)`` pairs; each spectrogram (n_bins, n_frames) in [-1, 1].
+        config: settings that made them (for the time and frequency axes).
+        title: figure title.
+    """
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True)
+    image = None
+    for axis, (label, spectrogram) in zip(axes[0], panels):
+        seconds = spectrogram.shape[1] * config.hop_length / config.sample_rate
+        image = axis.imshow(spectrogram, origin="lower", aspect="auto", vmin=-1, vmax=1, cmap="magma",
+                            extent=(0, seconds, 0, config.max_hz / 1000))
+        axis.set_title(label)
+        axis.set_xlabel("time (s)")
+    axes[0][0].set_ylabel("frequency (kHz)")
+    if image is not None:
+        figure.colorbar(image, ax=axes[0].tolist(), label="normalised log magnitude", shrink=0.9)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def history_figure(history: Mapping[str, Sequence[float]], x_label: str = "epoch",
+                   title: str = "training curves") -> Figure:
+    """Curves of every series in ``history`` (e.g. ``gen_l1`` and ``val_gen_l1`` per epoch).
+
+    Series whose names differ only by a ``val_`` prefix share one panel.
+    """
+    names = sorted({name.removeprefix("val_") for name in history})
+    figure, axes = plt.subplots(1, max(len(names), 1), figsize=(3.6 * max(len(names), 1), 3.0), squeeze=False)
+    for axis, name in zip(axes[0], names):
+        for key, style in ((name, "-"), (f"val_{name}", "--")):
+            if key in history and len(history[key]):
+                values = np.asarray(history[key], dtype=float)
+                axis.plot(np.arange(1, len(values) + 1), values, style, marker=".", label=key)
+        axis.set_title(name)
+        axis.set_xlabel(x_label)
+        axis.legend(fontsize="small")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
