@@ -71,3 +71,28 @@ def history_figure(history: Mapping[str, Sequence[float]], x_label: str = "epoch
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def metrics_figure(values: Mapping[str, Mapping[str, float]], title: str = "evaluation") -> Figure:
+    """One bar chart per metric, one bar per system (e.g. identity / model / oracle).
+
+    Args:
+        values: ``{system: {metric: value}}``; NaN values leave an empty slot.
+        title: figure title.
+    """
+    systems = list(values)
+    names = list(dict.fromkeys(name for scores in values.values() for name in scores))
+    figure, axes = plt.subplots(1, max(len(names), 1), figsize=(2.6 * max(len(names), 1), 3.2), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for axis, name in zip(axes[0], names):
+        heights = [float(values[system].get(name, np.nan)) for system in systems]
+        axis.bar(range(len(systems)), np.nan_to_num(heights, nan=0.0),
+                 color=[colours[i % len(colours)] for i in range(len(systems))])
+        for x, height in enumerate(heights):
+            axis.text(x, 0 if np.isnan(height) else height, "n/a" if np.isnan(height) else f"{height:.3g}",
+                      ha="center", va="bottom", fontsize="x-small")
+        axis.set_xticks(range(len(systems)), systems, rotation=30, ha="right", fontsize="small")
+        axis.set_title(name, fontsize="medium")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,218 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from timbre import audio, evaluation, metrics
+from timbre.config import SpectrogramConfig
+from timbre.errors import ConfigError, DatasetError, ModelError
+from timbre.evaluation import EvalConfig, EvalResults, Pair
+
+SR = 16000
+SPEC = SpectrogramConfig(sample_rate=SR, n_fft=512, hop_length=128, n_bins=256, tile_frames=32)  # 0-8 kHz
+NOTES_HZ = (261.63, 329.63, 392.0, 523.25)
+
+
+def melody(harmonics: dict[int, float], shift: float = 1.0, seconds_per_note: float = 0.4) -> np.ndarray:
+    """The same four notes (transposed by ``shift``) with a harmonic recipe (a timbre), decaying, 16 kHz."""
+    t = np.arange(int(seconds_per_note * SR)) / SR
+    envelope = np.exp(-4 * t) * np.minimum(1, t * 200)
+    notes = [sum(gain * np.sin(2 * np.pi * k * f0 * shift * t) for k, gain in harmonics.items()) * envelope
+             for f0 in NOTES_HZ]
+    return (0.4 * np.concatenate(notes)).astype(np.float32)
+
+
+SINE = {1: 1.0}
+SQUAREISH = {1: 1.0, 3: 1 / 3, 5: 1 / 5, 7: 1 / 7}
+
+
+class IdentityConverter:
+    """Stand-in for timbre.inference.Converter: returns its input, tiles of SPEC.tile_frames."""
+
+    def convert(self, audio_in: np.ndarray) -> np.ndarray:
+        return np.asarray(audio_in, dtype=np.float32).copy()
+
+    def tile_borders(self, n_frames: int) -> np.ndarray:
+        from timbre import spectrogram as sp
+        return sp.tile_borders(n_frames, SPEC.tile_frames)
+
+
+def write_pair_folders(root, names=("a", "b", "c")):
+    """audios/<instrument>/<piece>.wav: sine (origin) vs square-ish (target) melodies, 1.6 s each."""
+    for i, name in enumerate(names):
+        for instrument, recipe in (("keyboard_acoustic", SINE), ("string_acoustic", SQUAREISH)):
+            audio.save(root / "audios" / instrument / f"{name}.wav", melody(recipe, 2 ** (i / 12)), SR)
+    return root / "audios"
+
+
+def write_features_manifest(root, audios, split=None, instruments=("keyboard_acoustic", "string_acoustic")):
+    split = split or {"train": ["a"], "val": ["b"], "test": ["b", "c"]}
+    pieces = {name: {"n_tiles": 1, "split": part, "seconds": 1.6} for part, names in split.items() for name in names}
+    manifest = {"version": 1, "spectrogram": SPEC.to_dict(), "features": {"overlap": 0},
+                "audios_path": str(audios), "instruments": list(instruments), "pieces": pieces, "split": split}
+    (root / "features").mkdir(parents=True, exist_ok=True)
+    (root / "features" / "manifest.json").write_text(json.dumps(manifest))
+    return root / "features"
+
+
+def write_model_config(folder, origin="keyboard_acoustic", target="string_acoustic", spectrogram=SPEC):
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"version": 1, "mode": "generator", "origin": origin, "target": target,
+              "features_path": "", "spectrogram": spectrogram.to_dict(), "model": {}, "train": {}}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_oracle_scores_at_least_as_well_as_identity():
+    origin, target = melody(SINE), melody(SQUAREISH)
+    scores = evaluation.score_piece(origin, target, {"model": IdentityConverter()}, SPEC, max_hz=8000)
+    assert list(scores) == ["identity", "model", "oracle"]
+    identity, oracle = scores["identity"], scores["oracle"]
+    for name in metrics.LOWER_IS_BETTER:
+        assert oracle[name] < identity[name], (name, oracle[name], identity[name])
+    assert oracle["chroma_cos"] >= identity["chroma_cos"]
+    assert scores["model"] == identity  # the stand-in returns the origin itself
+    assert np.isfinite(oracle["seam_ratio"]) and np.isfinite(identity["seam_ratio"])
+
+
+def test_oracle_of_identical_timbres_reconstructs_the_target():
+    target = melody(SQUAREISH)
+    rebuilt = evaluation.oracle(target, target, SPEC)
+    assert rebuilt.shape == target.shape and rebuilt.dtype == np.float32
+    assert metrics.log_spectral_distance(rebuilt, target, SR) < 1.0
+
+
+def test_gap_closed_by_hand():
+    mean = {"identity": {"lsd_db": 10.0, "sc": 0.8, "logmel_l1_db": 4.0, "loudness_l1_db": 3.0, "chroma_cos": 0.6,
+                         "seam_ratio": 1.0},
+            "model": {"lsd_db": 6.0, "sc": 0.8, "logmel_l1_db": 5.0, "loudness_l1_db": 1.0, "chroma_cos": 0.8,
+                      "seam_ratio": 1.1},
+            "oracle": {"lsd_db": 2.0, "sc": 0.4, "logmel_l1_db": 2.0, "loudness_l1_db": 3.0, "chroma_cos": 1.0,
+                       "seam_ratio": 1.0}}
+    gaps = evaluation.gap_closed(mean)["model"]
+    assert gaps["lsd_db"] == pytest.approx(0.5)  # (10 - 6) / (10 - 2)
+    assert gaps["sc"] == pytest.approx(0.0)  # no better than identity
+    assert gaps["logmel_l1_db"] == pytest.approx(-0.5)  # worse than identity
+    assert gaps["chroma_cos"] == pytest.approx(0.5)  # similarity: (0.6 - 0.8) / (0.6 - 1.0)
+    assert math.isnan(gaps["loudness_l1_db"])  # identity == oracle: no gap to close
+    assert math.isnan(gaps["seam_ratio"])
+
+
+def test_evaluate_pairs_and_written_outputs(tmp_path):
+    audios = write_pair_folders(tmp_path)
+    pairs = evaluation.folder_pairs(audios / "keyboard_acoustic", audios / "string_acoustic")
+    assert [p.name for p in pairs] == ["a", "b", "c"]
+    results = evaluation.evaluate_pairs(pairs, {"model": IdentityConverter()}, SPEC,
+                                        EvalConfig(max_seconds=1.0), progress=False)
+    assert results.settings["n_pieces"] == 3 and results.settings["seconds"] == pytest.approx(3.0)
+    assert results.settings["max_hz_used"] == 8000
+    for metric in metrics.METRICS:
+        expected = np.mean([results.pieces[p]["identity"][metric] for p in "abc"])
+        assert results.mean["identity"][metric] == pytest.approx(expected)
+    assert results.gap_closed["model"]["lsd_db"] == pytest.approx(0.0)  # identity stand-in closes nothing
+
+    paths = evaluation.write_results(results, tmp_path / "eval")
+    saved = json.loads(paths["json"].read_text())
+    assert saved["mean"]["oracle"]["lsd_db"] == pytest.approx(results.mean["oracle"]["lsd_db"])
+    assert saved["pieces"]["b"]["model"]["chroma_cos"] == pytest.approx(results.pieces["b"]["model"]["chroma_cos"])
+    assert saved["gap_closed"]["model"]["seam_ratio"] is None  # NaN written as JSON null
+    rows = paths["csv"].read_text().splitlines()
+    assert rows[0] == "piece,system," + ",".join(metrics.METRICS)
+    assert len(rows) == 1 + 3 * 3 and rows[1].startswith("a,identity,")
+    table = paths["markdown"].read_text()
+    assert "| oracle |" in table and "| gap closed: model |" in table and "0.0 %" in table
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_test_pairs_reads_the_test_split(tmp_path):
+    audios = write_pair_folders(tmp_path)
+    features = write_features_manifest(tmp_path, audios)
+    pairs = evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+    assert pairs == [Pair("b", audios / "keyboard_acoustic" / "b.wav", audios / "string_acoustic" / "b.wav"),
+                     Pair("c", audios / "keyboard_acoustic" / "c.wav", audios / "string_acoustic" / "c.wav")]
+    assert len(evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic", max_pieces=1)) == 1
+
+
+def test_test_pairs_errors(tmp_path):
+    with pytest.raises(DatasetError, match=r"features: .* not found \(expected the folder compute_features.py wrote\)"):
+        evaluation.test_pairs(tmp_path / "nowhere", "keyboard_acoustic", "string_acoustic")
+    audios = write_pair_folders(tmp_path)
+    features = write_features_manifest(tmp_path, audios)
+    with pytest.raises(DatasetError, match=r"no instrument 'guitar_acoustic', the model's target \(features hold "
+                                           r"\['keyboard_acoustic', 'string_acoustic'\]"):
+        evaluation.test_pairs(features, "keyboard_acoustic", "guitar_acoustic")
+    write_features_manifest(tmp_path, audios, split={"train": ["a", "b"], "val": ["c"], "test": []})
+    with pytest.raises(DatasetError, match=r"the test split is empty \(train 2, val 1, test 0 pieces\)"):
+        evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+    write_features_manifest(tmp_path, tmp_path / "gone")
+    with pytest.raises(DatasetError, match=r"audios_path .*gone not found"):
+        evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+
+
+def test_folder_pairs_errors(tmp_path):
+    audios = write_pair_folders(tmp_path)
+    with pytest.raises(DatasetError, match=r"origin_dir: .*missing not found \(expected a folder of audio files\)"):
+        evaluation.folder_pairs(tmp_path / "missing", audios / "string_acoustic")
+    (tmp_path / "other").mkdir()
+    audio.save(tmp_path / "other" / "z.wav", melody(SINE), SR)
+    with pytest.raises(DatasetError, match="share no audio file name"):
+        evaluation.folder_pairs(audios / "keyboard_acoustic", tmp_path / "other")
+    audio.save(tmp_path / "other" / "a.wav", melody(SINE), SR)
+    with pytest.warns(UserWarning, match=r"3 audio files have no partner of the same name and are skipped \(e.g. b.wav\)"):
+        assert [p.name for p in evaluation.folder_pairs(tmp_path / "other", audios / "string_acoustic")] == ["a"]
+
+
+def test_load_pair_trims_unequal_lengths(tmp_path):
+    audio.save(tmp_path / "o.wav", np.ones(1000, np.float32) * 0.1, SR)
+    audio.save(tmp_path / "t.wav", np.ones(900, np.float32) * 0.1, SR)
+    with pytest.warns(UserWarning, match="origin has 1000 samples, target 900"):
+        origin, target = evaluation.load_pair(Pair("x", tmp_path / "o.wav", tmp_path / "t.wav"), SR)
+    assert len(origin) == len(target) == 900
+
+
+def test_model_settings_errors(tmp_path):
+    with pytest.raises(ModelError, match=r"model: .*nothing not found"):
+        evaluation.read_model_settings(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"config.json: file not found \(expected the config.json that train.py"):
+        evaluation.read_model_settings(tmp_path / "empty")
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match=r"lacks \['origin', 'target', 'spectrogram'\]"):
+        evaluation.read_model_settings(tmp_path / "empty")
+    model = write_model_config(tmp_path / "model")
+    assert evaluation.read_model_settings(model) == ("keyboard_acoustic", "string_acoustic", SPEC)
+
+
+def test_evaluate_needs_exactly_one_source(tmp_path):
+    with pytest.raises(ConfigError, match="give either features_path or both origin_dir and target_dir"):
+        evaluation.evaluate(tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="give either features_path or both origin_dir and target_dir"):
+        evaluation.evaluate(tmp_path, origin_dir=tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="give either features_path or both origin_dir and target_dir"):
+        evaluation.evaluate(tmp_path, features_path=tmp_path, origin_dir=tmp_path, target_dir=tmp_path)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"phase": "magic"}, r"phase='magic' \(expected one of \['both', 'griffinlim', 'input'\]\)"),
+    ({"iterations": 0}, "iterations=0 must be a positive integer"),
+    ({"batch_size": -1}, "batch_size=-1 must be a positive integer"),
+    ({"max_pieces": 0}, "max_pieces=0 must be a positive integer"),
+    ({"max_hz": 0.0}, "max_hz=0.0 must be positive"),
+    ({"max_seconds": -2.0}, "max_seconds=-2.0 must be positive"),
+])
+def test_eval_config_checks_values(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        EvalConfig(**kwargs)
+
+
+def test_evaluate_pairs_needs_pairs_and_converters():
+    with pytest.raises(ConfigError, match="pairs: none given"):
+        evaluation.evaluate_pairs([], {"model": IdentityConverter()}, SPEC)
+    with pytest.raises(ConfigError, match="converters: none given"):
+        evaluation.evaluate_pairs([Pair("a", "o", "t")], {}, SPEC)
+
+
+def test_results_to_dict_has_no_nan():
+    results = EvalResults(pieces={}, mean={"model": {"sc": float("nan")}}, gap_closed={}, settings={})
+    assert results.to_dict()["mean"]["model"]["sc"] is None

@@ -1,0 +1,394 @@
+"""Scoring conversions against the true target instrument on held-out pieces.
+
+For every test piece (the test split of a features manifest, or two folders of
+aligned audio) four systems are compared with the target recording, all at the
+model's sample rate and over the same samples:
+
+- ``model``: the converter with the input's phase (``--phase input`` or ``both``);
+- ``model_griffinlim``: the converter with Griffin-Lim phase (``griffinlim`` or ``both``);
+- ``identity``: the origin audio itself (what doing nothing scores);
+- ``oracle``: the target's own normalised log magnitude with the origin's phase
+  through :func:`timbre.spectrogram.invert_log_spectrogram`, the best an
+  input-phase reconstruction in this representation can reach.
+
+Metrics are those of :mod:`timbre.metrics`. The share of the identity-to-oracle
+gap a model closes is ``(identity - model) / (identity - oracle)`` per metric,
+computed from the means over pieces (see :func:`gap_closed`).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from timbre import audio, metrics, plotting
+from timbre import spectrogram as sp
+from timbre.config import SpectrogramConfig
+from timbre.errors import ConfigError, DatasetError, ModelError
+from timbre.fileio import atomic_path, read_json, write_json
+
+SYSTEMS = ("identity", "model", "model_griffinlim", "oracle")  # display order
+MODEL_SYSTEMS = {"input": ("model",), "griffinlim": ("model_griffinlim",), "both": ("model", "model_griffinlim")}
+PHASE_OF_SYSTEM = {"model": "input", "model_griffinlim": "griffinlim"}
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+GAP_TOLERANCE = 1e-9  # |identity - oracle| at or below this leaves the gap undefined (NaN)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Settings of one evaluation run (recorded in ``results.json``)."""
+
+    phase: str = "input"  # input | griffinlim | both: which model systems are scored
+    iterations: int = 32  # Griffin-Lim iterations of the model_griffinlim system
+    batch_size: int = 8  # tiles per generator call
+    max_hz: float = 8000.0  # upper edge of the compared band, Hz (also capped at the model's band)
+    max_pieces: int | None = None  # score only the first N pieces (sorted by name)
+    max_seconds: float | None = None  # score only the first S seconds of each piece
+
+    def __post_init__(self) -> None:
+        if self.phase not in MODEL_SYSTEMS:
+            raise ConfigError(f"EvalConfig: phase={self.phase!r} (expected one of {sorted(MODEL_SYSTEMS)})")
+        for name in ("iterations", "batch_size", "max_pieces"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                raise ConfigError(f"EvalConfig: {name}={value!r} must be a positive integer")
+        for name in ("max_hz", "max_seconds"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"EvalConfig: {name}={value!r} must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """One piece: the origin recording and the aligned target recording."""
+
+    name: str
+    origin: Path
+    target: Path
+
+
+class ConverterLike(Protocol):
+    """What :func:`evaluate_pairs` needs of a converter (:class:`timbre.inference.Converter`)."""
+
+    def convert(self, audio: np.ndarray) -> np.ndarray: ...
+
+    def tile_borders(self, n_frames: int) -> np.ndarray: ...
+
+
+@dataclasses.dataclass
+class EvalResults:
+    """Scores: ``pieces[piece][system][metric]``, ``mean[system][metric]``, ``gap_closed[system][metric]``."""
+
+    pieces: dict[str, dict[str, dict[str, float]]]
+    mean: dict[str, dict[str, float]]
+    gap_closed: dict[str, dict[str, float]]
+    settings: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; NaN becomes ``None`` (JSON has no NaN)."""
+        return _nan_to_none({"settings": self.settings, "mean": self.mean, "gap_closed": self.gap_closed,
+                             "pieces": self.pieces})
+
+
+def _nan_to_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def model_dir_of(model_path: str | os.PathLike) -> Path:
+    """The model directory of ``model_path`` (the directory, or the folder of a ``generator.keras``)."""
+    path = Path(model_path)
+    return path.parent if path.is_file() else path
+
+
+def read_model_settings(model_path: str | os.PathLike) -> tuple[str, str, SpectrogramConfig]:
+    """``(origin, target, spectrogram)`` from the ``config.json`` of a model directory.
+
+    Raises:
+        ModelError: the path or its ``config.json`` is missing or lacks those keys.
+    """
+    folder = model_dir_of(model_path)
+    if not folder.is_dir():
+        raise ModelError(f"model: {model_path} not found (expected a model directory or its generator.keras)")
+    try:
+        config = read_json(folder / "config.json")
+    except DatasetError as e:
+        raise ModelError(f"model: {e} (expected the config.json that train.py writes)") from e
+    missing = [key for key in ("origin", "target", "spectrogram") if key not in config]
+    if missing:
+        raise ModelError(f"model: {folder / 'config.json'} lacks {missing} (expected a config.json written by train.py)")
+    spectrogram = SpectrogramConfig.from_dict(config["spectrogram"], source=str(folder / "config.json"))
+    return config["origin"], config["target"], spectrogram
+
+
+def test_pairs(features_path: str | os.PathLike, origin: str, target: str,
+               max_pieces: int | None = None) -> list[Pair]:
+    """The test-split pieces of a features folder, as (origin, target) audio pairs.
+
+    Args:
+        features_path: folder holding ``manifest.json`` (compute_features.py).
+        origin, target: instruments the model converts between.
+        max_pieces: keep the first N pieces (sorted by name).
+
+    Raises:
+        DatasetError: missing folder or manifest, an instrument the features lack,
+            an empty test split, a missing audio folder.
+    """
+    folder = Path(features_path)
+    if not folder.is_dir():
+        raise DatasetError(f"features: {folder} not found (expected the folder compute_features.py wrote)")
+    manifest = read_json(folder / "manifest.json")
+    instruments = list(manifest.get("instruments", []))
+    for role, name in (("origin", origin), ("target", target)):
+        if name not in instruments:
+            raise DatasetError(f"features {folder}: no instrument {name!r}, the model's {role} "
+                               f"(features hold {instruments}; the model converts {origin} -> {target})")
+    split = manifest.get("split", {})
+    pieces = sorted(split.get("test", []))
+    if not pieces:
+        counts = ", ".join(f"{name} {len(split.get(name, []))}" for name in ("train", "val", "test"))
+        raise DatasetError(f"features {folder}: the test split is empty ({counts} pieces) "
+                           "(expected at least one test piece); or use --origin_dir/--target_dir")
+    audios = Path(manifest.get("audios_path", ""))
+    if not audios.is_dir():
+        raise DatasetError(f"features {folder}: audios_path {audios} not found (expected the audio folder "
+                           "the features were computed from)")
+    pieces = pieces[:max_pieces] if max_pieces else pieces
+    return [Pair(piece, audios / origin / f"{piece}.wav", audios / target / f"{piece}.wav") for piece in pieces]
+
+
+def folder_pairs(origin_dir: str | os.PathLike, target_dir: str | os.PathLike,
+                 max_pieces: int | None = None) -> list[Pair]:
+    """Pairs of audio files with the same name in two folders (files in one folder only are skipped, with a warning).
+
+    Raises:
+        DatasetError: a folder is missing, or the folders share no audio file name.
+    """
+    folders = {"origin_dir": Path(origin_dir), "target_dir": Path(target_dir)}
+    for role, folder in folders.items():
+        if not folder.is_dir():
+            raise DatasetError(f"{role}: {folder} not found (expected a folder of audio files)")
+    names = {role: {p.name for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")}
+             for role, folder in folders.items()}
+    common = sorted(names["origin_dir"] & names["target_dir"])
+    if not common:
+        raise DatasetError(f"origin_dir {folders['origin_dir']} and target_dir {folders['target_dir']} share no "
+                           "audio file name (expected aligned recordings with the same names)")
+    unmatched = sorted(names["origin_dir"] ^ names["target_dir"])
+    if unmatched:
+        warnings.warn(f"{len(unmatched)} audio files have no partner of the same name and are skipped "
+                      f"(e.g. {unmatched[0]})", stacklevel=2)
+    common = common[:max_pieces] if max_pieces else common
+    return [Pair(Path(name).stem, folders["origin_dir"] / name, folders["target_dir"] / name) for name in common]
+
+
+def load_pair(pair: Pair, sample_rate: int, max_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Origin and target audio at ``sample_rate``, trimmed to a common length (and ``max_seconds``).
+
+    Lengths that differ warn and are cut to the shorter (aligned pairs have equal lengths).
+    """
+    origin, _ = audio.load(pair.origin, sample_rate)
+    target, _ = audio.load(pair.target, sample_rate)
+    if len(origin) != len(target):
+        warnings.warn(f"{pair.name}: origin has {len(origin)} samples, target {len(target)}; "
+                      "compared over the shorter", stacklevel=2)
+    length = min(len(origin), len(target))
+    if max_seconds is not None:
+        length = min(length, max(int(round(max_seconds * sample_rate)), 1))
+    return origin[:length], target[:length]
+
+
+def oracle(origin: np.ndarray, target: np.ndarray, spectrogram: SpectrogramConfig) -> np.ndarray:
+    """The target's normalised log magnitude with the origin's phase, inverted to ``len(target)`` samples."""
+    magnitude, _ = sp.log_spectrogram(target, spectrogram)
+    _, phase = sp.log_spectrogram(origin, spectrogram)
+    return sp.invert_log_spectrogram(magnitude, phase, spectrogram, len(target))
+
+
+def score_piece(origin: np.ndarray, target: np.ndarray, converters: Mapping[str, ConverterLike],
+                spectrogram: SpectrogramConfig, max_hz: float) -> dict[str, dict[str, float]]:
+    """Scores of identity, the converters' outputs and the oracle against ``target``.
+
+    Args:
+        origin, target: aligned audio of equal length at ``spectrogram.sample_rate``.
+        converters: ``{system: converter}``, e.g. ``{"model": ...}``; the first one's
+            tile borders are used for every system's ``seam_ratio``.
+        spectrogram: the model's settings.
+        max_hz: compared band, Hz.
+
+    Returns:
+        ``{system: {metric: value}}`` in :data:`SYSTEMS` order.
+    """
+    borders = next(iter(converters.values())).tile_borders(sp.n_frames_for(len(target), spectrogram))
+    outputs = {"identity": origin, "oracle": oracle(origin, target, spectrogram)}
+    outputs.update({system: converter.convert(origin) for system, converter in converters.items()})
+    return {system: metrics.score(np.asarray(outputs[system], dtype=np.float32), target, spectrogram.sample_rate,
+                                  max_hz, spectrogram, borders)
+            for system in SYSTEMS if system in outputs}
+
+
+def gap_closed(mean: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Share of the identity-to-oracle gap each model system closes, per metric.
+
+    ``gap = (identity - model) / (identity - oracle)``. The ratio needs no sign
+    handling for similarities (``chroma_cos``, higher is better): numerator and
+    denominator both change sign, so 1 still means "as good as the oracle",
+    0 "no better than the origin audio", < 0 worse than it, > 1 beyond the
+    oracle. NaN where ``|identity - oracle| <= GAP_TOLERANCE`` or a value is NaN,
+    and always for ``seam_ratio`` (identity and oracle have no tile seams, so
+    there is no gap to close).
+    """
+    result = {}
+    for system in (name for name in SYSTEMS if name in PHASE_OF_SYSTEM and name in mean):
+        gaps = {}
+        for metric in metrics.METRICS:
+            identity, model, best = mean["identity"][metric], mean[system][metric], mean["oracle"][metric]
+            denominator = identity - best
+            undefined = metric == "seam_ratio" or not abs(denominator) > GAP_TOLERANCE or math.isnan(model)
+            gaps[metric] = float("nan") if undefined else float((identity - model) / denominator)
+        result[system] = gaps
+    return result
+
+
+def evaluate_pairs(pairs: Sequence[Pair], converters: Mapping[str, ConverterLike], spectrogram: SpectrogramConfig,
+                   config: EvalConfig = EvalConfig(), progress: bool = True) -> EvalResults:
+    """Score every pair (tqdm progress over pieces) and summarise.
+
+    Args:
+        pairs: the pieces (:func:`test_pairs` or :func:`folder_pairs`).
+        converters: ``{system: converter}`` for the model systems.
+        spectrogram: the model's settings; audio is compared at its sample rate.
+        config: evaluation settings.
+        progress: show a progress bar.
+
+    Returns:
+        Per-piece scores, means over pieces (NaN-ignoring), gap closed; ``settings``
+        holds the compared band, sample rate, piece count and seconds scored.
+
+    Raises:
+        ConfigError: no pairs or no converter.
+    """
+    if not pairs:
+        raise ConfigError("pairs: none given (expected at least one piece to score)")
+    if not converters:
+        raise ConfigError("converters: none given (expected at least one model system)")
+    max_hz = min(config.max_hz, spectrogram.max_hz, spectrogram.sample_rate / 2)
+    pieces, seconds = {}, 0.0
+    for pair in tqdm(pairs, desc="evaluate", unit="piece", disable=not progress):
+        origin, target = load_pair(pair, spectrogram.sample_rate, config.max_seconds)
+        pieces[pair.name] = score_piece(origin, target, converters, spectrogram, max_hz)
+        seconds += len(target) / spectrogram.sample_rate
+    mean = {system: {metric: _nanmean([pieces[p][system][metric] for p in pieces]) for metric in metrics.METRICS}
+            for system in SYSTEMS if system in pieces[pairs[0].name]}
+    settings = {**dataclasses.asdict(config), "max_hz_used": max_hz, "sample_rate": spectrogram.sample_rate,
+                "n_pieces": len(pieces), "seconds": round(seconds, 3)}
+    return EvalResults(pieces=pieces, mean=mean, gap_closed=gap_closed(mean), settings=settings)
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def load_converters(model_path: str | os.PathLike, config: EvalConfig) -> dict[str, ConverterLike]:
+    """One :class:`timbre.inference.Converter` per model system of ``config.phase``, sharing one generator."""
+    from timbre import inference  # imports TensorFlow: only when a model is actually loaded
+
+    generator, spectrogram = inference.load_generator(model_path)
+    return {system: inference.Converter(generator, spectrogram, phase=PHASE_OF_SYSTEM[system],
+                                        iterations=config.iterations, batch_size=config.batch_size)
+            for system in MODEL_SYSTEMS[config.phase]}
+
+
+def markdown_table(results: EvalResults) -> str:
+    """Systems x metrics (means over pieces) and one "gap closed" row per model system, in Markdown."""
+    arrows = {**{m: "↓" for m in metrics.LOWER_IS_BETTER}, **{m: "↑" for m in metrics.HIGHER_IS_BETTER},
+              "seam_ratio": "≈1"}
+    header = "| system | " + " | ".join(f"{m} {arrows[m]}" for m in metrics.METRICS) + " |"
+    lines = [header, "|" + " --- |" * (len(metrics.METRICS) + 1)]
+    for system, values in results.mean.items():
+        lines.append(f"| {system} | " + " | ".join(_format(values[m]) for m in metrics.METRICS) + " |")
+    for system, gaps in results.gap_closed.items():
+        cells = ("n/a" if math.isnan(gaps[m]) else f"{100 * gaps[m]:.1f} %" for m in metrics.METRICS)
+        lines.append(f"| gap closed: {system} | " + " | ".join(cells) + " |")
+    settings = results.settings
+    caption = (f"Means over {settings['n_pieces']} pieces ({settings['seconds']:.1f} s) at "
+               f"{settings['sample_rate']} Hz, band 0-{settings['max_hz_used']:.0f} Hz. Gap closed = "
+               "(identity - model) / (identity - oracle): 100 % reaches the oracle, 0 % is no better than the origin.")
+    return "\n".join(lines) + "\n\n" + caption + "\n"
+
+
+def _format(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
+def write_results(results: EvalResults, output_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``results.json``, ``results.csv``, ``results.md`` and ``eval.png`` (atomically) into ``output_dir``.
+
+    Returns:
+        ``{"json": path, "csv": path, "markdown": path, "plot": path}``.
+    """
+    folder = Path(output_dir)
+    paths = {"json": folder / "results.json", "csv": folder / "results.csv", "markdown": folder / "results.md",
+             "plot": folder / "eval.png"}
+    write_json(paths["json"], results.to_dict())
+    with atomic_path(paths["csv"]) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["piece", "system", *metrics.METRICS])
+        for piece, systems in results.pieces.items():
+            for system, values in systems.items():
+                writer.writerow([piece, system, *(repr(float(values[m])) for m in metrics.METRICS)])
+    with atomic_path(paths["markdown"]) as tmp:
+        tmp.write_text(markdown_table(results))
+    title = f"{results.settings.get('origin', 'origin')} -> {results.settings.get('target', 'target')}"
+    plotting.save_figure(plotting.metrics_figure(results.mean, title=title), paths["plot"])
+    return paths
+
+
+def evaluate(model_path: str | os.PathLike, *, features_path: str | os.PathLike | None = None,
+             origin_dir: str | os.PathLike | None = None, target_dir: str | os.PathLike | None = None,
+             output_dir: str | os.PathLike | None = None, config: EvalConfig = EvalConfig(),
+             progress: bool = True) -> tuple[EvalResults, dict[str, Path]]:
+    """Convert and score the test pieces of ``features_path`` (or two folders of aligned audio), write the results.
+
+    Args:
+        model_path: a model directory or its ``generator.keras``.
+        features_path: features folder whose test split (and ``audios_path``) gives the pieces.
+        origin_dir, target_dir: instead of ``features_path``: aligned audio, same file names.
+        output_dir: where results go; default ``<model dir>/eval``.
+        config: evaluation settings.
+        progress: show a progress bar.
+
+    Returns:
+        The results and the paths written (see :func:`write_results`).
+
+    Raises:
+        ConfigError: neither or both sources given, or only one of the two folders.
+        ModelError, DatasetError, AudioError: as the functions called.
+    """
+    folders = (origin_dir is not None, target_dir is not None)
+    if (features_path is not None and any(folders)) or (features_path is None and not all(folders)):
+        raise ConfigError("evaluate: give either features_path or both origin_dir and target_dir "
+                          f"(got features_path={features_path}, origin_dir={origin_dir}, target_dir={target_dir})")
+    origin, target, spectrogram = read_model_settings(model_path)
+    if features_path is not None:
+        pairs = test_pairs(features_path, origin, target, config.max_pieces)
+    else:
+        pairs = folder_pairs(origin_dir, target_dir, config.max_pieces)
+    results = evaluate_pairs(pairs, load_converters(model_path, config), spectrogram, config, progress)
+    sources = {"features_path": features_path, "origin_dir": origin_dir, "target_dir": target_dir}
+    results.settings.update({"model": str(Path(model_path).resolve()), "origin": origin, "target": target,
+                             **{k: str(Path(v).resolve()) for k, v in sources.items() if v is not None}})
+    paths = write_results(results, output_dir if output_dir is not None else model_dir_of(model_path) / "eval")
+    return results, paths
