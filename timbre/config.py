@@ -82,32 +82,120 @@ class SpectrogramConfig(JsonConfig):
 # --- Owned by the synthesis stage (timbre.synth / timbre.notebank / synthesize_audios.py).
 @dataclasses.dataclass(frozen=True)
 class SynthConfig(JsonConfig):
-    """How MIDI notes become audio (recorded in ``<audios>/manifest.json``)."""
+    """How MIDI notes become audio (recorded in ``<audios>/manifest.json``).
+
+    Timing: a note starting at ``t`` s and lasting ``d`` s in the MIDI file
+    starts at ``t / playback_speed`` and sounds for
+    ``d * duration_rate / playback_speed`` s (plus the release fade).
+    """
 
     sample_rate: int = 44100  # Hz of the rendered pieces
+    playback_speed: float = 1.0  # tempo factor: 2.0 plays twice as fast (pieces half as long)
+    duration_rate: float = 1.0  # factor on each note's sounding length; onsets unchanged
+    transpose: int = 0  # semitones added to every pitch (3 = a minor third up)
+    max_seconds: float | None = None  # cut pieces longer than this (output seconds); None keeps all
+    release_seconds: float = 0.05  # fade-out after each note's end (and at a cut)
+    headroom_db: float = 1.0  # each rendered file peaks at -headroom_db dBFS
 
     def __post_init__(self) -> None:
         _positive_int("SynthConfig", sample_rate=self.sample_rate)
+        for name in ("playback_speed", "duration_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 < value < float("inf"):
+                raise ConfigError(f"SynthConfig: {name}={value!r} must be a positive number")
+        if not isinstance(self.transpose, int) or isinstance(self.transpose, bool) or abs(self.transpose) > 48:
+            raise ConfigError(f"SynthConfig: transpose={self.transpose!r} (expected an integer number of semitones in -48..48)")
+        if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0):
+            raise ConfigError(f"SynthConfig: max_seconds={self.max_seconds!r} must be a positive number or None")
+        if not (isinstance(self.release_seconds, (int, float)) and 0.0 <= self.release_seconds <= 5.0):
+            raise ConfigError(f"SynthConfig: release_seconds={self.release_seconds!r} (expected 0 to 5 seconds)")
+        if not (isinstance(self.headroom_db, (int, float)) and 0.0 <= self.headroom_db <= 60.0):
+            raise ConfigError(f"SynthConfig: headroom_db={self.headroom_db!r} (expected 0 to 60 dB)")
 
 
 # --- Owned by the feature stage (timbre.features / compute_features.py).
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig(JsonConfig):
-    """How paired audio becomes training tiles (recorded in ``<features>/manifest.json``)."""
+    """How paired audio becomes training tiles (recorded in ``<features>/manifest.json``).
 
-    overlap: int = 0  # frames shared by neighbouring training tiles
+    Tile files keep every tile (so tile i of all instruments of a piece covers
+    the same frames); near-silent pairs are dropped when the training pairs
+    are formed (``timbre.dataset``), using each tile's peak stored in the manifest.
+    """
+
+    overlap: int = 0  # frames shared by neighbouring training tiles (0 <= overlap < tile_frames)
+    keep_silent: bool = False  # True: keep tile pairs whose origin and target are both near silence
+    silence_db: float = -60.0  # a tile is near silence when its loudest bin is below this (dB, full-scale sine = 0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.overlap, int) or isinstance(self.overlap, bool) or self.overlap < 0:
+            raise ConfigError(f"FeatureConfig: overlap={self.overlap!r} must be a non-negative integer")
+        if not isinstance(self.keep_silent, bool):
+            raise ConfigError(f"FeatureConfig: keep_silent={self.keep_silent!r} (expected True or False)")
+        if not (isinstance(self.silence_db, (int, float)) and -200.0 <= self.silence_db <= 0.0):
+            raise ConfigError(f"FeatureConfig: silence_db={self.silence_db!r} (expected -200 to 0 dB)")
 
 
 # --- Owned by the model/training stage (timbre.model / timbre.pix2pix / timbre.training).
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(JsonConfig):
-    """Generator and discriminator architecture."""
+    """Generator and discriminator architecture (defaults: the pix2pix paper, 54.4 M generator parameters).
+
+    Tiles must have both sides divisible by ``2**depth``. Tests use
+    ``ModelConfig(base_filters=4, depth=5)`` on 32x32 tiles; the CPU demo e.g.
+    ``ModelConfig(base_filters=16)`` on 256x256 tiles.
+    """
 
     base_filters: int = 64  # filters of the first generator/discriminator block
+    depth: int = 8  # generator down blocks (stride 2 each); depth - 1 up blocks mirror them
+    max_filters_factor: int = 8  # filters of a block are capped at base_filters * this
+    dropout: float = 0.5  # dropout rate in the first `dropout_blocks` up blocks (pix2pix's noise)
+    dropout_blocks: int = 3  # up blocks (from the bottleneck) that use dropout
+    disc_layers: int = 3  # stride-2 blocks of the PatchGAN (3: the 70x70 receptive field)
+
+    def __post_init__(self) -> None:
+        _positive_int("ModelConfig", base_filters=self.base_filters, depth=self.depth,
+                      max_filters_factor=self.max_filters_factor, disc_layers=self.disc_layers)
+        if not isinstance(self.dropout_blocks, int) or self.dropout_blocks < 0:
+            raise ConfigError(f"ModelConfig: dropout_blocks={self.dropout_blocks!r} must be a non-negative integer")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"ModelConfig: dropout={self.dropout} must lie in [0, 1)")
+
+
+MIXED_PRECISION = ("off", "bf16", "fp16")
+DISTRIBUTE = ("none", "mirrored", "multiworker")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(JsonConfig):
     """Optimisation settings of one training run."""
 
-    batch_size: int = 8  # tile pairs per step
+    batch_size: int = 8  # tile pairs per step (global batch, split across replicas)
+    epochs: int = 100  # train until this many epochs are complete (counted across resumes)
+    steps_per_epoch: int | None = None  # batches per epoch; None: one pass over the training pairs
+    gen_lr: float = 2e-4  # Adam learning rate of the generator
+    disc_lr: float = 2e-4  # Adam learning rate of the discriminator
+    beta_1: float = 0.5  # Adam beta_1 of both optimisers
+    l1_weight: float = 100.0  # weight of the L1 term in the generator loss (GAN mode)
+    validation_fraction: float = 0.1  # pieces held out for validation when the features have no split
+    seed: int = 0  # seeds weights, dropout and the data order (epoch e shuffles with seed + e)
+    mixed_precision: str = "off"  # "off" (float32), "bf16" or "fp16"; tanh and losses stay float32
+    distribute: str = "none"  # tf.distribute strategy: "none", "mirrored" or "multiworker"
+    keep_checkpoints: int = 2  # newest full-state checkpoints kept in checkpoints/
+
+    def __post_init__(self) -> None:
+        _positive_int("TrainConfig", batch_size=self.batch_size, epochs=self.epochs,
+                      keep_checkpoints=self.keep_checkpoints)
+        if self.steps_per_epoch is not None:
+            _positive_int("TrainConfig", steps_per_epoch=self.steps_per_epoch)
+        for name in ("gen_lr", "disc_lr", "l1_weight"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"TrainConfig: {name}={getattr(self, name)} must be > 0")
+        if not 0.0 <= self.beta_1 < 1.0:
+            raise ConfigError(f"TrainConfig: beta_1={self.beta_1} must lie in [0, 1)")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(f"TrainConfig: validation_fraction={self.validation_fraction} must lie in (0, 1)")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ConfigError(f"TrainConfig: mixed_precision={self.mixed_precision!r} (expected one of {MIXED_PRECISION})")
+        if self.distribute not in DISTRIBUTE:
+            raise ConfigError(f"TrainConfig: distribute={self.distribute!r} (expected one of {DISTRIBUTE})")
