@@ -1,0 +1,197 @@
+"""MIDI files + note banks -> paired audio: ``<audios>/<instrument>/<piece>.wav`` and a manifest.
+
+:func:`render_pairs` renders every MIDI file under a folder with every
+instrument of a :class:`~timbre.notebank.BankSet` from the identical note list,
+so the files of one piece have exactly equal lengths and align sample for
+sample. Pieces are spread over a process pool; every file is written
+atomically and a piece counts as done only when all its instrument files
+exist, so a rerun skips finished pieces and renders the rest. A MIDI file that
+cannot be read (or holds no notes) is reported by name and reason and skipped.
+
+``<audios>/manifest.json`` (version 1)::
+
+    {"version": 1, "synth": SynthConfig, "note_bank": {"source", "path", "programs"|"presets"},
+     "sample_rate": 44100, "instruments": [...],
+     "pieces": {"<piece>": {"midi": path, "seconds": s, "split": "train"|"val"|"test"}},
+     "split": {"train": [...], "val": [...], "test": [...]}, "failed": {"<midi path>": reason}}
+
+The split is by piece, seeded: 80/10/10 %, with at least one val and one test
+piece once there are 3 pieces or more (fewer: all train).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import multiprocessing
+import os
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from timbre import audio, midi
+from timbre.config import SynthConfig
+from timbre.errors import DatasetError, MidiError, TimbreError
+from timbre.fileio import read_json, write_json
+from timbre.notebank import BankSet
+from timbre.synth import NoteSynthesizer, substitution_message
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+SPLITS = ("train", "val", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderSummary:
+    """What one :func:`render_pairs` call did."""
+
+    manifest: Path  # the manifest written
+    rendered: list[str]  # pieces rendered by this call
+    skipped: list[str]  # pieces already complete, left alone
+    failed: dict[str, str]  # MIDI path -> reason, for files that could not be rendered
+    seconds: float  # audio rendered by this call, per instrument, in seconds
+
+
+def render_pairs(midi_path: str | os.PathLike, audios_path: str | os.PathLike, banks: BankSet,
+                 config: SynthConfig | None = None, *, jobs: int | None = None, seed: int = 0,
+                 progress: bool = True) -> RenderSummary:
+    """Render every MIDI file under ``midi_path`` with every instrument of ``banks``.
+
+    Args:
+        midi_path: a folder searched recursively for ``.mid``/``.midi`` (any case), or one file.
+        audios_path: output folder (created); a previous run's output there is resumed.
+        banks: the instruments' note banks.
+        config: synthesis settings (default ``SynthConfig()``).
+        jobs: worker processes (default: all cores).
+        seed: seed of the train/val/test split.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        The summary; ``failed`` is empty when every file was rendered.
+
+    Raises:
+        MidiError: no MIDI files found.
+        DatasetError: ``audios_path`` holds audio rendered with other settings.
+    """
+    config = config or SynthConfig()
+    jobs = (os.cpu_count() or 1) if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs <= 0:
+        raise TimbreError(f"jobs={jobs!r} must be a positive integer")
+    files = midi.find_midi_files(midi_path)
+    if not files:
+        raise MidiError(f"{midi_path}: no MIDI files (expected .mid or .midi files, searched recursively)")
+    audios = Path(audios_path)
+    header = {"version": MANIFEST_VERSION, "synth": config.to_dict(), "note_bank": banks.describe(),
+              "sample_rate": config.sample_rate, "instruments": banks.instruments}
+    _check_previous(audios, header)
+    names = midi.piece_names(files, midi_path)
+    done = [path for path, name in names.items() if _complete(audios, banks.instruments, name)]
+    pending = [path for path in names if path not in set(done)]
+    write_json(audios / MANIFEST, {**header, "pieces": {}, "split": {s: [] for s in SPLITS}, "failed": {}})
+    results = _run(pending, names, audios, banks, config, jobs, progress)
+    seconds = {names[p]: audio.info(audios / banks.instruments[0] / f"{names[p]}.wav").seconds for p in done}
+    seconds.update({name: s for name, s, reason in results if reason is None})
+    failed = {str(path): reason for path, (_, _, reason) in zip(pending, results) if reason is not None}
+    split = split_pieces(sorted(seconds), seed)
+    of = {name: part for part, members in split.items() for name in members}
+    midi_of = {name: str(path) for path, name in names.items()}
+    pieces = {name: {"midi": midi_of[name], "seconds": round(seconds[name], 6), "split": of[name]} for name in sorted(seconds)}
+    write_json(audios / MANIFEST, {**header, "pieces": pieces, "split": split, "failed": failed})
+    rendered = [name for name, _, reason in results if reason is None]
+    return RenderSummary(audios / MANIFEST, rendered, sorted(names[p] for p in done), failed,
+                         float(sum(seconds[name] for name in rendered)))
+
+
+def split_pieces(names: Sequence[str], seed: int) -> dict[str, list[str]]:
+    """Seeded train/val/test split of piece names: 80/10/10 %, >= 1 val and test from 3 pieces on."""
+    names = sorted(names)
+    n = len(names)
+    n_held = max(1, int(round(0.1 * n))) if n >= 3 else 0
+    order = np.random.default_rng(seed).permutation(n)
+    parts = {"test": order[:n_held], "val": order[n_held:2 * n_held], "train": order[2 * n_held:]}
+    return {part: sorted(names[i] for i in parts[part]) for part in SPLITS}
+
+
+def _check_previous(audios: Path, header: dict) -> None:
+    """Refuse to resume into a folder rendered with other settings."""
+    path = audios / MANIFEST
+    if not path.is_file():
+        return
+    old = read_json(path)
+    old_bank, bank = old.get("note_bank", {}), header["note_bank"]
+    key = "programs" if bank["source"] == "soundfont" else "presets"
+    shared = set(old_bank.get(key, {})) & set(bank[key])
+    differs = [what for what, same in [
+        ("version", old.get("version") == header["version"]), ("synth", old.get("synth") == header["synth"]),
+        ("note bank", (old_bank.get("source"), old_bank.get("path")) == (bank["source"], bank["path"])),
+        ("instrument choice", all(old_bank[key][k] == bank[key][k] for k in shared))] if not same]
+    if differs:
+        raise DatasetError(f"{audios}: holds audio rendered with other settings ({', '.join(differs)} differ); "
+                           "choose another --audios_path, or delete that folder to start over")
+
+
+def _complete(audios: Path, instruments: Sequence[str], name: str) -> bool:
+    return all((audios / instrument / f"{name}.wav").is_file() for instrument in instruments)
+
+
+def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankSet, config: SynthConfig,
+         jobs: int, progress: bool) -> list[tuple[str, float | None, str | None]]:
+    """Render ``pending`` pieces (in a pool when ``jobs > 1``); results in the order of ``pending``."""
+    from tqdm.auto import tqdm
+
+    tasks = [(names[path], str(path), str(audios)) for path in pending]
+    bar = tqdm(total=len(tasks), desc="synthesizing", unit="piece", disable=not progress)
+    results, substitutions = [], {}
+    try:
+        if jobs == 1 or len(tasks) <= 1:
+            _init_worker(banks, config)
+            outputs = map(_render_piece, tasks)
+        else:
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(banks, config))
+            outputs = pool.map(_render_piece, tasks)
+        for name, seconds, reason, subs in outputs:
+            results.append((name, seconds, reason))
+            for instrument, pairs in subs.items():
+                substitutions.setdefault(instrument, {}).update(pairs)
+            bar.update()
+    finally:
+        bar.close()
+        if jobs > 1 and len(tasks) > 1:
+            pool.shutdown(cancel_futures=True)
+        _SYNTHS.clear()
+    if substitutions:
+        warnings.warn("; ".join(substitution_message(i, s) for i, s in substitutions.items()), stacklevel=3)
+    return results
+
+
+_SYNTHS: dict[str, NoteSynthesizer] = {}  # per process: instrument -> synthesizer (its note cache)
+
+
+def _init_worker(banks: BankSet, config: SynthConfig) -> None:
+    _SYNTHS.clear()
+    _SYNTHS.update({name: NoteSynthesizer(bank, config, warn=False) for name, bank in banks.banks.items()})
+
+
+def _render_piece(task: tuple[str, str, str]) -> tuple[str, float | None, str | None, dict]:
+    """Render one piece with every instrument: ``(name, seconds, failure reason, substitutions)``."""
+    name, midi_file, audios = task
+    try:
+        score = midi.read(midi_file)
+        outputs = {instrument: synth.render(score) for instrument, synth in _SYNTHS.items()}
+    except TimbreError as e:
+        return name, None, str(e), {}
+    lengths = {out.size for out in outputs.values()}
+    if lengths == {0}:
+        return name, None, f"{midi_file}: no notes before the max_seconds cut", {}
+    if len(lengths) != 1:  # banks at different rates; never for one NSynth folder or SoundFont
+        n = max(lengths)
+        outputs = {k: np.pad(v, (0, n - v.size)) for k, v in outputs.items()}
+    rate = next(iter(_SYNTHS.values())).config.sample_rate
+    for instrument, out in outputs.items():
+        audio.save(Path(audios) / instrument / f"{name}.wav", out, rate)
+    subs = {instrument: dict(synth.substitutions) for instrument, synth in _SYNTHS.items() if synth.substitutions}
+    return name, next(iter(outputs.values())).size / rate, None, subs
