@@ -1,0 +1,454 @@
+"""Paired audio folders -> a tile store and its manifest (no TensorFlow: see ``dataset``).
+
+Layout written under ``features_path``::
+
+    <instrument>/<piece>.npy   float16 (n_tiles, n_bins, tile_frames), normalised log magnitude in [-1, 1]
+    manifest.json              settings, instruments, pieces (tile counts, split, per-tile peaks), split
+
+Tile ``i`` of every instrument of a piece covers the same frames: positions come
+from :func:`timbre.spectrogram.tile_starts` with ``FeatureConfig.overlap`` and
+no tile is ever dropped from a file. Each piece records, per instrument, the
+peak of every tile in dB (full-scale sine = 0 dB, floor -200 dB) so the
+training pipeline can drop pairs that are near silence on both sides without
+opening the files.
+
+The run is resumable and deterministic: files are written atomically, a file
+that exists with the right layout is kept, and the manifest (rewritten every
+:data:`MANIFEST_EVERY_S` seconds while the run goes, ``"complete": false``
+until it ends) keeps the peaks of finished files.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import difflib
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from timbre import audio as audio_io
+from timbre import spectrogram as sp
+from timbre.config import FeatureConfig, SpectrogramConfig
+from timbre.errors import ConfigError, DatasetError, TimbreError
+from timbre.fileio import load_npy, read_json, save_npy, write_json
+
+__all__ = ["FeatureSummary", "FeatureManifest", "compute_features", "load_manifest", "tile_path",
+           "tile_file_layout", "tile_peaks_db"]
+
+MANIFEST = "manifest.json"  # name of the manifest in the audio and features folders
+VERSION = 1  # features manifest format
+SPLITS = ("train", "val", "test")
+MANIFEST_EVERY_S = 30.0  # seconds between manifest rewrites during a run
+PEAK_FLOOR_DB = -200.0  # peak of an all-silent tile
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSummary:
+    """What :func:`compute_features` did."""
+
+    features_path: Path
+    computed: list[str]  # pieces with at least one tile file computed in this run
+    skipped: list[str]  # pieces whose tile files all existed already
+    failed: dict[str, str]  # piece -> reason (not in the manifest's pieces)
+    n_tiles: int  # tiles per instrument over all pieces of the manifest
+
+
+def tile_peaks_db(tiles: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    """Peak of each tile in dB of scaled magnitude (full-scale sine = 0 dB).
+
+    Args:
+        tiles: normalised tiles, shape (n_tiles, n_bins, tile_frames).
+        config: the settings that made them.
+
+    Returns:
+        float64 array (n_tiles,), rounded to 0.01 dB, at least :data:`PEAK_FLOOR_DB`.
+    """
+    peaks = np.max(np.asarray(tiles, dtype=np.float32).reshape(len(tiles), -1), axis=1, initial=sp.SILENCE)
+    magnitude = sp.denormalise(peaks, config).astype(np.float64)
+    return np.round(np.maximum(20.0 * np.log10(np.maximum(magnitude, 1e-30)), PEAK_FLOOR_DB), 2)
+
+
+# --- The audio side: which pieces, which instruments, which split.
+
+def _read_audio_manifest(audios_path: Path) -> dict[str, Any]:
+    path = audios_path / MANIFEST
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("pieces"), dict) or not isinstance(data.get("instruments"), list):
+        raise DatasetError(f"{path}: no 'pieces' and 'instruments' (expected the manifest written by synthesize_audios.py)")
+    return data
+
+
+def _choose_instruments(available: list[str], requested: Sequence[str] | None, source: Path) -> list[str]:
+    if requested is None:
+        return list(available)
+    for name in requested:
+        if name not in available:
+            close = difflib.get_close_matches(name, available, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise DatasetError(f"unknown instrument '{name}' in {source}; choose from: {', '.join(available)}{hint}")
+    if len(set(requested)) != len(requested):
+        raise ConfigError(f"instruments: {list(requested)} lists an instrument twice")
+    return list(requested)
+
+
+def _split_of(audio_manifest: dict[str, Any], source: Path) -> tuple[dict[str, str], bool]:
+    """Piece -> split name, and whether the audio manifest gave a split at all."""
+    pieces = audio_manifest["pieces"]
+    given = {}
+    for name, members in (audio_manifest.get("split") or {}).items():
+        for piece in members:
+            if piece in given and given[piece] != name:
+                raise DatasetError(f"{source}: piece '{piece}' is in splits '{given[piece]}' and '{name}' "
+                                   f"(expected each piece in one split)")
+            given[piece] = name
+    for piece, entry in pieces.items():
+        if isinstance(entry, dict) and entry.get("split") and piece not in given:
+            given[piece] = entry["split"]
+    unknown = sorted({s for s in given.values() if s not in SPLITS})
+    if unknown:
+        raise DatasetError(f"{source}: unknown split names {unknown} (expected {', '.join(SPLITS)})")
+    has_split = bool(given)
+    return {piece: given.get(piece, "train") for piece in pieces}, has_split
+
+
+# --- One piece, in a worker process.
+
+@dataclasses.dataclass(frozen=True)
+class _PieceJob:
+    audios_path: Path
+    features_path: Path
+    piece: str
+    instruments: tuple[str, ...]  # all instruments of the run (for the length check)
+    todo: tuple[str, ...]  # the ones whose tile file is missing
+    spectrogram: SpectrogramConfig
+    overlap: int
+
+
+def _check_lengths(job: _PieceJob) -> None:
+    infos = {name: audio_io.info(job.audios_path / name / f"{job.piece}.wav") for name in job.instruments}
+    lengths = {name: round(i.frames * job.spectrogram.sample_rate / i.sample_rate) for name, i in infos.items()}
+    if len(set(lengths.values())) > 1:
+        seen = ", ".join(f"{name} {n} samples" for name, n in lengths.items())
+        raise DatasetError(f"piece '{job.piece}': audio lengths differ ({seen}; expected equal lengths, "
+                           f"rendered from one note list)")
+
+
+def _compute_piece(job: _PieceJob) -> tuple[str, dict[str, tuple[int, list[float]]] | str, list[str]]:
+    """Compute and save the missing tile files of one piece.
+
+    Returns:
+        ``(piece, {instrument: (n_frames, peaks_db)} or the failure reason, warnings)``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            _check_lengths(job)
+            results = {}
+            for name in job.todo:
+                samples, _ = audio_io.load(job.audios_path / name / f"{job.piece}.wav", job.spectrogram.sample_rate)
+                spectrogram, _ = sp.log_spectrogram(samples, job.spectrogram)
+                tiles = sp.tile(spectrogram, job.spectrogram.tile_frames, job.overlap).astype(np.float16)
+                save_npy(tile_path(job.features_path, name, job.piece), tiles)
+                results[name] = (spectrogram.shape[1], tile_peaks_db(tiles, job.spectrogram).tolist())
+        except TimbreError as e:
+            results = str(e)
+    return job.piece, results, [str(w.message) for w in caught]
+
+
+def _pool_context(job: _PieceJob) -> multiprocessing.context.BaseContext:
+    """Fork workers from this (warmed-up) process, unless TensorFlow runs here (forking it can hang)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "tensorflow" in sys.modules or "fork" not in methods:
+        return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    sp.log_spectrogram(np.zeros(job.spectrogram.n_fft, np.float32), job.spectrogram)  # loads librosa's parts once
+    return multiprocessing.get_context("fork")
+
+
+def _run_jobs(jobs: list[_PieceJob], n_workers: int, progress: bool):
+    """Yield the results of :func:`_compute_piece`, in completion order."""
+    bar = tqdm(total=len(jobs), desc="features", unit="piece", disable=not progress)
+    try:
+        if n_workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                yield _compute_piece(job)
+                bar.update()
+            return
+        with concurrent.futures.ProcessPoolExecutor(min(n_workers, len(jobs)), mp_context=_pool_context(jobs[0])) as pool:
+            futures = [pool.submit(_compute_piece, job) for job in jobs]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    yield future.result()
+                    bar.update()
+            except concurrent.futures.process.BrokenProcessPool as e:
+                raise DatasetError(f"a feature worker died ({e}); try fewer --jobs (memory?)") from e
+    finally:
+        bar.close()
+
+
+# --- The run.
+
+class _Store:
+    """The manifest being built; written atomically now and then."""
+
+    def __init__(self, features_path: Path, header: dict[str, Any], split: dict[str, str],
+                 seconds: dict[str, float]) -> None:
+        self.path = features_path / MANIFEST
+        self.header, self.split, self.seconds = header, split, seconds
+        self.pieces: dict[str, dict[str, Any]] = {}
+        self.failed: dict[str, str] = {}
+        self.written = 0.0
+
+    def add(self, piece: str, n_frames: int, peaks: dict[str, list[float]]) -> None:
+        counts = {name: len(values) for name, values in peaks.items()}
+        if len(set(counts.values())) != 1:
+            self.failed[piece] = f"tile counts differ between instruments ({counts}); delete its files and rerun"
+            return
+        self.pieces[piece] = {"n_tiles": next(iter(counts.values())), "n_frames": n_frames, "split": self.split[piece],
+                              "seconds": self.seconds[piece], "peak_db": peaks}
+
+    def write(self, complete: bool, force: bool = True) -> None:
+        if not force and time.monotonic() - self.written < MANIFEST_EVERY_S:
+            return
+        pieces = {name: self.pieces[name] for name in sorted(self.pieces)}
+        split = {name: [p for p in pieces if pieces[p]["split"] == name] for name in SPLITS}
+        failed = {name: self.failed[name] for name in sorted(self.failed)}
+        write_json(self.path, {**self.header, "pieces": pieces, "split": split, "failed": failed, "complete": complete})
+        self.written = time.monotonic()
+
+
+def _previous(features_path: Path, spectrogram: SpectrogramConfig, features: FeatureConfig) -> dict[str, Any]:
+    """Pieces of an earlier run's manifest; refuses tiles made with other settings."""
+    path = features_path / MANIFEST
+    if not path.exists():
+        return {}
+    data = read_json(path)
+    old_spec = data.get("spectrogram")
+    old_overlap = (data.get("features") or {}).get("overlap")
+    if old_spec != spectrogram.to_dict() or old_overlap != features.overlap:
+        raise ConfigError(f"{features_path}: holds tiles made with other settings (spectrogram {old_spec}, "
+                          f"overlap {old_overlap}; requested {spectrogram.to_dict()}, overlap {features.overlap}); "
+                          f"use another features folder or delete this one")
+    return data.get("pieces") or {}
+
+
+def _existing_peaks(job: _PieceJob, name: str, previous: dict[str, Any]) -> tuple[int, list[float]] | None:
+    """(n_frames, peaks) of a finished tile file, or None when it must be computed."""
+    path = tile_path(job.features_path, name, job.piece)
+    wav = job.audios_path / name / f"{job.piece}.wav"
+    if not path.exists() or (wav.exists() and wav.stat().st_mtime > path.stat().st_mtime):
+        return None
+    try:
+        _, shape = tile_file_layout(path)
+    except DatasetError:
+        return None
+    if shape[1:] != (job.spectrogram.n_bins, job.spectrogram.tile_frames):
+        return None
+    entry = previous.get(job.piece) or {}
+    peaks = (entry.get("peak_db") or {}).get(name)
+    if peaks is not None and len(peaks) == shape[0] and "n_frames" in entry:
+        return entry["n_frames"], peaks
+    return _frames_from_audio(job), tile_peaks_db(load_npy(path), job.spectrogram).tolist()
+
+
+def _frames_from_audio(job: _PieceJob) -> int:
+    info = audio_io.info(job.audios_path / job.instruments[0] / f"{job.piece}.wav")
+    return sp.n_frames_for(round(info.frames * job.spectrogram.sample_rate / info.sample_rate), job.spectrogram)
+
+
+def _plan(names: list[str], audios_path: Path, features_path: Path, spectrogram: SpectrogramConfig,
+          overlap: int, previous: dict[str, Any], store: _Store) -> tuple[list[_PieceJob], dict, list[str]]:
+    """Jobs for pieces with missing files; finished pieces go straight into ``store``."""
+    jobs, partial, skipped = [], {}, []
+    for piece in sorted(store.split):
+        job = _PieceJob(audios_path, features_path, piece, tuple(names), (), spectrogram, overlap)
+        try:
+            found = {name: _existing_peaks(job, name, previous) for name in names}
+        except TimbreError as e:
+            store.failed[piece] = str(e)
+            continue
+        todo = tuple(name for name, value in found.items() if value is None)
+        if todo:
+            jobs.append(dataclasses.replace(job, todo=todo))
+            partial[piece] = {name: value for name, value in found.items() if value is not None}
+        else:
+            store.add(piece, next(iter(found.values()))[0], {name: value[1] for name, value in found.items()})
+            skipped.append(piece)
+    return jobs, partial, skipped
+
+
+def compute_features(audios_path: str | os.PathLike, features_path: str | os.PathLike, *,
+                     instruments: Sequence[str] | None = None, spectrogram: SpectrogramConfig | None = None,
+                     features: FeatureConfig | None = None, jobs: int = 1, progress: bool = True) -> FeatureSummary:
+    """Turn ``<audios>/<instrument>/<piece>.wav`` into tile files and ``<features>/manifest.json``.
+
+    Resumable: tile files that exist with the right layout (and are newer
+    than their audio) are kept; only missing ones are computed. A piece that
+    fails (unreadable audio, lengths differing between instruments) is listed
+    under ``"failed"`` with its reason and left out of the pieces; the rest
+    of the run completes. Warnings raised in workers are re-issued here.
+
+    Args:
+        audios_path: folder written by ``synthesize_audios.py`` (``manifest.json`` + WAVs).
+        features_path: output folder (created).
+        instruments: subset of the audio manifest's instruments; ``None`` takes all.
+        spectrogram: STFT and tile settings; default ``SpectrogramConfig()``.
+        features: overlap and silence settings; default ``FeatureConfig()``.
+        jobs: worker processes (1 computes in this process).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        A :class:`FeatureSummary`.
+
+    Raises:
+        DatasetError: missing folder or audio manifest, unknown instrument, a piece in two splits.
+        ConfigError: ``overlap >= tile_frames``, ``jobs < 1``, or ``features_path`` holds
+            tiles made with other settings.
+    """
+    spectrogram = spectrogram or SpectrogramConfig()
+    features = features or FeatureConfig()
+    audios_path, features_path = Path(audios_path).resolve(), Path(features_path)
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs={jobs!r} must be a positive integer")
+    if features.overlap >= spectrogram.tile_frames:
+        raise ConfigError(f"overlap={features.overlap} (expected 0 to tile_frames - 1 = {spectrogram.tile_frames - 1})")
+    if not audios_path.is_dir():
+        raise DatasetError(f"{audios_path}: audio folder not found")
+    audio_manifest = _read_audio_manifest(audios_path)
+    names = _choose_instruments(audio_manifest["instruments"], instruments, audios_path / MANIFEST)
+    split, split_given = _split_of(audio_manifest, audios_path / MANIFEST)
+    if not split:
+        raise DatasetError(f"{audios_path / MANIFEST}: no pieces (expected at least one)")
+    previous = _previous(features_path, spectrogram, features)
+    header = {"version": VERSION, "spectrogram": spectrogram.to_dict(), "features": features.to_dict(),
+              "audios_path": str(audios_path), "instruments": names, "split_given": split_given}
+    seconds = {p: (e.get("seconds") if isinstance(e, dict) else None) for p, e in audio_manifest["pieces"].items()}
+    store = _Store(features_path, header, split, seconds)
+    store.write(complete=False)
+    todo, partial, skipped = _plan(names, audios_path, features_path, spectrogram, features.overlap, previous, store)
+    computed = []
+    for piece, result, caught in _run_jobs(todo, jobs, progress):
+        for message in caught:
+            warnings.warn(message, stacklevel=2)
+        if isinstance(result, str):
+            store.failed[piece] = result
+            continue
+        found = {**partial[piece], **result}
+        store.add(piece, next(iter(result.values()))[0], {name: found[name][1] for name in names})
+        computed.append(piece)
+        store.write(complete=False, force=False)
+    store.write(complete=True)
+    n_tiles = sum(entry["n_tiles"] for entry in store.pieces.values())
+    return FeatureSummary(features_path, sorted(computed), skipped, dict(sorted(store.failed.items())), n_tiles)
+
+
+# --- Reading the store back (used by ``dataset``, resumed runs and evaluation).
+
+def tile_path(features_path: str | os.PathLike, instrument: str, piece: str) -> Path:
+    """``<features>/<instrument>/<piece>.npy``."""
+    return Path(features_path) / instrument / f"{piece}.npy"
+
+
+def tile_file_layout(path: str | os.PathLike) -> tuple[int, tuple[int, ...]]:
+    """Check a tile file's header and size without reading its data.
+
+    Returns:
+        ``(offset, shape)``: byte offset of the first tile and the array shape
+        (n_tiles, n_bins, tile_frames).
+
+    Raises:
+        DatasetError: missing file, not an ``.npy`` file, not float16 3-D
+            C-ordered tiles, or shorter than its header says (names the file).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran_order, dtype = read_header(f)
+            offset = f.tell()
+    except FileNotFoundError as e:
+        raise DatasetError(f"{path}: tile file not found") from e
+    except (ValueError, OSError, EOFError) as e:
+        raise DatasetError(f"{path}: corrupt tile file, not a NumPy .npy array ({e})") from e
+    if dtype != np.float16 or len(shape) != 3 or fortran_order:
+        raise DatasetError(f"{path}: {dtype} array of shape {shape} (expected float16 tiles (n_tiles, n_bins, tile_frames))")
+    expected = offset + int(np.prod(shape)) * 2
+    size = path.stat().st_size
+    if size != expected:
+        raise DatasetError(f"{path}: truncated or corrupt tile file ({size} bytes, expected {expected} for shape {shape})")
+    return offset, tuple(int(n) for n in shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureManifest:
+    """``<features>/manifest.json``, checked (see :func:`load_manifest`)."""
+
+    path: Path  # the features folder
+    spectrogram: SpectrogramConfig  # settings the tiles were made with
+    features: FeatureConfig  # overlap and silence settings
+    instruments: tuple[str, ...]
+    pieces: dict[str, dict[str, Any]]  # piece -> {"n_tiles", "split", "seconds", "n_frames", "peak_db"}
+    split: dict[str, list[str]]  # split name -> pieces
+    audios_path: Path | None  # the audio folder the tiles came from
+    split_given: bool = True  # False: the audio had no split and every piece is in "train"
+
+    def tile_path(self, instrument: str, piece: str) -> Path:
+        return tile_path(self.path, instrument, piece)
+
+    def tile_starts(self, piece: str) -> np.ndarray:
+        """First frame of each tile of ``piece`` (from ``n_frames``; without it, regular steps)."""
+        entry, frames = self.pieces[piece], self.spectrogram.tile_frames
+        n_frames = entry.get("n_frames") or (entry["n_tiles"] - 1) * (frames - self.features.overlap) + frames
+        return sp.tile_starts(int(n_frames), frames, self.features.overlap)
+
+
+def _manifest_error(path: Path, what: str) -> DatasetError:
+    return DatasetError(f"{path}: {what} (expected a features manifest written by compute_features.py)")
+
+
+def load_manifest(features_path: str | os.PathLike) -> FeatureManifest:
+    """Read and check ``<features_path>/manifest.json``.
+
+    ``features``, ``audios_path`` and per-piece ``n_frames``/``peak_db`` are
+    optional (hand-written stores work); ``spectrogram``, ``instruments``,
+    ``pieces`` (each with ``n_tiles``) and ``split`` are required.
+
+    Raises:
+        DatasetError: missing folder or manifest, invalid JSON, missing keys,
+            a piece in two splits or a split naming an unknown piece (names the file).
+        ConfigError: invalid settings in the manifest.
+    """
+    folder = Path(features_path)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: features folder not found (expected the output of compute_features.py)")
+    path = folder / MANIFEST
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("version", VERSION) != VERSION:
+        raise _manifest_error(path, f"version {data.get('version') if isinstance(data, dict) else None}")
+    missing = [key for key in ("spectrogram", "instruments", "pieces", "split") if key not in data]
+    if missing:
+        raise _manifest_error(path, f"missing keys {missing}")
+    pieces, owner = data["pieces"], {}
+    for piece, entry in pieces.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("n_tiles"), int):
+            raise _manifest_error(path, f"piece '{piece}' has no tile count 'n_tiles'")
+    for name, members in data["split"].items():
+        for piece in members:
+            if piece not in pieces:
+                raise _manifest_error(path, f"split '{name}' names unknown piece '{piece}'")
+            if piece in owner:
+                raise _manifest_error(path, f"piece '{piece}' is in splits '{owner[piece]}' and '{name}'")
+            owner[piece] = name
+    audios = data.get("audios_path")
+    return FeatureManifest(folder, SpectrogramConfig.from_dict(data["spectrogram"], source=str(path)),
+                           FeatureConfig.from_dict(data.get("features") or {}, source=str(path)),
+                           tuple(data["instruments"]), pieces, {k: list(v) for k, v in data["split"].items()},
+                           Path(audios) if audios else None, bool(data.get("split_given", True)))
