@@ -1,4 +1,5 @@
 import json
+import re
 import math
 
 import numpy as np
@@ -23,8 +24,8 @@ def melody(harmonics: dict[int, float], shift: float = 1.0, seconds_per_note: fl
     return (0.4 * np.concatenate(notes)).astype(np.float32)
 
 
-SINE = {1: 1.0}
-SQUAREISH = {1: 1.0, 3: 1 / 3, 5: 1 / 5, 7: 1 / 7}
+SOFT_SAW = {k: 1 / k ** 2 for k in range(1, 9)}  # origin timbre: all harmonics, soft
+SQUAREISH = {1: 1.0, 3: 1 / 3, 5: 1 / 5, 7: 1 / 7}  # target timbre: odd harmonics, brighter
 
 
 class IdentityConverter:
@@ -39,9 +40,9 @@ class IdentityConverter:
 
 
 def write_pair_folders(root, names=("a", "b", "c")):
-    """audios/<instrument>/<piece>.wav: sine (origin) vs square-ish (target) melodies, 1.6 s each."""
+    """audios/<instrument>/<piece>.wav: soft saw (origin) vs square-ish (target) melodies, 1.6 s each."""
     for i, name in enumerate(names):
-        for instrument, recipe in (("keyboard_acoustic", SINE), ("string_acoustic", SQUAREISH)):
+        for instrument, recipe in (("keyboard_acoustic", SOFT_SAW), ("string_acoustic", SQUAREISH)):
             audio.save(root / "audios" / instrument / f"{name}.wav", melody(recipe, 2 ** (i / 12)), SR)
     return root / "audios"
 
@@ -65,13 +66,14 @@ def write_model_config(folder, origin="keyboard_acoustic", target="string_acoust
 
 
 def test_oracle_scores_at_least_as_well_as_identity():
-    origin, target = melody(SINE), melody(SQUAREISH)
+    origin, target = melody(SOFT_SAW), melody(SQUAREISH)
     scores = evaluation.score_piece(origin, target, {"model": IdentityConverter()}, SPEC, max_hz=8000)
     assert list(scores) == ["identity", "model", "oracle"]
     identity, oracle = scores["identity"], scores["oracle"]
     for name in metrics.LOWER_IS_BETTER:
         assert oracle[name] < identity[name], (name, oracle[name], identity[name])
     assert oracle["chroma_cos"] >= identity["chroma_cos"]
+    assert oracle["sc"] < 0.1 * identity["sc"]  # the origin has every harmonic the target needs
     assert scores["model"] == identity  # the stand-in returns the origin itself
     assert np.isfinite(oracle["seam_ratio"]) and np.isfinite(identity["seam_ratio"])
 
@@ -97,6 +99,9 @@ def test_gap_closed_by_hand():
     assert gaps["chroma_cos"] == pytest.approx(0.5)  # similarity: (0.6 - 0.8) / (0.6 - 1.0)
     assert math.isnan(gaps["loudness_l1_db"])  # identity == oracle: no gap to close
     assert math.isnan(gaps["seam_ratio"])
+    mean["oracle"]["lsd_db"], mean["oracle"]["chroma_cos"] = 11.0, 0.5  # oracle worse than identity
+    gaps = evaluation.gap_closed(mean)["model"]
+    assert math.isnan(gaps["lsd_db"]) and math.isnan(gaps["chroma_cos"])  # no gap, not a misleading share
 
 
 def test_evaluate_pairs_and_written_outputs(tmp_path):
@@ -155,10 +160,10 @@ def test_folder_pairs_errors(tmp_path):
     with pytest.raises(DatasetError, match=r"origin_dir: .*missing not found \(expected a folder of audio files\)"):
         evaluation.folder_pairs(tmp_path / "missing", audios / "string_acoustic")
     (tmp_path / "other").mkdir()
-    audio.save(tmp_path / "other" / "z.wav", melody(SINE), SR)
+    audio.save(tmp_path / "other" / "z.wav", melody(SOFT_SAW), SR)
     with pytest.raises(DatasetError, match="share no audio file name"):
         evaluation.folder_pairs(audios / "keyboard_acoustic", tmp_path / "other")
-    audio.save(tmp_path / "other" / "a.wav", melody(SINE), SR)
+    audio.save(tmp_path / "other" / "a.wav", melody(SOFT_SAW), SR)
     with pytest.warns(UserWarning, match=r"3 audio files have no partner of the same name and are skipped \(e.g. b.wav\)"):
         assert [p.name for p in evaluation.folder_pairs(tmp_path / "other", audios / "string_acoustic")] == ["a"]
 
@@ -216,3 +221,89 @@ def test_evaluate_pairs_needs_pairs_and_converters():
 def test_results_to_dict_has_no_nan():
     results = EvalResults(pieces={}, mean={"model": {"sc": float("nan")}}, gap_closed={}, settings={})
     assert results.to_dict()["mean"]["model"]["sc"] is None
+
+
+# --- End to end: evaluate.py in-process with tiny Keras models saved in tmp_path.
+
+MODEL_SPEC = SpectrogramConfig(sample_rate=SR, n_fft=256, hop_length=128, n_bins=64, tile_frames=32)  # 0-4 kHz
+
+
+def save_model(folder, generator, target="string_acoustic"):
+    write_model_config(folder, target=target, spectrogram=MODEL_SPEC)
+    generator.save(folder / "generator.keras")
+    return folder
+
+
+def identity_generator():
+    import keras
+
+    inputs = keras.Input((MODEL_SPEC.n_bins, MODEL_SPEC.tile_frames, 1))
+    return keras.Model(inputs, keras.layers.Identity()(inputs), name="generator")
+
+
+def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
+    from timbre.cli.evaluate import main
+    from timbre.config import ModelConfig
+    from timbre.model import build_generator
+
+    audios = write_pair_folders(tmp_path)
+    features = write_features_manifest(tmp_path, audios)
+    generator = build_generator(ModelConfig(base_filters=4, depth=5), MODEL_SPEC.n_bins, MODEL_SPEC.tile_frames)
+    model = save_model(tmp_path / "model", generator)
+    status = main(["--model", str(model), "--features", str(features), "--phase", "both", "--iterations", "2",
+                   "--max_seconds", "1.0", "--no_progress"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    for row in ("| identity |", "| model |", "| model_griffinlim |", "| oracle |", "| gap closed: model |",
+                "| gap closed: model_griffinlim |"):
+        assert row in printed
+    eval_dir = model / "eval"
+    saved = json.loads((eval_dir / "results.json").read_text())
+    assert set(saved["pieces"]) == {"b", "c"}  # the test split only
+    assert list(saved["mean"]) == ["identity", "model", "model_griffinlim", "oracle"]
+    for system, values in saved["mean"].items():
+        assert set(values) == set(metrics.METRICS)
+        assert all(np.isfinite(values[m]) for m in metrics.METRICS if m != "seam_ratio"), system
+    assert saved["settings"]["phase"] == "both" and saved["settings"]["max_hz_used"] == MODEL_SPEC.max_hz
+    assert saved["settings"]["seconds"] == pytest.approx(2.0) and saved["settings"]["target"] == "string_acoustic"
+    identity, oracle = saved["mean"]["identity"]["lsd_db"], saved["mean"]["oracle"]["lsd_db"]
+    expected_gap = (identity - saved["mean"]["model"]["lsd_db"]) / (identity - oracle)
+    assert saved["gap_closed"]["model"]["lsd_db"] == pytest.approx(expected_gap)
+    assert len((eval_dir / "results.csv").read_text().splitlines()) == 1 + 2 * 4
+    assert (eval_dir / "results.md").read_text() in printed
+    assert (eval_dir / "eval.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_identity_generator_scores_like_the_identity_baseline(tmp_path):
+    audios = write_pair_folders(tmp_path, names=("a",))
+    model = save_model(tmp_path / "model", identity_generator())
+    results, paths = evaluation.evaluate(model / "generator.keras", origin_dir=audios / "keyboard_acoustic",
+                                         target_dir=audios / "string_acoustic", output_dir=tmp_path / "out",
+                                         progress=False)
+    assert paths["json"] == tmp_path / "out" / "results.json" and paths["json"].is_file()
+    identity, model_scores = results.mean["identity"], results.mean["model"]
+    assert model_scores["lsd_db"] == pytest.approx(identity["lsd_db"], abs=0.5)
+    assert model_scores["chroma_cos"] == pytest.approx(identity["chroma_cos"], abs=0.02)
+    assert abs(results.gap_closed["model"]["lsd_db"]) < 0.3
+    # No seams added: the output jumps at tile borders as much as the origin itself does.
+    assert model_scores["seam_ratio"] == pytest.approx(identity["seam_ratio"], rel=0.1)
+
+
+def test_evaluate_cli_errors(tmp_path, capsys):
+    from timbre.cli.evaluate import main
+
+    audios = write_pair_folders(tmp_path, names=("a", "b"))
+    features = write_features_manifest(tmp_path, audios, split={"train": ["a"], "val": ["b"], "test": ["b"]})
+    model = save_model(tmp_path / "model", identity_generator(), target="guitar_acoustic")
+    cases = [
+        (["--model", str(tmp_path / "none"), "--features", str(features)], r"--model .*none: not found"),
+        (["--model", str(model), "--features", str(tmp_path / "nofeatures")], r"--features .*nofeatures: folder not found"),
+        (["--model", str(model), "--origin_dir", str(audios)], "--origin_dir and --target_dir go together"),
+        (["--model", str(model), "--origin_dir", str(tmp_path / "x"), "--target_dir", str(audios)],
+         r"--origin_dir .*x: folder not found"),
+        (["--model", str(model), "--features", str(features)], r"no instrument 'guitar_acoustic', the model's target"),
+    ]
+    for argv, message in cases:
+        assert main([*argv, "--no_progress"]) == 1
+        assert re.search(message, capsys.readouterr().err), argv
+    assert not (model / "eval").exists()

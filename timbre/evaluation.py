@@ -241,22 +241,24 @@ def score_piece(origin: np.ndarray, target: np.ndarray, converters: Mapping[str,
 def gap_closed(mean: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
     """Share of the identity-to-oracle gap each model system closes, per metric.
 
-    ``gap = (identity - model) / (identity - oracle)``. The ratio needs no sign
-    handling for similarities (``chroma_cos``, higher is better): numerator and
-    denominator both change sign, so 1 still means "as good as the oracle",
-    0 "no better than the origin audio", < 0 worse than it, > 1 beyond the
-    oracle. NaN where ``|identity - oracle| <= GAP_TOLERANCE`` or a value is NaN,
-    and always for ``seam_ratio`` (identity and oracle have no tile seams, so
-    there is no gap to close).
+    ``gap = (identity - model) / (identity - oracle)``: 1 means as good as the
+    oracle, 0 no better than the origin audio, < 0 worse than it, > 1 beyond
+    the oracle. The ratio itself is the same for similarities (``chroma_cos``,
+    higher is better): numerator and denominator both change sign. Signs
+    matter only for when a gap exists at all: it is NaN unless the oracle is
+    better than identity by more than ``GAP_TOLERANCE`` in the metric's own
+    direction (lower for distances, higher for similarities); otherwise a model
+    worse than identity could show a positive share. Always NaN for
+    ``seam_ratio`` (identity and oracle have no tile seams: no gap to close).
     """
     result = {}
     for system in (name for name in SYSTEMS if name in PHASE_OF_SYSTEM and name in mean):
         gaps = {}
         for metric in metrics.METRICS:
             identity, model, best = mean["identity"][metric], mean[system][metric], mean["oracle"][metric]
-            denominator = identity - best
-            undefined = metric == "seam_ratio" or not abs(denominator) > GAP_TOLERANCE or math.isnan(model)
-            gaps[metric] = float("nan") if undefined else float((identity - model) / denominator)
+            better = best - identity if metric in metrics.HIGHER_IS_BETTER else identity - best
+            undefined = metric == "seam_ratio" or not better > GAP_TOLERANCE or math.isnan(model)
+            gaps[metric] = float("nan") if undefined else float((identity - model) / (identity - best))
         result[system] = gaps
     return result
 
