@@ -182,6 +182,7 @@ class TrainConfig(JsonConfig):
     mixed_precision: str = "off"  # "off" (float32), "bf16" or "fp16"; tanh and losses stay float32
     distribute: str = "none"  # tf.distribute strategy: "none", "mirrored" or "multiworker"
     keep_checkpoints: int = 2  # newest full-state checkpoints kept in checkpoints/
+    deterministic: bool = False  # TF op determinism (bit-exact resume; slower, disables XLA)
 
     def __post_init__(self) -> None:
         _positive_int("TrainConfig", batch_size=self.batch_size, epochs=self.epochs,

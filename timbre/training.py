@@ -1,0 +1,487 @@
+"""Training runs: a model directory that survives any crash, trained with Keras ``fit``.
+
+Model directory (DESIGN.md)::
+
+    config.json          {"version", "mode", "origin", "target", "features_path", "spectrogram", "model", "train"}
+    checkpoints/         epoch_XXXX.npz: the full state after an epoch (both networks with BatchNorm statistics
+                         and dropout seed states, both Adam optimisers, epoch, history); newest ``keep_checkpoints`` kept
+    history.csv          one row per completed epoch (epoch, losses, val_ losses, seconds)
+    logs/                TensorBoard
+    samples/epoch_XXX.png, epoch_XXX.wav   a fixed validation excerpt: input | prediction | target, converted audio
+    curves.png           training curves, redrawn every epoch
+    generator.keras      the exported generator (also after every epoch)
+
+Crash safety: every file is written atomically; after each epoch the
+checkpoint (which holds the whole history) is written first, then
+``history.csv`` is rewritten from it, so the CSV only ever gains rows and a run
+killed with SIGKILL at any moment and started again with ``resume=True``
+continues after the last checkpointed epoch with every epoch in the history
+exactly once. Keras' ``BackupAndRestore`` is not used: it saves the weights
+and the epoch in two files (a kill between them disagrees) and ignores a
+second optimiser kept as an attribute.
+
+Data order: epoch ``e`` reads the training pairs shuffled with seed
+``seed + e``, so a resumed epoch sees the batches the uninterrupted run would
+have seen. With ``deterministic=True`` (TF op determinism) a resumed run's
+weights equal the uninterrupted run's bit for bit; without it they agree up
+to floating-point reduction order.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib.util
+import io
+import json
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from timbre import dataset, plotting
+from timbre.config import ModelConfig, SpectrogramConfig, TrainConfig
+from timbre.errors import ConfigError, ModelError
+from timbre.fileio import atomic_path, load_npy, read_json, write_json
+from timbre.model import build_discriminator, build_generator
+from timbre.pix2pix import Pix2Pix, adam
+from timbre import audio
+from timbre.spectrogram import SILENCE, invert_log_spectrogram, log_spectrogram
+
+CONFIG_FILE, HISTORY_FILE, GENERATOR_FILE, CURVES_FILE = "config.json", "history.csv", "generator.keras", "curves.png"
+CHECKPOINT_DIR, SAMPLES_DIR, LOG_DIR = "checkpoints", "samples", "logs"
+RUN_FILES = (CONFIG_FILE, HISTORY_FILE, GENERATOR_FILE, CURVES_FILE, CHECKPOINT_DIR, SAMPLES_DIR, LOG_DIR)
+MODES = ("gan", "generator")
+HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None  # TF >= 2.20 no longer installs it
+POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What a training run did."""
+
+    model_dir: Path
+    epochs_done: int  # completed epochs in total, across resumes
+    history: list[dict[str, float]]  # one row per completed epoch (as history.csv)
+    stopped_by_budget: bool  # max_minutes ended the run before config.epochs
+    generator_path: Path  # the exported generator
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """The resolved settings of one run (what config.json records)."""
+
+    features_path: Path
+    model_dir: Path
+    mode: str
+    origin: str
+    target: str
+    spectrogram: SpectrogramConfig
+    model: ModelConfig
+    config: TrainConfig
+    train_split: str | list[str] = "train"  # a split name or a list of pieces (not saved: derived)
+    val_split: str | list[str] | None = "val"  # None: no validation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": 1, "mode": self.mode, "origin": self.origin, "target": self.target,
+                "features_path": str(self.features_path), "spectrogram": self.spectrogram.to_dict(),
+                "model": self.model.to_dict(), "train": self.config.to_dict()}
+
+
+def read_run_config(model_dir: str | Path) -> dict[str, Any] | None:
+    """The ``config.json`` of a model directory, or ``None`` when there is none."""
+    path = Path(model_dir) / CONFIG_FILE
+    return read_json(path) if path.exists() else None
+
+
+# --- Checking the request against the features and the model directory.
+
+def _check_request(mode: str, origin: str, target: str) -> None:
+    if mode not in MODES:
+        raise ConfigError(f"mode={mode!r} (expected one of {MODES})")
+    if origin == target:
+        raise ConfigError(f"origin and target: both '{origin}' (expected two different instruments)")
+
+
+def _splits(manifest, config: TrainConfig) -> tuple[str | list[str], str | list[str] | None]:
+    """(training split, validation split or None): the manifest's, else ``validation_fraction`` of the pieces."""
+    if manifest.split_given:
+        return "train", ("val" if manifest.split.get("val") else None)
+    pieces = manifest.split.get("train") or sorted(manifest.pieces)
+    if len(pieces) < 2:
+        return pieces, None
+    parts = dataset.split_by_fraction(pieces, config.validation_fraction, seed=config.seed)
+    return parts["train"], parts["val"]
+
+
+def _diff(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    return [f"{key}={saved.get(key)!r} vs {wanted.get(key)!r}" for key in sorted(set(saved) | set(wanted))
+            if saved.get(key) != wanted.get(key)]
+
+
+def _check_model_dir(run: Run, existing: dict[str, Any] | None, resume: bool, force: bool) -> None:
+    """Refuse a model directory holding another run unless resuming (matching) or forced."""
+    if existing is None or force:
+        return
+    if not resume:
+        raise ModelError(f"{run.model_dir}: holds a training run already ({existing.get('origin')} -> "
+                         f"{existing.get('target')}, mode {existing.get('mode')}) (expected an empty folder); "
+                         f"pass --resume to continue it or --force to start over")
+    for key in ("mode", "origin", "target"):
+        if existing.get(key) != getattr(run, key):
+            raise ModelError(f"{run.model_dir}: the saved run has {key}={existing.get(key)!r} "
+                             f"(expected {getattr(run, key)!r}); use another --model_dir")
+    changed = _diff(existing.get("spectrogram", {}), run.spectrogram.to_dict())
+    if changed:
+        raise ModelError(f"{run.features_path}: spectrogram settings differ from the resumed model's "
+                         f"({'; '.join(changed)}) (expected the settings the model was trained with)")
+    changed = _diff(existing.get("model", {}), run.model.to_dict())
+    if changed:
+        raise ModelError(f"{run.model_dir}: model settings differ from the resumed run's ({'; '.join(changed)})")
+
+
+def _clear_run(model_dir: Path) -> None:
+    """Remove what a previous run wrote (``force``); other files are left alone."""
+    for name in RUN_FILES:
+        path = model_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+# --- Full-state checkpoints: one .npz per epoch, written atomically, no pickle.
+
+def _checkpoints(model_dir: Path) -> dict[int, Path]:
+    folder = model_dir / CHECKPOINT_DIR
+    found = {}
+    for path in folder.glob("epoch_*.npz") if folder.is_dir() else ():
+        stem = path.stem.removeprefix("epoch_")
+        if stem.isdigit():
+            found[int(stem)] = path
+    return dict(sorted(found.items()))
+
+
+def save_checkpoint(model: Pix2Pix, model_dir: Path, epoch: int, history: list[dict], keep: int) -> Path:
+    """Write the full training state after ``epoch`` completed epochs; prune to the newest ``keep``."""
+    variables = model.state_variables()
+    arrays = {f"v{i:04d}": np.asarray(keras.ops.convert_to_numpy(v.value)) for i, v in enumerate(variables)}
+    meta = {"epoch": epoch, "history": history, "paths": [v.path for v in variables]}
+    arrays["meta"] = np.array(json.dumps(meta))
+    path = model_dir / CHECKPOINT_DIR / f"epoch_{epoch:04d}.npz"
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    for old in list(_checkpoints(model_dir).values())[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(model: Pix2Pix, path: Path) -> tuple[int, list[dict]]:
+    """Restore the full state saved by :func:`save_checkpoint`; returns (epoch, history).
+
+    Raises:
+        ModelError: unreadable file, or one saved from a different architecture.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            values = [data[f"v{i:04d}"] for i in range(len(meta["paths"]))]
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"{path}: unreadable checkpoint ({e})") from e
+    model.build_optimizers()
+    variables = model.state_variables()
+    shapes = [tuple(v.shape) for v in variables]
+    if [tuple(value.shape) for value in values] != shapes:
+        raise ModelError(f"{path}: {len(values)} arrays that do not fit the model's {len(variables)} variables "
+                         f"(expected a checkpoint of the same architecture)")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    return int(meta["epoch"]), list(meta["history"])
+
+
+# --- Per-epoch outputs.
+
+def write_history(model_dir: Path, history: list[dict]) -> None:
+    """(Re)write history.csv from all rows: the file only ever gains rows."""
+    names = sorted({key for row in history for key in row} - {"epoch", "seconds"})
+    text = io.StringIO()
+    writer = csv.DictWriter(text, ["epoch", *names, "seconds"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    with atomic_path(model_dir / HISTORY_FILE) as tmp:
+        tmp.write_text(text.getvalue())
+
+
+def read_history(model_dir: str | Path) -> list[dict[str, float]]:
+    """The rows of a model directory's history.csv (epoch as int), [] if there is none."""
+    path = Path(model_dir) / HISTORY_FILE
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
+                for row in csv.DictReader(f)]
+
+
+def export_generator(model: Pix2Pix, model_dir: Path) -> Path:
+    """Save the generator as ``generator.keras`` atomically (standard layers only: safe mode loads it)."""
+    path = model_dir / GENERATOR_FILE
+    with atomic_path(path) as tmp:
+        model.generator.save(tmp)
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Excerpt:
+    """One tile of a validation piece: origin and target spectrograms, and the origin's phase."""
+
+    piece: str
+    origin: np.ndarray  # (n_bins, tile_frames), in [-1, 1], padded with SILENCE
+    target: np.ndarray  # (n_bins, tile_frames)
+    phase: np.ndarray | None  # (n_bins, n_frames) of the origin audio; None: no audio, no WAV
+    length: int  # samples of the excerpt audio
+
+
+def load_excerpt(manifest, run: Run) -> Excerpt:
+    """The first tile of the first validation piece (first training piece without validation).
+
+    Spectrograms come from the audio under ``manifest.audios_path`` (so the
+    WAV can use the origin's phase); without the audio, from the first tile
+    of the features and no WAV (warns).
+    """
+    split = run.val_split if run.val_split is not None else run.train_split
+    pieces = manifest.split[split] if isinstance(split, str) else split
+    piece, spec, origin, target = pieces[0], manifest.spectrogram, run.origin, run.target
+    paths = [Path(manifest.audios_path or "") / name / f"{piece}.wav" for name in (origin, target)]
+    if manifest.audios_path and all(path.exists() for path in paths):
+        length = (spec.tile_frames - 1) * spec.hop_length
+        clips = [audio.load(path, spec.sample_rate)[0][:length] for path in paths]
+        (origin_spec, phase), (target_spec, _) = (log_spectrogram(clip, spec) for clip in clips)
+        pad = [(0, 0), (0, spec.tile_frames - origin_spec.shape[1])]
+        return Excerpt(piece, np.pad(origin_spec, pad, constant_values=SILENCE),
+                       np.pad(target_spec, pad, constant_values=SILENCE), phase, len(clips[0]))
+    warnings.warn(f"{paths[0]}: audio not found; samples/ gets spectrogram PNGs but no WAV", stacklevel=2)
+    tiles = [np.asarray(load_npy(manifest.tile_path(name, piece))[0], dtype=np.float32) for name in (origin, target)]
+    return Excerpt(piece, tiles[0], tiles[1], None, 0)
+
+
+def write_samples(model: Pix2Pix, excerpt: Excerpt, spec: SpectrogramConfig, model_dir: Path, epoch: int) -> None:
+    """samples/epoch_XXX.png (input | prediction | target) and, with audio, samples/epoch_XXX.wav."""
+    tile = excerpt.origin[None, :, :, None].astype(np.float32)
+    prediction = np.asarray(model.generator(tile, training=False), dtype=np.float32)[0, :, :, 0]
+    panels = [("input", excerpt.origin), ("prediction", prediction), ("target", excerpt.target)]
+    figure = plotting.spectrogram_figure(panels, spec, title=f"{excerpt.piece}, epoch {epoch}")
+    plotting.save_figure(figure, model_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.png")
+    if excerpt.phase is not None:
+        frames = excerpt.phase.shape[1]
+        converted = invert_log_spectrogram(prediction[:, :frames], excerpt.phase, spec, excerpt.length)
+        audio.save(model_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.wav", converted, spec.sample_rate)
+
+
+def write_curves(model_dir: Path, history: list[dict]) -> None:
+    series = {key: [row.get(key, np.nan) for row in history]
+              for key in sorted({k for row in history for k in row} - {"epoch", "seconds"})}
+    plotting.save_figure(plotting.history_figure(series), model_dir / CURVES_FILE)
+
+
+# --- Setting up: devices, strategy, precision, the model, the data.
+
+def select_gpu(gpu: int | None) -> None:
+    """Make only GPU ``gpu`` visible (-1: none, CPU only; None: leave TF's default). Call before any TF op.
+
+    Raises:
+        ConfigError: no such GPU, or TF is already initialised.
+    """
+    if gpu is None:
+        return
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpu >= len(gpus):
+        raise ConfigError(f"gpu={gpu}: this machine has {len(gpus)} GPU(s) (expected -1 for CPU or 0..{len(gpus) - 1})")
+    try:
+        tf.config.set_visible_devices([] if gpu < 0 else [gpus[gpu]], "GPU")
+    except RuntimeError as e:
+        raise ConfigError(f"gpu={gpu}: TensorFlow is already initialised ({e}); choose the GPU at start-up") from e
+
+
+def make_strategy(distribute: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy: "none" (default), "mirrored" (all local GPUs, else all logical CPUs)
+    or "multiworker" (reads TF_CONFIG)."""
+    if distribute == "none":
+        return tf.distribute.get_strategy()
+    if distribute == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices],
+                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+    if distribute == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ConfigError(f"distribute={distribute!r} (expected one of none, mirrored, multiworker)")
+
+
+def build_model(run: Run, strategy: tf.distribute.Strategy) -> Pix2Pix:
+    """Generator (+ discriminator in GAN mode) and their Adam optimisers, under ``strategy``."""
+    spec, config = run.spectrogram, run.config
+    fp16 = config.mixed_precision == "fp16"
+    with strategy.scope():
+        generator = build_generator(run.model, spec.n_bins, spec.tile_frames)
+        discriminator = build_discriminator(run.model, spec.n_bins, spec.tile_frames) if run.mode == "gan" else None
+        model = Pix2Pix(generator, discriminator, l1_weight=config.l1_weight)
+        model.compile(adam(config.gen_lr, config.beta_1, fp16),
+                      adam(config.disc_lr, config.beta_1, fp16) if discriminator is not None else None)
+    return model
+
+
+def _steps(run: Run) -> tuple[int, int]:
+    """(training steps per epoch, validation pairs); checks the instruments and the batch size against the data."""
+    n_train = dataset.count_pairs(run.features_path, run.origin, run.target, run.train_split)
+    batch = run.config.batch_size
+    if batch > n_train:
+        raise ConfigError(f"batch_size={batch}: larger than the {n_train} training pairs of "
+                          f"{run.origin} -> {run.target} (expected at most {n_train})")
+    n_val = 0 if run.val_split is None else dataset.count_pairs(run.features_path, run.origin, run.target,
+                                                                 run.val_split)
+    return run.config.steps_per_epoch or n_train // batch, n_val
+
+
+def _train_data(run: Run, epoch: int) -> tf.data.Dataset:
+    """Epoch ``epoch``'s training batches, shuffled with ``seed + epoch`` (resumes see the same order)."""
+    return dataset.make_dataset(run.features_path, run.origin, run.target, run.train_split, run.config.batch_size,
+                                shuffle=True, augment=True, seed=run.config.seed + epoch, drop_remainder=True,
+                                repeat=run.config.steps_per_epoch is not None, spectrogram=run.spectrogram)
+
+
+def _val_data(run: Run) -> tf.data.Dataset | None:
+    if run.val_split is None:
+        return None
+    return dataset.make_dataset(run.features_path, run.origin, run.target, run.val_split, run.config.batch_size,
+                                shuffle=False, augment=False, spectrogram=run.spectrogram)
+
+
+def prepare(features_path, model_dir, origin: str, target: str, mode: str, model: ModelConfig | None,
+            config: TrainConfig | None, resume: bool, force: bool) -> tuple[Run, Any]:
+    """Check the request and resolve the run's settings (saved ones when resuming); returns (run, manifest)."""
+    features_path, model_dir = Path(features_path), Path(model_dir)
+    _check_request(mode, origin, target)
+    manifest = dataset.load_manifest(features_path)
+    existing = read_run_config(model_dir)
+    if resume and existing is not None and not force:
+        model = model or ModelConfig.from_dict(existing["model"], source=str(model_dir / CONFIG_FILE))
+        config = config or TrainConfig.from_dict(existing["train"], source=str(model_dir / CONFIG_FILE))
+    config = config or TrainConfig()
+    train_split, val_split = _splits(manifest, config)
+    run = Run(features_path.resolve(), model_dir, mode, origin, target, manifest.spectrogram,
+              model or ModelConfig(), config, train_split, val_split)
+    _check_model_dir(run, existing, resume, force)
+    if val_split is None:
+        warnings.warn(f"{features_path}: no validation pieces; validation losses are skipped", stacklevel=3)
+    return run, manifest
+
+
+@dataclasses.dataclass
+class _Session:
+    """Process-wide TF settings of a run, restored afterwards (in-process callers such as tests)."""
+
+    config: TrainConfig
+
+    def __enter__(self) -> "_Session":
+        self.policy = keras.mixed_precision.global_policy()
+        keras.utils.set_random_seed(self.config.seed)
+        if self.config.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.mixed_precision.set_global_policy(POLICIES[self.config.mixed_precision])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        keras.mixed_precision.set_global_policy(self.policy)
+
+
+def _restore(model: Pix2Pix, run: Run, epoch_offset: int | None) -> tuple[int, list[dict]]:
+    """Load the newest checkpoint (or check it is ``epoch_offset``'s); (0, []) when there is none."""
+    found = _checkpoints(run.model_dir)
+    latest = max(found, default=0)
+    if epoch_offset is not None and epoch_offset != latest:
+        raise ModelError(f"epoch_offset={epoch_offset}: the last completed epoch in {run.model_dir} is {latest} "
+                         f"(expected {latest}; omit --epoch_offset to continue from it)")
+    return load_checkpoint(model, found[latest]) if latest else (0, [])
+
+
+def _fit_epoch(model: Pix2Pix, run: Run, epoch: int, steps: int, val_data, progress: bool) -> dict[str, float]:
+    """Train epoch ``epoch`` (0-based) with ``fit``; returns its history row."""
+    started = time.monotonic()
+    callbacks = [keras.callbacks.TensorBoard(str(run.model_dir / LOG_DIR), write_graph=False)] if HAS_TENSORBOARD else []
+    logs = model.fit(_train_data(run, epoch), steps_per_epoch=steps, validation_data=val_data, initial_epoch=epoch,
+                     epochs=epoch + 1, callbacks=callbacks, verbose=1 if progress else 0).history
+    return {"epoch": epoch + 1, **{name: float(values[-1]) for name, values in logs.items()},
+            "seconds": round(time.monotonic() - started, 3)}
+
+
+def train(features_path, model_dir, origin: str, target: str, *, mode: str = "gan",
+          model: ModelConfig | None = None, config: TrainConfig | None = None, resume: bool = False,
+          force: bool = False, epoch_offset: int | None = None, max_minutes: float | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train (or resume training) a Pix2Pix model; writes the model directory of the module docstring.
+
+    Args:
+        features_path: folder written by ``compute_features.py``.
+        model_dir: output folder (created).
+        origin: input instrument, e.g. ``"keyboard_acoustic"``.
+        target: output instrument, e.g. ``"string_acoustic"``.
+        mode: ``"gan"`` (pix2pix) or ``"generator"`` (the generator alone, L1 loss).
+        model: architecture; ``None``: the saved one when resuming, else the defaults.
+        config: optimisation settings; ``None``: the saved ones when resuming, else the defaults.
+            ``config.epochs`` counts all epochs, so resuming with a larger value trains on.
+        resume: continue the run in ``model_dir`` from its newest checkpoint (a fresh start if it has none).
+        force: start over in a ``model_dir`` that holds a run (its run files are deleted).
+        epoch_offset: with ``resume``, the epoch the caller expects to continue from (checked).
+        max_minutes: wall-clock budget; no new epoch starts once it is spent (the current one finishes,
+            its outputs and ``generator.keras`` are written).
+        progress: show Keras progress bars.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ConfigError: origin equal to target, a batch size larger than the training set, an unknown mode.
+        DatasetError: missing/corrupt features, instruments absent from them.
+        ModelError: ``model_dir`` holds another run (without ``resume``/``force``), or the resumed run's
+            spectrogram or model settings differ.
+    """
+    if max_minutes is not None and not max_minutes > 0:
+        raise ConfigError(f"max_minutes={max_minutes} must be > 0")
+    if not HAS_TENSORBOARD:
+        warnings.warn("the tensorboard package is not installed; no TensorBoard logs (pip install tensorboard)",
+                      stacklevel=2)
+    run, manifest = prepare(features_path, model_dir, origin, target, mode, model, config, resume, force)
+    steps, _ = _steps(run)
+    if force:
+        _clear_run(run.model_dir)
+    write_json(run.model_dir / CONFIG_FILE, run.to_dict())
+    with _Session(run.config):
+        net = build_model(run, make_strategy(run.config.distribute))
+        done, history = _restore(net, run, epoch_offset) if resume else (0, [])
+        write_history(run.model_dir, history)
+        return _loop(net, run, manifest, steps, done, history, max_minutes, progress)
+
+
+def _loop(net: Pix2Pix, run: Run, manifest, steps: int, done: int, history: list[dict],
+          max_minutes: float | None, progress: bool) -> TrainResult:
+    """Epochs ``done + 1 .. config.epochs``, each followed by its checkpoint and outputs."""
+    started, excerpt, val_data = time.monotonic(), load_excerpt(manifest, run), _val_data(run)
+    stopped = trained = False
+    for epoch in range(done, run.config.epochs):
+        history.append(_fit_epoch(net, run, epoch, steps, val_data, progress))
+        save_checkpoint(net, run.model_dir, epoch + 1, history, run.config.keep_checkpoints)
+        write_history(run.model_dir, history)
+        export_generator(net, run.model_dir)
+        write_samples(net, excerpt, run.spectrogram, run.model_dir, epoch + 1)
+        write_curves(run.model_dir, history)
+        done, trained = epoch + 1, True
+        if max_minutes is not None and time.monotonic() - started >= 60 * max_minutes and done < run.config.epochs:
+            stopped = True
+            break
+    if not trained:  # nothing left to train (e.g. killed after the last checkpoint): export the restored state
+        export_generator(net, run.model_dir)
+    return TrainResult(run.model_dir, done, history, stopped, run.model_dir / GENERATOR_FILE)
