@@ -183,7 +183,8 @@ def _resolve(name: str, index: Mapping[str, tuple], preset: int, folder: Path) -
     if name in family_source:
         members = family_source[name]  # ids are the zero-padded suffix, so sorted names are sorted ids
         if preset >= len(members):
-            raise NoteBankError(f"{folder}: preset {preset} of {name} (expected 0..{len(members) - 1}: {len(members)} such instruments)")
+            raise NoteBankError(f"{folder}: preset {preset} of {name} is out of range (expected 0..{len(members) - 1}; "
+                                  f"the folder has {len(members)} such instruments)")
         return members[preset]
     raise NoteBankError(unknown_instrument(name, sorted(family_source) + instrument_strs))
 
