@@ -164,7 +164,7 @@ def test_folder_pairs_errors(tmp_path):
     with pytest.raises(DatasetError, match="share no audio file name"):
         evaluation.folder_pairs(audios / "keyboard_acoustic", tmp_path / "other")
     audio.save(tmp_path / "other" / "a.wav", melody(SOFT_SAW), SR)
-    with pytest.warns(UserWarning, match=r"3 audio files have no partner of the same name and are skipped \(e.g. b.wav\)"):
+    with pytest.warns(UserWarning, match=r"3 audio files have no partner of the same name and are skipped \(e.g. b"):
         assert [p.name for p in evaluation.folder_pairs(tmp_path / "other", audios / "string_acoustic")] == ["a"]
 
 
@@ -297,7 +297,8 @@ def test_evaluate_cli_errors(tmp_path, capsys):
     model = save_model(tmp_path / "model", identity_generator(), target="guitar_acoustic")
     cases = [
         (["--model", str(tmp_path / "none"), "--features", str(features)], r"--model .*none: not found"),
-        (["--model", str(model), "--features", str(tmp_path / "nofeatures")], r"--features .*nofeatures: folder not found"),
+        (["--model", str(model), "--features", str(tmp_path / "nofeatures")],
+         r"--features .*nofeatures: folder not found"),
         (["--model", str(model), "--origin_dir", str(audios)], "--origin_dir and --target_dir go together"),
         (["--model", str(model), "--origin_dir", str(tmp_path / "x"), "--target_dir", str(audios)],
          r"--origin_dir .*x: folder not found"),

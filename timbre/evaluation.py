@@ -127,7 +127,8 @@ def read_model_settings(model_path: str | os.PathLike) -> tuple[str, str, Spectr
         raise ModelError(f"model: {e} (expected the config.json that train.py writes)") from e
     missing = [key for key in ("origin", "target", "spectrogram") if key not in config]
     if missing:
-        raise ModelError(f"model: {folder / 'config.json'} lacks {missing} (expected a config.json written by train.py)")
+        raise ModelError(f"model: {folder / 'config.json'} lacks {missing} "
+                         "(expected a config.json written by train.py)")
     spectrogram = SpectrogramConfig.from_dict(config["spectrogram"], source=str(folder / "config.json"))
     return config["origin"], config["target"], spectrogram
 
@@ -179,7 +180,8 @@ def folder_pairs(origin_dir: str | os.PathLike, target_dir: str | os.PathLike,
     for role, folder in folders.items():
         if not folder.is_dir():
             raise DatasetError(f"{role}: {folder} not found (expected a folder of audio files)")
-    names = {role: {p.name for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")}
+    names = {role: {p.name for p in folder.iterdir()
+                    if p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")}
              for role, folder in folders.items()}
     common = sorted(names["origin_dir"] & names["target_dir"])
     if not common:
@@ -322,7 +324,7 @@ def markdown_table(results: EvalResults) -> str:
     for system, values in results.mean.items():
         lines.append(f"| {system} | " + " | ".join(_format(values[m]) for m in metrics.METRICS) + " |")
     for system, gaps in results.gap_closed.items():
-        cells = ("n/a" if math.isnan(gaps[m]) else f"{100 * gaps[m]:.1f} %" for m in metrics.METRICS)
+        cells = ("n/a" if math.isnan(gaps[m]) else f"{round(100 * gaps[m], 1) + 0.0:.1f} %" for m in metrics.METRICS)
         lines.append(f"| gap closed: {system} | " + " | ".join(cells) + " |")
     settings = results.settings
     caption = (f"Means over {settings['n_pieces']} pieces ({settings['seconds']:.1f} s) at "
