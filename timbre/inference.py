@@ -1,0 +1,522 @@
+"""Conversion: a trained generator turns a recording into the target instrument.
+
+Per file (DESIGN.md): audio at the model's rate -> normalised log-magnitude
+(:func:`timbre.spectrogram.log_spectrogram`) -> overlapping tiles of
+``(n_bins, tile_frames)`` -> generator -> tiles blended with a normalised
+window -> magnitude with the input's phase (or Griffin-Lim) -> one inverse STFT
+-> float32 audio of exactly the input's length.
+
+Seams: tiles step by ``tile_frames - overlap`` frames (the last one sits flush
+with the end). In each tile the ``context`` frames at either edge, where the
+U-Net saw zero padding, get almost no weight; the next ``overlap - 2 * context``
+frames cross-fade linearly with the neighbour's (:func:`timbre.spectrogram.blend_window`).
+
+Long files: :meth:`Converter.convert_file` reads, converts and writes in blocks
+(:class:`StreamingConversion`) with the same tile positions,
+so memory does not grow with the length; with input phase the result equals
+:meth:`Converter.convert` of the whole file up to float rounding.
+
+Peak level: a conversion may peak above full scale. :meth:`Converter.convert`
+returns raw samples; :meth:`Converter.convert_file` writes the raw conversion
+to a float32 scratch file and, only if the file would exceed full scale
+(peak > 1 at the output rate), scales the whole file down so it peaks at
+:data:`PEAK_TARGET`; nothing is ever clipped and the result says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import keras
+import librosa
+import numpy as np
+from tqdm.auto import tqdm
+
+from timbre import audio as au
+from timbre import spectrogram as sp
+from timbre.config import SpectrogramConfig
+from timbre.errors import AudioError, ConfigError, DatasetError, ModelError
+from timbre.fileio import read_json
+
+PHASES = ("input", "griffinlim")  # how the output phase is made
+GENERATOR_FILE = "generator.keras"
+CONFIG_FILE = "config.json"
+PEAK_TARGET = 0.99  # peak of a file that had to be scaled down (-0.09 dBFS)
+PLOT_FRAMES = 2048  # --plot shows at most this many frames (23.8 s at the defaults) from the start
+BLOCK_FRAMES = 1 << 18  # input samples read per block by convert_file
+GL_SEGMENT_FRAMES = 2048  # streaming Griffin-Lim: frames per segment (23.8 s at the defaults)
+GL_CONTEXT_FRAMES = 64  # ... and context frames on either side of a segment
+_NOT_A_MODEL = "expected a model directory holding config.json and generator.keras, or the generator.keras inside one"
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionResult:
+    """What :meth:`Converter.convert_file` did."""
+
+    input_path: Path
+    output_path: Path
+    seconds: float  # duration of input and output, s
+    sample_rate: int  # Hz of the output
+    peak: float  # peak of the raw conversion at the output rate (1 = full scale)
+    gain: float  # factor applied to the whole file; 1.0 unless peak > 1
+    plot_path: Path | None  # PNG of input and output spectrograms, if asked for
+
+    @property
+    def scaled(self) -> bool:
+        """True when the file was scaled down to avoid clipping."""
+        return self.gain < 1.0
+
+
+def _model_files(path: Path) -> tuple[Path, Path]:
+    """(config.json, generator.keras) of a model directory or of the generator file inside one."""
+    if not path.exists():
+        raise ModelError(f"{path}: not found ({_NOT_A_MODEL})")
+    directory, file = (path, path / GENERATOR_FILE) if path.is_dir() else (path.parent, path)
+    if file.suffix != ".keras":
+        raise ModelError(f"{path}: not a model, not a .keras file ({_NOT_A_MODEL})")
+    missing = [p.name for p in (directory / CONFIG_FILE, file) if not p.is_file()]
+    if missing:
+        raise ModelError(f"{path}: not a model, {' and '.join(missing)} missing in {directory} ({_NOT_A_MODEL})")
+    return directory / CONFIG_FILE, file
+
+
+def _read_spectrogram_config(path: Path) -> SpectrogramConfig:
+    try:
+        data = read_json(path)
+    except DatasetError as e:
+        raise ModelError(f"{e} ({_NOT_A_MODEL})") from e
+    if not isinstance(data, dict) or not isinstance(data.get("spectrogram"), dict):
+        raise ModelError(f"{path}: no 'spectrogram' settings (expected the config.json that training writes)")
+    try:
+        return SpectrogramConfig.from_dict(data["spectrogram"], source=str(path))
+    except (ConfigError, TypeError) as e:
+        raise ModelError(f"{path}: unusable spectrogram settings ({e})") from e
+
+
+def _check_generator(generator: keras.Model, config: SpectrogramConfig, name: str) -> None:
+    expected = (config.n_bins, config.tile_frames, 1)
+    try:
+        shapes = [tuple(generator.input_shape)[1:], tuple(generator.output_shape)[1:]]
+    except (AttributeError, ValueError, TypeError) as e:
+        raise ModelError(f"{name}: a model without a fixed input shape (expected (batch, *{expected}))") from e
+    if any(shape != expected for shape in shapes):
+        raise ModelError(f"{name}: input/output shapes {shapes} (expected (batch, *{expected}) from the "
+                         f"spectrogram settings); was it trained with other settings?")
+
+
+def load_generator(model_path: str | os.PathLike) -> tuple[keras.Model, SpectrogramConfig]:
+    """Load a trained generator and the spectrogram settings it was trained with.
+
+    Args:
+        model_path: a model directory (``config.json`` + ``generator.keras``) or
+            the ``generator.keras`` file inside one.
+
+    Returns:
+        ``(generator, spectrogram_config)``; the generator maps
+        (batch, n_bins, tile_frames, 1) float32 in [-1, 1] to the same shape.
+
+    Raises:
+        ModelError: the path is not a model, the files are unreadable, or the
+            generator's shape disagrees with the settings.
+    """
+    config_path, file = _model_files(Path(model_path))
+    config = _read_spectrogram_config(config_path)
+    try:
+        generator = keras.saving.load_model(file, safe_mode=True, compile=False)
+    except Exception as e:  # Keras raises ValueError, OSError, TypeError, zipfile errors... for foreign files
+        raise ModelError(f"{file}: not a loadable Keras model ({type(e).__name__}: {e}) ({_NOT_A_MODEL})") from e
+    _check_generator(generator, config, str(file))
+    return generator, config
+
+
+class Converter:
+    """Converts audio with a generator, seam-free, at any length.
+
+    Args:
+        generator: maps (batch, n_bins, tile_frames, 1) in [-1, 1] to the same shape.
+        spectrogram: the settings the generator was trained with.
+        phase: ``"input"`` (the input's phase) or ``"griffinlim"`` (fast
+            Griffin-Lim started from the input's phase).
+        iterations: Griffin-Lim iterations (>= 0).
+        batch_size: tiles per generator call.
+        overlap: frames shared by neighbouring tiles; default ``tile_frames // 4``.
+        context: edge frames of each tile that are (almost) discarded; default
+            ``overlap // 4``. Needs ``2 * context <= overlap``; the cross-fade
+            is ``overlap - 2 * context`` frames long.
+
+    Raises:
+        ConfigError: an argument out of range.
+        ModelError: the generator's shape disagrees with ``spectrogram``.
+    """
+
+    def __init__(self, generator: keras.Model, spectrogram: SpectrogramConfig, *, phase: str = "input",
+                 iterations: int = 32, batch_size: int = 8, overlap: int | None = None,
+                 context: int | None = None) -> None:
+        tile_frames = spectrogram.tile_frames
+        overlap = tile_frames // 4 if overlap is None else overlap
+        context = overlap // 4 if context is None else context
+        if phase not in PHASES:
+            raise ConfigError(f"phase={phase!r} (expected one of {PHASES})")
+        for name, value, low in (("iterations", iterations, 0), ("batch_size", batch_size, 1),
+                                 ("overlap", overlap, 0), ("context", context, 0)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
+        if overlap >= tile_frames or 2 * context > overlap:
+            raise ConfigError(f"overlap={overlap}, context={context} (expected 2 * context <= overlap < "
+                              f"tile_frames={tile_frames})")
+        _check_generator(generator, spectrogram, "generator")
+        self.generator, self.spectrogram, self.phase = generator, spectrogram, phase
+        self.iterations, self.batch_size, self.overlap, self.context = int(iterations), int(batch_size), overlap, context
+        self.window = sp.blend_window(tile_frames, overlap - 2 * context, context)
+        self._forward = _compiled_forward(generator, spectrogram)
+
+    def generate(self, tiles: np.ndarray) -> np.ndarray:
+        """Run the generator on tiles (n_tiles, n_bins, tile_frames) in batches; output clipped to [-1, 1]."""
+        out = np.empty(tiles.shape, dtype=np.float32)
+        for i in range(0, len(tiles), self.batch_size):
+            batch = np.ascontiguousarray(tiles[i:i + self.batch_size, :, :, None], dtype=np.float32)
+            out[i:i + len(batch)] = np.clip(np.asarray(self._forward(batch))[..., 0], -1.0, 1.0)
+        return out
+
+    def tile_borders(self, n_frames: int) -> np.ndarray:
+        """Frames where this converter's tile edges lie (for :func:`timbre.metrics.seam_ratio`)."""
+        return sp.tile_borders(n_frames, self.spectrogram.tile_frames, self.overlap)
+
+    def convert(self, audio: np.ndarray) -> np.ndarray:
+        """Convert a whole recording held in memory.
+
+        Args:
+            audio: shape (n_samples,) at ``spectrogram.sample_rate``.
+
+        Returns:
+            float32 of shape (n_samples,), raw (may peak above 1).
+
+        Raises:
+            AudioError: empty or non-finite audio (silent audio only warns).
+            ConfigError: ``audio`` is not 1-D.
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise ConfigError(f"audio: shape {audio.shape} (expected a 1-D array; mix channels to mono first)")
+        au.check(audio, "audio", stacklevel=3)
+        config = self.spectrogram
+        spectrogram, phase = sp.log_spectrogram(audio, config)
+        tiles = self.generate(sp.tile(spectrogram, config.tile_frames, self.overlap))
+        blended = sp.blend(tiles, spectrogram.shape[1], self.overlap, self.window)
+        if self.phase == "input":
+            return sp.invert_log_spectrogram(blended, phase, config, len(audio))
+        return sp.griffin_lim(blended, config, len(audio), n_iter=self.iterations, init_phase=phase)
+
+    def convert_file(self, input_path: str | os.PathLike, output_path: str | os.PathLike,
+                     sample_rate: int | None = None, *, subtype: str = "FLOAT",
+                     plot_path: str | os.PathLike | None = None, progress: bool = False,
+                     block_frames: int = BLOCK_FRAMES) -> ConversionResult:
+        """Convert an audio file in blocks (bounded memory) and write the result atomically.
+
+        Args:
+            input_path: any file libsndfile reads, any rate, channels mixed to mono.
+            output_path: destination; format from its suffix; folders are created.
+            sample_rate: output rate in Hz; ``None`` keeps the input's rate.
+            subtype: ``"FLOAT"``, ``"PCM_16"`` or ``"PCM_24"`` (see :func:`timbre.audio.save`).
+            plot_path: if given, a PNG of input and output spectrograms (first
+                :data:`PLOT_FRAMES` frames).
+            progress: show a progress bar in seconds of audio.
+            block_frames: input samples read per block.
+
+        Returns:
+            A :class:`ConversionResult`; the output has the input's duration
+            (``round(frames * sample_rate / input_rate)`` samples).
+
+        Raises:
+            AudioError: missing, unreadable or empty input; output folder that
+                cannot be created; unknown output format.
+        """
+        input_path, output_path = Path(input_path), Path(output_path)
+        source = au.info(input_path)
+        rate = source.sample_rate if sample_rate is None else int(sample_rate)
+        if rate <= 0:
+            raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer")
+        length = source.frames if rate == source.sample_rate else max(1, round(source.frames * rate / source.sample_rate))
+        au.AudioWriter(output_path, rate, subtype)  # checks the format before the work
+        with tempfile.TemporaryDirectory(prefix=f".{output_path.stem}.tmp-", dir=_make_folder(output_path.parent)) as tmp:
+            raw = Path(tmp) / "raw.wav"
+            raw_peak, frames = self._stream(input_path, raw, source, progress, block_frames, plot_path is not None)
+            gain = 1.0 if raw_peak <= 1.0 else PEAK_TARGET / raw_peak
+            peak = _copy_scaled(raw, output_path, rate, length, gain, subtype)
+            if peak * gain > 1.0:  # resampling overshoot: scale from the peak at the output rate
+                gain = PEAK_TARGET / peak
+                _copy_scaled(raw, output_path, rate, length, gain, subtype)
+        if plot_path is not None:
+            self._plot(frames, Path(plot_path), input_path.name)
+        return ConversionResult(input_path, output_path, source.seconds, rate, peak, gain,
+                                None if plot_path is None else Path(plot_path))
+
+    def _stream(self, input_path: Path, raw: Path, source: au.AudioInfo, progress: bool, block_frames: int,
+                keep_frames: bool) -> tuple[float, tuple[list, list]]:
+        """Pass 1: convert block by block into a float32 file at the model's rate; return its peak."""
+        stream = StreamingConversion(self, keep_frames=PLOT_FRAMES if keep_frames else 0)
+        rate, peak = self.spectrogram.sample_rate, 0.0
+        with au.AudioWriter(raw, rate, "FLOAT") as writer, \
+                tqdm(total=round(source.seconds, 1), unit="s", desc=input_path.name, disable=not progress,
+                     leave=False) as bar:
+            for block in au.read_blocks(input_path, rate, block_frames):
+                out = stream.feed(block)
+                writer.write(out)
+                peak = max(peak, float(np.max(np.abs(out), initial=0.0)))
+                bar.update(round(len(block) / rate, 3))
+            out = stream.finish()
+            writer.write(out)
+            peak = max(peak, float(np.max(np.abs(out), initial=0.0)))
+        return peak, stream.kept
+
+    def _plot(self, frames: tuple[list, list], path: Path, name: str) -> None:
+        from timbre import plotting
+
+        panels = [(label, np.concatenate(parts, axis=1)) for label, parts in zip(("input", "output"), frames)]
+        title = f"{name} ({self.phase} phase)"
+        if panels[0][1].shape[1] >= PLOT_FRAMES:
+            title += f", first {PLOT_FRAMES * self.spectrogram.hop_length / self.spectrogram.sample_rate:.1f} s"
+        plotting.save_figure(plotting.spectrogram_figure(panels, self.spectrogram, title), path)
+
+
+def _compiled_forward(generator: keras.Model, config: SpectrogramConfig):
+    """``generator(x, training=False)`` as one traced TensorFlow graph for any batch size."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, config.n_bins, config.tile_frames, 1), tf.float32)
+    return tf.function(lambda x: generator(x, training=False), input_signature=[spec])
+
+
+def _make_folder(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AudioError(f"{folder}: cannot create the output folder ({e.strerror or e})") from e
+    return folder
+
+
+def _copy_scaled(raw: Path, output: Path, rate: int, length: int, gain: float, subtype: str) -> float:
+    """Pass 2: resample ``raw`` to ``rate``, fit it to ``length`` samples, scale by ``gain``, write atomically.
+
+    Returns the peak before scaling.
+    """
+    peak, written = 0.0, 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # level warnings about the scratch file are not the user's
+        with au.AudioWriter(output, rate, subtype) as writer:
+            for block in au.read_blocks(raw, rate):
+                block = block[:length - written]
+                peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
+                writer.write(block * np.float32(gain))
+                written += len(block)
+            if written < length:
+                writer.write(np.zeros(length - written, dtype=np.float32))
+    return peak
+
+
+def load_converter(model_path: str | os.PathLike, **kwargs) -> Converter:
+    """:func:`load_generator` then :class:`Converter` with ``kwargs`` (phase, iterations, ...)."""
+    generator, config = load_generator(model_path)
+    return Converter(generator, config, **kwargs)
+
+
+class StreamingConversion:
+    """The streaming twin of :meth:`Converter.convert`: feed model-rate blocks, get output blocks.
+
+    The STFT, the tile positions (:func:`timbre.spectrogram.tile_starts`, learnt
+    as the frames arrive: a regular tile is cut once a later frame proves it is
+    not the last), the blend and the inverse STFT (overlap-add across block
+    borders) are those of the whole-file path. State is kept from ``base``, the
+    first frame not yet final (some tile still to be predicted covers it), to
+    ``n_frames``, the frames analysed so far, so memory is bounded by the block
+    size, one tile and one batch.
+    """
+
+    def __init__(self, converter: Converter, keep_frames: int = 0) -> None:
+        self.converter, config = converter, converter.spectrogram
+        self.config, self.step = config, config.tile_frames - converter.overlap
+        self.signal = np.zeros(config.n_fft // 2, dtype=np.float32)  # padded signal from sample n_frames * hop
+        self.n_samples = self.n_frames = self.base = self.next_start = 0
+        self.pending: list[int] = []  # tile starts waiting for a full batch
+        self.spec = np.zeros((config.n_bins, 0), dtype=np.float32)  # input log-magnitude, frames base..n_frames
+        self.phase = np.zeros((config.n_bins, 0), dtype=np.float32)  # input phase, same frames
+        self.summed = np.zeros((config.n_bins, 0))  # window-weighted generator output, same frames
+        self.weight = np.zeros(0)  # summed window, same frames
+        self.phaser = _SegmentedGriffinLim(converter) if converter.phase == "griffinlim" else None
+        self.istft = _OverlapAdd(config)
+        self.keep_frames = keep_frames
+        self.kept: tuple[list, list] = ([], [])  # first keep_frames frames of input and output spectrogram
+
+    def feed(self, block: np.ndarray) -> np.ndarray:
+        """Take the next samples (1-D, model rate); return the output samples that became final."""
+        self.signal = np.concatenate([self.signal, np.asarray(block, dtype=np.float32)])
+        self.n_samples += len(block)
+        self._analyse()
+        tile_frames = self.config.tile_frames
+        while self.next_start + tile_frames < self.n_frames:  # a later frame exists: not the flush tile
+            self.pending.append(self.next_start)
+            self.next_start += self.step
+        self._predict(final=False)
+        first_open = self.pending[0] if self.pending else self.next_start
+        return self._release(min(first_open, self.n_frames - tile_frames), final=False)
+
+    def finish(self) -> np.ndarray:
+        """End of input: return the remaining output (total length == samples fed)."""
+        self.signal = np.concatenate([self.signal, np.zeros(self.config.n_fft // 2, dtype=np.float32)])
+        self._analyse()
+        last = self.n_frames - self.config.tile_frames
+        if last <= 0:
+            self.pending.append(0)
+        else:
+            while self.next_start < last:
+                self.pending.append(self.next_start)
+                self.next_start += self.step
+            self.pending.append(last)
+        self._predict(final=True)
+        return self._release(self.n_frames, final=True)
+
+    def _analyse(self) -> None:
+        """STFT of every frame the signal now covers (centred frames, as timbre.spectrogram.stft)."""
+        config, n_fft, hop = self.config, self.config.n_fft, self.config.hop_length
+        if len(self.signal) < n_fft:
+            return
+        count = 1 + (len(self.signal) - n_fft) // hop
+        spectrum = librosa.stft(self.signal[:(count - 1) * hop + n_fft], n_fft=n_fft, hop_length=hop,
+                                window="hann", center=False)[:config.n_bins]
+        self.signal = self.signal[count * hop:]
+        self.spec = np.concatenate([self.spec, sp.normalise(np.abs(spectrum) * sp.magnitude_scale(config), config)], 1)
+        self.phase = np.concatenate([self.phase, np.angle(spectrum).astype(np.float32)], axis=1)
+        self.summed = np.concatenate([self.summed, np.zeros((config.n_bins, count))], axis=1)
+        self.weight = np.concatenate([self.weight, np.zeros(count)])
+        self.n_frames += count
+
+    def _predict(self, final: bool) -> None:
+        """Predict full batches of pending tiles (all of them if ``final``) and add them to the blend."""
+        batch_size, tile_frames = self.converter.batch_size, self.config.tile_frames
+        window = self.converter.window
+        while len(self.pending) >= batch_size or (final and self.pending):
+            starts, self.pending = self.pending[:batch_size], self.pending[batch_size:]
+            tiles = np.full((len(starts), self.config.n_bins, tile_frames), sp.SILENCE, dtype=np.float32)
+            for tile, start in zip(tiles, starts):  # a spectrogram shorter than a tile stays padded
+                part = self.spec[:, start - self.base:start - self.base + tile_frames]
+                tile[:, :part.shape[1]] = part
+            for start, tile in zip(starts, self.converter.generate(tiles)):
+                lo = start - self.base
+                width = min(tile_frames, self.spec.shape[1] - lo)
+                self.summed[:, lo:lo + width] += tile[:, :width] * window[:width]
+                self.weight[lo:lo + width] += window[:width]
+
+    def _release(self, upto: int, final: bool) -> np.ndarray:
+        """Frames base..upto are final: blend them, make their phase, inverse-STFT them."""
+        count = upto - self.base
+        if count <= 0 and not final:
+            return np.zeros(0, dtype=np.float32)
+        count = max(count, 0)
+        spec = (self.summed[:, :count] / np.maximum(self.weight[:count], 1e-12)).astype(np.float32)
+        phase = self.phase[:, :count]
+        room = self.keep_frames - sum(part.shape[1] for part in self.kept[0])
+        if room > 0:
+            self.kept[0].append(self.spec[:, :room].copy())
+            self.kept[1].append(spec[:, :room].copy())
+        self.spec, self.phase = self.spec[:, count:], self.phase[:, count:]
+        self.summed, self.weight, self.base = self.summed[:, count:], self.weight[count:], upto
+        if self.phaser is not None:
+            spec, phase = self.phaser.feed(spec, phase, self.n_samples if final else None)
+        magnitude = sp.denormalise(spec, self.config) / sp.magnitude_scale(self.config)
+        out = self.istft.feed(magnitude * np.exp(1j * phase.astype(np.float32)))
+        return np.concatenate([out, self.istft.finish(self.n_samples)]) if final else out
+
+
+class _OverlapAdd:
+    """Streaming inverse of the centred Hann STFT: overlap-add frames as they come, emit final samples.
+
+    Same arithmetic as ``librosa.istft`` (window-square normalisation, the
+    ``n_fft // 2`` padding trimmed), so the concatenated output equals the
+    whole-file inverse up to float rounding.
+    """
+
+    def __init__(self, config: SpectrogramConfig) -> None:
+        self.n_fft, self.hop, self.half = config.n_fft, config.hop_length, config.n_fft // 2
+        self.window = librosa.filters.get_window("hann", config.n_fft, fftbins=True).astype(np.float32)
+        self.samples = np.zeros(0, dtype=np.float32)  # overlap-added padded samples from index `start`
+        self.weights = np.zeros(0, dtype=np.float32)  # summed squared window, same samples
+        self.start = self.n_frames = self.emitted = 0
+
+    def feed(self, spectrum: np.ndarray) -> np.ndarray:
+        """Add frames (n_bins, k) complex (unscaled STFT, higher bins zero); return final samples."""
+        count = spectrum.shape[1]
+        full = np.zeros((self.n_fft // 2 + 1, count), dtype=np.complex64)
+        full[:spectrum.shape[0]] = spectrum
+        frames = self.window[:, None] * np.fft.irfft(full, n=self.n_fft, axis=0)
+        grow = (self.n_frames + count - 1) * self.hop + self.n_fft - self.start - len(self.samples)
+        if grow > 0:
+            self.samples = np.concatenate([self.samples, np.zeros(grow, dtype=np.float32)])
+            self.weights = np.concatenate([self.weights, np.zeros(grow, dtype=np.float32)])
+        square = self.window ** 2
+        for j in range(count):
+            at = (self.n_frames + j) * self.hop - self.start
+            self.samples[at:at + self.n_fft] += frames[:, j]
+            self.weights[at:at + self.n_fft] += square
+        self.n_frames += count
+        return self._emit(self.n_frames * self.hop - self.start)
+
+    def _emit(self, count: int) -> np.ndarray:
+        weights = self.weights[:count]
+        out = self.samples[:count] / np.where(weights > np.finfo(np.float32).tiny, weights, 1.0).astype(np.float32)
+        skip = max(0, self.half - self.start)  # padding before the first sample
+        self.samples, self.weights, self.start = self.samples[count:], self.weights[count:], self.start + count
+        out = out[skip:]
+        self.emitted += len(out)
+        return out
+
+    def finish(self, length: int) -> np.ndarray:
+        """Emit the rest, cut or zero-padded so that ``length`` samples were emitted in all."""
+        before = self.emitted
+        out = self._emit(len(self.samples))[:max(0, length - before)]
+        return np.concatenate([out, np.zeros(max(0, length - before - len(out)), dtype=np.float32)])
+
+
+class _SegmentedGriffinLim:
+    """Griffin-Lim for streaming: segments of GL_SEGMENT_FRAMES with GL_CONTEXT_FRAMES each side.
+
+    Each segment's phase comes from :func:`timbre.spectrogram.griffin_lim` run on
+    the segment plus context (started from the input phase), so memory stays
+    bounded; unlike whole-file Griffin-Lim, no phase information crosses
+    further than the context, which leaves the result slightly different.
+    """
+
+    def __init__(self, converter: Converter) -> None:
+        self.config, self.iterations = converter.spectrogram, converter.iterations
+        self.spec = np.zeros((self.config.n_bins, 0), dtype=np.float32)
+        self.phase = np.zeros((self.config.n_bins, 0), dtype=np.float32)
+        self.start = self.done = 0  # frame of spec[:, 0]; frames already given out
+
+    def feed(self, spec: np.ndarray, phase: np.ndarray, n_samples: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Take final frames (normalised spectrogram, input phase); return frames with Griffin-Lim phase.
+
+        ``n_samples``: the input's length once all frames were given, else None.
+        """
+        final = n_samples is not None
+        self.spec = np.concatenate([self.spec, spec], axis=1)
+        self.phase = np.concatenate([self.phase, phase], axis=1)
+        end, outputs, hop = self.start + self.spec.shape[1], [], self.config.hop_length
+        while self.done < end and (final or end - self.done >= GL_SEGMENT_FRAMES + GL_CONTEXT_FRAMES):
+            a, b = self.done, min(self.done + GL_SEGMENT_FRAMES, end)
+            lo, hi = max(self.start, a - GL_CONTEXT_FRAMES), min(end, b + GL_CONTEXT_FRAMES)
+            span = self.spec[:, lo - self.start:hi - self.start]
+            length = n_samples - lo * hop if final and hi == end else max(1, (span.shape[1] - 1) * hop)
+            audio = sp.griffin_lim(span, self.config, length, n_iter=self.iterations,
+                                   init_phase=self.phase[:, lo - self.start:hi - self.start])
+            rebuilt = np.angle(sp.stft(audio, self.config)[:self.config.n_bins, a - lo:b - lo]).astype(np.float32)
+            outputs.append((self.spec[:, a - self.start:b - self.start], rebuilt))
+            self.done = b
+        keep_from = max(self.start, self.done - GL_CONTEXT_FRAMES)
+        self.spec, self.phase = self.spec[:, keep_from - self.start:], self.phase[:, keep_from - self.start:]
+        self.start = keep_from
+        if not outputs:
+            return self.spec[:, :0], self.phase[:, :0]
+        return np.concatenate([o[0] for o in outputs], axis=1), np.concatenate([o[1] for o in outputs], axis=1)
