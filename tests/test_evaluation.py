@@ -150,6 +150,9 @@ def test_test_pairs_errors(tmp_path):
     write_features_manifest(tmp_path, audios, split={"train": ["a", "b"], "val": ["c"], "test": []})
     with pytest.raises(DatasetError, match=r"the test split is empty \(train 2, val 1, test 0 pieces\)"):
         evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+    write_features_manifest(tmp_path, audios, split={"train": ["a"], "val": [], "test": ["b", "zz"]})
+    with pytest.raises(DatasetError, match=r"2 audio files of the test pieces are missing \(e.g. .*zz.wav\)"):
+        evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")
     write_features_manifest(tmp_path, tmp_path / "gone")
     with pytest.raises(DatasetError, match=r"audios_path .*gone not found"):
         evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")

@@ -144,7 +144,7 @@ def test_pairs(features_path: str | os.PathLike, origin: str, target: str,
 
     Raises:
         DatasetError: missing folder or manifest, an instrument the features lack,
-            an empty test split, a missing audio folder.
+            an empty test split, a missing audio folder or audio file.
     """
     folder = Path(features_path)
     if not folder.is_dir():
@@ -166,7 +166,12 @@ def test_pairs(features_path: str | os.PathLike, origin: str, target: str,
         raise DatasetError(f"features {folder}: audios_path {audios} not found (expected the audio folder "
                            "the features were computed from)")
     pieces = pieces[:max_pieces] if max_pieces else pieces
-    return [Pair(piece, audios / origin / f"{piece}.wav", audios / target / f"{piece}.wav") for piece in pieces]
+    pairs = [Pair(piece, audios / origin / f"{piece}.wav", audios / target / f"{piece}.wav") for piece in pieces]
+    missing = [str(path) for pair in pairs for path in (pair.origin, pair.target) if not path.is_file()]
+    if missing:
+        raise DatasetError(f"features {folder}: {len(missing)} audio files of the test pieces are missing "
+                           f"(e.g. {missing[0]}); was the audio folder moved or cleaned?")
+    return pairs
 
 
 def folder_pairs(origin_dir: str | os.PathLike, target_dir: str | os.PathLike,
