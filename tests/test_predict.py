@@ -1,0 +1,146 @@
+"""predict.py in-process: a tiny model dir made in tmp_path, files and folders, every error branch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import sine
+from test_inference import conv_generator, identity_generator, write_model
+from timbre.cli import predict
+from timbre.config import SpectrogramConfig
+
+SMALL = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return write_model(tmp_path_factory.mktemp("models") / "identity", identity_generator(SMALL), SMALL)
+
+
+def write(path, seconds=1.0, rate=16000, channels=1, amplitude=0.4):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.stack([sine(440 * (c + 1), seconds, rate, amplitude) for c in range(channels)], axis=1)
+    sf.write(path, data, rate)
+    return path
+
+
+def test_converts_a_file_with_plot_and_rate(tmp_path, model_dir, capsys):
+    source = write(tmp_path / "in.flac", 2.5, 44100, channels=2)
+    status = predict.main(["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "out" / "x.wav"),
+                           "--sample_rate", "22050", "--plot", "--batch_size", "3"])
+    assert status == 0, capsys.readouterr().err
+    out, rate = sf.read(tmp_path / "out" / "x.wav")
+    assert rate == 22050 and len(out) == round(2.5 * 22050) and np.all(np.isfinite(out))
+    assert (tmp_path / "out" / "x.png").stat().st_size > 1000
+    assert "x.wav (2.50 s at 22050 Hz)" in capsys.readouterr().out
+
+
+def test_griffin_lim_phase_and_generator_file(tmp_path, model_dir, capsys):
+    source = write(tmp_path / "in.wav", 1.3)
+    status = predict.main(["--model", str(model_dir / "generator.keras"), "--input", str(source),
+                           "--output", str(tmp_path / "out.ogg"), "--phase", "griffinlim", "--iterations", "4"])
+    assert status == 0, capsys.readouterr().err
+    out, rate = sf.read(tmp_path / "out.ogg")
+    assert rate == 16000 and len(out) == int(1.3 * 16000)
+
+
+def test_converts_a_folder(tmp_path, model_dir, capsys):
+    write(tmp_path / "in" / "a.wav", 0.5, 48000)
+    write(tmp_path / "in" / "sub" / "b.flac", 3.2, 22050, channels=2)
+    write(tmp_path / "in" / ".hidden.wav", 0.5)
+    (tmp_path / "in" / "notes.txt").write_text("not audio")
+    status = predict.main(["--model", str(model_dir), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    assert status == 0, capsys.readouterr().err
+    a, rate_a = sf.read(tmp_path / "out" / "a.wav")
+    b, rate_b = sf.read(tmp_path / "out" / "sub" / "b.wav")
+    assert (rate_a, len(a), rate_b, len(b)) == (48000, 24000, 22050, round(3.2 * 22050))
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["a.wav", "b.wav", "sub"]
+
+
+def test_folder_with_a_bad_file_converts_the_others(tmp_path, model_dir, capsys):
+    write(tmp_path / "in" / "good.wav", 0.5)
+    (tmp_path / "in" / "bad.wav").write_text("not audio")
+    status = predict.main(["--model", str(model_dir), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 1 and "bad.wav: not a readable audio file" in err and "1 of 2 files" in err
+    assert (tmp_path / "out" / "good.wav").exists() and not (tmp_path / "out" / "bad.wav").exists()
+
+
+def test_existing_output_needs_force(tmp_path, model_dir, capsys):
+    source = write(tmp_path / "in.wav", 0.5)
+    target = tmp_path / "out.wav"
+    target.write_bytes(b"old")
+    args = ["--model", str(model_dir), "--input", str(source), "--output", str(target)]
+    assert predict.main(args) == 1
+    assert "out.wav: already exists; use --force to overwrite" in capsys.readouterr().err
+    assert target.read_bytes() == b"old"
+    assert predict.main(args + ["--force"]) == 0
+    assert len(sf.read(target)[0]) == 8000
+
+
+def test_output_folder_for_a_file(tmp_path, model_dir):
+    source = write(tmp_path / "song.aiff", 0.5)
+    (tmp_path / "out").mkdir()
+    assert predict.main(["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "out")]) == 0
+    assert sf.info(tmp_path / "out" / "song.wav").frames == 8000
+
+
+def test_silent_input_warns_but_converts(tmp_path, model_dir, capsys):
+    source = tmp_path / "silence.wav"
+    sf.write(source, np.zeros(4000, dtype=np.float32), 16000)
+    assert predict.main(["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "o.wav")]) == 0
+    assert "warning: " in capsys.readouterr().err
+    assert sf.info(tmp_path / "o.wav").frames == 4000
+
+
+def test_loud_output_is_reported_as_scaled(tmp_path, capsys):
+    loud = write_model(tmp_path / "loud", conv_generator(SMALL, offset=0.3), SMALL)
+    source = write(tmp_path / "in.wav", 2.0, amplitude=0.9)
+    assert predict.main(["--model", str(loud), "--input", str(source), "--output", str(tmp_path / "o.wav")]) == 0
+    assert "dB to avoid clipping" in capsys.readouterr().out
+    assert np.max(np.abs(sf.read(tmp_path / "o.wav")[0])) <= 1.0
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing_input", "missing.wav: input not found"),
+    ("unreadable_input", "text.wav: not a readable audio file"),
+    ("not_a_model", "not a model"),
+    ("empty_folder", "no audio files"),
+    ("folder_to_file", "is a file (expected a folder"),
+    ("bad_format", "unknown audio format '.xyz'"),
+    ("uncreatable_folder", "cannot create the output folder"),
+])
+def test_errors(tmp_path, model_dir, capsys, case, message):
+    source, model, target = write(tmp_path / "in.wav", 0.3), model_dir, tmp_path / "out.wav"
+    if case == "missing_input":
+        source = tmp_path / "missing.wav"
+    elif case == "unreadable_input":
+        source = tmp_path / "text.wav"
+        source.write_text("hello")
+    elif case == "not_a_model":
+        model = tmp_path
+    elif case == "empty_folder":
+        source = tmp_path / "empty"
+        source.mkdir()
+    elif case == "folder_to_file":
+        source = tmp_path / "folder"
+        write(source / "a.wav", 0.3)
+        target = tmp_path / "in.wav"
+    elif case == "bad_format":
+        target = tmp_path / "out.xyz"
+    elif case == "uncreatable_folder":
+        target = tmp_path / "in.wav" / "sub" / "out.wav"
+    status = predict.main(["--model", str(model), "--input", str(source), "--output", str(target)])
+    err = capsys.readouterr().err
+    assert status == 1 and err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_bad_flags_exit_2(tmp_path, model_dir):
+    with pytest.raises(SystemExit) as info:
+        predict.main(["--model", str(model_dir), "--input", "x", "--output", "y", "--phase", "magic"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        predict.main(["--model", str(model_dir), "--input", "x", "--output", "y", "--batch_size", "0"])
