@@ -25,6 +25,7 @@ import concurrent.futures
 import dataclasses
 import multiprocessing
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -150,7 +151,7 @@ def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankS
             outputs = map(_render_piece, tasks)
         else:
             pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context("spawn"),
+                max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context(_start_method()),
                 initializer=_init_worker, initargs=(banks, config))
             outputs = pool.map(_render_piece, tasks)
         for name, seconds, reason, subs in outputs:
@@ -166,6 +167,11 @@ def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankS
     if substitutions:
         warnings.warn("; ".join(substitution_message(i, s) for i, s in substitutions.items()), stacklevel=3)
     return results
+
+
+def _start_method() -> str:
+    """``fork`` (workers start at once) unless TensorFlow is loaded: its threads do not survive a fork."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() and "tensorflow" not in sys.modules else "spawn"
 
 
 _SYNTHS: dict[str, NoteSynthesizer] = {}  # per process: instrument -> synthesizer (its note cache)

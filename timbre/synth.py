@@ -123,9 +123,10 @@ class NoteSynthesizer:
         return self._finish(mix, rate, int(round(seconds * config.sample_rate)))
 
     def _finish(self, mix: np.ndarray, rate: int, n_out: int) -> np.ndarray:
-        out = audio.resample(mix, rate, self.config.sample_rate)
-        out = np.pad(out, (0, max(n_out - out.size, 0)))[:n_out].astype(np.float32, copy=True)
-        peak = float(np.max(np.abs(out))) if out.size else 0.0
+        out = audio.resample(mix, rate, self.config.sample_rate)  # a new array (or ``mix`` itself): ours to scale
+        if out.size != n_out:
+            out = np.concatenate([out[:n_out], np.zeros(max(n_out - out.size, 0), np.float32)])
+        peak = max(float(out.max(initial=0.0)), -float(out.min(initial=0.0)))
         if peak > SILENCE:
             out *= np.float32(10 ** (-self.config.headroom_db / 20) / peak)
         return out
