@@ -144,8 +144,9 @@ def write_feature_store(folder, pieces, config, instruments=FEATURE_INSTRUMENTS,
                 tiles = fill(instrument, piece, n_tiles)
             (folder / instrument).mkdir(parents=True, exist_ok=True)
             np.save(folder / instrument / f"{piece}.npy", np.asarray(tiles, dtype=np.float16))
-        entries[piece] = {"n_tiles": n_tiles, "split": split, "seconds": 1.0,
-                          "n_frames": n_tiles * config.tile_frames, **({"peak_db": peaks[piece]} if peaks else {})}
+        entries[piece] = {"n_tiles": n_tiles, "split": split, "seconds": 1.0, "n_frames": n_tiles * config.tile_frames}
+        if peaks and piece in peaks:
+            entries[piece]["peak_db"] = peaks[piece]
     split = {name: sorted(p for p, (_, sp) in pieces.items() if sp == name) for name in ("train", "val", "test")}
     write_json(folder / "manifest.json", {"version": 1, "spectrogram": config.to_dict(),
                                           "features": (features or {}), "audios_path": None,
