@@ -119,3 +119,13 @@ def test_default_soundfont_and_cache(monkeypatch, tmp_path):
     cache = notebank.default_cache_dir(soundfont)
     assert cache.parent == tmp_path / "banks" and len(cache.name) == 16
     assert notebank.default_cache_dir(soundfont) == cache
+
+
+def test_program_override_adds_any_instrument(tmp_path):
+    banks = notebank.prepare_soundfont_bank(tmp_path, ["cello_acoustic", "piano"], programs={"cello_acoustic": 42, "piano": 0},
+                                            progress=False, pitches=(48,))
+    assert banks.banks["cello_acoustic"].instrument_str == "cello_acoustic_042" and banks.banks["piano"].notes
+    entry = json.loads((tmp_path / "examples.json").read_text())["piano_000-048-100"]
+    assert (entry["instrument_family_str"], entry["instrument_source_str"]) == ("piano", "")
+    with pytest.raises(NoteBankError, match="instrument name '../x' .expected letters, digits"):
+        notebank.prepare_soundfont_bank(tmp_path, ["../x"], programs={"../x": 1})

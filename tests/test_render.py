@@ -7,7 +7,7 @@ from test_midi import write_midi
 from timbre import audio, render
 from timbre.cli.synthesize import main
 from timbre.config import SynthConfig
-from timbre.errors import DatasetError, MidiError
+from timbre.errors import DatasetError, MidiError, TimbreError
 from timbre.notebank import open_nsynth_bank
 
 INSTRUMENTS = ["keyboard_acoustic", "string_acoustic"]
@@ -144,3 +144,17 @@ def test_cli_bad_inputs(tmp_path, nsynth_folder, capsys, args, message):
     args = [a.format(tmp=tmp_path, nsynth=nsynth_folder) for a in args]
     assert main(["--audios_path", str(tmp_path / "out"), "--bank_cache", str(tmp_path / "bank"), "--quiet"] + args) == 1
     assert message in capsys.readouterr().err
+
+
+def _dies(task):
+    import os
+
+    os._exit(3)
+
+
+def test_dead_worker_is_reported(tmp_path, midi_folder, banks, monkeypatch):
+    _dies.__module__, _dies.__qualname__ = "timbre.render", "_render_piece"  # pickled by name, found in the fork
+    monkeypatch.setattr(render, "_render_piece", _dies)
+    monkeypatch.setattr(render, "_start_method", lambda: "fork")
+    with pytest.raises(TimbreError, match="a worker process died after 0 of 4 pieces .*a rerun resumes"):
+        render.render_pairs(midi_folder, tmp_path / "audios", banks, jobs=2, progress=False)

@@ -232,6 +232,9 @@ def resolve_programs(instruments: Sequence[str], programs: Mapping[str, int] | N
     for name, program in table.items():
         if isinstance(program, bool) or not isinstance(program, int) or not 0 <= program <= 127:
             raise NoteBankError(f"program of {name}: {program!r} (expected a General MIDI program 0-127)")
+    for name in table:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+            raise NoteBankError(f"instrument name {name!r} (expected letters, digits, '_' and '-': it names folders)")
     for name in instruments:
         if name not in table:
             raise NoteBankError(unknown_instrument(name, sorted(table)) + "; or give its program: --program NAME=N")
@@ -339,7 +342,7 @@ def _save_instrument(folder: Path, name: str, program: int, notes: Mapping[tuple
         raise NoteBankError(f"{soundfont}: program {program} of {name} renders silence (expected audible notes)")
     gain = BANK_PEAK / peak
     instrument_str = f"{name}_{program:03d}"
-    family, source = name.rsplit("_", 1)
+    family, _, source = name.rpartition("_")
     entries = {}
     for (pitch, velocity), samples in notes.items():
         if np.max(np.abs(samples)) * gain < SILENT_NOTE:
@@ -348,6 +351,6 @@ def _save_instrument(folder: Path, name: str, program: int, notes: Mapping[tuple
         audio.save(folder / "audio" / f"{note_str}.wav", samples * gain, BANK_RATE, subtype="PCM_16")
         entries[note_str] = {"note_str": note_str, "pitch": pitch, "velocity": velocity, "sample_rate": BANK_RATE,
                              "instrument": program, "instrument_str": instrument_str,
-                             "instrument_family_str": family, "instrument_source_str": source,
+                             "instrument_family_str": family or source, "instrument_source_str": source if family else "",
                              "soundfont": soundfont.name}
     return entries

@@ -22,6 +22,7 @@ piece once there are 3 pieces or more (fewer: all train).
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
 import dataclasses
 import multiprocessing
 import os
@@ -159,6 +160,9 @@ def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankS
             for instrument, pairs in subs.items():
                 substitutions.setdefault(instrument, {}).update(pairs)
             bar.update()
+    except concurrent.futures.process.BrokenProcessPool as e:
+        raise TimbreError(f"{audios}: a worker process died after {len(results)} of {len(tasks)} pieces ({e}); "
+                          "finished pieces are kept and a rerun resumes; if memory ran out, use fewer --jobs") from e
     finally:
         bar.close()
         if jobs > 1 and len(tasks) > 1:
