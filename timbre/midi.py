@@ -10,19 +10,21 @@ unique, filesystem-safe name.
 to resemble real keyboard music, not random notes. Distribution per piece:
 
 - tempo log-uniform 48-176 bpm, 3/4 (30 %) or 4/4, a random key, major or
-  minor (harmonic), 15-45 s long, made of 2-4 bar sections over a chord
-  progression (one chord per bar, diatonic, 30 % sevenths);
+  minor (65/35 %, harmonic minor), 15-45 s long (the last piece takes what is
+  left), made of 2-4 bar sections over a chord progression (one chord per bar,
+  diatonic, 30 % sevenths);
 - each section picks a texture: melody over Alberti bass (20 %), over broken
   chords/arpeggios (20 %), over walking bass (12 %), block chords of 3-6 voices
-  (15 %), fast scales and runs of 16ths/32nds over a held bass (12 %),
-  repeated notes or chords (9 %), long sustained chords under a slow melody
-  (7 %), a lone melody (5 %); so 1 to 6 voices sound at once, 2-4 most often;
+  with the bass (15 %), fast scales and runs (4-16 notes/s) over a held bass
+  (12 %), repeated notes or chords (9 %), long sustained chords under a melody
+  (7 %), a lone melody (5 %); so 1 to 6 voices sound at once, 2-3 most often
+  (more under the pedal);
 - articulation per section and hand: legato (note fills its step, 30 %),
   normal (85 %, 45 %) or staccato (35-50 %, 25 %);
 - dynamics per section from pp (velocity ~30) to ff (~115), a crescendo or
   diminuendo across it, +-6 jitter, the melody a little louder;
 - the sustain pedal (CC64) down over 40 % of sections, changed at every bar;
-- pitches: bass 24-60, accompaniment 40-76, melody 55-96, runs sweep up to
+- pitches: bass 26-52, accompaniment 40-84, melody 60-96, runs sweep up to
   21-108; so notes are dense in the middle of the keyboard and thin at its ends.
 """
 
@@ -274,7 +276,7 @@ def _bar(piece: _Piece, texture: str, t: float, root: int, melody: int, velocity
     jitter = lambda: velocity + rng.normal(0, 6)  # noqa: E731
     left = _articulation(rng)
     if texture in ("alberti", "broken"):
-        tones = piece.chord(root, int(rng.integers(36, 55)), 3 if texture == "alberti" else int(rng.integers(3, 7)))
+        tones = piece.chord(root, int(rng.integers(40, 60)), 3 if texture == "alberti" else int(rng.integers(3, 7)))
         order = [0, 2, 1, 2] if texture == "alberti" else list(range(len(tones))) + list(range(len(tones) - 2, 0, -1))
         step = beat / (4 if beat > 0.6 else 2)
         for k in range(int(round(n_beats * beat / step))):
@@ -283,8 +285,8 @@ def _bar(piece: _Piece, texture: str, t: float, root: int, melody: int, velocity
         for k in range(n_beats):
             piece.add(t + k * beat, beat * left, piece.pitch(root + int(rng.integers(-1, 3)), int(rng.integers(28, 43))), jitter() - 5)
     elif texture in ("block", "repeated", "sustained"):
-        size = int(rng.integers(3, 7)) if texture == "block" else int(rng.integers(1, 4))
-        tones = piece.chord(root, int(rng.integers(40, 64)), size) + [piece.pitch(root, int(rng.integers(24, 44)))]
+        size = int(rng.integers(2, 6)) if texture == "block" else int(rng.integers(1, 4))
+        tones = piece.chord(root, int(rng.integers(46, 66)), size) + [piece.pitch(root, int(rng.integers(26, 46)))]
         hits = {"block": int(rng.choice([1, 2, n_beats])), "repeated": n_beats * int(rng.choice([2, 4])), "sustained": 1}[texture]
         for k in range(hits):
             for pitch in tones:
@@ -307,13 +309,13 @@ def _bar(piece: _Piece, texture: str, t: float, root: int, melody: int, velocity
 def _melody(piece: _Piece, t: float, root: int, degree: int, velocity: float) -> int:
     """A stepwise melody over one bar, chord tones favoured on beats; returns its last degree."""
     rng, end = piece.rng, t + piece.meter * piece.beat
-    articulation, low = _articulation(rng), 55 + 12 * int(rng.integers(0, 2))
+    articulation, low = _articulation(rng), 60 + 7 * int(rng.integers(0, 2))
     while t < end - 1e-6:
         length = min(piece.beat * float(rng.choice([0.5, 1, 1, 1.5, 2, 0.25])), end - t)
         degree += int(rng.choice([-2, -1, -1, 0, 1, 1, 2, 4, -4]))
         if rng.random() < 0.5:  # lean on a chord tone
             degree += (root - degree) % 2
-        degree = int(np.clip(degree, 0, 20))
+        degree = int(np.clip(degree, 0, 17))
         piece.add(t, length * articulation, piece.pitch(degree, low), velocity + rng.normal(0, 6))
         t += length
     return degree
