@@ -65,13 +65,14 @@ def tile_peaks_db(tiles: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
     """Peak of each tile in dB of scaled magnitude (full-scale sine = 0 dB).
 
     Args:
-        tiles: normalised tiles, shape (n_tiles, n_bins, tile_frames).
+        tiles: normalised tiles, shape (n_tiles, n_bins, tile_frames), float32 or float16.
         config: the settings that made them.
 
     Returns:
         float64 array (n_tiles,), rounded to 0.01 dB, at least :data:`PEAK_FLOOR_DB`.
     """
     peaks = np.max(np.asarray(tiles, dtype=np.float32).reshape(len(tiles), -1), axis=1, initial=sp.SILENCE)
+    peaks = peaks.astype(np.float16).astype(np.float32)  # as stored: float32 and float16 tiles give equal peaks
     magnitude = sp.denormalise(peaks, config).astype(np.float64)
     return np.round(np.maximum(20.0 * np.log10(np.maximum(magnitude, 1e-30)), PEAK_FLOOR_DB), 2)
 
@@ -155,8 +156,8 @@ def _compute_piece(job: _PieceJob) -> tuple[str, dict[str, tuple[int, list[float
             for name in job.todo:
                 samples, _ = audio_io.load(job.audios_path / name / f"{job.piece}.wav", job.spectrogram.sample_rate)
                 spectrogram, _ = sp.log_spectrogram(samples, job.spectrogram)
-                tiles = sp.tile(spectrogram, job.spectrogram.tile_frames, job.overlap).astype(np.float16)
-                save_npy(tile_path(job.features_path, name, job.piece), tiles)
+                tiles = sp.tile(spectrogram, job.spectrogram.tile_frames, job.overlap)
+                save_npy(tile_path(job.features_path, name, job.piece), tiles.astype(np.float16))
                 results[name] = (spectrogram.shape[1], tile_peaks_db(tiles, job.spectrogram).tolist())
         except TimbreError as e:
             results = str(e)
