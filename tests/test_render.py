@@ -1,4 +1,5 @@
 import json
+import time
 
 import numpy as np
 import pytest
@@ -56,6 +57,7 @@ def test_pairs_have_equal_lengths_and_manifest(tmp_path, midi_folder, banks):
 
 def test_pool_is_deterministic_and_resume_renders_only_what_is_missing(tmp_path, midi_folder, banks, recwarn):
     first = render.render_pairs(midi_folder, tmp_path / "a", banks, jobs=2, seed=1, progress=False)
+    time.sleep(1.05)  # float WAVs from libsndfile carry a time stamp (PEAK chunk): the default PCM_16 must not
     render.render_pairs(midi_folder, tmp_path / "b", banks, jobs=1, seed=1, progress=False)
     assert wavs(tmp_path / "a") == wavs(tmp_path / "b") and len(wavs(tmp_path / "a")) == 8  # same bytes
     assert (tmp_path / "a" / "manifest.json").read_bytes() != b""

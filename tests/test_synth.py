@@ -151,4 +151,6 @@ def test_config_validation():
         SynthConfig(transpose=1.5)
     with pytest.raises(ConfigError, match="max_seconds=-1"):
         SynthConfig(max_seconds=-1)
+    with pytest.raises(ConfigError, match="subtype='PCM_8' .expected 'PCM_16', 'PCM_24' or 'FLOAT'"):
+        SynthConfig(subtype="PCM_8")
     assert SynthConfig.from_dict(SynthConfig(transpose=3).to_dict()) == SynthConfig(transpose=3)

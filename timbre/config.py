@@ -96,6 +96,7 @@ class SynthConfig(JsonConfig):
     max_seconds: float | None = None  # cut pieces longer than this (output seconds); None keeps all
     release_seconds: float = 0.05  # fade-out after each note's end (and at a cut)
     headroom_db: float = 1.0  # each rendered file peaks at -headroom_db dBFS
+    subtype: str = "PCM_16"  # WAV samples: "PCM_16"/"PCM_24" (same bytes every run) or "FLOAT" (libsndfile stamps the time)
 
     def __post_init__(self) -> None:
         _positive_int("SynthConfig", sample_rate=self.sample_rate)
@@ -111,6 +112,8 @@ class SynthConfig(JsonConfig):
             raise ConfigError(f"SynthConfig: release_seconds={self.release_seconds!r} (expected 0 to 5 seconds)")
         if not (isinstance(self.headroom_db, (int, float)) and 0.0 <= self.headroom_db <= 60.0):
             raise ConfigError(f"SynthConfig: headroom_db={self.headroom_db!r} (expected 0 to 60 dB)")
+        if self.subtype not in ("PCM_16", "PCM_24", "FLOAT"):
+            raise ConfigError(f"SynthConfig: subtype={self.subtype!r} (expected 'PCM_16', 'PCM_24' or 'FLOAT')")
 
 
 # --- Owned by the feature stage (timbre.features / compute_features.py).

@@ -200,8 +200,8 @@ def _render_piece(task: tuple[str, str, str]) -> tuple[str, float | None, str | 
     if len(lengths) != 1:  # banks at different rates; never for one NSynth folder or SoundFont
         n = max(lengths)
         outputs = {k: np.pad(v, (0, n - v.size)) for k, v in outputs.items()}
-    rate = next(iter(_SYNTHS.values())).config.sample_rate
+    config = next(iter(_SYNTHS.values())).config
     for instrument, out in outputs.items():
-        audio.save(Path(audios) / instrument / f"{name}.wav", out, rate)
+        audio.save(Path(audios) / instrument / f"{name}.wav", out, config.sample_rate, config.subtype)
     subs = {instrument: dict(synth.substitutions) for instrument, synth in _SYNTHS.items() if synth.substitutions}
-    return name, next(iter(outputs.values())).size / rate, None, subs
+    return name, next(iter(outputs.values())).size / config.sample_rate, None, subs

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration_rate", type=float, default=1.0, help="factor on note lengths (default: 1)")
     parser.add_argument("--transpose", type=int, default=0, help="semitones added to every pitch (default: 0)")
     parser.add_argument("--max_seconds", type=float, help="cut pieces longer than this many seconds")
+    parser.add_argument("--subtype", choices=["PCM_16", "PCM_24", "FLOAT"], default="PCM_16",
+                        help="WAV sample format (default: %(default)s; FLOAT files differ by a time stamp run to run)")
     parser.add_argument("--corpus_minutes", type=float, default=10.0, help="length of the generated corpus (default: 10)")
     add_jobs(parser)
     add_seed(parser)
@@ -56,7 +58,7 @@ def _body(args: argparse.Namespace) -> int:
     from timbre.config import SynthConfig
 
     config = SynthConfig(playback_speed=args.playback_speed, duration_rate=args.duration_rate,
-                         transpose=args.transpose, max_seconds=args.max_seconds)
+                         transpose=args.transpose, max_seconds=args.max_seconds, subtype=args.subtype)
     if args.nsynth_path:
         banks = notebank.open_nsynth_bank(args.nsynth_path, args.instruments, args.preset)
     else:
