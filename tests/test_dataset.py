@@ -1,6 +1,7 @@
 """timbre.dataset: the tf.data pair pipeline (shapes, order, augmentation, silence, memory, errors)."""
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -190,6 +191,9 @@ def test_manifest_errors_name_the_file(store, tmp_path):
     manifest.write_text(json.dumps(data)[:-20])
     with pytest.raises(DatasetError, match="manifest.json: not valid JSON"):
         make_dataset(store, ORIGIN, TARGET, "train", 2)
+    manifest.write_text(json.dumps({**data, "complete": False}))
+    with pytest.warns(UserWarning, match="the feature run has not finished"):
+        load_manifest(store)
     manifest.unlink()
     with pytest.raises(DatasetError, match="manifest.json: file not found"):
         count_pairs(store, ORIGIN, TARGET, "train")
@@ -223,5 +227,6 @@ def peak_memory_mb(folder: Path, n_pieces: int, tiles_per_piece: int) -> tuple[i
 def test_peak_memory_does_not_grow_with_the_store(tmp_path):
     small_pairs, small_mb = peak_memory_mb(tmp_path / "small", 2, 100)
     large_pairs, large_mb = peak_memory_mb(tmp_path / "large", 20, 100)  # 2 x 256 MB of tiles
+    shutil.rmtree(tmp_path)  # 512 MB
     assert (small_pairs, large_pairs) == (200, 2000)
     assert large_mb - small_mb < 100, (small_mb, large_mb)

@@ -165,10 +165,10 @@ def test_settings_errors(audios, tmp_path, small_spec_config):
     with pytest.raises(ConfigError, match="jobs=0 must be a positive integer"):
         run(audios, tmp_path / "f", small_spec_config, jobs=0)
     run(audios, tmp_path / "f", small_spec_config)
-    with pytest.raises(ConfigError, match="holds tiles made with other settings"):
+    with pytest.raises(ConfigError, match=r"holds tiles made with other settings: overlap=0 \(requested 4\)"):
         run(audios, tmp_path / "f", small_spec_config, features=FeatureConfig(overlap=4))
     other = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=16, tile_frames=32)
-    with pytest.raises(ConfigError, match="holds tiles made with other settings"):
+    with pytest.raises(ConfigError, match=r"other settings: n_bins=32 \(requested 16\); use another features folder"):
         run(audios, tmp_path / "f", other)
     with pytest.raises(ConfigError, match="silence_db=5"):
         FeatureConfig(silence_db=5)

@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError
-from timbre.features import SPLITS, FeatureManifest, load_manifest, tile_file_layout
+from timbre.features import SPLITS, FeatureManifest, load_manifest, settings_diff, tile_file_layout
 
 __all__ = ["FeatureManifest", "load_manifest", "make_dataset", "count_pairs", "split_by_fraction"]
 
@@ -71,8 +71,7 @@ def split_by_fraction(pieces: Sequence[str], val_fraction: float, seed: int = 0)
 def _check_spectrogram(manifest: FeatureManifest, expected: SpectrogramConfig | None) -> None:
     if expected is None or expected == manifest.spectrogram:
         return
-    have, want = manifest.spectrogram.to_dict(), expected.to_dict()
-    diff = ", ".join(f"{k}={have[k]} (requested {want[k]})" for k in want if have[k] != want[k])
+    diff = settings_diff(manifest.spectrogram.to_dict(), expected.to_dict())
     raise ConfigError(f"{manifest.path}: features made with other spectrogram settings: {diff} "
                       f"(expected identical settings); recompute the features or use the features' settings")
 

@@ -41,7 +41,7 @@ from timbre.errors import ConfigError, DatasetError, TimbreError
 from timbre.fileio import load_npy, read_json, save_npy, write_json
 
 __all__ = ["FeatureSummary", "FeatureManifest", "compute_features", "load_manifest", "tile_path",
-           "tile_file_layout", "tile_peaks_db"]
+           "tile_file_layout", "tile_peaks_db", "settings_diff"]
 
 MANIFEST = "manifest.json"  # name of the manifest in the audio and features folders
 VERSION = 1  # features manifest format
@@ -231,13 +231,17 @@ def _previous(features_path: Path, spectrogram: SpectrogramConfig, features: Fea
     if not path.exists():
         return {}
     data = read_json(path)
-    old_spec = data.get("spectrogram")
-    old_overlap = (data.get("features") or {}).get("overlap")
-    if old_spec != spectrogram.to_dict() or old_overlap != features.overlap:
-        raise ConfigError(f"{features_path}: holds tiles made with other settings (spectrogram {old_spec}, "
-                          f"overlap {old_overlap}; requested {spectrogram.to_dict()}, overlap {features.overlap}); "
+    have = {**(data.get("spectrogram") or {}), "overlap": (data.get("features") or {}).get("overlap")}
+    diff = settings_diff(have, {**spectrogram.to_dict(), "overlap": features.overlap})
+    if diff:
+        raise ConfigError(f"{features_path}: holds tiles made with other settings: {diff}; "
                           f"use another features folder or delete this one")
     return data.get("pieces") or {}
+
+
+def settings_diff(have: dict[str, Any], want: dict[str, Any]) -> str:
+    """``"n_bins=128 (requested 256), ..."`` for the keys of ``want`` whose values differ; "" if none."""
+    return ", ".join(f"{key}={have.get(key)} (requested {value})" for key, value in want.items() if have.get(key) != value)
 
 
 def _existing_peaks(job: _PieceJob, name: str, previous: dict[str, Any]) -> tuple[int, list[float]] | None:
@@ -422,6 +426,8 @@ def load_manifest(features_path: str | os.PathLike) -> FeatureManifest:
     optional (hand-written stores work); ``spectrogram``, ``instruments``,
     ``pieces`` (each with ``n_tiles``) and ``split`` are required.
 
+    Warns when the manifest comes from a run that has not finished.
+
     Raises:
         DatasetError: missing folder or manifest, invalid JSON, missing keys,
             a piece in two splits or a split naming an unknown piece (names the file).
@@ -448,6 +454,9 @@ def load_manifest(features_path: str | os.PathLike) -> FeatureManifest:
             if piece in owner:
                 raise _manifest_error(path, f"piece '{piece}' is in splits '{owner[piece]}' and '{name}'")
             owner[piece] = name
+    if data.get("complete") is False:
+        warnings.warn(f"{path}: the feature run has not finished ({len(pieces)} pieces so far); "
+                      f"rerun compute_features.py to complete it", stacklevel=2)
     audios = data.get("audios_path")
     return FeatureManifest(folder, SpectrogramConfig.from_dict(data["spectrogram"], source=str(path)),
                            FeatureConfig.from_dict(data.get("features") or {}, source=str(path)),
