@@ -71,6 +71,17 @@ def test_pool_is_deterministic_and_resume_renders_only_what_is_missing(tmp_path,
     assert wavs(tmp_path / "a")["string_acoustic/sub__song.wav"] == wavs(tmp_path / "b")["string_acoustic/sub__song.wav"]
 
 
+def test_changed_midi_or_unrecorded_audio_is_rendered_again(tmp_path, midi_folder, banks, recwarn):
+    render.render_pairs(midi_folder, tmp_path / "a", banks, jobs=1, progress=False)
+    write_midi(midi_folder / "song.mid", [(0.0, 2.0, 64, 90)])  # same name, other music
+    again = render.render_pairs(midi_folder, tmp_path / "a", banks, jobs=1, progress=False)
+    assert again.rendered == ["song"] and len(again.skipped) == 3
+    assert audio.info(tmp_path / "a" / "keyboard_acoustic" / "song.wav").seconds == pytest.approx(2.05, abs=0.01)
+    (tmp_path / "a" / ".render_state.json").unlink()  # as if killed before the state was saved
+    assert sorted(render.render_pairs(midi_folder, tmp_path / "a", banks, jobs=1, progress=False).rendered) == [
+        "chords", "deep__er__run", "song", "sub__song"]
+
+
 def test_bad_midi_files_are_reported_and_skipped(tmp_path, midi_folder, banks, recwarn):
     (midi_folder / "broken.mid").write_bytes((midi_folder / "song.mid").read_bytes()[:40])
     write_midi(midi_folder / "silent.mid", [], drums=[(0.0, 0.5, 36, 100)])
@@ -140,6 +151,7 @@ def test_cli_default_corpus_with_soundfont_bank(tmp_path, soundfont_banks, capsy
     (["--soundfont", "{tmp}/bad.sf2"], "bad.sf2: FluidSynth cannot load this SoundFont"),
     (["--midi_path", "{tmp}/nothing", "--nsynth_path", "{nsynth}", "--instruments", "string_acoustic"], "nothing: folder not found"),
     (["--playback_speed", "0"], "playback_speed=0.0 must be a positive number"),
+    (["--nsynth_path", "{nsynth}", "--program", "string_acoustic=40"], "--program: applies to SoundFont banks only"),
 ])
 def test_cli_bad_inputs(tmp_path, nsynth_folder, capsys, args, message):
     (tmp_path / "bad.sf2").write_bytes(b"nope" * 50)

@@ -3,10 +3,13 @@
 :func:`render_pairs` renders every MIDI file under a folder with every
 instrument of a :class:`~timbre.notebank.BankSet` from the identical note list,
 so the files of one piece have exactly equal lengths and align sample for
-sample. Pieces are spread over a process pool; every file is written
-atomically and a piece counts as done only when all its instrument files
-exist, so a rerun skips finished pieces and renders the rest. A MIDI file that
-cannot be read (or holds no notes) is reported by name and reason and skipped.
+sample. Pieces are spread over a process pool. Every file is written
+atomically, and a piece counts as done only when all its instrument files exist
+and ``<audios>/.render_state.json`` records it as rendered from the same MIDI
+content (SHA-1), so a rerun skips finished pieces, renders the rest, and never
+trusts audio of a MIDI file that has since changed. A folder holding audio
+rendered with other settings is refused. A MIDI file that cannot be read (or
+holds no notes) is reported by name and reason and skipped.
 
 ``<audios>/manifest.json`` (version 1)::
 
@@ -24,12 +27,14 @@ from __future__ import annotations
 import concurrent.futures
 import concurrent.futures.process
 import dataclasses
+import hashlib
 import multiprocessing
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -41,6 +46,8 @@ from timbre.notebank import BankSet
 from timbre.synth import NoteSynthesizer, substitution_message
 
 MANIFEST = "manifest.json"
+STATE = ".render_state.json"  # which pieces are complete, from which MIDI content (see _Ledger)
+STATE_SAVE_SECONDS = 5.0
 MANIFEST_VERSION = 1
 SPLITS = ("train", "val", "test")
 
@@ -89,10 +96,15 @@ def render_pairs(midi_path: str | os.PathLike, audios_path: str | os.PathLike, b
               "sample_rate": config.sample_rate, "instruments": banks.instruments}
     _check_previous(audios, header)
     names = midi.piece_names(files, midi_path)
-    done = [path for path, name in names.items() if _complete(audios, banks.instruments, name)]
+    ledger = _Ledger(audios, {names[path]: _digest(path) for path in files})
+    done = [path for path, name in names.items() if ledger.trusted(name) and _complete(audios, banks.instruments, name)]
     pending = [path for path in names if path not in set(done)]
+    ledger.forget([names[path] for path in pending])
     write_json(audios / MANIFEST, {**header, "pieces": {}, "split": {s: [] for s in SPLITS}, "failed": {}})
-    results = _run(pending, names, audios, banks, config, jobs, progress)
+    try:
+        results = _run(pending, names, audios, banks, config, jobs, progress, ledger.add)
+    finally:
+        ledger.save()
     seconds = {names[p]: audio.info(audios / banks.instruments[0] / f"{names[p]}.wav").seconds for p in done}
     seconds.update({name: s for name, s, reason in results if reason is None})
     failed = {str(path): reason for path, (_, _, reason) in zip(pending, results) if reason is not None}
@@ -138,9 +150,48 @@ def _complete(audios: Path, instruments: Sequence[str], name: str) -> bool:
     return all((audios / instrument / f"{name}.wav").is_file() for instrument in instruments)
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+class _Ledger:
+    """``<audios>/.render_state.json``: piece -> SHA-1 of the MIDI file its complete audio was rendered from.
+
+    A piece is trusted only while its MIDI file is unchanged, so a folder reused
+    with other MIDI files (or another generated corpus) under the same names is
+    rendered again. Saved every few seconds and at the end, atomically.
+    """
+
+    def __init__(self, audios: Path, digests: dict[str, str]) -> None:
+        self.path, self.digests = audios / STATE, digests
+        self.entries: dict[str, str] = read_json(self.path) if self.path.is_file() else {}
+        self._saved = time.monotonic()
+
+    def trusted(self, name: str) -> bool:
+        return self.entries.get(name) == self.digests[name]
+
+    def forget(self, names: Sequence[str]) -> None:
+        """Drop ``names`` and save: their audio is about to be rewritten."""
+        for name in names:
+            self.entries.pop(name, None)
+        self.save()
+
+    def add(self, name: str) -> None:
+        self.entries[name] = self.digests[name]
+        if time.monotonic() - self._saved > STATE_SAVE_SECONDS:
+            self.save()
+
+    def save(self) -> None:
+        write_json(self.path, dict(sorted(self.entries.items())))
+        self._saved = time.monotonic()
+
+
 def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankSet, config: SynthConfig,
-         jobs: int, progress: bool) -> list[tuple[str, float | None, str | None]]:
-    """Render ``pending`` pieces (in a pool when ``jobs > 1``); results in the order of ``pending``."""
+         jobs: int, progress: bool, finished: Callable[[str], None]) -> list[tuple[str, float | None, str | None]]:
+    """Render ``pending`` pieces (in a pool when ``jobs > 1``); results in the order of ``pending``.
+
+    ``finished(name)`` is called as each piece's files are all written.
+    """
     from tqdm.auto import tqdm
 
     tasks = [(names[path], str(path), str(audios)) for path in pending]
@@ -157,6 +208,8 @@ def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankS
             outputs = pool.map(_render_piece, tasks)
         for name, seconds, reason, subs in outputs:
             results.append((name, seconds, reason))
+            if reason is None:
+                finished(name)
             for instrument, pairs in subs.items():
                 substitutions.setdefault(instrument, {}).update(pairs)
             bar.update()

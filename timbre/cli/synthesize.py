@@ -56,9 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _body(args: argparse.Namespace) -> int:
     from timbre import midi, notebank, render
     from timbre.config import SynthConfig
+    from timbre.errors import ConfigError
 
     config = SynthConfig(playback_speed=args.playback_speed, duration_rate=args.duration_rate,
                          transpose=args.transpose, max_seconds=args.max_seconds, subtype=args.subtype)
+    if args.nsynth_path and args.program:
+        raise ConfigError("--program: applies to SoundFont banks only (expected no --program with --nsynth_path; "
+                          "choose NSynth instruments by name or --preset)")
     if args.nsynth_path:
         banks = notebank.open_nsynth_bank(args.nsynth_path, args.instruments, args.preset)
     else:
