@@ -81,6 +81,9 @@ def test_corpus_is_seeded_and_sized(tmp_path):
     scores = [midi.read(p) for p in first]
     total = sum(s.start.max() for s in scores)
     assert 60 < total <= 90.5  # the pieces fill the requested minutes
+    (tmp_path / "a" / "mine.mid").write_bytes(b"")
+    smaller = midi.write_corpus(tmp_path / "a", minutes=0.5, seed=7)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted([p.name for p in smaller] + ["mine.mid"])
 
 
 def test_corpus_resembles_keyboard_writing(tmp_path):

@@ -178,7 +178,9 @@ def write_corpus(folder: str | os.PathLike, minutes: float, seed: int) -> list[P
     """Write a seeded corpus of generated keyboard pieces (distribution: module docstring).
 
     Args:
-        folder: created if missing; pieces are ``piece_0000.mid``, ...
+        folder: created if missing; pieces are ``piece_0000.mid``, ... Other
+            ``piece_*.mid`` files there (a previous corpus) are removed, so the
+            folder holds exactly this corpus.
         minutes: total length of the corpus (the last piece is shortened to fit).
         seed: the same seed gives byte-identical files.
 
@@ -201,6 +203,8 @@ def write_corpus(folder: str | os.PathLike, minutes: float, seed: int) -> list[P
             piece.write(str(tmp))
         paths.append(path)
         remaining -= seconds
+    for stale in set(folder.glob("piece_*.mid")) - set(paths):
+        stale.unlink()
     return paths
 
 
