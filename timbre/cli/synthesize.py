@@ -25,9 +25,11 @@ def _program(text: str) -> tuple[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from timbre.notebank import DEFAULT_INSTRUMENTS
+    from timbre.notebank import DEFAULT_INSTRUMENTS, GM_PROGRAMS
 
+    table = ", ".join(f"{name}={program}" for name, program in GM_PROGRAMS.items())
     parser = argparse.ArgumentParser(prog="synthesize_audios.py", description=__doc__,
+                                     epilog=f"General MIDI programs of the SoundFont instruments (0-based): {table}",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--audios_path", required=True, help="output folder: <instrument>/<piece>.wav and manifest.json")
     parser.add_argument("--midi_path", help="folder of MIDI files, searched recursively (default: generated corpus)")
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--nsynth_path", help="NSynth json/wav folder (examples.json + audio/)")
     source.add_argument("--soundfont", help="a .sf2 file (default: TimGM6mb.sf2 bundled with pretty_midi)")
     parser.add_argument("--instruments", type=parse_instruments, default=list(DEFAULT_INSTRUMENTS),
-                        help="comma-separated NSynth names (default: %(default)s)")
+                        help=f"comma-separated NSynth names (default: {','.join(DEFAULT_INSTRUMENTS)})")
     parser.add_argument("--program", type=_program, action="append", default=[], metavar="NAME=N",
                         help="General MIDI program (0-127) of an instrument, overriding the table (repeatable)")
     parser.add_argument("--preset", type=int, default=0, help="NSynth: the N-th instrument of a family_source (default: 0)")
