@@ -88,8 +88,9 @@ class NoteSynthesizer:
         """Output onsets and sounding lengths in seconds, and the output duration.
 
         Returns:
-            ``(onsets_s, lengths_s, seconds)``: ``(n,)``, ``(n,)`` (notes past
-            ``max_seconds`` dropped) and the output duration (last release end or the cut).
+            ``(onsets_s, lengths_s, seconds)``: ``(n,)`` and ``(n,)`` for every
+            note, and the output duration: the end of the last release, or
+            ``max_seconds`` when that is shorter (notes starting later are not played).
         """
         config = self.config
         onsets = score.start / config.playback_speed
