@@ -185,6 +185,15 @@ def test_manifest_errors_name_the_file(store, tmp_path):
     manifest.write_text(json.dumps({**data, "split": {"train": ["p0"], "val": ["p0"]}}))
     with pytest.raises(DatasetError, match="manifest.json: piece 'p0' is in splits 'train' and 'val'"):
         load_manifest(store)
+    manifest.write_text(json.dumps({**data, "split": {"train": ["p0", "zz"]}}))
+    with pytest.raises(DatasetError, match="manifest.json: split 'train' names unknown piece 'zz'"):
+        load_manifest(store)
+    manifest.write_text(json.dumps({**data, "pieces": {**data["pieces"], "p9": {"split": "train"}}}))
+    with pytest.raises(DatasetError, match="manifest.json: piece 'p9' has no tile count 'n_tiles'"):
+        load_manifest(store)
+    manifest.write_text(json.dumps({**data, "version": 2}))
+    with pytest.raises(DatasetError, match="manifest.json: version 2 .expected a features manifest"):
+        load_manifest(store)
     manifest.write_text(json.dumps({k: v for k, v in data.items() if k != "pieces"}))
     with pytest.raises(DatasetError, match=r"manifest.json: missing keys \['pieces'\]"):
         load_manifest(store)

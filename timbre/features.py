@@ -40,8 +40,7 @@ from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, TimbreError
 from timbre.fileio import load_npy, read_json, save_npy, write_json
 
-__all__ = ["FeatureSummary", "FeatureManifest", "compute_features", "load_manifest", "tile_path",
-           "tile_file_layout", "tile_peaks_db", "settings_diff"]
+__all__ = ["FeatureSummary", "compute_features", "tile_path", "tile_file_layout", "tile_peaks_db", "settings_diff"]
 
 MANIFEST = "manifest.json"  # name of the manifest in the audio and features folders
 VERSION = 1  # features manifest format
@@ -354,7 +353,7 @@ def compute_features(audios_path: str | os.PathLike, features_path: str | os.Pat
     return FeatureSummary(features_path, sorted(computed), skipped, dict(sorted(store.failed.items())), n_tiles)
 
 
-# --- Reading the store back (used by ``dataset``, resumed runs and evaluation).
+# --- Reading tile files back (resumed runs here; ``dataset`` reads the manifest and the tiles).
 
 def tile_path(features_path: str | os.PathLike, instrument: str, piece: str) -> Path:
     """``<features>/<instrument>/<piece>.npy``."""
@@ -390,75 +389,3 @@ def tile_file_layout(path: str | os.PathLike) -> tuple[int, tuple[int, ...]]:
     if size != expected:
         raise DatasetError(f"{path}: truncated or corrupt tile file ({size} bytes, expected {expected} for shape {shape})")
     return offset, tuple(int(n) for n in shape)
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureManifest:
-    """``<features>/manifest.json``, checked (see :func:`load_manifest`)."""
-
-    path: Path  # the features folder
-    spectrogram: SpectrogramConfig  # settings the tiles were made with
-    features: FeatureConfig  # overlap and silence settings
-    instruments: tuple[str, ...]
-    pieces: dict[str, dict[str, Any]]  # piece -> {"n_tiles", "split", "seconds", "n_frames", "peak_db"}
-    split: dict[str, list[str]]  # split name -> pieces
-    audios_path: Path | None  # the audio folder the tiles came from
-    split_given: bool = True  # False: the audio had no split and every piece is in "train"
-
-    def tile_path(self, instrument: str, piece: str) -> Path:
-        return tile_path(self.path, instrument, piece)
-
-    def tile_starts(self, piece: str) -> np.ndarray:
-        """First frame of each tile of ``piece`` (from ``n_frames``; without it, regular steps)."""
-        entry, frames = self.pieces[piece], self.spectrogram.tile_frames
-        n_frames = entry.get("n_frames") or (entry["n_tiles"] - 1) * (frames - self.features.overlap) + frames
-        return sp.tile_starts(int(n_frames), frames, self.features.overlap)
-
-
-def _manifest_error(path: Path, what: str) -> DatasetError:
-    return DatasetError(f"{path}: {what} (expected a features manifest written by compute_features.py)")
-
-
-def load_manifest(features_path: str | os.PathLike) -> FeatureManifest:
-    """Read and check ``<features_path>/manifest.json``.
-
-    ``features``, ``audios_path`` and per-piece ``n_frames``/``peak_db`` are
-    optional (hand-written stores work); ``spectrogram``, ``instruments``,
-    ``pieces`` (each with ``n_tiles``) and ``split`` are required.
-
-    Warns when the manifest comes from a run that has not finished.
-
-    Raises:
-        DatasetError: missing folder or manifest, invalid JSON, missing keys,
-            a piece in two splits or a split naming an unknown piece (names the file).
-        ConfigError: invalid settings in the manifest.
-    """
-    folder = Path(features_path)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: features folder not found (expected the output of compute_features.py)")
-    path = folder / MANIFEST
-    data = read_json(path)
-    if not isinstance(data, dict) or data.get("version", VERSION) != VERSION:
-        raise _manifest_error(path, f"version {data.get('version') if isinstance(data, dict) else None}")
-    missing = [key for key in ("spectrogram", "instruments", "pieces", "split") if key not in data]
-    if missing:
-        raise _manifest_error(path, f"missing keys {missing}")
-    pieces, owner = data["pieces"], {}
-    for piece, entry in pieces.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("n_tiles"), int):
-            raise _manifest_error(path, f"piece '{piece}' has no tile count 'n_tiles'")
-    for name, members in data["split"].items():
-        for piece in members:
-            if piece not in pieces:
-                raise _manifest_error(path, f"split '{name}' names unknown piece '{piece}'")
-            if piece in owner:
-                raise _manifest_error(path, f"piece '{piece}' is in splits '{owner[piece]}' and '{name}'")
-            owner[piece] = name
-    if data.get("complete") is False:
-        warnings.warn(f"{path}: the feature run has not finished ({len(pieces)} pieces so far); "
-                      f"rerun compute_features.py to complete it", stacklevel=2)
-    audios = data.get("audios_path")
-    return FeatureManifest(folder, SpectrogramConfig.from_dict(data["spectrogram"], source=str(path)),
-                           FeatureConfig.from_dict(data.get("features") or {}, source=str(path)),
-                           tuple(data["instruments"]), pieces, {k: list(v) for k, v in data["split"].items()},
-                           Path(audios) if audios else None, bool(data.get("split_given", True)))
