@@ -106,3 +106,13 @@ def test_corpus_resembles_keyboard_writing(tmp_path):
 def test_corpus_rejects_bad_minutes(tmp_path):
     with pytest.raises(MidiError, match="minutes=0 .expected a positive number"):
         midi.write_corpus(tmp_path, 0, seed=0)
+
+
+def test_write_notes_round_trip(tmp_path):
+    notes = [(0.0, 0.5, 60, 80), (0.5, 1.25, 64, 100), (0.5, 1.0, 48, 40)]
+    path = midi.write_notes(tmp_path / "sub" / "m.mid", notes, pedal=[(0.4, 1.1)])
+    score = midi.read(path)
+    assert sorted(zip(score.start.round(3), score.end.round(3), score.pitch, score.velocity)) == sorted(notes)
+    assert len(score.pedal) == 1
+    with pytest.raises(MidiError, match="bad note"):
+        midi.write_notes(tmp_path / "bad.mid", [(1.0, 0.5, 60, 80)])

@@ -237,16 +237,45 @@ class _Piece:
             self.notes.append((start, start + max(length, 0.02), int(pitch), int(np.clip(velocity, 1, 127))))
 
     def to_midi(self):
-        import pretty_midi
+        notes = [(start, min(end, self.seconds + 2), pitch, velocity) for start, end, pitch, velocity in sorted(self.notes)]
+        return _pretty_midi(notes, self.pedal, 60.0 / self.beat)
 
-        midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=60.0 / self.beat)
-        piano = pretty_midi.Instrument(program=0, name="piano")
-        for start, end, pitch, velocity in sorted(self.notes):
-            piano.notes.append(pretty_midi.Note(velocity=velocity, pitch=pitch, start=start, end=min(end, self.seconds + 2)))
-        for down, up in self.pedal:
-            piano.control_changes += [pretty_midi.ControlChange(PEDAL_CC, 127, down), pretty_midi.ControlChange(PEDAL_CC, 0, up)]
-        midi.instruments.append(piano)
-        return midi
+
+def _pretty_midi(notes: Sequence[tuple[float, float, int, int]], pedal: Sequence[tuple[float, float]], bpm: float):
+    """One piano track of ``(start_s, end_s, pitch, velocity)`` notes and ``(down_s, up_s)`` pedal intervals."""
+    import pretty_midi
+
+    midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=bpm)
+    piano = pretty_midi.Instrument(program=0, name="piano")
+    for start, end, pitch, velocity in notes:
+        piano.notes.append(pretty_midi.Note(velocity=int(velocity), pitch=int(pitch), start=float(start), end=float(end)))
+    for down, up in pedal:
+        piano.control_changes += [pretty_midi.ControlChange(PEDAL_CC, 127, down), pretty_midi.ControlChange(PEDAL_CC, 0, up)]
+    midi.instruments.append(piano)
+    return midi
+
+
+def write_notes(path: str | os.PathLike, notes: Sequence[tuple[float, float, int, int]],
+                pedal: Sequence[tuple[float, float]] = (), bpm: float = 120.0) -> Path:
+    """Write one piano track to a MIDI file, atomically.
+
+    Args:
+        path: destination ``.mid`` file (folders are created).
+        notes: ``(start_s, end_s, pitch, velocity)`` tuples, pitch 0-127, velocity 1-127.
+        pedal: ``(down_s, up_s)`` sustain-pedal intervals.
+        bpm: tempo written to the file (note times are in seconds regardless).
+
+    Raises:
+        MidiError: a note with ``end_s <= start_s`` or a pitch/velocity out of range.
+    """
+    for start, end, pitch, velocity in notes:
+        if not (end > start >= 0 and 0 <= pitch <= 127 and 1 <= velocity <= 127):
+            raise MidiError(f"{path}: bad note (start {start}, end {end}, pitch {pitch}, velocity {velocity}) "
+                            "(expected 0 <= start < end, pitch 0-127, velocity 1-127)")
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        _pretty_midi(notes, pedal, bpm).write(str(tmp))
+    return path
 
 
 def _generate_piece(rng: np.random.Generator, seconds: float):
