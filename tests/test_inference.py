@@ -224,6 +224,8 @@ def test_converter_argument_errors(small):
     generator = identity_generator(small)
     with pytest.raises(ConfigError, match="phase='magic'"):
         Converter(generator, small, phase="magic")
+    with pytest.raises(ConfigError, match="precision='float16'"):
+        Converter(generator, small, precision="float16")
     with pytest.raises(ConfigError, match="batch_size=0 must be an integer >= 1"):
         Converter(generator, small, batch_size=0)
     with pytest.raises(ConfigError, match="iterations=-1"):
@@ -286,3 +288,12 @@ def test_real_tiny_generator_converts(tmp_path, small):
     stream = StreamingConversion(converter)
     chunked = np.concatenate([stream.feed(audio[i:i + 9000]) for i in range(0, len(audio), 9000)] + [stream.finish()])
     np.testing.assert_allclose(chunked, out, atol=2e-5)
+
+
+def test_bfloat16_is_close_to_float32(small):
+    generator = conv_generator(small, seed=4)
+    audio = melody(3.0, small.sample_rate)
+    exact = Converter(generator, small).convert(audio)
+    fast = Converter(generator, small, precision="bfloat16")
+    assert fast.precision == "bfloat16"
+    assert relative_error(fast.convert(audio), exact) < 0.02

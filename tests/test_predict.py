@@ -29,7 +29,7 @@ def write(path, seconds=1.0, rate=16000, channels=1, amplitude=0.4):
 def test_converts_a_file_with_plot_and_rate(tmp_path, model_dir, capsys):
     source = write(tmp_path / "in.flac", 2.5, 44100, channels=2)
     status = predict.main(["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "out" / "x.wav"),
-                           "--sample_rate", "22050", "--plot", "--batch_size", "3"])
+                           "--sample_rate", "22050", "--plot", "--batch_size", "3", "--precision", "bfloat16"])
     assert status == 0, capsys.readouterr().err
     out, rate = sf.read(tmp_path / "out" / "x.wav")
     assert rate == 22050 and len(out) == round(2.5 * 22050) and np.all(np.isfinite(out))

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="frames shared by neighbouring tiles (default: tile_frames // 4)")
     parser.add_argument("--context", type=non_negative_int, default=None,
                         help="edge frames of each tile treated as discarded context (default: overlap // 4)")
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                        help="generator arithmetic: bfloat16 is about 2x faster on CPUs with AVX512-BF16/AMX")
     parser.add_argument("--subtype", choices=SUBTYPES, default="FLOAT", help="sample format of WAV/FLAC outputs")
     parser.add_argument("--plot", action="store_true", help="also write <output>.png with input and output spectrograms")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
@@ -103,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from timbre.inference import load_converter  # TensorFlow loads only once the paths are fine
 
         converter = load_converter(args.model, phase=args.phase, iterations=args.iterations,
-                                   batch_size=args.batch_size, overlap=args.overlap, context=args.context)
+                                   batch_size=args.batch_size, overlap=args.overlap, context=args.context,
+                                   precision=args.precision)
         several, failed = len(plan) > 1, 0
         for source, target, png in tqdm(plan, unit="file", disable=not several):
             try:
