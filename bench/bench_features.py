@@ -10,7 +10,8 @@ Writes ``--minutes`` of synthetic paired audio per instrument (two instruments,
      loading librosa's parts) and warm (best of 3), and with one process for comparison;
   2. times the training pipeline (``make_dataset``, shuffled, augmented) over
      the computed tiles for ``--passes`` passes after one warm-up batch.
-Prints the figures; asserts nothing (timings belong here, not in tests).
+The CPU-second figure (user + system time of all processes) shows the cost per
+tile even when other work shares the cores. Prints the figures; asserts nothing (timings belong here, not in tests).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -55,10 +57,17 @@ def write_audio(folder: Path, minutes: float) -> int:
     return n_pieces
 
 
-def time_features(audios: Path, features: Path, jobs: int) -> tuple[float, int]:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the pool's workers), user + system."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def time_features(audios: Path, features: Path, jobs: int) -> tuple[float, int, float]:
+    """(wall seconds, tiles written over all instruments, CPU seconds)."""
+    start, cpu = time.perf_counter(), cpu_seconds()
     summary = compute_features(audios, features, jobs=jobs, progress=False)
-    return time.perf_counter() - start, summary.n_tiles * len(INSTRUMENTS)
+    return time.perf_counter() - start, summary.n_tiles * len(INSTRUMENTS), cpu_seconds() - cpu
 
 
 def time_pipeline(features: Path, batch_size: int, passes: int, augment: bool) -> tuple[float, int]:
@@ -90,10 +99,10 @@ def main() -> None:
               f"{n_pieces} pieces x {len(INSTRUMENTS)} instruments, {args.minutes:g} min of 44.1 kHz audio each")
         for label, jobs, repeats in [("cold", args.jobs, 1), ("warm", args.jobs, 3), ("warm", 1, 3)]:
             runs = [time_features(tmp / "audios", tmp / f"f{jobs}_{label}_{r}", jobs) for r in range(repeats)]
-            seconds, tiles = min(runs)
+            seconds, tiles, cpu = min(runs)
             best = f", best of {repeats}" if repeats > 1 else ""
             print(f"features ({label}, {jobs} process{'es' if jobs > 1 else ''}{best}): {tiles} tiles of 256x256 "
-                  f"float16 in {seconds:.2f} s -> {tiles / seconds:.0f} tiles/s")
+                  f"float16 in {seconds:.2f} s -> {tiles / seconds:.0f} tiles/s ({tiles / cpu:.0f} per CPU-second)")
         for augment in (True, False):
             seconds, pairs = time_pipeline(tmp / f"f{args.jobs}_cold_0", args.batch_size, args.passes, augment)
             print(f"pipeline (batch {args.batch_size}, shuffled, augment={augment}): {pairs} pairs in {seconds:.2f} s "
