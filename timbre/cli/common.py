@@ -10,6 +10,9 @@ from typing import Callable, Sequence
 
 from timbre.errors import TimbreError
 
+# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is noise to a user of the commands.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 
 def fail(message: object) -> int:
     """Print ``error: <message>`` to stderr and return exit status 1."""

@@ -1,25 +1,191 @@
-"""`make demo`: the whole pipeline on the embedded default data (placeholder until issue 8 lands)."""
+"""`make demo`: the whole pipeline on the embedded default data, keyboard -> strings.
+
+Stages, each resumable (a second run reuses what is done and finishes quickly):
+
+1. note bank: ``keyboard_acoustic`` and ``string_acoustic`` rendered with
+   FluidSynth from the General MIDI SoundFont inside ``pretty_midi`` -> ``<out>/bank/``
+2. corpus: a generated MIDI corpus -> ``<out>/audios/midi/``, rendered as
+   aligned pairs -> ``<out>/audios/<instrument>/<piece>.wav``
+3. features -> ``<out>/features/``
+4. training: a CPU-sized model for a wall-clock budget -> ``<out>/model/``
+   (``curves.png``, ``samples/``, ``generator.keras``); a finished run is
+   marked with ``demo_complete.json`` and not trained again
+5. conversion of the held-out test pieces and of a separate short melody ->
+   ``<out>/converted/<piece>/{input,converted,target}.wav`` + ``spectrograms.png``
+6. evaluation (model vs identity vs oracle) -> ``<out>/eval/``
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import time
+from pathlib import Path
 from typing import Sequence
 
-PLAN = """timbre demo: what it will do (not implemented yet)
-  1. render a SoundFont note bank for keyboard_acoustic and string_acoustic (FluidSynth, TimGM6mb.sf2)
-  2. generate a seeded MIDI corpus and synthesize paired audio
-  3. compute log-magnitude tiles
-  4. train a CPU-sized Pix2Pix model for --minutes minutes
-  5. convert the held-out test pieces and a short melody; evaluate against the true target"""
+from timbre import audio, midi, notebank, render
+from timbre import spectrogram as sp
+from timbre.cli.common import positive_int, run
+from timbre.config import FeatureConfig, ModelConfig, SpectrogramConfig, SynthConfig, TrainConfig
+from timbre.fileio import read_json, write_json
+
+ORIGIN, TARGET = "keyboard_acoustic", "string_acoustic"
+PLOT_SECONDS = 12.0  # length of the spectrogram comparison PNGs
+
+# "Ode to Joy" (Beethoven), right hand over a simple bass: (beat, beats, pitch, velocity).
+_MELODY = [(b, 1, p, 84) for b, p in enumerate([66, 66, 67, 69, 69, 67, 66, 64, 62, 62, 64, 66])] + [
+    (12, 1.5, 66, 90), (13.5, 0.5, 64, 70), (14, 2, 64, 80)]
+_BASS = [(4 * bar, 4, pitch, 60) for bar, pitch in enumerate([50, 45, 50, 45])]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Everything the demo chooses; ``cpu`` is the real demo, ``tiny`` the seconds-long test run."""
+
+    spectrogram: SpectrogramConfig
+    model: ModelConfig
+    train: TrainConfig
+    mode: str  # "gan" (pix2pix) or "generator" (L1 only)
+    corpus_minutes: float  # generated music, per instrument
+    bank_pitches: tuple[int, ...]  # pitches rendered into the note bank
+    overlap: int  # training tile overlap, frames
+
+
+PRESETS = {
+    "cpu": Preset(SpectrogramConfig(), ModelConfig(base_filters=16),
+                  TrainConfig(batch_size=8, epochs=1000, steps_per_epoch=40, gen_lr=1e-3, mixed_precision="bf16"),
+                  mode="generator", corpus_minutes=30.0, bank_pitches=tuple(range(21, 109)), overlap=128),
+    "tiny": Preset(SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32),
+                   ModelConfig(base_filters=4, depth=5),
+                   TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3),
+                   mode="gan", corpus_minutes=1.5, bank_pitches=tuple(range(36, 97, 6)), overlap=0),
+}
+
+
+def _stage(number: int, title: str) -> float:
+    print(f"\n[{number}/6] {title}", flush=True)
+    return time.perf_counter()
+
+
+def _done(start: float, what: str) -> None:
+    print(f"      {what} ({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+def _data(out: Path, preset: Preset, jobs: int, seed: int) -> Path:
+    start = _stage(1, f"note bank: {ORIGIN} and {TARGET} from {notebank.default_soundfont().name} (FluidSynth)")
+    banks = notebank.prepare_soundfont_bank(out / "bank", [ORIGIN, TARGET], pitches=preset.bank_pitches)
+    _done(start, f"bank ready in {out / 'bank'}")
+    start = _stage(2, f"corpus: {preset.corpus_minutes:g} minutes of generated keyboard music, rendered as pairs")
+    midi_folder = out / "audios" / "midi"
+    midi.write_corpus(midi_folder, preset.corpus_minutes, seed)
+    summary = render.render_pairs(midi_folder, out / "audios", banks, SynthConfig(sample_rate=preset.spectrogram.sample_rate),
+                                  jobs=jobs, seed=seed)
+    _done(start, f"{len(summary.rendered)} pieces rendered, {len(summary.skipped)} reused, {len(summary.failed)} failed")
+    start = _stage(3, "features: normalised log-magnitude tiles")
+    from timbre.features import compute_features
+
+    features = out / "features"
+    compute_features(out / "audios", features, instruments=[ORIGIN, TARGET], spectrogram=preset.spectrogram,
+                     features=FeatureConfig(overlap=preset.overlap), jobs=jobs)
+    _done(start, f"tiles in {features}")
+    return features
+
+
+def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
+    model_dir = out / "model"
+    marker = model_dir / "demo_complete.json"
+    start = _stage(4, f"training: {preset.mode} mode, base_filters={preset.model.base_filters}, "
+                      f"{preset.train.mixed_precision}, budget {minutes:g} min")
+    if marker.exists() and (model_dir / "generator.keras").exists():
+        _done(start, f"already trained ({read_json(marker)['epochs']} epochs); delete {marker} to train again")
+        return model_dir
+    from timbre.training import train
+
+    result = train(features, model_dir, ORIGIN, TARGET, mode=preset.mode, model=preset.model, config=preset.train,
+                   resume=True, max_minutes=minutes)
+    write_json(marker, {"epochs": result.epochs_done, "minutes": minutes})
+    _done(start, f"{result.epochs_done} epochs; curves in {model_dir / 'curves.png'}")
+    return model_dir
+
+
+def _write_melody(out: Path) -> Path:
+    beat = 0.5
+    notes = [(b * beat, (b + n) * beat * 0.98, p, v) for b, n, p, v in _MELODY + _BASS]
+    folder = out / "melody" / "midi"
+    midi.write_notes(folder / "ode_to_joy.mid", notes, bpm=60.0 / beat)
+    return folder
+
+
+def _convert(out: Path, model_dir: Path, features: Path, preset: Preset) -> list[Path]:
+    start = _stage(5, "conversion: held-out test pieces and a short melody")
+    from timbre.dataset import load_manifest
+    from timbre.inference import load_converter
+    from timbre.plotting import save_figure, spectrogram_figure
+
+    banks = notebank.prepare_soundfont_bank(out / "bank", [ORIGIN, TARGET], pitches=preset.bank_pitches, progress=False)
+    melody = render.render_pairs(_write_melody(out), out / "melody", banks,
+                                 SynthConfig(sample_rate=preset.spectrogram.sample_rate), jobs=1, progress=False)
+    sources = [(out / "audios", piece) for piece in load_manifest(features).split["test"]]
+    sources += [(out / "melody", piece) for piece in read_json(melody.manifest)["pieces"]]
+    converter = load_converter(model_dir)
+    config, folders = preset.spectrogram, []
+    for audios, piece in sources:
+        folder = out / "converted" / piece
+        converter.convert_file(audios / ORIGIN / f"{piece}.wav", folder / "converted.wav")
+        panels = []
+        for label, path in (("input", audios / ORIGIN / f"{piece}.wav"), ("converted", folder / "converted.wav"),
+                            ("target", audios / TARGET / f"{piece}.wav")):
+            samples, _ = audio.load(path, config.sample_rate)
+            if label != "converted":
+                audio.save(folder / f"{label}.wav", samples, config.sample_rate)
+            panels.append((f"{label}: {path.parent.name if label != 'converted' else 'model'}",
+                           sp.log_spectrogram(samples[: int(PLOT_SECONDS * config.sample_rate)], config)[0]))
+        save_figure(spectrogram_figure(panels, config, title=f"{piece}: {ORIGIN} -> {TARGET}"),
+                    folder / "spectrograms.png")
+        folders.append(folder)
+    _done(start, f"{len(folders)} conversions in {out / 'converted'}")
+    return folders
+
+
+def _evaluate(out: Path, model_dir: Path, features: Path) -> str:
+    start = _stage(6, "evaluation on the held-out test pieces: model vs identity vs oracle")
+    from timbre.evaluation import EvalConfig, evaluate, markdown_table
+
+    results, paths = evaluate(model_dir, features_path=features, output_dir=out / "eval", config=EvalConfig(phase="both"))
+    _done(start, f"results in {paths['json']}")
+    return markdown_table(results)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="timbre demo", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget in minutes (default: %(default)s)")
+    parser.add_argument("--output", default="demo", help="folder for everything the demo writes (default: %(default)s)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                        help="'cpu': the real demo; 'tiny': a seconds-long run of every stage (tests)")
+    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the corpus and the split (default: %(default)s)")
+    return parser
+
+
+def _body(args: argparse.Namespace) -> int:
+    out, preset = Path(args.output), PRESETS[args.preset]
+    begin = time.perf_counter()
+    features = _data(out, preset, args.jobs, args.seed)
+    model_dir = _train(out, features, preset, args.minutes)
+    folders = _convert(out, model_dir, features, preset)
+    table = _evaluate(out, model_dir, features)
+    print(f"\n{table}\n")
+    print(f"demo finished in {(time.perf_counter() - begin) / 60:.1f} min. Look at:")
+    print(f"  converted audio + spectrograms: {out / 'converted'}/<piece>/ (e.g. {folders[-1]})")
+    print(f"  training curves:                {model_dir / 'curves.png'}")
+    print(f"  evaluation:                     {out / 'eval'}/results.md, results.json, eval.png")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="timbre demo", description=__doc__)
-    parser.add_argument("--minutes", type=float, default=8.0, help="training budget in minutes")
-    parser.add_argument("--output", default="demo", help="folder for everything the demo writes")
-    parser.parse_args(argv)
-    print(PLAN)
-    return 0
+    return run(build_parser(), _body, argv)
 
 
 if __name__ == "__main__":
