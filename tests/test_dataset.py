@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import FEATURE_INSTRUMENTS, write_audio_folder, write_feature_store
 
+from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError
 from timbre.dataset import count_pairs, load_manifest, make_dataset, split_by_fraction
@@ -99,6 +100,26 @@ def test_augmentation_cuts_aligned_contiguous_windows(tmp_path, small_spec_confi
     assert sorted(val[:, 0, 0, 0]) == [0, 32, 64]
     shifted, _ = collect(make_dataset(store, ORIGIN, TARGET, "val", 5, augment=True, seed=1))
     np.testing.assert_array_equal(shifted[:, 0, :, 0], shifted[:, 0, :1, 0] + np.arange(32))
+
+
+def test_augmentation_with_overlap_and_a_flush_last_tile(tmp_path, small_spec_config):
+    starts = sp.tile_starts(100, 32, overlap=8)  # [0, 24, 48, 68]: the last tile sits flush with the end
+
+    def fill(instrument, piece, n_tiles):
+        return np.broadcast_to((starts[:, None] + np.arange(32))[:, None, :], (n_tiles, 32, 32))
+
+    store = write_feature_store(tmp_path / "f", {"a": (len(starts), "train")}, small_spec_config, fill=fill)
+    data = json.loads((store / "manifest.json").read_text())
+    data["features"] = {"overlap": 8}
+    data["pieces"]["a"]["n_frames"] = 100
+    (store / "manifest.json").write_text(json.dumps(data))
+    firsts = []
+    for seed in range(6):
+        origin, target = collect(make_dataset(store, ORIGIN, TARGET, "train", 4, seed=seed))
+        np.testing.assert_array_equal(origin, target)
+        np.testing.assert_array_equal(origin[:, 0, :, 0], origin[:, 0, :1, 0] + np.arange(32))
+        firsts.extend(origin[:, 0, 0, 0])
+    assert min(firsts) >= 0 and max(firsts) <= 68 and len(set(firsts)) > 10
 
 
 def test_near_silent_pairs_are_dropped_unless_kept(tmp_path, small_spec_config):
