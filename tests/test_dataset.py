@@ -138,6 +138,21 @@ def test_near_silent_pairs_are_dropped_unless_kept(tmp_path, small_spec_config):
         make_dataset(quiet, ORIGIN, TARGET, "train", 2)
 
 
+def test_silent_audio_warns_and_its_pairs_are_dropped(tmp_path, small_spec_config):
+    from timbre import audio
+
+    audios = write_audio_folder(tmp_path / "audios", {"a": (1.0, "train"), "b": (0.8, "train")})
+    for instrument in FEATURE_INSTRUMENTS:
+        audio.save(audios / instrument / "b.wav", np.zeros(12800, np.float32), 16000)
+    with pytest.warns(UserWarning, match="b.wav: audio is silent"):
+        compute_features(audios, tmp_path / "f", spectrogram=small_spec_config, progress=False)
+    manifest = load_manifest(tmp_path / "f")
+    n_a, n_b = manifest.pieces["a"]["n_tiles"], manifest.pieces["b"]["n_tiles"]
+    assert manifest.pieces["b"]["peak_db"][ORIGIN] == [-200.0] * n_b
+    assert count_pairs(tmp_path / "f", ORIGIN, TARGET, "train") == n_a
+    assert count_pairs(tmp_path / "f", ORIGIN, TARGET, "train", keep_silent=True) == n_a + n_b
+
+
 def test_explicit_piece_lists_and_split_by_fraction(store):
     split = split_by_fraction(["p0", "p1", "p2", "p3"], 0.25, seed=0)
     assert sorted(split["train"] + split["val"]) == ["p0", "p1", "p2", "p3"] and len(split["val"]) == 1
