@@ -113,11 +113,13 @@ def write_audio_folder(folder, pieces, instruments=FEATURE_INSTRUMENTS, sample_r
             tone = sine(200.0 * (k + 1) + 10.0 * number, seconds, sample_rate)[:n] * envelope
             audio.save(folder / instrument / f"{piece}.wav", tone + 0.01 * rng.standard_normal(n).astype(np.float32),
                        sample_rate)
-    entries = {p: {"midi": f"{p}.mid", "seconds": s, **({"split": sp} if split else {})} for p, (s, sp) in pieces.items()}
-    manifest = {"version": 1, "synth": {}, "note_bank": {}, "sample_rate": sample_rate, "instruments": list(instruments),
-                "pieces": entries, "failed": {}}
+    entries = {p: {"midi": f"{p}.mid", "seconds": s, **({"split": part} if split else {})}
+               for p, (s, part) in pieces.items()}
+    manifest = {"version": 1, "synth": {}, "note_bank": {}, "sample_rate": sample_rate,
+                "instruments": list(instruments), "pieces": entries, "failed": {}}
     if split:
-        manifest["split"] = {name: sorted(p for p, (_, sp) in pieces.items() if sp == name) for name in ("train", "val", "test")}
+        manifest["split"] = {name: sorted(p for p, (_, part) in pieces.items() if part == name)
+                             for name in ("train", "val", "test")}
     write_json(folder / "manifest.json", manifest)
     return folder
 

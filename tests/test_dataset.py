@@ -227,6 +227,11 @@ def test_manifest_errors_name_the_file(store, tmp_path):
     manifest.write_text(json.dumps({**data, "pieces": {**data["pieces"], "p9": {"split": "train"}}}))
     with pytest.raises(DatasetError, match="manifest.json: piece 'p9' has no tile count 'n_tiles'"):
         load_manifest(store)
+    bad = json.loads(json.dumps(data))
+    bad["pieces"]["p0"]["n_frames"] = 64
+    manifest.write_text(json.dumps(bad))
+    with pytest.raises(DatasetError, match="piece 'p0' has 5 tiles but n_frames=64 gives 2"):
+        make_dataset(store, ORIGIN, TARGET, "train", 2)
     manifest.write_text(json.dumps({**data, "version": 2}))
     with pytest.raises(DatasetError, match="manifest.json: version 2 .expected a features manifest"):
         load_manifest(store)

@@ -174,7 +174,7 @@ def _select_pieces(manifest: FeatureManifest, split: str | Sequence[str]) -> lis
             raise DatasetError(f"pieces {unknown[:5]} are not in the features at {manifest.path}")
         if not split:
             raise DatasetError("split: an empty list of pieces (expected at least one piece)")
-        return list(split)
+        return list(dict.fromkeys(split))
     if split not in manifest.split and split not in SPLITS:
         raise ConfigError(f"split '{split}' (expected one of {', '.join(sorted(set(SPLITS) | set(manifest.split)))})")
     pieces = manifest.split.get(split, [])
@@ -238,13 +238,19 @@ class _PairReader:
         for piece in pieces:
             self.files.append(tuple(self._layout(manifest, name, piece) for name in (origin, target)))
         self.starts = [manifest.tile_starts(piece) for piece in pieces]
+        for piece, starts in zip(pieces, self.starts):
+            if len(starts) != manifest.pieces[piece]["n_tiles"]:
+                entry = manifest.pieces[piece]
+                raise DatasetError(f"{manifest.path}/manifest.json: piece '{piece}' has {entry['n_tiles']} tiles "
+                                   f"but n_frames={entry.get('n_frames')} gives {len(starts)}")
 
     def _layout(self, manifest: FeatureManifest, instrument: str, piece: str) -> tuple[Path, int]:
         path = manifest.tile_path(instrument, piece)
         offset, shape = tile_file_layout(path)
         expected = (manifest.pieces[piece]["n_tiles"], self.n_bins, self.frames)
         if shape != expected:
-            raise DatasetError(f"{path}: tiles of shape {shape} (expected {expected} from {manifest.path}/manifest.json)")
+            raise DatasetError(f"{path}: tiles of shape {shape} "
+                               f"(expected {expected} from {manifest.path}/manifest.json)")
         return path, offset
 
     def _read(self, path: Path, offset: int, first: int, count: int) -> np.ndarray:
@@ -255,7 +261,8 @@ class _PairReader:
             raise DatasetError(f"{path}: truncated tile file (tiles {first}..{first + count - 1} unreadable)")
         return np.frombuffer(data, dtype=np.float16).reshape(count, self.n_bins, self.frames)
 
-    def _window(self, files, starts: np.ndarray, tile: int, shift: float | None, out: tuple[np.ndarray, np.ndarray]) -> None:
+    def _window(self, files, starts: np.ndarray, tile: int, shift: float | None,
+                out: tuple[np.ndarray, np.ndarray]) -> None:
         if shift is None or len(starts) < 2:
             for (path, offset), dest in zip(files, out):
                 dest[:] = self._read(path, offset, tile, 1)[0]

@@ -81,8 +81,10 @@ def tile_peaks_db(tiles: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
 def _read_audio_manifest(audios_path: Path) -> dict[str, Any]:
     path = audios_path / MANIFEST
     data = read_json(path)
-    if not isinstance(data, dict) or not isinstance(data.get("pieces"), dict) or not isinstance(data.get("instruments"), list):
-        raise DatasetError(f"{path}: no 'pieces' and 'instruments' (expected the manifest written by synthesize_audios.py)")
+    if not isinstance(data, dict) or not isinstance(data.get("pieces"), dict) \
+            or not isinstance(data.get("instruments"), list):
+        raise DatasetError(f"{path}: no 'pieces' and 'instruments' "
+                           f"(expected the manifest written by synthesize_audios.py)")
     return data
 
 
@@ -181,7 +183,8 @@ def _run_jobs(jobs: list[_PieceJob], n_workers: int, progress: bool):
                 yield _compute_piece(job)
                 bar.update()
             return
-        with concurrent.futures.ProcessPoolExecutor(min(n_workers, len(jobs)), mp_context=_pool_context(jobs[0])) as pool:
+        context = _pool_context(jobs[0])
+        with concurrent.futures.ProcessPoolExecutor(min(n_workers, len(jobs)), mp_context=context) as pool:
             futures = [pool.submit(_compute_piece, job) for job in jobs]
             try:
                 for future in concurrent.futures.as_completed(futures):
@@ -240,7 +243,8 @@ def _previous(features_path: Path, spectrogram: SpectrogramConfig, features: Fea
 
 def settings_diff(have: dict[str, Any], want: dict[str, Any]) -> str:
     """``"n_bins=128 (requested 256), ..."`` for the keys of ``want`` whose values differ; "" if none."""
-    return ", ".join(f"{key}={have.get(key)} (requested {value})" for key, value in want.items() if have.get(key) != value)
+    return ", ".join(f"{key}={have.get(key)} (requested {value})"
+                     for key, value in want.items() if have.get(key) != value)
 
 
 def _existing_peaks(job: _PieceJob, name: str, previous: dict[str, Any]) -> tuple[int, list[float]] | None:
@@ -375,17 +379,21 @@ def tile_file_layout(path: str | os.PathLike) -> tuple[int, tuple[int, ...]]:
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran_order, dtype = read_header(f)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
             offset = f.tell()
     except FileNotFoundError as e:
         raise DatasetError(f"{path}: tile file not found") from e
     except (ValueError, OSError, EOFError) as e:
         raise DatasetError(f"{path}: corrupt tile file, not a NumPy .npy array ({e})") from e
     if dtype != np.float16 or len(shape) != 3 or fortran_order:
-        raise DatasetError(f"{path}: {dtype} array of shape {shape} (expected float16 tiles (n_tiles, n_bins, tile_frames))")
+        raise DatasetError(f"{path}: {dtype} array of shape {shape} "
+                           f"(expected float16 tiles (n_tiles, n_bins, tile_frames))")
     expected = offset + int(np.prod(shape)) * 2
     size = path.stat().st_size
     if size != expected:
-        raise DatasetError(f"{path}: truncated or corrupt tile file ({size} bytes, expected {expected} for shape {shape})")
+        raise DatasetError(f"{path}: truncated or corrupt tile file "
+                           f"({size} bytes, expected {expected} for shape {shape})")
     return offset, tuple(int(n) for n in shape)
