@@ -147,6 +147,10 @@ def test_instrument_subset_and_unknown_instrument(audios, tmp_path, small_spec_c
     run(audios, tmp_path / "f", small_spec_config, instruments=[TARGET])
     assert read_manifest(tmp_path / "f")["instruments"] == [TARGET]
     assert not (tmp_path / "f" / ORIGIN).exists()
+    summary = run(audios, tmp_path / "f", small_spec_config, instruments=[ORIGIN])  # adds one, keeps the other
+    manifest = read_manifest(tmp_path / "f")
+    assert manifest["instruments"] == [TARGET, ORIGIN] and summary.computed == sorted(PIECES)
+    assert all(sorted(entry["peak_db"]) == sorted(FEATURE_INSTRUMENTS) for entry in manifest["pieces"].values())
     with pytest.raises(DatasetError, match="unknown instrument 'string_acoustc'.*did you mean 'string_acoustic'"):
         run(audios, tmp_path / "g", small_spec_config, instruments=["string_acoustc"])
 

@@ -228,7 +228,7 @@ class _Store:
 
 
 def _previous(features_path: Path, spectrogram: SpectrogramConfig, features: FeatureConfig) -> dict[str, Any]:
-    """Pieces of an earlier run's manifest; refuses tiles made with other settings."""
+    """An earlier run's manifest (or {}); refuses tiles made with other settings."""
     path = features_path / MANIFEST
     if not path.exists():
         return {}
@@ -238,7 +238,7 @@ def _previous(features_path: Path, spectrogram: SpectrogramConfig, features: Fea
     if diff:
         raise ConfigError(f"{features_path}: holds tiles made with other settings: {diff}; "
                           f"use another features folder or delete this one")
-    return data.get("pieces") or {}
+    return data
 
 
 def settings_diff(have: dict[str, Any], want: dict[str, Any]) -> str:
@@ -306,7 +306,8 @@ def compute_features(audios_path: str | os.PathLike, features_path: str | os.Pat
     Args:
         audios_path: folder written by ``synthesize_audios.py`` (``manifest.json`` + WAVs).
         features_path: output folder (created).
-        instruments: subset of the audio manifest's instruments; ``None`` takes all.
+        instruments: subset of the audio manifest's instruments; ``None`` takes all. Instruments
+            of an earlier run into ``features_path`` stay in the manifest (a later run can add some).
         spectrogram: STFT and tile settings; default ``SpectrogramConfig()``.
         features: overlap and silence settings; default ``FeatureConfig()``.
         jobs: worker processes (1 computes in this process).
@@ -335,12 +336,15 @@ def compute_features(audios_path: str | os.PathLike, features_path: str | os.Pat
     if not split:
         raise DatasetError(f"{audios_path / MANIFEST}: no pieces (expected at least one)")
     previous = _previous(features_path, spectrogram, features)
+    kept = [name for name in previous.get("instruments", []) if name not in names]  # earlier runs' instruments stay
+    names = [name for name in kept if name in audio_manifest["instruments"]] + names
     header = {"version": VERSION, "spectrogram": spectrogram.to_dict(), "features": features.to_dict(),
               "audios_path": str(audios_path), "instruments": names, "split_given": split_given}
     seconds = {p: (e.get("seconds") if isinstance(e, dict) else None) for p, e in audio_manifest["pieces"].items()}
     store = _Store(features_path, header, split, seconds)
+    todo, partial, skipped = _plan(names, audios_path, features_path, spectrogram, features.overlap,
+                                   previous.get("pieces") or {}, store)
     store.write(complete=False)
-    todo, partial, skipped = _plan(names, audios_path, features_path, spectrogram, features.overlap, previous, store)
     computed = []
     for piece, result, caught in _run_jobs(todo, jobs, progress):
         for message in caught:
