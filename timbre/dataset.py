@@ -7,13 +7,15 @@ never share a piece with training tiles. Unless ``keep_silent`` (argument or
 the features' ``FeatureConfig.keep_silent``), a pair whose origin and target
 tiles both peak below ``FeatureConfig.silence_db`` is left out.
 
-Reading is lazy and bounded: the pipeline shuffles pair *numbers* (8 bytes
-each; a seeded ``tf.data`` shuffle over all of them, reshuffled on every
+Reading is lazy and bounded: the pipeline shuffles pair *numbers* (a seeded
+``tf.data`` shuffle over all of them, a true permutation, new on every
 iteration), batches them, and reads each batch's tiles with ``os.pread`` from
 the ``.npy`` files. Plain reads rather than memory maps: pages of a map count
 as resident memory once touched, so iterating over a large store through maps
 would grow the process's memory with the store; read pages stay in the OS
-page cache instead. Peak memory is a few batches, whatever the store's size.
+page cache instead. Peak memory is a few batches plus about 200 bytes per pair
+for the shuffle buffer of pair numbers (measured: ~190 MB and ~1.3 s to fill
+for a million pairs, i.e. 128 GB of 256 x 256 tiles per instrument).
 
 Augmentation (default on for ``"train"``): a random time shift of the tile
 window. For tile ``i`` with start frame ``s_i``, the sample is the
