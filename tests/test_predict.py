@@ -144,3 +144,12 @@ def test_bad_flags_exit_2(tmp_path, model_dir):
     assert info.value.code == 2
     with pytest.raises(SystemExit):
         predict.main(["--model", str(model_dir), "--input", "x", "--output", "y", "--batch_size", "0"])
+
+
+def test_output_folder_inside_the_input_folder_is_not_input(tmp_path, model_dir):
+    write(tmp_path / "songs" / "a.wav", 0.4)
+    args = ["--model", str(model_dir), "--input", str(tmp_path / "songs"), "--output", str(tmp_path / "songs" / "out")]
+    assert predict.main(args) == 0
+    assert predict.main(args + ["--force"]) == 0  # the rerun converts a.wav again, not out/a.wav
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "songs").rglob("*.wav")) == [
+        "songs/a.wav", "songs/out/a.wav"]

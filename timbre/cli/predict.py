@@ -32,26 +32,26 @@ def non_negative_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="predict.py", description=__doc__.splitlines()[0].split(": ", 1)[1],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    summary = __doc__.splitlines()[0].split(": ", 1)[1]
+    parser = argparse.ArgumentParser(prog="predict.py", description=summary[0].upper() + summary[1:])
     parser.add_argument("--model", required=True, help="model directory, or the generator.keras inside one")
     parser.add_argument("--input", required=True,
                         help="audio file (any format libsndfile reads, any rate, channels mixed to mono) or a folder")
     parser.add_argument("--output", required=True,
                         help="output file (format from the suffix), or folder for a folder input (WAV files)")
     parser.add_argument("--phase", choices=("input", "griffinlim"), default="input",
-                        help="output phase: the input's, or fast Griffin-Lim started from it")
-    parser.add_argument("--iterations", type=non_negative_int, default=32, help="Griffin-Lim iterations")
+                        help="output phase: the input's, or fast Griffin-Lim started from it (default: %(default)s)")
+    parser.add_argument("--iterations", type=non_negative_int, default=32, help="Griffin-Lim iterations (default: %(default)s)")
     parser.add_argument("--sample_rate", type=positive_int, default=None,
                         help="output rate in Hz (default: the input's)")
-    parser.add_argument("--batch_size", type=positive_int, default=8, help="tiles per generator call")
+    parser.add_argument("--batch_size", type=positive_int, default=8, help="tiles per generator call (default: %(default)s)")
     parser.add_argument("--overlap", type=non_negative_int, default=None,
                         help="frames shared by neighbouring tiles (default: tile_frames // 4)")
     parser.add_argument("--context", type=non_negative_int, default=None,
                         help="edge frames of each tile treated as discarded context (default: overlap // 4)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
-                        help="generator arithmetic: bfloat16 is about 2x faster on CPUs with AVX512-BF16/AMX")
-    parser.add_argument("--subtype", choices=SUBTYPES, default="FLOAT", help="sample format of WAV/FLAC outputs")
+                        help="generator arithmetic: bfloat16 is about 2x faster on CPUs with AVX512-BF16/AMX (default: %(default)s)")
+    parser.add_argument("--subtype", choices=SUBTYPES, default="FLOAT", help="sample format of WAV/FLAC outputs (default: %(default)s)")
     parser.add_argument("--plot", action="store_true", help="also write <output>.png with input and output spectrograms")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     return parser
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 def plan_paths(source: Path, target: Path, *, plot: bool, force: bool, subtype: str) -> Plan:
     """Pair inputs with outputs: a file with a file, a folder's audio files with WAVs in a folder.
 
-    A folder is searched recursively (hidden files skipped); ``IN/a/b.flac``
+    A folder is searched recursively (hidden files and the output folder skipped); ``IN/a/b.flac``
     goes to ``OUT/a/b.wav``. A file with an existing folder as output goes to
     ``OUT/<stem>.wav``. Plots go beside their outputs as ``.png``.
 
@@ -73,8 +73,10 @@ def plan_paths(source: Path, target: Path, *, plot: bool, force: bool, subtype: 
     if source.is_dir():
         if target.is_file():
             raise AudioError(f"{target}: is a file (expected a folder, as the input {source} is a folder)")
+        inside = target.resolve()  # an output folder inside the input folder is not input
         files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-                       and not any(part.startswith(".") for part in p.relative_to(source).parts))
+                       and not any(part.startswith(".") for part in p.relative_to(source).parts)
+                       and inside not in p.resolve().parents)
         if not files:
             raise AudioError(f"{source}: no audio files (expected some of {' '.join(sorted(AUDIO_SUFFIXES))})")
         outputs = [target / p.relative_to(source).with_suffix(".wav") for p in files]
