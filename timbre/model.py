@@ -18,6 +18,8 @@ depth=8); ``f(i) = min(base_filters * 2**i, base_filters * max_filters_factor)``
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import layers
 
@@ -36,17 +38,21 @@ def block_filters(config: ModelConfig, index: int) -> int:
     return min(config.base_filters * 2**index, config.base_filters * config.max_filters_factor)
 
 
-def check_tile_shape(config: ModelConfig, n_bins: int, tile_frames: int) -> None:
-    """Raise unless both tile sides are positive multiples of ``2**config.depth``.
+def check_tile_shape(config: ModelConfig, n_bins: int, tile_frames: int, discriminator: bool = False) -> None:
+    """Raise unless both tile sides are positive multiples of ``2**config.depth`` (and, with
+    ``discriminator``, fit the PatchGAN: multiples of ``2**disc_layers``, at least 3 times it).
 
     Raises:
-        ConfigError: a side is not divisible (names the sides and the depth).
+        ConfigError: a side does not fit (names the side and the setting).
     """
-    size = 2**config.depth
+    size, disc = 2**config.depth, 2**config.disc_layers
     for name, value in (("n_bins", n_bins), ("tile_frames", tile_frames)):
         if not isinstance(value, int) or value <= 0 or value % size:
             raise ConfigError(f"tile shape: {name}={value} is not a positive multiple of 2**depth={size} "
                               f"(depth={config.depth}); use a smaller --depth or other spectrogram settings")
+        if discriminator and (value % disc or value // disc < 3):
+            raise ConfigError(f"tile shape: {name}={value} does not fit a PatchGAN with disc_layers="
+                              f"{config.disc_layers} (expected a multiple of {disc}, at least {3 * disc})")
 
 
 def _down(x, filters: int, batchnorm: bool, name: str):
@@ -117,11 +123,7 @@ def build_discriminator(config: ModelConfig, n_bins: int, tile_frames: int) -> k
     Raises:
         ConfigError: the tile is too small or not divisible by ``2**disc_layers``.
     """
-    size = 2**config.disc_layers
-    for name, value in (("n_bins", n_bins), ("tile_frames", tile_frames)):
-        if not isinstance(value, int) or value % size or value // size < 3:
-            raise ConfigError(f"tile shape: {name}={value} does not fit a PatchGAN with disc_layers="
-                              f"{config.disc_layers} (expected a multiple of {size}, at least {3 * size})")
+    check_tile_shape(dataclasses.replace(config, depth=1), n_bins, tile_frames, discriminator=True)
     origin = keras.Input((n_bins, tile_frames, 1), name="origin")  # (batch, 256, 256, 1)
     candidate = keras.Input((n_bins, tile_frames, 1), name="candidate")  # (batch, 256, 256, 1)
     x = layers.Concatenate(name="pair")([origin, candidate])  # (batch, 256, 256, 2)

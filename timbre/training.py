@@ -48,7 +48,7 @@ from timbre import dataset, plotting
 from timbre.config import ModelConfig, SpectrogramConfig, TrainConfig
 from timbre.errors import ConfigError, ModelError
 from timbre.fileio import atomic_path, load_npy, read_json, write_json
-from timbre.model import build_discriminator, build_generator
+from timbre.model import build_discriminator, build_generator, check_tile_shape
 from timbre.pix2pix import Pix2Pix, adam
 from timbre import audio
 from timbre.spectrogram import SILENCE, invert_log_spectrogram, log_spectrogram
@@ -334,23 +334,30 @@ def build_model(run: Run, strategy: tf.distribute.Strategy) -> Pix2Pix:
     return model
 
 
-def _steps(run: Run) -> tuple[int, int]:
-    """(training steps per epoch, validation pairs); checks the instruments and the batch size against the data."""
+def steps_per_epoch(run: Run) -> int:
+    """Training steps per epoch (``config.steps_per_epoch`` or one pass); checks instruments and batch size.
+
+    Raises:
+        ConfigError: the batch size exceeds the training pairs.
+        DatasetError: an instrument is absent from the features.
+    """
     n_train = dataset.count_pairs(run.features_path, run.origin, run.target, run.train_split)
     batch = run.config.batch_size
     if batch > n_train:
         raise ConfigError(f"batch_size={batch}: larger than the {n_train} training pairs of "
                           f"{run.origin} -> {run.target} (expected at most {n_train})")
-    n_val = 0 if run.val_split is None else dataset.count_pairs(run.features_path, run.origin, run.target,
-                                                                 run.val_split)
-    return run.config.steps_per_epoch or n_train // batch, n_val
+    return run.config.steps_per_epoch or n_train // batch
 
 
-def _train_data(run: Run, epoch: int) -> tf.data.Dataset:
-    """Epoch ``epoch``'s training batches, shuffled with ``seed + epoch`` (resumes see the same order)."""
+def train_data(run: Run, epoch: int, repeat: bool | None = None) -> tf.data.Dataset:
+    """Epoch ``epoch``'s training batches, shuffled with ``seed + epoch`` (resumes see the same order).
+
+    ``repeat`` defaults to whether ``config.steps_per_epoch`` is set.
+    """
+    repeat = run.config.steps_per_epoch is not None if repeat is None else repeat
     return dataset.make_dataset(run.features_path, run.origin, run.target, run.train_split, run.config.batch_size,
                                 shuffle=True, augment=True, seed=run.config.seed + epoch, drop_remainder=True,
-                                repeat=run.config.steps_per_epoch is not None, spectrogram=run.spectrogram)
+                                repeat=repeat, spectrogram=run.spectrogram)
 
 
 def _val_data(run: Run) -> tf.data.Dataset | None:
@@ -374,6 +381,7 @@ def prepare(features_path, model_dir, origin: str, target: str, mode: str, model
     train_split, val_split = _splits(manifest, config)
     run = Run(features_path.resolve(), model_dir, mode, origin, target, manifest.spectrogram,
               model or ModelConfig(), config, train_split, val_split)
+    check_tile_shape(run.model, run.spectrogram.n_bins, run.spectrogram.tile_frames, discriminator=mode == "gan")
     _check_model_dir(run, existing, resume, force)
     if val_split is None:
         warnings.warn(f"{features_path}: no validation pieces; validation losses are skipped", stacklevel=3)
@@ -381,12 +389,12 @@ def prepare(features_path, model_dir, origin: str, target: str, mode: str, model
 
 
 @dataclasses.dataclass
-class _Session:
+class Session:
     """Process-wide TF settings of a run, restored afterwards (in-process callers such as tests)."""
 
     config: TrainConfig
 
-    def __enter__(self) -> "_Session":
+    def __enter__(self) -> "Session":
         self.policy = keras.mixed_precision.global_policy()
         keras.utils.set_random_seed(self.config.seed)
         if self.config.deterministic:
@@ -405,15 +413,22 @@ def _restore(model: Pix2Pix, run: Run, epoch_offset: int | None) -> tuple[int, l
     if epoch_offset is not None and epoch_offset != latest:
         raise ModelError(f"epoch_offset={epoch_offset}: the last completed epoch in {run.model_dir} is {latest} "
                          f"(expected {latest}; omit --epoch_offset to continue from it)")
-    return load_checkpoint(model, found[latest]) if latest else (0, [])
+    if not latest:
+        return 0, []
+    done, history = load_checkpoint(model, found[latest])
+    model.optimizer.learning_rate = run.config.gen_lr  # the checkpoint holds the old rates; the config rules
+    if model.disc_optimizer is not None:
+        model.disc_optimizer.learning_rate = run.config.disc_lr
+    return done, history
 
 
 def _fit_epoch(model: Pix2Pix, run: Run, epoch: int, steps: int, val_data, progress: bool) -> dict[str, float]:
     """Train epoch ``epoch`` (0-based) with ``fit``; returns its history row."""
     started = time.monotonic()
     callbacks = [keras.callbacks.TensorBoard(str(run.model_dir / LOG_DIR), write_graph=False)] if HAS_TENSORBOARD else []
-    logs = model.fit(_train_data(run, epoch), steps_per_epoch=steps, validation_data=val_data, initial_epoch=epoch,
-                     epochs=epoch + 1, callbacks=callbacks, verbose=1 if progress else 0).history
+    logs = model.fit(train_data(run, epoch), steps_per_epoch=steps, validation_data=val_data, initial_epoch=epoch,
+                     epochs=epoch + 1, callbacks=callbacks, shuffle=False,
+                     verbose=1 if progress else 0).history
     return {"epoch": epoch + 1, **{name: float(values[-1]) for name, values in logs.items()},
             "seconds": round(time.monotonic() - started, 3)}
 
@@ -455,11 +470,11 @@ def train(features_path, model_dir, origin: str, target: str, *, mode: str = "ga
         warnings.warn("the tensorboard package is not installed; no TensorBoard logs (pip install tensorboard)",
                       stacklevel=2)
     run, manifest = prepare(features_path, model_dir, origin, target, mode, model, config, resume, force)
-    steps, _ = _steps(run)
+    steps = steps_per_epoch(run)
     if force:
         _clear_run(run.model_dir)
     write_json(run.model_dir / CONFIG_FILE, run.to_dict())
-    with _Session(run.config):
+    with Session(run.config):
         net = build_model(run, make_strategy(run.config.distribute))
         done, history = _restore(net, run, epoch_offset) if resume else (0, [])
         write_history(run.model_dir, history)

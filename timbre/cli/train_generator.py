@@ -1,11 +1,15 @@
-"""Command-line entry point; placeholder until its issue lands."""
+"""``train_generator.py``: train the Pix2Pix U-Net generator alone with an L1 loss.
+
+Same parser and training loop as ``train.py`` (``timbre.cli.train``) with
+``mode="generator"``: no discriminator, so no ``--disc_lr``/``--l1_weight``.
+"""
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from timbre.cli.common import not_implemented
+from timbre.cli import train
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return not_implemented("train_generator")
+    return train.main(argv, mode="generator")

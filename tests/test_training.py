@@ -1,0 +1,261 @@
+"""Training runs on tiny features made in tmp_path (32x32 tiles, base_filters=4, depth=5)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import sine
+from timbre import audio
+from timbre.config import ModelConfig, SpectrogramConfig, TrainConfig
+from timbre.fileio import save_npy, write_json
+from timbre.spectrogram import log_spectrogram, tile
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32)
+TINY = ModelConfig(base_filters=4, depth=5)
+FAST = TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3, seed=3)
+SPLIT = {"train": ["p0", "p1", "p2", "p3"], "val": ["p4"], "test": ["p5"]}
+INSTRUMENTS = {"keys": 1.0, "strings": 0.3}  # instrument -> amplitude of the second harmonic
+
+
+def make_features(root: Path, spec: SpectrogramConfig = SMALL, split: dict | None = None) -> Path:
+    """Paired audio and its tiles + manifest per the features contract, under root."""
+    split = SPLIT if split is None else split
+    features, audios = root / "features", root / "audios"
+    pieces = {}
+    for number, piece in enumerate(p for members in split.values() for p in members):
+        base = 220.0 * 2 ** (number / 12)
+        for name, harmonic in INSTRUMENTS.items():
+            wave = sine(base, 1.0, spec.sample_rate, 0.4) + sine(2 * base, 1.0, spec.sample_rate, 0.2 * harmonic)
+            audio.save(audios / name / f"{piece}.wav", wave, spec.sample_rate)
+            tiles = tile(log_spectrogram(wave, spec)[0], spec.tile_frames)
+            save_npy(features / name / f"{piece}.npy", tiles.astype(np.float16))
+        pieces[piece] = {"n_tiles": len(tiles), "split": next(s for s, m in split.items() if piece in m)}
+    write_json(features / "manifest.json", {"version": 1, "spectrogram": spec.to_dict(), "audios_path": str(audios),
+                                            "instruments": list(INSTRUMENTS), "pieces": pieces, "split": split})
+    return features
+
+
+def _train(features: Path, model_dir: Path, **kwargs):
+    from timbre import training
+
+    kwargs.setdefault("model", TINY)
+    kwargs.setdefault("config", FAST)
+    return training.train(features, model_dir, "keys", "strings", progress=False, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny GAN run of two epochs, shared by the tests that only read its outputs."""
+    root = tmp_path_factory.mktemp("trained")
+    features = make_features(root)
+    return features, _train(features, root / "model")
+
+
+def test_run_writes_the_model_directory(trained):
+    from timbre.training import read_history
+
+    _, result = trained
+    model_dir = result.model_dir
+    config = json.loads((model_dir / "config.json").read_text())
+    assert set(config) == {"version", "mode", "origin", "target", "features_path", "spectrogram", "model", "train"}
+    assert (config["mode"], config["origin"], config["target"]) == ("gan", "keys", "strings")
+    assert SpectrogramConfig.from_dict(config["spectrogram"]) == SMALL and ModelConfig.from_dict(config["model"]) == TINY
+    history = read_history(model_dir)
+    assert [row["epoch"] for row in history] == [1, 2] and result.epochs_done == 2
+    for name in ("gen_total", "gen_gan", "gen_l1", "disc"):
+        assert all(np.isfinite(row[name]) and np.isfinite(row[f"val_{name}"]) for row in history)
+    assert sorted(p.name for p in (model_dir / "checkpoints").iterdir()) == ["epoch_0001.npz", "epoch_0002.npz"]
+    for epoch in (1, 2):
+        assert (model_dir / "samples" / f"epoch_{epoch:03d}.png").stat().st_size > 1000
+        wav, rate = audio.load(model_dir / "samples" / f"epoch_{epoch:03d}.wav")
+        assert rate == SMALL.sample_rate and len(wav) == (SMALL.tile_frames - 1) * SMALL.hop_length
+    assert (model_dir / "curves.png").stat().st_size > 1000 and result.generator_path.exists()
+    assert not [p for p in model_dir.rglob(".*tmp-*")]
+
+
+def test_generator_loads_in_a_fresh_process(trained):
+    _, result = trained
+    code = f"""
+import json, numpy as np, keras
+model = keras.saving.load_model({str(result.generator_path)!r}, safe_mode=True)
+tile = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
+out = np.asarray(model(tile))
+print(json.dumps([list(model.input_shape), list(out.shape), str(out.dtype), float(out.min()), float(out.max()),
+                  bool(np.isfinite(out).all())]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    in_shape, out_shape, dtype, low, high, finite = json.loads(done.stdout.strip().splitlines()[-1])
+    assert in_shape == [None, 32, 32, 1] and out_shape == [2, 32, 32, 1] and dtype == "float32"
+    assert -1 <= low <= high <= 1 and finite
+
+
+def _cli_args(features: Path, model_dir: Path, *extra: str) -> list[str]:
+    return ["--dataset_path", str(features), "--origin", "keys", "--target", "strings", "--model_dir", str(model_dir),
+            "--base_filters", "4", "--depth", "5", "--batch_size", "4", "--steps_per_epoch", "3", "--seed", "3",
+            "--quiet", *extra]
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def _checkpoint_arrays(model_dir: Path, epoch: int) -> dict[str, np.ndarray]:
+    with np.load(model_dir / "checkpoints" / f"epoch_{epoch:04d}.npz", allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
+    from timbre.training import read_history
+
+    features = make_features(tmp_path)
+    reference = _start(_cli_args(features, tmp_path / "reference", "--epochs", "4", "--deterministic"))
+    victim = _start(_cli_args(features, tmp_path / "victim", "--epochs", "4", "--deterministic"))
+    first = tmp_path / "victim" / "checkpoints" / "epoch_0001.npz"
+    deadline = time.monotonic() + 90
+    while not first.exists() and victim.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert victim.poll() is None, "the run ended before it could be killed: " + victim.communicate()[1][-2000:]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    killed_at = len(read_history(tmp_path / "victim"))
+    assert 1 <= killed_at < 4
+    resumed = subprocess.run([sys.executable, str(ROOT / "train.py"),
+                              *_cli_args(features, tmp_path / "victim", "--resume")],
+                             capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert reference.wait(timeout=120) == 0, reference.communicate()[1][-2000:]
+    history, expected = read_history(tmp_path / "victim"), read_history(tmp_path / "reference")
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    for row, want in zip(history, expected):
+        assert {k: v for k, v in row.items() if k != "seconds"} == {k: v for k, v in want.items() if k != "seconds"}
+    state, want = _checkpoint_arrays(tmp_path / "victim", 4), _checkpoint_arrays(tmp_path / "reference", 4)
+    assert state.keys() == want.keys()
+    for name in state:
+        if name != "meta":
+            np.testing.assert_array_equal(state[name], want[name], err_msg=name)  # bit-exact with --deterministic
+
+
+MIRRORED = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from timbre import training
+from timbre.config import ModelConfig, TrainConfig
+replicas = training.make_strategy("mirrored").num_replicas_in_sync
+result = training.train(sys.argv[1], sys.argv[2], "keys", "strings", model=ModelConfig(base_filters=4, depth=5),
+                        config=TrainConfig(batch_size=4, epochs=1, steps_per_epoch=1, distribute="mirrored"),
+                        progress=False)
+print(json.dumps({"replicas": replicas, "history": result.history}))
+"""
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    features = make_features(tmp_path, split={"train": ["p0", "p1", "p2"], "test": ["p3"]})  # no val: quicker
+    done = subprocess.run([sys.executable, "-c", MIRRORED, str(features), str(tmp_path / "model")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=150, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    (row,) = report["history"]
+    assert all(np.isfinite(row[name]) for name in ("gen_total", "gen_gan", "gen_l1", "disc"))
+    assert (tmp_path / "model" / "generator.keras").exists()
+
+
+def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
+    from timbre import training
+
+    features = make_features(tmp_path, split={"train": ["p0", "p1", "p2", "p3", "p4"]})
+    manifest = json.loads((features / "manifest.json").read_text())
+    write_json(features / "manifest.json", {**manifest, "split_given": False})
+    config = TrainConfig(batch_size=4, epochs=1, steps_per_epoch=2, validation_fraction=0.4, mixed_precision="bf16")
+    import keras
+
+    result = training.train(features, tmp_path / "model", "keys", "strings", mode="generator", model=TINY,
+                            config=config, progress=False)
+    (row,) = result.history
+    assert set(row) == {"epoch", "gen_l1", "val_gen_l1", "seconds"} and np.isfinite(row["val_gen_l1"])
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
+    generator = keras.saving.load_model(result.generator_path, safe_mode=True)
+    assert generator(np.zeros((1, 32, 32, 1), np.float32)).dtype == "float32"
+
+
+def test_errors(trained, tmp_path):
+    from timbre.errors import ConfigError, DatasetError, ModelError
+
+    features, result = trained
+    with pytest.raises(ConfigError, match="origin and target: both 'keys'"):
+        from timbre import training
+
+        training.train(features, tmp_path / "m", "keys", "keys", model=TINY, config=FAST)
+    with pytest.raises(DatasetError, match="target instrument 'flute' is not in the features"):
+        training.train(features, tmp_path / "m", "keys", "flute", model=TINY, config=FAST)
+    with pytest.raises(ConfigError, match="batch_size=64: larger than the 16 training pairs"):
+        _train(features, tmp_path / "m", config=TrainConfig(batch_size=64))
+    with pytest.raises(ModelError, match="holds a training run already .*--resume .* --force"):
+        _train(features, result.model_dir)
+    with pytest.raises(ModelError, match="epoch_offset=1: the last completed epoch .* is 2"):
+        _train(features, result.model_dir, resume=True, epoch_offset=1)
+    other = make_features(tmp_path / "other", spec=SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=64,
+                                                                     n_bins=32, tile_frames=32))
+    with pytest.raises(ModelError, match="spectrogram settings differ from the resumed model's \\(hop_length=128 vs 64"):
+        _train(other, result.model_dir, resume=True)
+    with pytest.raises(ModelError, match="model settings differ"):
+        _train(features, result.model_dir, resume=True, model=ModelConfig(base_filters=8, depth=5))
+    with pytest.raises(ConfigError, match="n_bins=32 is not a positive multiple of 2\\*\\*depth=64"):
+        _train(features, tmp_path / "m", model=ModelConfig(base_filters=4, depth=6))
+    assert not (tmp_path / "m").exists() or not (tmp_path / "m" / "config.json").exists()
+
+
+def test_cli_train_generator_resume_and_force(tmp_path, capsys):
+    from timbre.cli import train_generator
+    from timbre.training import read_history
+
+    features = make_features(tmp_path)
+    args = _cli_args(features, tmp_path / "model", "--epochs", "1")
+    assert train_generator.main([*args[:-1], "30", "--max_minutes", "1e-4"]) == 0  # budget: stops after epoch 1
+    assert "1 epoch(s) done (time budget reached)" in capsys.readouterr().out
+    assert (tmp_path / "model" / "generator.keras").exists()
+    assert train_generator.main(args) == 1
+    assert "holds a training run already" in capsys.readouterr().err
+    assert train_generator.main([*args[:-1], "2", "--resume"]) == 0
+    assert [row["epoch"] for row in read_history(tmp_path / "model")] == [1, 2]
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["train"]["epochs"] == 2
+    assert train_generator.main([*args, "--force"]) == 0
+    assert [row["epoch"] for row in read_history(tmp_path / "model")] == [1]
+
+
+def test_cli_findlr_writes_sweep(tmp_path, capsys):
+    from timbre.cli import train
+    from timbre import lr_finder
+
+    features = make_features(tmp_path)
+    assert train.main(_cli_args(features, tmp_path / "model", "--findlr")) == 0
+    out = capsys.readouterr().out
+    assert "suggested learning rate:" in out
+    rows = (tmp_path / "model" / lr_finder.CSV_FILE).read_text().splitlines()
+    assert rows[0] == "learning_rate,loss,smoothed" and len(rows) > 3
+    assert (tmp_path / "model" / lr_finder.PNG_FILE).stat().st_size > 1000
+    assert not (tmp_path / "model" / "config.json").exists()  # the sweep leaves no run behind
+
+
+def test_suggest_picks_the_steepest_descent():
+    from timbre.lr_finder import suggest
+
+    rates = np.geomspace(1e-6, 1, 61)
+    loss = 2 - np.tanh(np.log10(rates) + 3) + np.where(rates > 0.1, 50 * (rates - 0.1), 0)  # steepest at 1e-3
+    assert suggest(rates, loss) == pytest.approx(1e-3, rel=0.25)
+    assert suggest(rates[:2], np.array([1.0, 2.0])) == rates[0]
