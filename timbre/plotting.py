@@ -96,3 +96,28 @@ def metrics_figure(values: Mapping[str, Mapping[str, float]], title: str = "eval
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def lr_finder_figure(learning_rates: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
+                     suggestion: float) -> Figure:
+    """Loss against learning rate (log axis) of a learning-rate sweep, the suggestion marked.
+
+    Args:
+        learning_rates: learning rate of each step.
+        losses: loss of each step.
+        smoothed: smoothed loss of each step.
+        suggestion: the suggested learning rate (steepest descent of ``smoothed``).
+    """
+    figure, axis = plt.subplots(figsize=(6.0, 4.0))
+    rates = np.asarray(learning_rates, dtype=float)
+    axis.plot(rates, np.asarray(losses, dtype=float), alpha=0.35, label="loss")
+    axis.plot(rates, np.asarray(smoothed, dtype=float), label="smoothed")
+    at = int(np.argmin(np.abs(np.log(rates) - np.log(suggestion))))
+    axis.plot([rates[at]], [np.asarray(smoothed)[at]], "o", color="red", label=f"steepest descent: {suggestion:.2e}")
+    axis.set_xscale("log")
+    axis.set_xlabel("learning rate")
+    axis.set_ylabel("loss")
+    axis.legend(fontsize="small")
+    axis.set_title("learning-rate sweep")
+    figure.tight_layout()
+    return figure
