@@ -28,7 +28,8 @@ def write(path, seconds=1.0, rate=16000, channels=1, amplitude=0.4):
 
 def test_converts_a_file_with_plot_and_rate(tmp_path, model_dir, capsys):
     source = write(tmp_path / "in.flac", 2.5, 44100, channels=2)
-    status = predict.main(["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "out" / "x.wav"),
+    status = predict.main(["--model", str(model_dir), "--input", str(source),
+                           "--output", str(tmp_path / "out" / "x.wav"),
                            "--sample_rate", "22050", "--plot", "--batch_size", "3", "--precision", "bfloat16"])
     assert status == 0, capsys.readouterr().err
     out, rate = sf.read(tmp_path / "out" / "x.wav")
@@ -51,7 +52,8 @@ def test_converts_a_folder(tmp_path, model_dir, capsys):
     write(tmp_path / "in" / "sub" / "b.flac", 3.2, 22050, channels=2)
     write(tmp_path / "in" / ".hidden.wav", 0.5)
     (tmp_path / "in" / "notes.txt").write_text("not audio")
-    status = predict.main(["--model", str(model_dir), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    status = predict.main(["--model", str(model_dir), "--input", str(tmp_path / "in"),
+                           "--output", str(tmp_path / "out")])
     assert status == 0, capsys.readouterr().err
     a, rate_a = sf.read(tmp_path / "out" / "a.wav")
     b, rate_b = sf.read(tmp_path / "out" / "sub" / "b.wav")
@@ -62,7 +64,8 @@ def test_converts_a_folder(tmp_path, model_dir, capsys):
 def test_folder_with_a_bad_file_converts_the_others(tmp_path, model_dir, capsys):
     write(tmp_path / "in" / "good.wav", 0.5)
     (tmp_path / "in" / "bad.wav").write_text("not audio")
-    status = predict.main(["--model", str(model_dir), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")])
+    status = predict.main(["--model", str(model_dir), "--input", str(tmp_path / "in"),
+                           "--output", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert status == 1 and "bad.wav: not a readable audio file" in err and "1 of 2 files" in err
     assert (tmp_path / "out" / "good.wav").exists() and not (tmp_path / "out" / "bad.wav").exists()

@@ -180,7 +180,8 @@ class Converter:
                               f"tile_frames={tile_frames})")
         _check_generator(generator, spectrogram, "generator")
         self.generator, self.spectrogram, self.phase = generator, spectrogram, phase
-        self.iterations, self.batch_size, self.overlap, self.context = int(iterations), int(batch_size), overlap, context
+        self.iterations, self.batch_size = int(iterations), int(batch_size)
+        self.overlap, self.context = int(overlap), int(context)
         self.window = sp.blend_window(tile_frames, overlap - 2 * context, context)
         self.precision = precision
         self._forward = _compiled_forward(generator if precision == "float32" else _bfloat16(generator), spectrogram)
@@ -251,10 +252,12 @@ class Converter:
         rate = source.sample_rate if sample_rate is None else int(sample_rate)
         if rate <= 0:
             raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer")
-        length = source.frames if rate == source.sample_rate else max(1, round(source.frames * rate / source.sample_rate))
+        same_rate = rate == source.sample_rate
+        length = source.frames if same_rate else max(1, round(source.frames * rate / source.sample_rate))
         au.AudioWriter(output_path, rate, subtype)  # checks the format before the work
-        with tempfile.TemporaryDirectory(prefix=f".{output_path.stem}.tmp-", dir=_make_folder(output_path.parent)) as tmp:
-            raw = Path(tmp) / "raw.wav"
+        folder = _make_folder(output_path.parent)
+        with tempfile.TemporaryDirectory(prefix=f".{output_path.stem}.tmp-", dir=folder) as tmp:
+            raw = Path(tmp) / "raw.w64"  # Sony Wave64: no 4 GB limit (6.7 h of float32 at 44.1 kHz)
             raw_peak, frames = self._stream(input_path, raw, source, progress, block_frames, plot_path is not None)
             gain = 1.0 if raw_peak <= 1.0 else PEAK_TARGET / raw_peak
             peak = _copy_scaled(raw, output_path, rate, length, gain, subtype)

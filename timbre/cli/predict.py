@@ -40,19 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True,
                         help="output file (format from the suffix), or folder for a folder input (WAV files)")
     parser.add_argument("--phase", choices=("input", "griffinlim"), default="input",
-                        help="output phase: the input's, or fast Griffin-Lim started from it (default: %(default)s)")
-    parser.add_argument("--iterations", type=non_negative_int, default=32, help="Griffin-Lim iterations (default: %(default)s)")
+                        help="output phase: the input's, or fast Griffin-Lim started from it "
+                             "(default: %(default)s)")
+    parser.add_argument("--iterations", type=non_negative_int, default=32,
+                        help="Griffin-Lim iterations (default: %(default)s)")
     parser.add_argument("--sample_rate", type=positive_int, default=None,
                         help="output rate in Hz (default: the input's)")
-    parser.add_argument("--batch_size", type=positive_int, default=8, help="tiles per generator call (default: %(default)s)")
+    parser.add_argument("--batch_size", type=positive_int, default=8,
+                        help="tiles per generator call (default: %(default)s)")
     parser.add_argument("--overlap", type=non_negative_int, default=None,
                         help="frames shared by neighbouring tiles (default: tile_frames // 4)")
     parser.add_argument("--context", type=non_negative_int, default=None,
                         help="edge frames of each tile treated as discarded context (default: overlap // 4)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
-                        help="generator arithmetic: bfloat16 is about 2x faster on CPUs with AVX512-BF16/AMX (default: %(default)s)")
-    parser.add_argument("--subtype", choices=SUBTYPES, default="FLOAT", help="sample format of WAV/FLAC outputs (default: %(default)s)")
-    parser.add_argument("--plot", action="store_true", help="also write <output>.png with input and output spectrograms")
+                        help="generator arithmetic: bfloat16 is about 2x faster on CPUs with AVX512-BF16/AMX "
+                             "(default: %(default)s)")
+    parser.add_argument("--subtype", choices=SUBTYPES, default="FLOAT",
+                        help="sample format of WAV/FLAC outputs (default: %(default)s)")
+    parser.add_argument("--plot", action="store_true",
+                        help="also write <output>.png with input and output spectrograms")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     return parser
 
