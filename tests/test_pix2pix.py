@@ -26,23 +26,20 @@ def _pairs(rng, n=8):
     return origin, target
 
 
-def test_one_epoch_gives_finite_losses(rng):
-    model = _gan()
-    data = tf.data.Dataset.from_tensor_slices(_pairs(rng)).batch(4)
+def test_one_epoch_gives_finite_losses_then_l1_falls(rng):
+    model = _gan(lr=2e-3)
+    origin, target = _pairs(rng)
+    data = tf.data.Dataset.from_tensor_slices((origin, target)).batch(4)
     history = model.fit(data, validation_data=data, epochs=1, verbose=0).history
     assert set(history) == set(GAN_METRICS) | {f"val_{name}" for name in GAN_METRICS}
     assert all(np.isfinite(values[0]) for values in history.values())
     assert history["gen_total"][0] == pytest.approx(history["gen_gan"][0] + 100 * history["gen_l1"][0], rel=1e-4)
     assert model.optimizer.iterations.numpy() == 2 and model.disc_optimizer.iterations.numpy() == 2
-
-
-def test_l1_falls_on_a_fixed_batch(rng):
-    model = _gan(lr=2e-3)
-    origin, target = _pairs(rng)
-    data = tf.data.Dataset.from_tensor_slices((origin, target)).batch(8).repeat()
-    before = model.fit(data, steps_per_epoch=1, epochs=1, verbose=0).history["gen_l1"][0]
-    model.fit(data, steps_per_epoch=40, epochs=1, verbose=0)
-    after = model.fit(data, steps_per_epoch=1, epochs=1, verbose=0).history["gen_l1"][0]
+    # the model can learn: the L1 on one fixed batch falls over a few dozen steps
+    fixed = tf.data.Dataset.from_tensors((origin, target)).repeat()
+    before = model.fit(fixed, steps_per_epoch=1, epochs=1, verbose=0).history["gen_l1"][0]
+    model.fit(fixed, steps_per_epoch=40, epochs=1, verbose=0)
+    after = model.fit(fixed, steps_per_epoch=1, epochs=1, verbose=0).history["gen_l1"][0]
     assert after < 0.8 * before
 
 

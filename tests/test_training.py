@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -259,3 +260,28 @@ def test_suggest_picks_the_steepest_descent():
     loss = 2 - np.tanh(np.log10(rates) + 3) + np.where(rates > 0.1, 50 * (rates - 0.1), 0)  # steepest at 1e-3
     assert suggest(rates, loss) == pytest.approx(1e-3, rel=0.25)
     assert suggest(rates[:2], np.array([1.0, 2.0])) == rates[0]
+
+
+def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
+    from timbre import training
+    from timbre.errors import ModelError
+    from timbre.pix2pix import Pix2Pix
+
+    _, result = trained
+    path = result.model_dir / "checkpoints" / "epoch_0002.npz"
+    run = training.Run(Path("f"), tmp_path, "gan", "keys", "strings", SMALL, TINY, FAST)
+    model = training.build_model(run, training.make_strategy("none"))
+    epoch, history = training.load_checkpoint(model, path)
+    assert epoch == 2 and [row["epoch"] for row in history] == [1, 2]
+    assert model.optimizer.iterations.numpy() == 6 and model.disc_optimizer.iterations.numpy() == 6
+    saved = training.save_checkpoint(model, tmp_path, epoch, history, keep=1)
+    with np.load(saved, allow_pickle=False) as again, np.load(path, allow_pickle=False) as first:
+        assert all(np.array_equal(again[name], first[name]) for name in first.files if name != "meta")
+    bigger = training.build_model(dataclasses.replace(run, model=ModelConfig(base_filters=8, depth=5)),
+                                  training.make_strategy("none"))
+    with pytest.raises(ModelError, match="has shape .* same architecture"):
+        training.load_checkpoint(bigger, path)
+    (tmp_path / "bad.npz").write_bytes(path.read_bytes()[:300])
+    with pytest.raises(ModelError, match="bad.npz: unreadable checkpoint"):
+        training.load_checkpoint(model, tmp_path / "bad.npz")
+    assert isinstance(model, Pix2Pix)

@@ -37,6 +37,7 @@ import json
 import shutil
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -170,12 +171,12 @@ def _checkpoints(model_dir: Path) -> dict[int, Path]:
 def save_checkpoint(model: Pix2Pix, model_dir: Path, epoch: int, history: list[dict], keep: int) -> Path:
     """Write the full training state after ``epoch`` completed epochs; prune to the newest ``keep``."""
     variables = model.state_variables()
-    arrays = {f"v{i:04d}": np.asarray(keras.ops.convert_to_numpy(v.value)) for i, v in enumerate(variables)}
     meta = {"epoch": epoch, "history": history, "paths": [v.path for v in variables]}
-    arrays["meta"] = np.array(json.dumps(meta))
     path = model_dir / CHECKPOINT_DIR / f"epoch_{epoch:04d}.npz"
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+        for name, value in [("meta", json.dumps(meta))] + [(f"v{i:04d}", v) for i, v in enumerate(variables)]:
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as f:  # one variable in memory at a time
+                np.lib.format.write_array(f, np.asarray(keras.ops.convert_to_numpy(value)), allow_pickle=False)
     for old in list(_checkpoints(model_dir).values())[:-keep]:
         old.unlink(missing_ok=True)
     return path
@@ -187,20 +188,24 @@ def load_checkpoint(model: Pix2Pix, path: Path) -> tuple[int, list[dict]]:
     Raises:
         ModelError: unreadable file, or one saved from a different architecture.
     """
+    model.build_optimizers()
+    variables = model.state_variables()
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            values = [data[f"v{i:04d}"] for i in range(len(meta["paths"]))]
-    except (OSError, ValueError, KeyError) as e:
+            if len(meta["paths"]) != len(variables):
+                raise ModelError(f"{path}: {len(meta['paths'])} saved variables for a model with {len(variables)} "
+                                 f"(expected a checkpoint of the same architecture)")
+            for i, variable in enumerate(variables):
+                value = data[f"v{i:04d}"]
+                if value.shape != tuple(variable.shape):
+                    raise ModelError(f"{path}: {meta['paths'][i]} has shape {value.shape} (expected "
+                                     f"{tuple(variable.shape)} for {variable.path}; same architecture needed)")
+                variable.assign(value)
+    except ModelError:
+        raise
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise ModelError(f"{path}: unreadable checkpoint ({e})") from e
-    model.build_optimizers()
-    variables = model.state_variables()
-    shapes = [tuple(v.shape) for v in variables]
-    if [tuple(value.shape) for value in values] != shapes:
-        raise ModelError(f"{path}: {len(values)} arrays that do not fit the model's {len(variables)} variables "
-                         f"(expected a checkpoint of the same architecture)")
-    for variable, value in zip(variables, values):
-        variable.assign(value)
     return int(meta["epoch"]), list(meta["history"])
 
 
