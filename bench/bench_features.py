@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Feature computation (tiles/s, all cores) and tf.data pipeline throughput (pairs/s).
 
-Usage: python bench/bench_features.py [--minutes 10] [--jobs N] [--batch_size 8] [--passes 5]
+Usage: python bench/bench_features.py [--minutes 20] [--jobs N] [--batch_size 8] [--passes 5]
 
 Writes ``--minutes`` of synthetic paired audio per instrument (two instruments,
 30 s pieces of random notes plus noise, 44.1 kHz) to a temporary folder, then:
@@ -87,7 +87,7 @@ def time_pipeline(features: Path, batch_size: int, passes: int, augment: bool) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="audio per instrument")
+    parser.add_argument("--minutes", type=float, default=20.0, help="audio per instrument")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--passes", type=int, default=5)
