@@ -14,7 +14,8 @@ from timbre import inference, metrics
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import AudioError, ConfigError, ModelError
-from timbre.inference import Converter, StreamingConversion, load_converter, load_generator
+from timbre.inference import Converter, load_converter, load_generator
+from timbre.streaming import StreamingConversion
 
 
 def identity_generator(config: SpectrogramConfig) -> keras.Model:

@@ -12,11 +12,11 @@ U-Net saw zero padding, get almost no weight; the next ``overlap - 2 * context``
 frames cross-fade linearly with the neighbour's (:func:`timbre.spectrogram.blend_window`).
 
 Long files: :meth:`Converter.convert_file` reads, converts and writes in blocks
-(:class:`StreamingConversion`) with the same tile positions,
+(:class:`timbre.streaming.StreamingConversion`) with the same tile positions,
 so memory does not grow with the length; with input phase the result equals
 :meth:`Converter.convert` of the whole file up to float rounding. With
-Griffin-Lim the phase is estimated per segment of :data:`GL_SEGMENT_FRAMES`
-frames with :data:`GL_CONTEXT_FRAMES` of context on either side (whole-file
+Griffin-Lim the phase is estimated per segment of ``GL_SEGMENT_FRAMES``
+frames with ``GL_CONTEXT_FRAMES`` of context on either side (whole-file
 Griffin-Lim needs the whole spectrogram in memory), so the two differ slightly.
 
 Peak level: a conversion may peak above full scale. :meth:`Converter.convert`
@@ -35,7 +35,6 @@ import warnings
 from pathlib import Path
 
 import keras
-import librosa
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -44,6 +43,7 @@ from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import AudioError, ConfigError, DatasetError, ModelError
 from timbre.fileio import read_json
+from timbre.streaming import StreamingConversion
 
 PHASES = ("input", "griffinlim")  # how the output phase is made
 PRECISIONS = ("float32", "bfloat16")  # generator arithmetic; bfloat16 is ~2x faster on CPUs with AVX512-BF16/AMX
@@ -52,8 +52,6 @@ CONFIG_FILE = "config.json"
 PEAK_TARGET = 0.99  # peak of a file that had to be scaled down (-0.09 dBFS)
 PLOT_FRAMES = 2048  # --plot shows at most this many frames (23.8 s at the defaults) from the start
 BLOCK_FRAMES = 1 << 18  # input samples read per block by convert_file
-GL_SEGMENT_FRAMES = 2048  # streaming Griffin-Lim: frames per segment (23.8 s at the defaults)
-GL_CONTEXT_FRAMES = 64  # ... and context frames on either side of a segment
 _NOT_A_MODEL = "expected a model directory holding config.json and generator.keras, or the generator.keras inside one"
 
 
@@ -351,201 +349,3 @@ def load_converter(model_path: str | os.PathLike, **kwargs) -> Converter:
     """:func:`load_generator` then :class:`Converter` with ``kwargs`` (phase, iterations, ...)."""
     generator, config = load_generator(model_path)
     return Converter(generator, config, **kwargs)
-
-
-class StreamingConversion:
-    """The streaming twin of :meth:`Converter.convert`: feed model-rate blocks, get output blocks.
-
-    The STFT, the tile positions (:func:`timbre.spectrogram.tile_starts`, learnt
-    as the frames arrive: a regular tile is cut once a later frame proves it is
-    not the last), the blend and the inverse STFT (overlap-add across block
-    borders) are those of the whole-file path. State is kept from ``base``, the
-    first frame not yet final (some tile still to be predicted covers it), to
-    ``n_frames``, the frames analysed so far, so memory is bounded by the block
-    size, one tile and one batch.
-    """
-
-    def __init__(self, converter: Converter, keep_frames: int = 0) -> None:
-        self.converter, config = converter, converter.spectrogram
-        self.config, self.step = config, config.tile_frames - converter.overlap
-        self.signal = np.zeros(config.n_fft // 2, dtype=np.float32)  # padded signal from sample n_frames * hop
-        self.n_samples = self.n_frames = self.base = self.next_start = 0
-        self.pending: list[int] = []  # tile starts waiting for a full batch
-        self.spec = np.zeros((config.n_bins, 0), dtype=np.float32)  # input log-magnitude, frames base..n_frames
-        self.phase = np.zeros((config.n_bins, 0), dtype=np.float32)  # input phase, same frames
-        self.summed = np.zeros((config.n_bins, 0))  # window-weighted generator output, same frames
-        self.weight = np.zeros(0)  # summed window, same frames
-        self.phaser = _SegmentedGriffinLim(converter) if converter.phase == "griffinlim" else None
-        self.istft = _OverlapAdd(config)
-        self.keep_frames = keep_frames
-        self.kept: tuple[list, list] = ([], [])  # first keep_frames frames of input and output spectrogram
-
-    def feed(self, block: np.ndarray) -> np.ndarray:
-        """Take the next samples (1-D, model rate); return the output samples that became final."""
-        self.signal = np.concatenate([self.signal, np.asarray(block, dtype=np.float32)])
-        self.n_samples += len(block)
-        self._analyse()
-        tile_frames = self.config.tile_frames
-        while self.next_start + tile_frames < self.n_frames:  # a later frame exists: not the flush tile
-            self.pending.append(self.next_start)
-            self.next_start += self.step
-        self._predict(final=False)
-        first_open = self.pending[0] if self.pending else self.next_start
-        return self._release(min(first_open, self.n_frames - tile_frames), final=False)
-
-    def finish(self) -> np.ndarray:
-        """End of input: return the remaining output (total length == samples fed)."""
-        self.signal = np.concatenate([self.signal, np.zeros(self.config.n_fft // 2, dtype=np.float32)])
-        self._analyse()
-        last = self.n_frames - self.config.tile_frames
-        if last <= 0:
-            self.pending.append(0)
-        else:
-            while self.next_start < last:
-                self.pending.append(self.next_start)
-                self.next_start += self.step
-            self.pending.append(last)
-        self._predict(final=True)
-        return self._release(self.n_frames, final=True)
-
-    def _analyse(self) -> None:
-        """STFT of every frame the signal now covers (centred frames, as timbre.spectrogram.stft)."""
-        config, n_fft, hop = self.config, self.config.n_fft, self.config.hop_length
-        if len(self.signal) < n_fft:
-            return
-        count = 1 + (len(self.signal) - n_fft) // hop
-        spectrum = librosa.stft(self.signal[:(count - 1) * hop + n_fft], n_fft=n_fft, hop_length=hop,
-                                window="hann", center=False)[:config.n_bins]
-        self.signal = self.signal[count * hop:]
-        self.spec = np.concatenate([self.spec, sp.normalise(np.abs(spectrum) * sp.magnitude_scale(config), config)], 1)
-        self.phase = np.concatenate([self.phase, np.angle(spectrum).astype(np.float32)], axis=1)
-        self.summed = np.concatenate([self.summed, np.zeros((config.n_bins, count))], axis=1)
-        self.weight = np.concatenate([self.weight, np.zeros(count)])
-        self.n_frames += count
-
-    def _predict(self, final: bool) -> None:
-        """Predict full batches of pending tiles (all of them if ``final``) and add them to the blend."""
-        batch_size, tile_frames = self.converter.batch_size, self.config.tile_frames
-        window = self.converter.window
-        while len(self.pending) >= batch_size or (final and self.pending):
-            starts, self.pending = self.pending[:batch_size], self.pending[batch_size:]
-            tiles = np.full((len(starts), self.config.n_bins, tile_frames), sp.SILENCE, dtype=np.float32)
-            for tile, start in zip(tiles, starts):  # a spectrogram shorter than a tile stays padded
-                part = self.spec[:, start - self.base:start - self.base + tile_frames]
-                tile[:, :part.shape[1]] = part
-            for start, tile in zip(starts, self.converter.generate(tiles)):
-                lo = start - self.base
-                width = min(tile_frames, self.spec.shape[1] - lo)
-                self.summed[:, lo:lo + width] += tile[:, :width] * window[:width]
-                self.weight[lo:lo + width] += window[:width]
-
-    def _release(self, upto: int, final: bool) -> np.ndarray:
-        """Frames base..upto are final: blend them, make their phase, inverse-STFT them."""
-        count = upto - self.base
-        if count <= 0 and not final:
-            return np.zeros(0, dtype=np.float32)
-        count = max(count, 0)
-        spec = (self.summed[:, :count] / np.maximum(self.weight[:count], 1e-12)).astype(np.float32)
-        phase = self.phase[:, :count]
-        room = self.keep_frames - sum(part.shape[1] for part in self.kept[0])
-        if room > 0:
-            self.kept[0].append(self.spec[:, :room].copy())
-            self.kept[1].append(spec[:, :room].copy())
-        self.spec, self.phase = self.spec[:, count:], self.phase[:, count:]
-        self.summed, self.weight, self.base = self.summed[:, count:], self.weight[count:], upto
-        if self.phaser is not None:
-            spec, phase = self.phaser.feed(spec, phase, self.n_samples if final else None)
-        magnitude = sp.denormalise(spec, self.config) / sp.magnitude_scale(self.config)
-        out = self.istft.feed(magnitude * np.exp(1j * phase.astype(np.float32)))
-        return np.concatenate([out, self.istft.finish(self.n_samples)]) if final else out
-
-
-class _OverlapAdd:
-    """Streaming inverse of the centred Hann STFT: overlap-add frames as they come, emit final samples.
-
-    Same arithmetic as ``librosa.istft`` (window-square normalisation, the
-    ``n_fft // 2`` padding trimmed), so the concatenated output equals the
-    whole-file inverse up to float rounding.
-    """
-
-    def __init__(self, config: SpectrogramConfig) -> None:
-        self.n_fft, self.hop, self.half = config.n_fft, config.hop_length, config.n_fft // 2
-        self.window = librosa.filters.get_window("hann", config.n_fft, fftbins=True).astype(np.float32)
-        self.samples = np.zeros(0, dtype=np.float32)  # overlap-added padded samples from index `start`
-        self.weights = np.zeros(0, dtype=np.float32)  # summed squared window, same samples
-        self.start = self.n_frames = self.emitted = 0
-
-    def feed(self, spectrum: np.ndarray) -> np.ndarray:
-        """Add frames (n_bins, k) complex (unscaled STFT, higher bins zero); return final samples."""
-        count = spectrum.shape[1]
-        full = np.zeros((self.n_fft // 2 + 1, count), dtype=np.complex64)
-        full[:spectrum.shape[0]] = spectrum
-        frames = self.window[:, None] * np.fft.irfft(full, n=self.n_fft, axis=0)
-        grow = (self.n_frames + count - 1) * self.hop + self.n_fft - self.start - len(self.samples)
-        if grow > 0:
-            self.samples = np.concatenate([self.samples, np.zeros(grow, dtype=np.float32)])
-            self.weights = np.concatenate([self.weights, np.zeros(grow, dtype=np.float32)])
-        square = self.window ** 2
-        for j in range(count):
-            at = (self.n_frames + j) * self.hop - self.start
-            self.samples[at:at + self.n_fft] += frames[:, j]
-            self.weights[at:at + self.n_fft] += square
-        self.n_frames += count
-        return self._emit(self.n_frames * self.hop - self.start)
-
-    def _emit(self, count: int) -> np.ndarray:
-        weights = self.weights[:count]
-        out = self.samples[:count] / np.where(weights > np.finfo(np.float32).tiny, weights, 1.0).astype(np.float32)
-        skip = max(0, self.half - self.start)  # padding before the first sample
-        self.samples, self.weights, self.start = self.samples[count:], self.weights[count:], self.start + count
-        out = out[skip:]
-        self.emitted += len(out)
-        return out
-
-    def finish(self, length: int) -> np.ndarray:
-        """Emit the rest, cut or zero-padded so that ``length`` samples were emitted in all."""
-        before = self.emitted
-        out = self._emit(len(self.samples))[:max(0, length - before)]
-        return np.concatenate([out, np.zeros(max(0, length - before - len(out)), dtype=np.float32)])
-
-
-class _SegmentedGriffinLim:
-    """Griffin-Lim for streaming: segments of GL_SEGMENT_FRAMES with GL_CONTEXT_FRAMES each side.
-
-    Each segment's phase comes from :func:`timbre.spectrogram.griffin_lim` run on
-    the segment plus context (started from the input phase), so memory stays
-    bounded; unlike whole-file Griffin-Lim, no phase information crosses
-    further than the context, which leaves the result slightly different.
-    """
-
-    def __init__(self, converter: Converter) -> None:
-        self.config, self.iterations = converter.spectrogram, converter.iterations
-        self.spec = np.zeros((self.config.n_bins, 0), dtype=np.float32)
-        self.phase = np.zeros((self.config.n_bins, 0), dtype=np.float32)
-        self.start = self.done = 0  # frame of spec[:, 0]; frames already given out
-
-    def feed(self, spec: np.ndarray, phase: np.ndarray, n_samples: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """Take final frames (normalised spectrogram, input phase); return frames with Griffin-Lim phase.
-
-        ``n_samples``: the input's length once all frames were given, else None.
-        """
-        final = n_samples is not None
-        self.spec = np.concatenate([self.spec, spec], axis=1)
-        self.phase = np.concatenate([self.phase, phase], axis=1)
-        end, outputs, hop = self.start + self.spec.shape[1], [], self.config.hop_length
-        while self.done < end and (final or end - self.done >= GL_SEGMENT_FRAMES + GL_CONTEXT_FRAMES):
-            a, b = self.done, min(self.done + GL_SEGMENT_FRAMES, end)
-            lo, hi = max(self.start, a - GL_CONTEXT_FRAMES), min(end, b + GL_CONTEXT_FRAMES)
-            span = self.spec[:, lo - self.start:hi - self.start]
-            length = n_samples - lo * hop if final and hi == end else max(1, (span.shape[1] - 1) * hop)
-            audio = sp.griffin_lim(span, self.config, length, n_iter=self.iterations,
-                                   init_phase=self.phase[:, lo - self.start:hi - self.start])
-            rebuilt = np.angle(sp.stft(audio, self.config)[:self.config.n_bins, a - lo:b - lo]).astype(np.float32)
-            outputs.append((self.spec[:, a - self.start:b - self.start], rebuilt))
-            self.done = b
-        keep_from = max(self.start, self.done - GL_CONTEXT_FRAMES)
-        self.spec, self.phase = self.spec[:, keep_from - self.start:], self.phase[:, keep_from - self.start:]
-        self.start = keep_from
-        if not outputs:
-            return self.spec[:, :0], self.phase[:, :0]
-        return np.concatenate([o[0] for o in outputs], axis=1), np.concatenate([o[1] for o in outputs], axis=1)
