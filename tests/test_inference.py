@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from conftest import sine
-from timbre import inference, metrics
+from timbre import inference, metrics, streaming
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import AudioError, ConfigError, ModelError
@@ -116,8 +116,8 @@ def test_streaming_equals_whole_file(small, seconds, block):
 
 
 def test_streaming_griffin_lim_is_close_to_whole_file(small, monkeypatch):
-    monkeypatch.setattr(inference, "GL_SEGMENT_FRAMES", 300)
-    monkeypatch.setattr(inference, "GL_CONTEXT_FRAMES", 32)
+    monkeypatch.setattr(streaming, "GL_SEGMENT_FRAMES", 300)
+    monkeypatch.setattr(streaming, "GL_CONTEXT_FRAMES", 32)
     converter = Converter(identity_generator(small), small, phase="griffinlim", iterations=8)
     audio = melody(10.0, small.sample_rate, seed=2)
     stream = StreamingConversion(converter)
