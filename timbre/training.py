@@ -22,9 +22,12 @@ second optimiser kept as an attribute.
 
 Data order: epoch ``e`` reads the training pairs shuffled with seed
 ``seed + e``, so a resumed epoch sees the batches the uninterrupted run would
-have seen. With ``deterministic=True`` (TF op determinism) a resumed run's
-weights equal the uninterrupted run's bit for bit; without it they agree up
-to floating-point reduction order.
+have seen; dropout seed states and both optimisers are in the checkpoint.
+With ``deterministic=True`` (TF op determinism) a resumed run's weights and
+optimiser state equal the uninterrupted run's bit for bit (tested), and so do
+the logged losses except ``gen_total``, which may differ in its last bit (the
+sum ``gen_gan + l1_weight * gen_l1`` is not always rounded the same way).
+Without it they agree up to floating-point reduction order.
 """
 
 from __future__ import annotations
