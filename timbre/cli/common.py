@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import warnings
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from timbre.errors import TimbreError
 
@@ -42,6 +42,14 @@ def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], in
     finally:
         warnings.showwarning = previous
     return 0 if status is None else int(status)
+
+
+def report_failures(reasons: Iterable[str]) -> int:
+    """Print ``failed: <reason>`` per failure to stderr; return the exit status (1 if any failed)."""
+    reasons = list(reasons)
+    for reason in reasons:
+        print(f"failed: {reason}", file=sys.stderr)
+    return 1 if reasons else 0
 
 
 def not_implemented(name: str) -> int:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from timbre.cli.common import add_jobs, parse_instruments, run
+from timbre.cli.common import add_jobs, parse_instruments, report_failures, run
 from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import DatasetError
 
@@ -49,9 +48,7 @@ def _body(args: argparse.Namespace) -> int:
                                progress=not args.no_progress)
     print(f"{len(summary.computed)} pieces computed, {len(summary.skipped)} already done, "
           f"{len(summary.failed)} failed; {summary.n_tiles} tiles per instrument in {summary.features_path}")
-    for piece, reason in summary.failed.items():
-        print(f"failed: {piece}: {reason}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    return report_failures(f"{piece}: {reason}" for piece, reason in summary.failed.items())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

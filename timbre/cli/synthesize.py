@@ -9,11 +9,10 @@ into --bank_cache (default ~/.cache/timbre/banks/<soundfont-hash>/) once.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
-from timbre.cli.common import add_jobs, add_seed, parse_instruments, run
+from timbre.cli.common import add_jobs, add_seed, parse_instruments, report_failures, run
 
 
 def _program(text: str) -> tuple[str, int]:
@@ -78,9 +77,7 @@ def _body(args: argparse.Namespace) -> int:
                                   seed=args.seed, progress=not args.quiet)
     print(f"rendered {len(summary.rendered)} pieces ({summary.seconds:.1f} s each instrument), "
           f"skipped {len(summary.skipped)} already done, failed {len(summary.failed)}; manifest: {summary.manifest}")
-    for path, reason in summary.failed.items():
-        print(f"failed: {reason}", file=sys.stderr)
-    return 1 if summary.failed else 0
+    return report_failures(summary.failed.values())  # each reason names its MIDI file
 
 
 def main(argv: Sequence[str] | None = None) -> int:
