@@ -398,7 +398,8 @@ def prepare(features_path, model_dir, origin: str, target: str, mode: str, model
 
 @dataclasses.dataclass
 class Session:
-    """Process-wide TF settings of a run, restored afterwards (in-process callers such as tests)."""
+    """Process-wide TF settings of a run: seed, precision policy (restored afterwards, for in-process
+    callers such as tests) and op determinism (TF cannot switch it off again: it stays on)."""
 
     config: TrainConfig
 
