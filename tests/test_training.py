@@ -287,3 +287,20 @@ def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
     with pytest.raises(ModelError, match="bad.npz: unreadable checkpoint"):
         training.load_checkpoint(model, tmp_path / "bad.npz")
     assert isinstance(model, Pix2Pix)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"batch_size": 0}, "batch_size=0 must be a positive integer"),
+    ({"steps_per_epoch": 0}, "steps_per_epoch=0 must be a positive integer"),
+    ({"seed": -1}, "seed=-1 must be a non-negative integer"),
+    ({"gen_lr": 0.0}, "gen_lr=0.0 must be > 0"),
+    ({"beta_1": 1.0}, "beta_1=1.0 must lie in"),
+    ({"validation_fraction": 1.0}, "validation_fraction=1.0 must lie in"),
+    ({"mixed_precision": "fp8"}, "mixed_precision='fp8' \\(expected one of"),
+    ({"distribute": "horovod"}, "distribute='horovod' \\(expected one of"),
+])
+def test_train_config_validation(kwargs, message):
+    from timbre.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kwargs)

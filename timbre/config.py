@@ -192,6 +192,8 @@ class TrainConfig(JsonConfig):
                       keep_checkpoints=self.keep_checkpoints)
         if self.steps_per_epoch is not None:
             _positive_int("TrainConfig", steps_per_epoch=self.steps_per_epoch)
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"TrainConfig: seed={self.seed!r} must be a non-negative integer")
         for name in ("gen_lr", "disc_lr", "l1_weight"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"TrainConfig: {name}={getattr(self, name)} must be > 0")

@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Sequence
 
-from timbre.cli.common import add_seed, positive_int, run
+from timbre.cli.common import positive_int, run
 from timbre.config import DISTRIBUTE, MIXED_PRECISION, ModelConfig, TrainConfig
 from timbre.errors import DatasetError
 
@@ -71,7 +71,7 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     parser.add_argument("--base_filters", type=positive_int, help=f"filters of the first block ({ModelConfig().base_filters})")
     parser.add_argument("--depth", type=positive_int, help=f"generator down blocks ({ModelConfig().depth}; tiles "
                         "must be divisible by 2**depth)")
-    add_seed(parser, default=None)
+    parser.add_argument("--seed", type=int, help=f"seeds weights, dropout and the data order ({d.seed})")
     parser.add_argument("--mixed_precision", choices=MIXED_PRECISION, help="bf16 also speeds up CPUs with AVX512-BF16 (off)")
     parser.add_argument("--distribute", choices=DISTRIBUTE, help="tf.distribute strategy (none)")
     parser.add_argument("--deterministic", action="store_true", default=None,
