@@ -131,8 +131,8 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert victim.poll() is None, "the run ended before it could be killed: " + victim.communicate()[1][-2000:]
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
-    killed_at = len(read_history(tmp_path / "victim"))
-    assert 1 <= killed_at < 4
+    killed_at = len(read_history(tmp_path / "victim"))  # 0 when killed between checkpoint 1 and its CSV row
+    assert killed_at < 4
     resumed = subprocess.run([sys.executable, str(ROOT / "train.py"),
                               *_cli_args(features, tmp_path / "victim", "--resume")],
                              capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
