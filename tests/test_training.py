@@ -304,3 +304,20 @@ def test_train_config_validation(kwargs, message):
 
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
+    import shutil
+
+    from timbre.training import read_history
+
+    features, result = trained
+    model_dir = tmp_path / "model"
+    shutil.copytree(result.model_dir, model_dir)
+    lines = (model_dir / "history.csv").read_text().splitlines(keepends=True)
+    (model_dir / "history.csv").write_text("".join(lines[:2]))  # killed after checkpoint 2, before its row
+    (model_dir / "generator.keras").unlink()  # ... and before the export
+    resumed = _train(features, model_dir, resume=True, config=None, model=None)
+    assert resumed.epochs_done == 2 and [row["epoch"] for row in read_history(model_dir)] == [1, 2]
+    assert read_history(model_dir) == read_history(result.model_dir)
+    assert (model_dir / "generator.keras").exists()
