@@ -63,7 +63,7 @@ def trained(tmp_path_factory):
 
 
 def test_run_writes_the_model_directory(trained):
-    from timbre.training import read_history
+    from timbre.checkpoints import read_history
 
     _, result = trained
     model_dir = result.model_dir
@@ -119,7 +119,7 @@ def _checkpoint_arrays(model_dir: Path, epoch: int) -> dict[str, np.ndarray]:
 
 
 def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
-    from timbre.training import read_history
+    from timbre.checkpoints import read_history
 
     features = make_features(tmp_path)
     reference = _start(_cli_args(features, tmp_path / "reference", "--epochs", "4", "--deterministic"))
@@ -225,7 +225,7 @@ def test_errors(trained, tmp_path):
 
 def test_cli_train_generator_resume_and_force(tmp_path, capsys):
     from timbre.cli import train_generator
-    from timbre.training import read_history
+    from timbre.checkpoints import read_history
 
     features = make_features(tmp_path)
     args = _cli_args(features, tmp_path / "model", "--epochs", "1")
@@ -266,6 +266,7 @@ def test_suggest_picks_the_steepest_descent():
 
 def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
     from timbre import training
+    from timbre.checkpoints import load_checkpoint, save_checkpoint
     from timbre.errors import ModelError
     from timbre.pix2pix import Pix2Pix
 
@@ -273,19 +274,19 @@ def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
     path = result.model_dir / "checkpoints" / "epoch_0002.npz"
     run = training.Run(Path("f"), tmp_path, "gan", "keys", "strings", SMALL, TINY, FAST)
     model = training.build_model(run, training.make_strategy("none"))
-    epoch, history = training.load_checkpoint(model, path)
+    epoch, history = load_checkpoint(model, path)
     assert epoch == 2 and [row["epoch"] for row in history] == [1, 2]
     assert model.optimizer.iterations.numpy() == 6 and model.disc_optimizer.iterations.numpy() == 6
-    saved = training.save_checkpoint(model, tmp_path, epoch, history, keep=1)
+    saved = save_checkpoint(model, tmp_path, epoch, history, keep=1)
     with np.load(saved, allow_pickle=False) as again, np.load(path, allow_pickle=False) as first:
         assert all(np.array_equal(again[name], first[name]) for name in first.files if name != "meta")
     bigger = training.build_model(dataclasses.replace(run, model=ModelConfig(base_filters=8, depth=5)),
                                   training.make_strategy("none"))
     with pytest.raises(ModelError, match="has shape .* same architecture"):
-        training.load_checkpoint(bigger, path)
+        load_checkpoint(bigger, path)
     (tmp_path / "bad.npz").write_bytes(path.read_bytes()[:300])
     with pytest.raises(ModelError, match="bad.npz: unreadable checkpoint"):
-        training.load_checkpoint(model, tmp_path / "bad.npz")
+        load_checkpoint(model, tmp_path / "bad.npz")
     assert isinstance(model, Pix2Pix)
 
 
@@ -309,7 +310,7 @@ def test_train_config_validation(kwargs, message):
 def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
     import shutil
 
-    from timbre.training import read_history
+    from timbre.checkpoints import read_history
 
     features, result = trained
     model_dir = tmp_path / "model"

@@ -3,22 +3,19 @@
 Model directory (DESIGN.md)::
 
     config.json          {"version", "mode", "origin", "target", "features_path", "spectrogram", "model", "train"}
-    checkpoints/         epoch_XXXX.npz: the full state after an epoch (both networks with BatchNorm statistics
-                         and dropout seed states, both Adam optimisers, epoch, history); newest ``keep_checkpoints`` kept
+    checkpoints/         epoch_XXXX.npz: the full state after an epoch (:mod:`timbre.checkpoints`);
+                         newest ``keep_checkpoints`` kept
     history.csv          one row per completed epoch (epoch, losses, val_ losses, seconds)
     logs/                TensorBoard
     samples/epoch_XXX.png, epoch_XXX.wav   a fixed validation excerpt: input | prediction | target, converted audio
+                         (:mod:`timbre.samples`)
     curves.png           training curves, redrawn every epoch
     generator.keras      the exported generator (also after every epoch)
 
-Crash safety: every file is written atomically; after each epoch the
-checkpoint (which holds the whole history) is written first, then
-``history.csv`` is rewritten from it, so the CSV only ever gains rows and a run
-killed with SIGKILL at any moment and started again with ``resume=True``
-continues after the last checkpointed epoch with every epoch in the history
-exactly once. Keras' ``BackupAndRestore`` is not used: it saves the weights
-and the epoch in two files (a kill between them disagrees) and ignores a
-second optimiser kept as an attribute.
+Crash safety: every file is written atomically, and each epoch's checkpoint
+is written before ``history.csv`` is rebuilt from it (see
+:mod:`timbre.checkpoints`), so a run killed at any moment resumes with
+``resume=True`` after the last checkpointed epoch.
 
 Data order: epoch ``e`` reads the training pairs shuffled with seed
 ``seed + e``, so a resumed epoch sees the batches the uninterrupted run would
@@ -32,15 +29,11 @@ Without it they agree up to floating-point reduction order.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import importlib.util
-import io
-import json
 import shutil
 import time
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +42,17 @@ import numpy as np
 import tensorflow as tf
 
 from timbre import dataset, plotting
+from timbre.checkpoints import (CHECKPOINT_DIR, HISTORY_FILE, list_checkpoints, load_checkpoint,
+                                save_checkpoint, write_history)
 from timbre.config import ModelConfig, SpectrogramConfig, TrainConfig
 from timbre.errors import ConfigError, ModelError
-from timbre.fileio import atomic_path, load_npy, read_json, write_json
+from timbre.fileio import atomic_path, read_json, write_json
 from timbre.model import build_discriminator, build_generator, check_tile_shape
 from timbre.pix2pix import Pix2Pix, adam
-from timbre import audio
-from timbre.spectrogram import SILENCE, invert_log_spectrogram, log_spectrogram
+from timbre.samples import SAMPLES_DIR, load_excerpt, write_samples
 
-CONFIG_FILE, HISTORY_FILE, GENERATOR_FILE, CURVES_FILE = "config.json", "history.csv", "generator.keras", "curves.png"
-CHECKPOINT_DIR, SAMPLES_DIR, LOG_DIR = "checkpoints", "samples", "logs"
+CONFIG_FILE, GENERATOR_FILE, CURVES_FILE = "config.json", "generator.keras", "curves.png"
+LOG_DIR = "logs"
 RUN_FILES = (CONFIG_FILE, HISTORY_FILE, GENERATOR_FILE, CURVES_FILE, CHECKPOINT_DIR, SAMPLES_DIR, LOG_DIR)
 MODES = ("gan", "generator")
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None  # TF >= 2.20 no longer installs it
@@ -159,81 +153,7 @@ def _clear_run(model_dir: Path) -> None:
             path.unlink()
 
 
-# --- Full-state checkpoints: one .npz per epoch, written atomically, no pickle.
-
-def _checkpoints(model_dir: Path) -> dict[int, Path]:
-    folder = model_dir / CHECKPOINT_DIR
-    found = {}
-    for path in folder.glob("epoch_*.npz") if folder.is_dir() else ():
-        stem = path.stem.removeprefix("epoch_")
-        if stem.isdigit():
-            found[int(stem)] = path
-    return dict(sorted(found.items()))
-
-
-def save_checkpoint(model: Pix2Pix, model_dir: Path, epoch: int, history: list[dict], keep: int) -> Path:
-    """Write the full training state after ``epoch`` completed epochs; prune to the newest ``keep``."""
-    variables = model.state_variables()
-    meta = {"epoch": epoch, "history": history, "paths": [v.path for v in variables]}
-    path = model_dir / CHECKPOINT_DIR / f"epoch_{epoch:04d}.npz"
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
-        for name, value in [("meta", json.dumps(meta))] + [(f"v{i:04d}", v) for i, v in enumerate(variables)]:
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as f:  # one variable in memory at a time
-                np.lib.format.write_array(f, np.asarray(keras.ops.convert_to_numpy(value)), allow_pickle=False)
-    for old in list(_checkpoints(model_dir).values())[:-keep]:
-        old.unlink(missing_ok=True)
-    return path
-
-
-def load_checkpoint(model: Pix2Pix, path: Path) -> tuple[int, list[dict]]:
-    """Restore the full state saved by :func:`save_checkpoint`; returns (epoch, history).
-
-    Raises:
-        ModelError: unreadable file, or one saved from a different architecture.
-    """
-    model.build_optimizers()
-    variables = model.state_variables()
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            if len(meta["paths"]) != len(variables):
-                raise ModelError(f"{path}: {len(meta['paths'])} saved variables for a model with {len(variables)} "
-                                 f"(expected a checkpoint of the same architecture)")
-            for i, variable in enumerate(variables):
-                value = data[f"v{i:04d}"]
-                if value.shape != tuple(variable.shape):
-                    raise ModelError(f"{path}: {meta['paths'][i]} has shape {value.shape} (expected "
-                                     f"{tuple(variable.shape)} for {variable.path}; same architecture needed)")
-                variable.assign(value)
-    except ModelError:
-        raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise ModelError(f"{path}: unreadable checkpoint ({e})") from e
-    return int(meta["epoch"]), list(meta["history"])
-
-
 # --- Per-epoch outputs.
-
-def write_history(model_dir: Path, history: list[dict]) -> None:
-    """(Re)write history.csv from all rows: the file only ever gains rows."""
-    names = sorted({key for row in history for key in row} - {"epoch", "seconds"})
-    text = io.StringIO()
-    writer = csv.DictWriter(text, ["epoch", *names, "seconds"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(history)
-    with atomic_path(model_dir / HISTORY_FILE) as tmp:
-        tmp.write_text(text.getvalue())
-
-
-def read_history(model_dir: str | Path) -> list[dict[str, float]]:
-    """The rows of a model directory's history.csv (epoch as int), [] if there is none."""
-    path = Path(model_dir) / HISTORY_FILE
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(f)]
-
 
 def export_generator(model: Pix2Pix, model_dir: Path) -> Path:
     """Save the generator as ``generator.keras`` atomically (standard layers only: safe mode loads it)."""
@@ -241,53 +161,6 @@ def export_generator(model: Pix2Pix, model_dir: Path) -> Path:
     with atomic_path(path) as tmp:
         model.generator.save(tmp)
     return path
-
-
-@dataclasses.dataclass(frozen=True)
-class Excerpt:
-    """One tile of a validation piece: origin and target spectrograms, and the origin's phase."""
-
-    piece: str
-    origin: np.ndarray  # (n_bins, tile_frames), in [-1, 1], padded with SILENCE
-    target: np.ndarray  # (n_bins, tile_frames)
-    phase: np.ndarray | None  # (n_bins, n_frames) of the origin audio; None: no audio, no WAV
-    length: int  # samples of the excerpt audio
-
-
-def load_excerpt(manifest, run: Run) -> Excerpt:
-    """The first tile of the first validation piece (first training piece without validation).
-
-    Spectrograms come from the audio under ``manifest.audios_path`` (so the
-    WAV can use the origin's phase); without the audio, from the first tile
-    of the features and no WAV (warns).
-    """
-    split = run.val_split if run.val_split is not None else run.train_split
-    pieces = manifest.split[split] if isinstance(split, str) else split
-    piece, spec, origin, target = pieces[0], manifest.spectrogram, run.origin, run.target
-    paths = [Path(manifest.audios_path or "") / name / f"{piece}.wav" for name in (origin, target)]
-    if manifest.audios_path and all(path.exists() for path in paths):
-        length = (spec.tile_frames - 1) * spec.hop_length
-        clips = [audio.load(path, spec.sample_rate)[0][:length] for path in paths]
-        (origin_spec, phase), (target_spec, _) = (log_spectrogram(clip, spec) for clip in clips)
-        pad = [(0, 0), (0, spec.tile_frames - origin_spec.shape[1])]
-        return Excerpt(piece, np.pad(origin_spec, pad, constant_values=SILENCE),
-                       np.pad(target_spec, pad, constant_values=SILENCE), phase, len(clips[0]))
-    warnings.warn(f"{paths[0]}: audio not found; samples/ gets spectrogram PNGs but no WAV", stacklevel=2)
-    tiles = [np.asarray(load_npy(manifest.tile_path(name, piece))[0], dtype=np.float32) for name in (origin, target)]
-    return Excerpt(piece, tiles[0], tiles[1], None, 0)
-
-
-def write_samples(model: Pix2Pix, excerpt: Excerpt, spec: SpectrogramConfig, model_dir: Path, epoch: int) -> None:
-    """samples/epoch_XXX.png (input | prediction | target) and, with audio, samples/epoch_XXX.wav."""
-    tile = excerpt.origin[None, :, :, None].astype(np.float32)
-    prediction = np.asarray(model.generator(tile, training=False), dtype=np.float32)[0, :, :, 0]
-    panels = [("input", excerpt.origin), ("prediction", prediction), ("target", excerpt.target)]
-    figure = plotting.spectrogram_figure(panels, spec, title=f"{excerpt.piece}, epoch {epoch}")
-    plotting.save_figure(figure, model_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.png")
-    if excerpt.phase is not None:
-        frames = excerpt.phase.shape[1]
-        converted = invert_log_spectrogram(prediction[:, :frames], excerpt.phase, spec, excerpt.length)
-        audio.save(model_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.wav", converted, spec.sample_rate)
 
 
 def write_curves(model_dir: Path, history: list[dict]) -> None:
@@ -417,7 +290,7 @@ class Session:
 
 def _restore(model: Pix2Pix, run: Run, epoch_offset: int | None) -> tuple[int, list[dict]]:
     """Load the newest checkpoint (or check it is ``epoch_offset``'s); (0, []) when there is none."""
-    found = _checkpoints(run.model_dir)
+    found = list_checkpoints(run.model_dir)
     latest = max(found, default=0)
     if epoch_offset is not None and epoch_offset != latest:
         raise ModelError(f"epoch_offset={epoch_offset}: the last completed epoch in {run.model_dir} is {latest} "
@@ -493,7 +366,9 @@ def train(features_path, model_dir, origin: str, target: str, *, mode: str = "ga
 def _loop(net: Pix2Pix, run: Run, manifest, steps: int, done: int, history: list[dict],
           max_minutes: float | None, progress: bool) -> TrainResult:
     """Epochs ``done + 1 .. config.epochs``, each followed by its checkpoint and outputs."""
-    started, excerpt, val_data = time.monotonic(), load_excerpt(manifest, run), _val_data(run)
+    started = time.monotonic()
+    split = run.val_split if run.val_split is not None else run.train_split  # no validation: a training piece
+    excerpt, val_data = load_excerpt(manifest, split, run.origin, run.target), _val_data(run)
     stopped = trained = False
     for epoch in range(done, run.config.epochs):
         history.append(_fit_epoch(net, run, epoch, steps, val_data, progress))
