@@ -62,6 +62,7 @@ def write_model_config(folder, origin="keyboard_acoustic", target="string_acoust
     config = {"version": 1, "mode": "generator", "origin": origin, "target": target,
               "features_path": "", "spectrogram": spectrogram.to_dict(), "model": {}, "train": {}}
     (folder / "config.json").write_text(json.dumps(config))
+    (folder / "generator.keras").write_text("placeholder: only its presence is checked before loading")
     return folder
 
 
@@ -180,13 +181,17 @@ def test_load_pair_trims_unequal_lengths(tmp_path):
 
 
 def test_model_settings_errors(tmp_path):
-    with pytest.raises(ModelError, match=r"model: .*nothing not found"):
+    with pytest.raises(ModelError, match=r"nothing: not found \(expected a model directory"):
         evaluation.read_model_settings(tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelError, match=r"config.json: file not found \(expected the config.json that train.py"):
+    with pytest.raises(ModelError, match=r"config.json and generator.keras missing"):
         evaluation.read_model_settings(tmp_path / "empty")
     (tmp_path / "empty" / "config.json").write_text("{}")
-    with pytest.raises(ModelError, match=r"lacks \['origin', 'target', 'spectrogram'\]"):
+    (tmp_path / "empty" / "generator.keras").write_text("placeholder")
+    with pytest.raises(ModelError, match=r"no 'spectrogram' settings"):
+        evaluation.read_model_settings(tmp_path / "empty")
+    (tmp_path / "empty" / "config.json").write_text(json.dumps({"spectrogram": SPEC.to_dict()}))
+    with pytest.raises(ModelError, match=r"lacks \['origin', 'target'\]"):
         evaluation.read_model_settings(tmp_path / "empty")
     model = write_model_config(tmp_path / "model")
     assert evaluation.read_model_settings(model) == ("keyboard_acoustic", "string_acoustic", SPEC)

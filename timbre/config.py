@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from typing import Any, TypeVar
 
-from timbre.errors import ConfigError
+from timbre.errors import ConfigError, DatasetError, ModelError
 from timbre.fileio import read_json, write_json
 
 C = TypeVar("C", bound="JsonConfig")
@@ -205,3 +206,50 @@ class TrainConfig(JsonConfig):
             raise ConfigError(f"TrainConfig: mixed_precision={self.mixed_precision!r} (expected one of {MIXED_PRECISION})")
         if self.distribute not in DISTRIBUTE:
             raise ConfigError(f"TrainConfig: distribute={self.distribute!r} (expected one of {DISTRIBUTE})")
+
+
+# --- A model directory (written by timbre.training, read by inference and evaluation).
+MODEL_CONFIG_FILE = "config.json"  # every setting of the run, origin and target
+GENERATOR_FILE = "generator.keras"  # the exported generator
+NOT_A_MODEL = "expected a model directory holding config.json and generator.keras, or the generator.keras inside one"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """Where a model directory's files are and what its ``config.json`` says."""
+
+    directory: Path  # the model directory
+    generator: Path  # its generator.keras (or the .keras file that was named)
+    spectrogram: SpectrogramConfig  # the settings the generator was trained with
+    origin: str | None  # input instrument (None when config.json does not say)
+    target: str | None  # output instrument (likewise)
+
+
+def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
+    """Read a model directory, or the ``generator.keras`` inside one, without loading the network.
+
+    Raises:
+        ModelError: the path is missing or not a model, a file is missing,
+            ``config.json`` is unreadable or has no usable spectrogram settings.
+    """
+    path = Path(model_path)
+    if not path.exists():
+        raise ModelError(f"{path}: not found ({NOT_A_MODEL})")
+    directory, generator = (path, path / GENERATOR_FILE) if path.is_dir() else (path.parent, path)
+    if generator.suffix != ".keras":
+        raise ModelError(f"{path}: not a model, not a .keras file ({NOT_A_MODEL})")
+    config_path = directory / MODEL_CONFIG_FILE
+    missing = [p.name for p in (config_path, generator) if not p.is_file()]
+    if missing:
+        raise ModelError(f"{path}: not a model, {' and '.join(missing)} missing in {directory} ({NOT_A_MODEL})")
+    try:
+        data = read_json(config_path)
+    except DatasetError as e:
+        raise ModelError(f"{e} ({NOT_A_MODEL})") from e
+    if not isinstance(data, dict) or not isinstance(data.get("spectrogram"), dict):
+        raise ModelError(f"{config_path}: no 'spectrogram' settings (expected the config.json that training writes)")
+    try:
+        spectrogram = SpectrogramConfig.from_dict(data["spectrogram"], source=str(config_path))
+    except (ConfigError, TypeError) as e:
+        raise ModelError(f"{config_path}: unusable spectrogram settings ({e})") from e
+    return ModelInfo(directory, generator, spectrogram, data.get("origin"), data.get("target"))

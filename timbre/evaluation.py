@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from timbre import audio, metrics, plotting
 from timbre import spectrogram as sp
-from timbre.config import SpectrogramConfig
+from timbre.config import MODEL_CONFIG_FILE, SpectrogramConfig, read_model_info
 from timbre.errors import ConfigError, DatasetError, ModelError
 from timbre.fileio import atomic_path, read_json, write_json
 
@@ -106,31 +106,19 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
-def model_dir_of(model_path: str | os.PathLike) -> Path:
-    """The model directory of ``model_path`` (the directory, or the folder of a ``generator.keras``)."""
-    path = Path(model_path)
-    return path.parent if path.is_file() else path
-
-
 def read_model_settings(model_path: str | os.PathLike) -> tuple[str, str, SpectrogramConfig]:
-    """``(origin, target, spectrogram)`` from the ``config.json`` of a model directory.
+    """``(origin, target, spectrogram)`` of a model directory (or its ``generator.keras``).
 
     Raises:
-        ModelError: the path or its ``config.json`` is missing or lacks those keys.
+        ModelError: not a model (see :func:`timbre.config.read_model_info`), or its
+            ``config.json`` does not name the origin and target instruments.
     """
-    folder = model_dir_of(model_path)
-    if not folder.is_dir():
-        raise ModelError(f"model: {model_path} not found (expected a model directory or its generator.keras)")
-    try:
-        config = read_json(folder / "config.json")
-    except DatasetError as e:
-        raise ModelError(f"model: {e} (expected the config.json that train.py writes)") from e
-    missing = [key for key in ("origin", "target", "spectrogram") if key not in config]
+    info = read_model_info(model_path)
+    missing = [key for key in ("origin", "target") if getattr(info, key) is None]
     if missing:
-        raise ModelError(f"model: {folder / 'config.json'} lacks {missing} "
+        raise ModelError(f"model: {info.directory / MODEL_CONFIG_FILE} lacks {missing} "
                          "(expected a config.json written by train.py)")
-    spectrogram = SpectrogramConfig.from_dict(config["spectrogram"], source=str(folder / "config.json"))
-    return config["origin"], config["target"], spectrogram
+    return info.origin, info.target, info.spectrogram
 
 
 def test_pairs(features_path: str | os.PathLike, origin: str, target: str,
@@ -399,5 +387,5 @@ def evaluate(model_path: str | os.PathLike, *, features_path: str | os.PathLike 
     sources = {"features_path": features_path, "origin_dir": origin_dir, "target_dir": target_dir}
     results.settings.update({"model": str(Path(model_path).resolve()), "origin": origin, "target": target,
                              **{k: str(Path(v).resolve()) for k, v in sources.items() if v is not None}})
-    paths = write_results(results, output_dir if output_dir is not None else model_dir_of(model_path) / "eval")
+    paths = write_results(results, output_dir if output_dir is not None else read_model_info(model_path).directory / "eval")
     return results, paths

@@ -40,19 +40,15 @@ from tqdm.auto import tqdm
 
 from timbre import audio as au
 from timbre import spectrogram as sp
-from timbre.config import SpectrogramConfig
-from timbre.errors import AudioError, ConfigError, DatasetError, ModelError
-from timbre.fileio import read_json
+from timbre.config import NOT_A_MODEL, SpectrogramConfig, read_model_info
+from timbre.errors import AudioError, ConfigError, ModelError
 from timbre.streaming import StreamingConversion
 
 PHASES = ("input", "griffinlim")  # how the output phase is made
 PRECISIONS = ("float32", "bfloat16")  # generator arithmetic; bfloat16 is ~2x faster on CPUs with AVX512-BF16/AMX
-GENERATOR_FILE = "generator.keras"
-CONFIG_FILE = "config.json"
 PEAK_TARGET = 0.99  # peak of a file that had to be scaled down (-0.09 dBFS)
 PLOT_FRAMES = 2048  # --plot shows at most this many frames (23.8 s at the defaults) from the start
 BLOCK_FRAMES = 1 << 18  # input samples read per block by convert_file
-_NOT_A_MODEL = "expected a model directory holding config.json and generator.keras, or the generator.keras inside one"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,32 +67,6 @@ class ConversionResult:
     def scaled(self) -> bool:
         """True when the file was scaled down to avoid clipping."""
         return self.gain < 1.0
-
-
-def _model_files(path: Path) -> tuple[Path, Path]:
-    """(config.json, generator.keras) of a model directory or of the generator file inside one."""
-    if not path.exists():
-        raise ModelError(f"{path}: not found ({_NOT_A_MODEL})")
-    directory, file = (path, path / GENERATOR_FILE) if path.is_dir() else (path.parent, path)
-    if file.suffix != ".keras":
-        raise ModelError(f"{path}: not a model, not a .keras file ({_NOT_A_MODEL})")
-    missing = [p.name for p in (directory / CONFIG_FILE, file) if not p.is_file()]
-    if missing:
-        raise ModelError(f"{path}: not a model, {' and '.join(missing)} missing in {directory} ({_NOT_A_MODEL})")
-    return directory / CONFIG_FILE, file
-
-
-def _read_spectrogram_config(path: Path) -> SpectrogramConfig:
-    try:
-        data = read_json(path)
-    except DatasetError as e:
-        raise ModelError(f"{e} ({_NOT_A_MODEL})") from e
-    if not isinstance(data, dict) or not isinstance(data.get("spectrogram"), dict):
-        raise ModelError(f"{path}: no 'spectrogram' settings (expected the config.json that training writes)")
-    try:
-        return SpectrogramConfig.from_dict(data["spectrogram"], source=str(path))
-    except (ConfigError, TypeError) as e:
-        raise ModelError(f"{path}: unusable spectrogram settings ({e})") from e
 
 
 def _check_generator(generator: keras.Model, config: SpectrogramConfig, name: str) -> None:
@@ -125,14 +95,13 @@ def load_generator(model_path: str | os.PathLike) -> tuple[keras.Model, Spectrog
         ModelError: the path is not a model, the files are unreadable, or the
             generator's shape disagrees with the settings.
     """
-    config_path, file = _model_files(Path(model_path))
-    config = _read_spectrogram_config(config_path)
+    info = read_model_info(model_path)
     try:
-        generator = keras.saving.load_model(file, safe_mode=True, compile=False)
+        generator = keras.saving.load_model(info.generator, safe_mode=True, compile=False)
     except Exception as e:  # Keras raises ValueError, OSError, TypeError, zipfile errors... for foreign files
-        raise ModelError(f"{file}: not a loadable Keras model ({type(e).__name__}: {e}) ({_NOT_A_MODEL})") from e
-    _check_generator(generator, config, str(file))
-    return generator, config
+        raise ModelError(f"{info.generator}: not a loadable Keras model ({type(e).__name__}: {e}) ({NOT_A_MODEL})") from e
+    _check_generator(generator, info.spectrogram, str(info.generator))
+    return generator, info.spectrogram
 
 
 class Converter:

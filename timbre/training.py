@@ -44,16 +44,16 @@ import tensorflow as tf
 from timbre import dataset, plotting
 from timbre.checkpoints import (CHECKPOINT_DIR, HISTORY_FILE, list_checkpoints, load_checkpoint,
                                 save_checkpoint, write_history)
-from timbre.config import ModelConfig, SpectrogramConfig, TrainConfig
+from timbre.config import GENERATOR_FILE, MODEL_CONFIG_FILE, ModelConfig, SpectrogramConfig, TrainConfig
 from timbre.errors import ConfigError, ModelError
 from timbre.fileio import atomic_path, read_json, write_json
 from timbre.model import build_discriminator, build_generator, check_tile_shape
 from timbre.pix2pix import Pix2Pix, adam
 from timbre.samples import SAMPLES_DIR, load_excerpt, write_samples
 
-CONFIG_FILE, GENERATOR_FILE, CURVES_FILE = "config.json", "generator.keras", "curves.png"
+CURVES_FILE = "curves.png"
 LOG_DIR = "logs"
-RUN_FILES = (CONFIG_FILE, HISTORY_FILE, GENERATOR_FILE, CURVES_FILE, CHECKPOINT_DIR, SAMPLES_DIR, LOG_DIR)
+RUN_FILES = (MODEL_CONFIG_FILE, HISTORY_FILE, GENERATOR_FILE, CURVES_FILE, CHECKPOINT_DIR, SAMPLES_DIR, LOG_DIR)
 MODES = ("gan", "generator")
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None  # TF >= 2.20 no longer installs it
 POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
@@ -93,7 +93,7 @@ class Run:
 
 def read_run_config(model_dir: str | Path) -> dict[str, Any] | None:
     """The ``config.json`` of a model directory, or ``None`` when there is none."""
-    path = Path(model_dir) / CONFIG_FILE
+    path = Path(model_dir) / MODEL_CONFIG_FILE
     return read_json(path) if path.exists() else None
 
 
@@ -256,8 +256,8 @@ def prepare(features_path, model_dir, origin: str, target: str, mode: str, model
     manifest = dataset.load_manifest(features_path)
     existing = read_run_config(model_dir)
     if resume and existing is not None and not force:
-        model = model or ModelConfig.from_dict(existing["model"], source=str(model_dir / CONFIG_FILE))
-        config = config or TrainConfig.from_dict(existing["train"], source=str(model_dir / CONFIG_FILE))
+        model = model or ModelConfig.from_dict(existing["model"], source=str(model_dir / MODEL_CONFIG_FILE))
+        config = config or TrainConfig.from_dict(existing["train"], source=str(model_dir / MODEL_CONFIG_FILE))
     config = config or TrainConfig()
     train_split, val_split = _splits(manifest, config)
     run = Run(features_path.resolve(), model_dir, mode, origin, target, manifest.spectrogram,
@@ -355,7 +355,7 @@ def train(features_path, model_dir, origin: str, target: str, *, mode: str = "ga
     steps = steps_per_epoch(run)
     if force:
         _clear_run(run.model_dir)
-    write_json(run.model_dir / CONFIG_FILE, run.to_dict())
+    write_json(run.model_dir / MODEL_CONFIG_FILE, run.to_dict())
     with Session(run.config):
         net = build_model(run, make_strategy(run.config.distribute))
         done, history = _restore(net, run, epoch_offset) if resume else (0, [])
