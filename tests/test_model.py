@@ -15,6 +15,8 @@ def test_default_generator_has_pix2pix_size():
     assert round(generator.count_params() / 1e6, 1) == 54.4
     assert generator.output_shape == (None, 256, 256, 1)
     assert build_discriminator(ModelConfig(), 256, 256).output_shape == (None, 30, 30, 1)
+    normalised = {layer.name.removesuffix("_bn") for layer in generator.layers if layer.name.endswith("_bn")}
+    assert {"down1", "down6", "up0"} <= normalised and not {"down0", "down7"} & normalised  # 1x1 bottleneck: no BN
 
 
 @pytest.mark.parametrize("n_bins,tile_frames", [(32, 32), (32, 64)])

@@ -1,7 +1,8 @@
 """The pix2pix networks: a U-Net generator and a PatchGAN discriminator.
 
 Both follow Isola et al. (2017) and the TensorFlow pix2pix tutorial: 4x4
-convolutions with stride 2, BatchNorm, LeakyReLU(0.2) going down, ReLU going
+convolutions with stride 2, BatchNorm (not in the first and the innermost down
+block, as the official pix2pix U-Net), LeakyReLU(0.2) going down, ReLU going
 up, dropout 0.5 in the first three up blocks, skip connections, a tanh output
 and weights drawn from N(0, 0.02). Inputs and outputs are normalised
 log-magnitude tiles, shape (batch, n_bins, tile_frames, 1), values in [-1, 1].
@@ -94,7 +95,10 @@ def build_generator(config: ModelConfig, n_bins: int, tile_frames: int) -> keras
     x, skips = inputs, []
     for i in range(config.depth):
         # i=0: (batch, 128, 128, 64) ... i=3: (batch, 16, 16, 512) ... i=7: (batch, 1, 1, 512)
-        x = _down(x, block_filters(config, i), batchnorm=i > 0, name=f"down{i}")
+        # No BatchNorm in the first block (as pix2pix) nor in the innermost one (as the official pix2pix
+        # U-Net): at 1x1 it would normalise batch_size values per channel, and its moving averages then
+        # disagree with training-time statistics, which made validation loss jump between epochs.
+        x = _down(x, block_filters(config, i), batchnorm=0 < i < config.depth - 1, name=f"down{i}")
         skips.append(x)
     for j, skip in enumerate(reversed(skips[:-1])):
         # j=0: (batch, 2, 2, 512) -> with skip (batch, 2, 2, 1024) ... j=6: (batch, 128, 128, 64 + 64)
