@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEMO_MINUTES ?= 8
+DEMO_MINUTES ?= 10
 DEMO_DIR ?= demo
 
 .PHONY: test demo setup fluidsynth clean-demo

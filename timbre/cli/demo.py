@@ -53,9 +53,12 @@ class Preset:
 
 
 PRESETS = {
-    "cpu": Preset(SpectrogramConfig(), ModelConfig(base_filters=16),
-                  TrainConfig(batch_size=8, epochs=1000, steps_per_epoch=40, gen_lr=1e-3, mixed_precision="bf16"),
-                  mode="generator", corpus_minutes=30.0, bank_pitches=tuple(range(21, 109)), overlap=128),
+    # Tuning record (README, "Tuning the demo"): L1 only; no dropout (pix2pix's dropout is the GAN's noise
+    # source and only slows L1 fitting); Adam 5e-4 with beta_1 0.9; bf16; 90 minutes of generated music.
+    "cpu": Preset(SpectrogramConfig(), ModelConfig(base_filters=16, dropout=0.0),
+                  TrainConfig(batch_size=8, epochs=1000, steps_per_epoch=100, gen_lr=5e-4, beta_1=0.9,
+                              mixed_precision="bf16"),
+                  mode="generator", corpus_minutes=90.0, bank_pitches=tuple(range(21, 109)), overlap=128),
     "tiny": Preset(SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32),
                    ModelConfig(base_filters=4, depth=5),
                    TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3),
@@ -154,7 +157,9 @@ def _evaluate(out: Path, model_dir: Path, features: Path) -> str:
 
     results, paths = evaluate(model_dir, features_path=features, output_dir=out / "eval", config=EvalConfig(phase="both"))
     _done(start, f"results in {paths['json']}")
-    return markdown_table(results)
+    closed = results.gap_closed["model"]["lsd_db"]
+    return (f"{markdown_table(results)}\nThe model closes {closed:.0%} of the identity-to-oracle gap in "
+            "log-spectral distance on the held-out pieces (goal: at least 50 %).")
 
 
 def build_parser() -> argparse.ArgumentParser:
