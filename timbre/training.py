@@ -10,7 +10,8 @@ Model directory (DESIGN.md)::
     samples/epoch_XXX.png, epoch_XXX.wav   a fixed validation excerpt: input | prediction | target, converted audio
                          (:mod:`timbre.samples`)
     curves.png           training curves, redrawn every epoch
-    generator.keras      the exported generator (also after every epoch)
+    generator.keras      the exported generator of the best epoch so far: the lowest validation L1
+                         (``val_gen_l1``), or the last epoch when there is no validation
 
 Crash safety: every file is written atomically, and each epoch's checkpoint
 is written before ``history.csv`` is rebuilt from it (see
@@ -52,6 +53,7 @@ from timbre.pix2pix import Pix2Pix, adam
 from timbre.samples import SAMPLES_DIR, load_excerpt, write_samples
 
 CURVES_FILE = "curves.png"
+BEST_METRIC = "val_gen_l1"  # the validation loss that picks the exported generator (both modes track it)
 LOG_DIR = "logs"
 RUN_FILES = (MODEL_CONFIG_FILE, HISTORY_FILE, GENERATOR_FILE, CURVES_FILE, CHECKPOINT_DIR, SAMPLES_DIR, LOG_DIR)
 MODES = ("gan", "generator")
@@ -161,6 +163,18 @@ def export_generator(model: Pix2Pix, model_dir: Path) -> Path:
     with atomic_path(path) as tmp:
         model.generator.save(tmp)
     return path
+
+
+def is_best_epoch(history: list[dict], metric: str = BEST_METRIC) -> bool:
+    """True when the newest row of ``history`` has the lowest ``metric`` so far (always when it has none).
+
+    Validation L1 jumps from epoch to epoch at the learning rates that train fast,
+    so the exported generator is the best validated one, not merely the last.
+    """
+    scores = [row.get(metric, np.nan) for row in history]
+    if not scores or not np.isfinite(scores[-1]):
+        return True
+    return scores[-1] <= np.nanmin(scores)
 
 
 def write_curves(model_dir: Path, history: list[dict]) -> None:
@@ -374,13 +388,14 @@ def _loop(net: Pix2Pix, run: Run, manifest, steps: int, done: int, history: list
         history.append(_fit_epoch(net, run, epoch, steps, val_data, progress))
         save_checkpoint(net, run.model_dir, epoch + 1, history, run.config.keep_checkpoints)
         write_history(run.model_dir, history)
-        export_generator(net, run.model_dir)
+        if is_best_epoch(history):
+            export_generator(net, run.model_dir)
         write_samples(net, excerpt, run.spectrogram, run.model_dir, epoch + 1)
         write_curves(run.model_dir, history)
         done, trained = epoch + 1, True
         if max_minutes is not None and time.monotonic() - started >= 60 * max_minutes and done < run.config.epochs:
             stopped = True
             break
-    if not trained:  # nothing left to train (e.g. killed after the last checkpoint): export the restored state
+    if not trained and not (run.model_dir / GENERATOR_FILE).exists():  # killed before its first export
         export_generator(net, run.model_dir)
     return TrainResult(run.model_dir, done, history, stopped, run.model_dir / GENERATOR_FILE)
