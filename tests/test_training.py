@@ -325,7 +325,8 @@ def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
 
 
 def test_exported_generator_is_the_best_validated_epoch():
-    is_best_epoch = training.is_best_epoch
+    from timbre.training import is_best_epoch
+
     rows = [{"epoch": 1, "val_gen_l1": 0.3}, {"epoch": 2, "val_gen_l1": 0.2}, {"epoch": 3, "val_gen_l1": 0.5}]
     assert [is_best_epoch(rows[:n]) for n in (1, 2, 3)] == [True, True, False]
     assert is_best_epoch(rows + [{"epoch": 4, "val_gen_l1": 0.2}])  # a tie with the best exports the newer one
