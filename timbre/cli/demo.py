@@ -27,7 +27,7 @@ from typing import Sequence
 from timbre import audio, midi, notebank, render
 from timbre import spectrogram as sp
 from timbre.cli.common import positive_int, run
-from timbre.config import FeatureConfig, ModelConfig, SpectrogramConfig, SynthConfig, TrainConfig
+from timbre.config import GENERATOR_FILE, FeatureConfig, ModelConfig, SpectrogramConfig, SynthConfig, TrainConfig
 from timbre.fileio import read_json, write_json
 
 ORIGIN, TARGET = "keyboard_acoustic", "string_acoustic"
@@ -100,7 +100,7 @@ def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
     marker = model_dir / "demo_complete.json"
     start = _stage(4, f"training: {preset.mode} mode, base_filters={preset.model.base_filters}, "
                       f"{preset.train.mixed_precision}, budget {minutes:g} min")
-    if marker.exists() and (model_dir / "generator.keras").exists():
+    if marker.exists() and (model_dir / GENERATOR_FILE).exists():
         _done(start, f"already trained ({read_json(marker)['epochs']} epochs); delete {marker} to train again")
         return model_dir
     from timbre.training import train
@@ -110,6 +110,11 @@ def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
     write_json(marker, {"epochs": result.epochs_done, "minutes": minutes})
     _done(start, f"{result.epochs_done} epochs; curves in {model_dir / 'curves.png'}")
     return model_dir
+
+
+def _up_to_date(path: Path, model_dir: Path) -> bool:
+    """True when ``path`` exists and was written after the model's generator (so a rerun may keep it)."""
+    return path.exists() and path.stat().st_mtime_ns > (model_dir / GENERATOR_FILE).stat().st_mtime_ns
 
 
 def _write_melody(out: Path) -> Path:
@@ -135,6 +140,9 @@ def _convert(out: Path, model_dir: Path, features: Path, preset: Preset) -> list
     config, folders = preset.spectrogram, []
     for audios, piece in sources:
         folder = out / "converted" / piece
+        folders.append(folder)
+        if _up_to_date(folder / "spectrograms.png", model_dir):
+            continue
         converter.convert_file(audios / ORIGIN / f"{piece}.wav", folder / "converted.wav")
         panels = []
         for label, path in (("input", audios / ORIGIN / f"{piece}.wav"), ("converted", folder / "converted.wav"),
@@ -146,7 +154,6 @@ def _convert(out: Path, model_dir: Path, features: Path, preset: Preset) -> list
                            sp.log_spectrogram(samples[: int(PLOT_SECONDS * config.sample_rate)], config)[0]))
         save_figure(spectrogram_figure(panels, config, title=f"{piece}: {ORIGIN} -> {TARGET}"),
                     folder / "spectrograms.png")
-        folders.append(folder)
     _done(start, f"{len(folders)} conversions in {out / 'converted'}")
     return folders
 
@@ -155,10 +162,17 @@ def _evaluate(out: Path, model_dir: Path, features: Path) -> str:
     start = _stage(6, "evaluation on the held-out test pieces: model vs identity vs oracle")
     from timbre.evaluation import EvalConfig, evaluate, markdown_table
 
-    results, paths = evaluate(model_dir, features_path=features, output_dir=out / "eval", config=EvalConfig(phase="both"))
-    _done(start, f"results in {paths['json']}")
-    closed = results.gap_closed["model"]["lsd_db"]
-    return (f"{markdown_table(results)}\nThe model closes {closed:.0%} of the identity-to-oracle gap in "
+    results_json = out / "eval" / "results.json"
+    if _up_to_date(results_json, model_dir):
+        _done(start, f"already evaluated: {results_json}")
+        table, closed = (out / "eval" / "results.md").read_text(), read_json(results_json)["gap_closed"]["model"]["lsd_db"]
+    else:
+        results, paths = evaluate(model_dir, features_path=features, output_dir=out / "eval",
+                                  config=EvalConfig(phase="both"))
+        _done(start, f"results in {paths['json']}")
+        table, closed = markdown_table(results), results.gap_closed["model"]["lsd_db"]
+    share = "n/a" if closed is None or closed != closed else f"{closed:.0%}"  # None/NaN: the oracle is no better
+    return (f"{table}\nThe model closes {share} of the identity-to-oracle gap in "
             "log-spectral distance on the held-out pieces (goal: at least 50 %).")
 
 
