@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from timbre.config import SpectrogramConfig
@@ -43,7 +44,6 @@ def test_fileio_errors(tmp_path):
         read_json(tmp_path / "bad.json")
     with pytest.raises(DatasetError, match="nothing.npy: file not found"):
         load_npy(tmp_path / "nothing.npy")
-    import numpy as np
     save_npy(tmp_path / "a.npy", np.arange(1000, dtype=np.float16))
     data = (tmp_path / "a.npy").read_bytes()
     (tmp_path / "cut.npy").write_bytes(data[:500])
@@ -51,3 +51,17 @@ def test_fileio_errors(tmp_path):
         load_npy(tmp_path / "cut.npy")
     write_json(tmp_path / "ok.json", {"a": 1})
     assert read_json(tmp_path / "ok.json") == {"a": 1}
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {})
+        save_npy(tmp_path / "a.npy", np.zeros(3))
+    finally:
+        os.umask(mask)
+    for name in ("a.json", "a.npy"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644

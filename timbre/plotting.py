@@ -48,7 +48,7 @@ def spectrogram_figure(panels: Sequence[tuple[str, np.ndarray]], config: Spectro
     if image is not None:
         figure.colorbar(image, ax=axes[0].tolist(), label="normalised log magnitude", shrink=0.9)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, y=1.04)  # above the panel titles, not over them
     return figure
 
 
