@@ -95,3 +95,10 @@ def test_warnings(tmp_path):
         audio.load(loud)
     with pytest.warns(UserWarning, match="audio is silent"):
         list(audio.read_blocks(silent))
+
+
+def test_is_audio_file(tmp_path):
+    for name in ("a.wav", "b.FLAC", ".hidden.wav", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "folder.wav").mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir() if audio.is_audio_file(p)) == ["a.wav", "b.FLAC"]

@@ -26,6 +26,13 @@ from timbre.fileio import atomic_path
 SILENCE_PEAK = 1e-5  # peak below this (-100 dBFS) counts as silent
 CLIP_PEAK = 0.999  # peak at or above this counts as (possibly) clipped
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24")
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+                            ".w64", ".rf64", ".caf", ".au", ".snd"})  # files a folder of recordings is taken to hold
+
+
+def is_audio_file(path: Path) -> bool:
+    """True for a visible file whose suffix is one of :data:`AUDIO_SUFFIXES` (any case)."""
+    return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".") and path.is_file()
 
 
 @dataclasses.dataclass(frozen=True)

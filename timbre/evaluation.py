@@ -38,7 +38,6 @@ from timbre.fileio import atomic_path, read_json, write_json
 SYSTEMS = ("identity", "model", "model_griffinlim", "oracle")  # display order
 MODEL_SYSTEMS = {"input": ("model",), "griffinlim": ("model_griffinlim",), "both": ("model", "model_griffinlim")}
 PHASE_OF_SYSTEM = {"model": "input", "model_griffinlim": "griffinlim"}
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 GAP_TOLERANCE = 1e-9  # |identity - oracle| at or below this leaves the gap undefined (NaN)
 
 
@@ -173,9 +172,7 @@ def folder_pairs(origin_dir: str | os.PathLike, target_dir: str | os.PathLike,
     for role, folder in folders.items():
         if not folder.is_dir():
             raise DatasetError(f"{role}: {folder} not found (expected a folder of audio files)")
-    names = {role: {p.name for p in folder.iterdir()
-                    if p.suffix.lower() in AUDIO_SUFFIXES and not p.name.startswith(".")}
-             for role, folder in folders.items()}
+    names = {role: {p.name for p in folder.iterdir() if audio.is_audio_file(p)} for role, folder in folders.items()}
     common = sorted(names["origin_dir"] & names["target_dir"])
     if not common:
         raise DatasetError(f"origin_dir {folders['origin_dir']} and target_dir {folders['target_dir']} share no "

@@ -15,12 +15,10 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
-from timbre.audio import SUBTYPES, AudioWriter
+from timbre.audio import AUDIO_SUFFIXES, SUBTYPES, AudioWriter, is_audio_file
 from timbre.cli.common import positive_int, run
 from timbre.errors import AudioError
 
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
-                            ".w64", ".rf64", ".caf", ".au", ".snd"})  # files taken from an input folder
 Plan = list[tuple[Path, Path, "Path | None"]]
 
 
@@ -80,7 +78,7 @@ def plan_paths(source: Path, target: Path, *, plot: bool, force: bool, subtype: 
         if target.is_file():
             raise AudioError(f"{target}: is a file (expected a folder, as the input {source} is a folder)")
         inside = target.resolve()  # an output folder inside the input folder is not input
-        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+        files = sorted(p for p in source.rglob("*") if is_audio_file(p)
                        and not any(part.startswith(".") for part in p.relative_to(source).parts)
                        and inside not in p.resolve().parents)
         if not files:
