@@ -13,12 +13,13 @@ SCRIPTS = ["synthesize_audios.py", "compute_features.py", "train.py", "train_gen
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_scripts_show_help(script):
     result = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True)
-    assert result.returncode in (0, 2), result.stderr
-    assert "usage" in (result.stdout + result.stderr).lower() or "not implemented" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: {script}")
 
 
 def test_dispatcher_lists_commands(capsys):
     assert cli.main(["--help"]) == 0
-    assert "predict" in capsys.readouterr().err
+    listed = capsys.readouterr().err
+    assert all(name in listed for name in ("synthesize", "features", "train-generator", "predict", "evaluate", "demo"))
     assert cli.main(["nonsense"]) == 2
     assert "unknown command 'nonsense'" in capsys.readouterr().err

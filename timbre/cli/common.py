@@ -52,12 +52,6 @@ def report_failures(reasons: Iterable[str]) -> int:
     return 1 if reasons else 0
 
 
-def not_implemented(name: str) -> int:
-    """Placeholder of a command whose issue has not landed: says so, exits 2."""
-    print(f"{name}: not implemented yet", file=sys.stderr)
-    return 2
-
-
 def positive_int(text: str) -> int:
     """argparse type: an integer > 0."""
     value = int(text)
