@@ -1,4 +1,5 @@
 import json
+import multiprocessing
 import time
 
 import numpy as np
@@ -169,6 +170,6 @@ def _dies(task):
 def test_dead_worker_is_reported(tmp_path, midi_folder, banks, monkeypatch):
     _dies.__module__, _dies.__qualname__ = "timbre.render", "_render_piece"  # pickled by name, found in the fork
     monkeypatch.setattr(render, "_render_piece", _dies)
-    monkeypatch.setattr(render, "_start_method", lambda: "fork")
+    monkeypatch.setattr(render, "pool_context", lambda: multiprocessing.get_context("fork"))
     with pytest.raises(TimbreError, match="a worker process died after 0 of 4 pieces .*a rerun resumes"):
         render.render_pairs(midi_folder, tmp_path / "audios", banks, jobs=2, progress=False)

@@ -25,7 +25,6 @@ import dataclasses
 import difflib
 import multiprocessing
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -39,6 +38,7 @@ from timbre import spectrogram as sp
 from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, TimbreError
 from timbre.fileio import load_npy, read_json, save_npy, write_json
+from timbre.parallel import check_jobs, forks, pool_context
 
 __all__ = ["FeatureSummary", "compute_features", "tile_path", "tile_file_layout", "tile_peaks_db", "settings_diff"]
 
@@ -166,12 +166,10 @@ def _compute_piece(job: _PieceJob) -> tuple[str, dict[str, tuple[int, list[float
 
 
 def _pool_context(job: _PieceJob) -> multiprocessing.context.BaseContext:
-    """Fork workers from this (warmed-up) process, unless TensorFlow runs here (forking it can hang)."""
-    methods = multiprocessing.get_all_start_methods()
-    if "tensorflow" in sys.modules or "fork" not in methods:
-        return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    sp.log_spectrogram(np.zeros(job.spectrogram.n_fft, np.float32), job.spectrogram)  # loads librosa's parts once
-    return multiprocessing.get_context("fork")
+    """:func:`timbre.parallel.pool_context`; forked workers inherit librosa's parts, loaded here once."""
+    if forks():
+        sp.log_spectrogram(np.zeros(job.spectrogram.n_fft, np.float32), job.spectrogram)
+    return pool_context()
 
 
 def _run_jobs(jobs: list[_PieceJob], n_workers: int, progress: bool):
@@ -324,8 +322,7 @@ def compute_features(audios_path: str | os.PathLike, features_path: str | os.Pat
     spectrogram = spectrogram or SpectrogramConfig()
     features = features or FeatureConfig()
     audios_path, features_path = Path(audios_path).resolve(), Path(features_path)
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ConfigError(f"jobs={jobs!r} must be a positive integer")
+    check_jobs(jobs)
     if features.overlap >= spectrogram.tile_frames:
         raise ConfigError(f"overlap={features.overlap} (expected 0 to tile_frames - 1 = {spectrogram.tile_frames - 1})")
     if not audios_path.is_dir():

@@ -28,9 +28,7 @@ import concurrent.futures
 import concurrent.futures.process
 import dataclasses
 import hashlib
-import multiprocessing
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -43,6 +41,7 @@ from timbre.config import SynthConfig
 from timbre.errors import DatasetError, MidiError, TimbreError
 from timbre.fileio import read_json, write_json
 from timbre.notebank import BankSet
+from timbre.parallel import check_jobs, pool_context
 from timbre.synth import NoteSynthesizer, substitution_message
 
 MANIFEST = "manifest.json"
@@ -83,11 +82,11 @@ def render_pairs(midi_path: str | os.PathLike, audios_path: str | os.PathLike, b
     Raises:
         MidiError: no MIDI files found.
         DatasetError: ``audios_path`` holds audio rendered with other settings.
+        ConfigError: ``jobs`` is not a positive integer.
     """
     config = config or SynthConfig()
     jobs = (os.cpu_count() or 1) if jobs is None else jobs
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs <= 0:
-        raise TimbreError(f"jobs={jobs!r} must be a positive integer")
+    check_jobs(jobs)
     files = midi.find_midi_files(midi_path)
     if not files:
         raise MidiError(f"{midi_path}: no MIDI files (expected .mid or .midi files, searched recursively)")
@@ -203,7 +202,7 @@ def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankS
             outputs = map(_render_piece, tasks)
         else:
             pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(jobs, len(tasks)), mp_context=multiprocessing.get_context(_start_method()),
+                max_workers=min(jobs, len(tasks)), mp_context=pool_context(),
                 initializer=_init_worker, initargs=(banks, config))
             outputs = pool.map(_render_piece, tasks)
         for name, seconds, reason, subs in outputs:
@@ -224,11 +223,6 @@ def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankS
     if substitutions:
         warnings.warn("; ".join(substitution_message(i, s) for i, s in substitutions.items()), stacklevel=3)
     return results
-
-
-def _start_method() -> str:
-    """``fork`` (workers start at once) unless TensorFlow is loaded: its threads do not survive a fork."""
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() and "tensorflow" not in sys.modules else "spawn"
 
 
 _SYNTHS: dict[str, NoteSynthesizer] = {}  # per process: instrument -> synthesizer (its note cache)
