@@ -55,8 +55,8 @@ def write_music(path: Path, seconds: float, sample_rate: int = 44100, seed: int 
 def default_converter(phase: str, batch_size: int, precision: str = "float32"):
     import keras
 
-    from timbre.inference import Converter
-    from timbre.model import build_generator
+    from timbre.conversion.converter import Converter
+    from timbre.training.model import build_generator
 
     keras.utils.set_random_seed(0)
     config = SpectrogramConfig()
@@ -149,7 +149,7 @@ def speed(seconds: float, batch_size: int) -> None:
 
 def phase_comparison(origin_path: str, target_path: str, iterations: tuple[int, ...] = (8, 32, 100)) -> None:
     """Input phase vs Griffin-Lim on the target's own magnitude (what a perfect generator would predict)."""
-    from timbre import metrics
+    from timbre.evaluation import metrics
     from timbre import spectrogram as sp
 
     config = SpectrogramConfig()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Paired synthesis throughput: seconds of audio rendered per wall-clock second, all cores.
 
-Renders the generated corpus (timbre.midi.write_corpus) with the default four
+Renders the generated corpus (timbre.synthesis.corpus.write_corpus) with the default four
 instruments from a prepared SoundFont bank (prepared first and timed apart,
 reused from --bank_cache on later runs) into a temporary folder, the same way
 synthesize_audios.py does (MIDI reading, synthesis, WAV writing, manifest).
@@ -20,7 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from timbre import midi, notebank, render
+from timbre.synthesis import corpus
+from timbre.synthesis import notebank
+from timbre.synthesis import render
 from timbre.config import SynthConfig
 
 
@@ -35,7 +37,7 @@ def main() -> None:
         banks = notebank.prepare_soundfont_bank(args.bank_cache or Path(tmp) / "bank", notebank.DEFAULT_INSTRUMENTS,
                                                 progress=False)
         bank_s = time.perf_counter() - start
-        files = midi.write_corpus(Path(tmp) / "midi", args.minutes, seed=0)
+        files = corpus.write_corpus(Path(tmp) / "midi", args.minutes, seed=0)
         start, cpu_start = time.perf_counter(), _cpu_seconds()
         summary = render.render_pairs(Path(tmp) / "midi", Path(tmp) / "audios", banks, SynthConfig(),
                                       jobs=args.jobs, progress=False)

@@ -5,7 +5,7 @@ For each case (the default 54.4 M-parameter model in float32 and bf16, the
 small CPU model), a fresh subprocess builds the GAN on 256x256 tiles, runs
 ``--warmup`` compiled training steps (tracing included), then times
 ``--steps`` steps of batch ``--batch_size`` on synthetic tensors (no disk),
-through ``fit`` exactly as ``timbre.training`` does. Peak memory is the
+through ``fit`` exactly as ``timbre.training.loop`` does. Peak memory is the
 subprocess's maximum resident set size.
 
 For scale: the original project trained the default model at 2.8 samples/s
@@ -42,8 +42,8 @@ def one_case(name: str, batch_size: int, warmup: int, steps: int, jit: bool) -> 
     import tensorflow as tf
 
     from timbre.config import ModelConfig
-    from timbre.model import build_discriminator, build_generator
-    from timbre.pix2pix import Pix2Pix, adam
+    from timbre.training.model import build_discriminator, build_generator
+    from timbre.training.pix2pix import Pix2Pix, adam
 
     base_filters, policy = CASES[name]
     keras.mixed_precision.set_global_policy(policy)

@@ -81,7 +81,7 @@ def nsynth_folder(tmp_path_factory):
 @pytest.fixture(scope="session")
 def soundfont_banks(tmp_path_factory):
     """keyboard_acoustic and string_acoustic rendered from the bundled SoundFont, pitches 57, 60, 69 only."""
-    from timbre.notebank import prepare_soundfont_bank
+    from timbre.synthesis.notebank import prepare_soundfont_bank
 
     return prepare_soundfont_bank(tmp_path_factory.mktemp("sf_bank"), ["keyboard_acoustic", "string_acoustic"],
                                   progress=False, pitches=(57, 60, 69))

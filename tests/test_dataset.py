@@ -1,4 +1,4 @@
-"""timbre.dataset: the tf.data pair pipeline (shapes, order, augmentation, silence, memory, errors)."""
+"""timbre.training.dataset: the tf.data pair pipeline (shapes, order, augmentation, silence, memory, errors)."""
 
 import json
 import shutil
@@ -14,7 +14,7 @@ from conftest import FEATURE_INSTRUMENTS, write_audio_folder, write_feature_stor
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError
-from timbre.dataset import count_pairs, load_manifest, make_dataset, split_by_fraction
+from timbre.training.dataset import count_pairs, load_manifest, make_dataset, split_by_fraction
 from timbre.features import compute_features, tile_path
 
 ORIGIN, TARGET = FEATURE_INSTRUMENTS
@@ -251,7 +251,7 @@ def test_manifest_errors_name_the_file(store, tmp_path):
 
 MEMORY_SCRIPT = textwrap.dedent("""
     import resource, sys
-    from timbre.dataset import make_dataset
+    from timbre.training.dataset import make_dataset
     n = 0
     for origin, target in make_dataset(sys.argv[1], "keyboard_acoustic", "string_acoustic", "train", 16, seed=1):
         n += int(origin.shape[0])

@@ -5,10 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from timbre import audio, evaluation, metrics
+from timbre import audio
+from timbre.evaluation import scoring
+from timbre.evaluation import metrics
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, ModelError
-from timbre.evaluation import EvalConfig, EvalResults, Pair
+from timbre.evaluation.scoring import EvalConfig, EvalResults, Pair
 
 SR = 16000
 SPEC = SpectrogramConfig(sample_rate=SR, n_fft=512, hop_length=128, n_bins=256, tile_frames=32)  # 0-8 kHz
@@ -29,7 +31,7 @@ SQUAREISH = {1: 1.0, 3: 1 / 3, 5: 1 / 5, 7: 1 / 7}  # target timbre: odd harmoni
 
 
 class IdentityConverter:
-    """Stand-in for timbre.inference.Converter: returns its input, tiles of SPEC.tile_frames."""
+    """Stand-in for timbre.conversion.converter.Converter: returns its input, tiles of SPEC.tile_frames."""
 
     def convert(self, audio_in: np.ndarray) -> np.ndarray:
         return np.asarray(audio_in, dtype=np.float32).copy()
@@ -68,7 +70,7 @@ def write_model_config(folder, origin="keyboard_acoustic", target="string_acoust
 
 def test_oracle_scores_at_least_as_well_as_identity():
     origin, target = melody(SOFT_SAW), melody(SQUAREISH)
-    scores = evaluation.score_piece(origin, target, {"model": IdentityConverter()}, SPEC, max_hz=8000)
+    scores = scoring.score_piece(origin, target, {"model": IdentityConverter()}, SPEC, max_hz=8000)
     assert list(scores) == ["identity", "model", "oracle"]
     identity, oracle = scores["identity"], scores["oracle"]
     for name in metrics.LOWER_IS_BETTER:
@@ -81,7 +83,7 @@ def test_oracle_scores_at_least_as_well_as_identity():
 
 def test_oracle_of_identical_timbres_reconstructs_the_target():
     target = melody(SQUAREISH)
-    rebuilt = evaluation.oracle(target, target, SPEC)
+    rebuilt = scoring.oracle(target, target, SPEC)
     assert rebuilt.shape == target.shape and rebuilt.dtype == np.float32
     assert metrics.log_spectral_distance(rebuilt, target, SR) < 1.0
 
@@ -93,7 +95,7 @@ def test_gap_closed_by_hand():
                       "seam_ratio": 1.1},
             "oracle": {"lsd_db": 2.0, "sc": 0.4, "logmel_l1_db": 2.0, "loudness_l1_db": 3.0, "chroma_cos": 1.0,
                        "seam_ratio": 1.0}}
-    gaps = evaluation.gap_closed(mean)["model"]
+    gaps = scoring.gap_closed(mean)["model"]
     assert gaps["lsd_db"] == pytest.approx(0.5)  # (10 - 6) / (10 - 2)
     assert gaps["sc"] == pytest.approx(0.0)  # no better than identity
     assert gaps["logmel_l1_db"] == pytest.approx(-0.5)  # worse than identity
@@ -101,15 +103,15 @@ def test_gap_closed_by_hand():
     assert math.isnan(gaps["loudness_l1_db"])  # identity == oracle: no gap to close
     assert math.isnan(gaps["seam_ratio"])
     mean["oracle"]["lsd_db"], mean["oracle"]["chroma_cos"] = 11.0, 0.5  # oracle worse than identity
-    gaps = evaluation.gap_closed(mean)["model"]
+    gaps = scoring.gap_closed(mean)["model"]
     assert math.isnan(gaps["lsd_db"]) and math.isnan(gaps["chroma_cos"])  # no gap, not a misleading share
 
 
 def test_evaluate_pairs_and_written_outputs(tmp_path):
     audios = write_pair_folders(tmp_path)
-    pairs = evaluation.folder_pairs(audios / "keyboard_acoustic", audios / "string_acoustic")
+    pairs = scoring.folder_pairs(audios / "keyboard_acoustic", audios / "string_acoustic")
     assert [p.name for p in pairs] == ["a", "b", "c"]
-    results = evaluation.evaluate_pairs(pairs, {"model": IdentityConverter()}, SPEC,
+    results = scoring.evaluate_pairs(pairs, {"model": IdentityConverter()}, SPEC,
                                         EvalConfig(max_seconds=1.0), progress=False)
     assert results.settings["n_pieces"] == 3 and results.settings["seconds"] == pytest.approx(3.0)
     assert results.settings["max_hz_used"] == 8000
@@ -118,7 +120,7 @@ def test_evaluate_pairs_and_written_outputs(tmp_path):
         assert results.mean["identity"][metric] == pytest.approx(expected)
     assert results.gap_closed["model"]["lsd_db"] == pytest.approx(0.0)  # identity stand-in closes nothing
 
-    paths = evaluation.write_results(results, tmp_path / "eval")
+    paths = scoring.write_results(results, tmp_path / "eval")
     saved = json.loads(paths["json"].read_text())
     assert saved["mean"]["oracle"]["lsd_db"] == pytest.approx(results.mean["oracle"]["lsd_db"])
     assert saved["pieces"]["b"]["model"]["chroma_cos"] == pytest.approx(results.pieces["b"]["model"]["chroma_cos"])
@@ -134,76 +136,76 @@ def test_evaluate_pairs_and_written_outputs(tmp_path):
 def test_test_pairs_reads_the_test_split(tmp_path):
     audios = write_pair_folders(tmp_path)
     features = write_features_manifest(tmp_path, audios)
-    pairs = evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+    pairs = scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
     assert pairs == [Pair("b", audios / "keyboard_acoustic" / "b.wav", audios / "string_acoustic" / "b.wav"),
                      Pair("c", audios / "keyboard_acoustic" / "c.wav", audios / "string_acoustic" / "c.wav")]
-    assert len(evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic", max_pieces=1)) == 1
+    assert len(scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic", max_pieces=1)) == 1
 
 
 def test_test_pairs_errors(tmp_path):
     with pytest.raises(DatasetError, match=r"features: .* not found \(expected the folder compute_features.py wrote\)"):
-        evaluation.test_pairs(tmp_path / "nowhere", "keyboard_acoustic", "string_acoustic")
+        scoring.test_pairs(tmp_path / "nowhere", "keyboard_acoustic", "string_acoustic")
     audios = write_pair_folders(tmp_path)
     features = write_features_manifest(tmp_path, audios)
     with pytest.raises(DatasetError, match=r"no instrument 'guitar_acoustic', the model's target \(features hold "
                                            r"\['keyboard_acoustic', 'string_acoustic'\]"):
-        evaluation.test_pairs(features, "keyboard_acoustic", "guitar_acoustic")
+        scoring.test_pairs(features, "keyboard_acoustic", "guitar_acoustic")
     write_features_manifest(tmp_path, audios, split={"train": ["a", "b"], "val": ["c"], "test": []})
     with pytest.raises(DatasetError, match=r"the test split is empty \(train 2, val 1, test 0 pieces\)"):
-        evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+        scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
     write_features_manifest(tmp_path, audios, split={"train": ["a"], "val": [], "test": ["b", "zz"]})
     with pytest.raises(DatasetError, match=r"2 audio files of the test pieces are missing \(e.g. .*zz.wav\)"):
-        evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+        scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
     write_features_manifest(tmp_path, tmp_path / "gone")
     with pytest.raises(DatasetError, match=r"audios_path .*gone not found"):
-        evaluation.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+        scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
 
 
 def test_folder_pairs_errors(tmp_path):
     audios = write_pair_folders(tmp_path)
     with pytest.raises(DatasetError, match=r"origin_dir: .*missing not found \(expected a folder of audio files\)"):
-        evaluation.folder_pairs(tmp_path / "missing", audios / "string_acoustic")
+        scoring.folder_pairs(tmp_path / "missing", audios / "string_acoustic")
     (tmp_path / "other").mkdir()
     audio.save(tmp_path / "other" / "z.wav", melody(SOFT_SAW), SR)
     with pytest.raises(DatasetError, match="share no audio file name"):
-        evaluation.folder_pairs(audios / "keyboard_acoustic", tmp_path / "other")
+        scoring.folder_pairs(audios / "keyboard_acoustic", tmp_path / "other")
     audio.save(tmp_path / "other" / "a.wav", melody(SOFT_SAW), SR)
     with pytest.warns(UserWarning, match=r"3 audio files have no partner of the same name and are skipped \(e.g. b"):
-        assert [p.name for p in evaluation.folder_pairs(tmp_path / "other", audios / "string_acoustic")] == ["a"]
+        assert [p.name for p in scoring.folder_pairs(tmp_path / "other", audios / "string_acoustic")] == ["a"]
 
 
 def test_load_pair_trims_unequal_lengths(tmp_path):
     audio.save(tmp_path / "o.wav", np.ones(1000, np.float32) * 0.1, SR)
     audio.save(tmp_path / "t.wav", np.ones(900, np.float32) * 0.1, SR)
     with pytest.warns(UserWarning, match="origin has 1000 samples, target 900"):
-        origin, target = evaluation.load_pair(Pair("x", tmp_path / "o.wav", tmp_path / "t.wav"), SR)
+        origin, target = scoring.load_pair(Pair("x", tmp_path / "o.wav", tmp_path / "t.wav"), SR)
     assert len(origin) == len(target) == 900
 
 
 def test_model_settings_errors(tmp_path):
     with pytest.raises(ModelError, match=r"nothing: not found \(expected a model directory"):
-        evaluation.read_model_settings(tmp_path / "nothing")
+        scoring.read_model_settings(tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match=r"config.json and generator.keras missing"):
-        evaluation.read_model_settings(tmp_path / "empty")
+        scoring.read_model_settings(tmp_path / "empty")
     (tmp_path / "empty" / "config.json").write_text("{}")
     (tmp_path / "empty" / "generator.keras").write_text("placeholder")
     with pytest.raises(ModelError, match=r"no 'spectrogram' settings"):
-        evaluation.read_model_settings(tmp_path / "empty")
+        scoring.read_model_settings(tmp_path / "empty")
     (tmp_path / "empty" / "config.json").write_text(json.dumps({"spectrogram": SPEC.to_dict()}))
     with pytest.raises(ModelError, match=r"lacks \['origin', 'target'\]"):
-        evaluation.read_model_settings(tmp_path / "empty")
+        scoring.read_model_settings(tmp_path / "empty")
     model = write_model_config(tmp_path / "model")
-    assert evaluation.read_model_settings(model) == ("keyboard_acoustic", "string_acoustic", SPEC)
+    assert scoring.read_model_settings(model) == ("keyboard_acoustic", "string_acoustic", SPEC)
 
 
 def test_evaluate_needs_exactly_one_source(tmp_path):
     with pytest.raises(ConfigError, match="give either features_path or both origin_dir and target_dir"):
-        evaluation.evaluate(tmp_path, progress=False)
+        scoring.evaluate(tmp_path, progress=False)
     with pytest.raises(ConfigError, match="give either features_path or both origin_dir and target_dir"):
-        evaluation.evaluate(tmp_path, origin_dir=tmp_path, progress=False)
+        scoring.evaluate(tmp_path, origin_dir=tmp_path, progress=False)
     with pytest.raises(ConfigError, match="give either features_path or both origin_dir and target_dir"):
-        evaluation.evaluate(tmp_path, features_path=tmp_path, origin_dir=tmp_path, target_dir=tmp_path)
+        scoring.evaluate(tmp_path, features_path=tmp_path, origin_dir=tmp_path, target_dir=tmp_path)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -221,9 +223,9 @@ def test_eval_config_checks_values(kwargs, message):
 
 def test_evaluate_pairs_needs_pairs_and_converters():
     with pytest.raises(ConfigError, match="pairs: none given"):
-        evaluation.evaluate_pairs([], {"model": IdentityConverter()}, SPEC)
+        scoring.evaluate_pairs([], {"model": IdentityConverter()}, SPEC)
     with pytest.raises(ConfigError, match="converters: none given"):
-        evaluation.evaluate_pairs([Pair("a", "o", "t")], {}, SPEC)
+        scoring.evaluate_pairs([Pair("a", "o", "t")], {}, SPEC)
 
 
 def test_results_to_dict_has_no_nan():
@@ -252,7 +254,7 @@ def identity_generator():
 def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
     from timbre.cli.evaluate import main
     from timbre.config import ModelConfig
-    from timbre.model import build_generator
+    from timbre.training.model import build_generator
 
     audios = write_pair_folders(tmp_path)
     features = write_features_manifest(tmp_path, audios)
@@ -285,7 +287,7 @@ def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
 def test_identity_generator_scores_like_the_identity_baseline(tmp_path):
     audios = write_pair_folders(tmp_path, names=("a",))
     model = save_model(tmp_path / "model", identity_generator())
-    results, paths = evaluation.evaluate(model / "generator.keras", origin_dir=audios / "keyboard_acoustic",
+    results, paths = scoring.evaluate(model / "generator.keras", origin_dir=audios / "keyboard_acoustic",
                                          target_dir=audios / "string_acoustic", output_dir=tmp_path / "out",
                                          progress=False)
     assert paths["json"] == tmp_path / "out" / "results.json" and paths["json"].is_file()

@@ -10,12 +10,14 @@ import pytest
 import soundfile as sf
 
 from conftest import sine
-from timbre import inference, metrics, streaming
+from timbre.conversion import converter
+from timbre.evaluation import metrics
+from timbre.conversion import streaming
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import AudioError, ConfigError, ModelError
-from timbre.inference import Converter, load_converter, load_generator
-from timbre.streaming import StreamingConversion
+from timbre.conversion.converter import Converter, load_converter, load_generator
+from timbre.conversion.streaming import StreamingConversion
 
 
 def identity_generator(config: SpectrogramConfig) -> keras.Model:
@@ -180,7 +182,7 @@ def test_loud_conversion_is_scaled_not_clipped(tmp_path, small):
     result = loud.convert_file(tmp_path / "in.wav", tmp_path / "out.wav", subtype="PCM_16")
     out, _ = sf.read(tmp_path / "out.wav", dtype="float32")
     assert result.scaled and result.peak == pytest.approx(np.max(np.abs(raw)), rel=1e-3)
-    assert np.max(np.abs(out)) == pytest.approx(inference.PEAK_TARGET, abs=1e-3)
+    assert np.max(np.abs(out)) == pytest.approx(converter.PEAK_TARGET, abs=1e-3)
     np.testing.assert_allclose(out, raw * result.gain, atol=2e-4)
 
 
@@ -279,7 +281,7 @@ def test_load_generator_errors(tmp_path, small):
 
 
 def test_real_tiny_generator_converts(tmp_path, small):
-    model = pytest.importorskip("timbre.model")
+    model = pytest.importorskip("timbre.training.model")
     from timbre.config import ModelConfig
 
     generator = model.build_generator(ModelConfig(base_filters=4, depth=5), 32, 32)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import sine
-from timbre import metrics
+from timbre.evaluation import metrics
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError

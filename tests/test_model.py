@@ -5,7 +5,7 @@ keras = pytest.importorskip("keras")
 
 from timbre.config import ModelConfig  # noqa: E402
 from timbre.errors import ConfigError  # noqa: E402
-from timbre.model import build_discriminator, build_generator  # noqa: E402
+from timbre.training.model import build_discriminator, build_generator  # noqa: E402
 
 TINY = ModelConfig(base_filters=4, depth=5)
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import NSYNTH_PITCHES, NSYNTH_VELOCITIES, write_nsynth_folder
-from timbre import audio, notebank
+from timbre import audio
+from timbre.synthesis import notebank
 from timbre.errors import NoteBankError
 
 

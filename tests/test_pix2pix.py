@@ -6,8 +6,8 @@ tf = pytest.importorskip("tensorflow")
 
 from timbre.config import ModelConfig  # noqa: E402
 from timbre.errors import ConfigError  # noqa: E402
-from timbre.model import build_discriminator, build_generator  # noqa: E402
-from timbre.pix2pix import GAN_METRICS, Pix2Pix, adam  # noqa: E402
+from timbre.training.model import build_discriminator, build_generator  # noqa: E402
+from timbre.training.pix2pix import GAN_METRICS, Pix2Pix, adam  # noqa: E402
 
 TINY = ModelConfig(base_filters=4, depth=5)
 

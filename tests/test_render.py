@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from test_midi import write_midi
-from timbre import audio, render
+from timbre import audio
+from timbre.synthesis import render
 from timbre.cli.synthesize import main
 from timbre.config import SynthConfig
 from timbre.errors import DatasetError, MidiError, TimbreError
-from timbre.notebank import open_nsynth_bank
+from timbre.synthesis.notebank import open_nsynth_bank
 
 INSTRUMENTS = ["keyboard_acoustic", "string_acoustic"]
 
@@ -168,7 +169,7 @@ def _dies(task):
 
 
 def test_dead_worker_is_reported(tmp_path, midi_folder, banks, monkeypatch):
-    _dies.__module__, _dies.__qualname__ = "timbre.render", "_render_piece"  # pickled by name, found in the fork
+    _dies.__module__, _dies.__qualname__ = "timbre.synthesis.render", "_render_piece"  # pickled by name, found in the fork
     monkeypatch.setattr(render, "_render_piece", _dies)
     monkeypatch.setattr(render, "pool_context", lambda: multiprocessing.get_context("fork"))
     with pytest.raises(TimbreError, match="a worker process died after 0 of 4 pieces .*a rerun resumes"):

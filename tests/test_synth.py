@@ -7,9 +7,9 @@ import pytest
 from conftest import write_nsynth_folder
 from timbre.config import SynthConfig
 from timbre.errors import ConfigError
-from timbre.midi import Score
-from timbre.notebank import open_nsynth_bank
-from timbre.synth import NoteSynthesizer, sounding_ends
+from timbre.synthesis.midi import Score
+from timbre.synthesis.notebank import open_nsynth_bank
+from timbre.synthesis.synth import NoteSynthesizer, sounding_ends
 
 RATE = 44100
 

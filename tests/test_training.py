@@ -47,11 +47,11 @@ def make_features(root: Path, spec: SpectrogramConfig = SMALL, split: dict | Non
 
 
 def _train(features: Path, model_dir: Path, **kwargs):
-    from timbre import training
+    from timbre.training import loop
 
     kwargs.setdefault("model", TINY)
     kwargs.setdefault("config", FAST)
-    return training.train(features, model_dir, "keys", "strings", progress=False, **kwargs)
+    return loop.train(features, model_dir, "keys", "strings", progress=False, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def trained(tmp_path_factory):
 
 
 def test_run_writes_the_model_directory(trained):
-    from timbre.checkpoints import read_history
+    from timbre.training.checkpoints import read_history
 
     _, result = trained
     model_dir = result.model_dir
@@ -119,7 +119,7 @@ def _checkpoint_arrays(model_dir: Path, epoch: int) -> dict[str, np.ndarray]:
 
 
 def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
-    from timbre.checkpoints import read_history
+    from timbre.training.checkpoints import read_history
 
     features = make_features(tmp_path)
     reference = _start(_cli_args(features, tmp_path / "reference", "--epochs", "4", "--deterministic"))
@@ -156,10 +156,10 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from timbre import training
+from timbre.training import loop
 from timbre.config import ModelConfig, TrainConfig
-replicas = training.make_strategy("mirrored").num_replicas_in_sync
-result = training.train(sys.argv[1], sys.argv[2], "keys", "strings", model=ModelConfig(base_filters=4, depth=5),
+replicas = loop.make_strategy("mirrored").num_replicas_in_sync
+result = loop.train(sys.argv[1], sys.argv[2], "keys", "strings", model=ModelConfig(base_filters=4, depth=5),
                         config=TrainConfig(batch_size=4, epochs=1, steps_per_epoch=1, distribute="mirrored"),
                         progress=False)
 print(json.dumps({"replicas": replicas, "history": result.history}))
@@ -179,7 +179,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 
 
 def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
-    from timbre import training
+    from timbre.training import loop
 
     features = make_features(tmp_path, split={"train": ["p0", "p1", "p2", "p3", "p4"]})
     manifest = json.loads((features / "manifest.json").read_text())
@@ -187,7 +187,7 @@ def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
     config = TrainConfig(batch_size=4, epochs=1, steps_per_epoch=2, validation_fraction=0.4, mixed_precision="bf16")
     import keras
 
-    result = training.train(features, tmp_path / "model", "keys", "strings", mode="generator", model=TINY,
+    result = loop.train(features, tmp_path / "model", "keys", "strings", mode="generator", model=TINY,
                             config=config, progress=False)
     (row,) = result.history
     assert set(row) == {"epoch", "gen_l1", "val_gen_l1", "seconds"} and np.isfinite(row["val_gen_l1"])
@@ -201,11 +201,11 @@ def test_errors(trained, tmp_path):
 
     features, result = trained
     with pytest.raises(ConfigError, match="origin and target: both 'keys'"):
-        from timbre import training
+        from timbre.training import loop
 
-        training.train(features, tmp_path / "m", "keys", "keys", model=TINY, config=FAST)
+        loop.train(features, tmp_path / "m", "keys", "keys", model=TINY, config=FAST)
     with pytest.raises(DatasetError, match="target instrument 'flute' is not in the features"):
-        training.train(features, tmp_path / "m", "keys", "flute", model=TINY, config=FAST)
+        loop.train(features, tmp_path / "m", "keys", "flute", model=TINY, config=FAST)
     with pytest.raises(ConfigError, match="batch_size=64: larger than the 16 training pairs"):
         _train(features, tmp_path / "m", config=TrainConfig(batch_size=64))
     with pytest.raises(ModelError, match="holds a training run already .*--resume .* --force"):
@@ -225,7 +225,7 @@ def test_errors(trained, tmp_path):
 
 def test_cli_train_generator_resume_and_force(tmp_path, capsys):
     from timbre.cli import train_generator
-    from timbre.checkpoints import read_history
+    from timbre.training.checkpoints import read_history
 
     features = make_features(tmp_path)
     args = _cli_args(features, tmp_path / "model", "--epochs", "1")
@@ -243,7 +243,7 @@ def test_cli_train_generator_resume_and_force(tmp_path, capsys):
 
 def test_cli_findlr_writes_sweep(tmp_path, capsys):
     from timbre.cli import train
-    from timbre import lr_finder
+    from timbre.training import lr_finder
 
     features = make_features(tmp_path)
     assert train.main(_cli_args(features, tmp_path / "model", "--findlr")) == 0
@@ -256,7 +256,7 @@ def test_cli_findlr_writes_sweep(tmp_path, capsys):
 
 
 def test_suggest_picks_the_steepest_descent():
-    from timbre.lr_finder import suggest
+    from timbre.training.lr_finder import suggest
 
     rates = np.geomspace(1e-6, 1, 61)
     loss = 2 - np.tanh(np.log10(rates) + 3) + np.where(rates > 0.1, 50 * (rates - 0.1), 0)  # steepest at 1e-3
@@ -265,23 +265,23 @@ def test_suggest_picks_the_steepest_descent():
 
 
 def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
-    from timbre import training
-    from timbre.checkpoints import load_checkpoint, save_checkpoint
+    from timbre.training import loop
+    from timbre.training.checkpoints import load_checkpoint, save_checkpoint
     from timbre.errors import ModelError
-    from timbre.pix2pix import Pix2Pix
+    from timbre.training.pix2pix import Pix2Pix
 
     _, result = trained
     path = result.model_dir / "checkpoints" / "epoch_0002.npz"
-    run = training.Run(Path("f"), tmp_path, "gan", "keys", "strings", SMALL, TINY, FAST)
-    model = training.build_model(run, training.make_strategy("none"))
+    run = loop.Run(Path("f"), tmp_path, "gan", "keys", "strings", SMALL, TINY, FAST)
+    model = loop.build_model(run, loop.make_strategy("none"))
     epoch, history = load_checkpoint(model, path)
     assert epoch == 2 and [row["epoch"] for row in history] == [1, 2]
     assert model.optimizer.iterations.numpy() == 6 and model.disc_optimizer.iterations.numpy() == 6
     saved = save_checkpoint(model, tmp_path, epoch, history, keep=1)
     with np.load(saved, allow_pickle=False) as again, np.load(path, allow_pickle=False) as first:
         assert all(np.array_equal(again[name], first[name]) for name in first.files if name != "meta")
-    bigger = training.build_model(dataclasses.replace(run, model=ModelConfig(base_filters=8, depth=5)),
-                                  training.make_strategy("none"))
+    bigger = loop.build_model(dataclasses.replace(run, model=ModelConfig(base_filters=8, depth=5)),
+                                  loop.make_strategy("none"))
     with pytest.raises(ModelError, match="has shape .* same architecture"):
         load_checkpoint(bigger, path)
     (tmp_path / "bad.npz").write_bytes(path.read_bytes()[:300])
@@ -310,7 +310,7 @@ def test_train_config_validation(kwargs, message):
 def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
     import shutil
 
-    from timbre.checkpoints import read_history
+    from timbre.training.checkpoints import read_history
 
     features, result = trained
     model_dir = tmp_path / "model"
@@ -325,7 +325,7 @@ def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
 
 
 def test_exported_generator_is_the_best_validated_epoch():
-    from timbre.training import is_best_epoch
+    from timbre.training.loop import is_best_epoch
 
     rows = [{"epoch": 1, "val_gen_l1": 0.3}, {"epoch": 2, "val_gen_l1": 0.2}, {"epoch": 3, "val_gen_l1": 0.5}]
     assert [is_best_epoch(rows[:n]) for n in (1, 2, 3)] == [True, True, False]

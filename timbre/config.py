@@ -80,7 +80,7 @@ class SpectrogramConfig(JsonConfig):
         return self.n_bins * self.sample_rate / self.n_fft
 
 
-# --- Owned by the synthesis stage (timbre.synth / timbre.notebank / synthesize_audios.py).
+# --- Owned by the synthesis stage (timbre.synthesis.synth / timbre.synthesis.notebank / synthesize_audios.py).
 @dataclasses.dataclass(frozen=True)
 class SynthConfig(JsonConfig):
     """How MIDI notes become audio (recorded in ``<audios>/manifest.json``).
@@ -124,7 +124,7 @@ class FeatureConfig(JsonConfig):
 
     Tile files keep every tile (so tile i of all instruments of a piece covers
     the same frames); near-silent pairs are dropped when the training pairs
-    are formed (``timbre.dataset``), using each tile's peak stored in the manifest.
+    are formed (``timbre.training.dataset``), using each tile's peak stored in the manifest.
     """
 
     overlap: int = 0  # frames shared by neighbouring training tiles (0 <= overlap < tile_frames)
@@ -140,7 +140,7 @@ class FeatureConfig(JsonConfig):
             raise ConfigError(f"FeatureConfig: silence_db={self.silence_db!r} (expected -200 to 0 dB)")
 
 
-# --- Owned by the model/training stage (timbre.model / timbre.pix2pix / timbre.training).
+# --- Owned by the model/training stage (timbre.training.model / timbre.training.pix2pix / timbre.training.loop).
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(JsonConfig):
     """Generator and discriminator architecture (defaults: the pix2pix paper, 54.4 M generator parameters).
@@ -208,7 +208,7 @@ class TrainConfig(JsonConfig):
             raise ConfigError(f"TrainConfig: distribute={self.distribute!r} (expected one of {DISTRIBUTE})")
 
 
-# --- A model directory (written by timbre.training, read by inference and evaluation).
+# --- A model directory (written by timbre.training.loop, read by inference and evaluation).
 MODEL_CONFIG_FILE = "config.json"  # every setting of the run, origin and target
 GENERATOR_FILE = "generator.keras"  # the exported generator
 NOT_A_MODEL = "expected a model directory holding config.json and generator.keras, or the generator.keras inside one"

@@ -24,7 +24,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from timbre import audio, midi, notebank, render
+from timbre import audio
+from timbre.synthesis import corpus
+from timbre.synthesis import notebank
+from timbre.synthesis import render
 from timbre import spectrogram as sp
 from timbre.cli.common import positive_int, run
 from timbre.config import GENERATOR_FILE, FeatureConfig, ModelConfig, SpectrogramConfig, SynthConfig, TrainConfig
@@ -81,7 +84,7 @@ def _data(out: Path, preset: Preset, jobs: int, seed: int) -> Path:
     _done(start, f"bank ready in {out / 'bank'}")
     start = _stage(2, f"corpus: {preset.corpus_minutes:g} minutes of generated keyboard music, rendered as pairs")
     midi_folder = out / "audios" / "midi"
-    midi.write_corpus(midi_folder, preset.corpus_minutes, seed)
+    corpus.write_corpus(midi_folder, preset.corpus_minutes, seed)
     summary = render.render_pairs(midi_folder, out / "audios", banks, SynthConfig(sample_rate=preset.spectrogram.sample_rate),
                                   jobs=jobs, seed=seed)
     _done(start, f"{len(summary.rendered)} pieces rendered, {len(summary.skipped)} reused, {len(summary.failed)} failed")
@@ -103,7 +106,7 @@ def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
     if marker.exists() and (model_dir / GENERATOR_FILE).exists():
         _done(start, f"already trained ({read_json(marker)['epochs']} epochs); delete {marker} to train again")
         return model_dir
-    from timbre.training import train
+    from timbre.training.loop import train
 
     result = train(features, model_dir, ORIGIN, TARGET, mode=preset.mode, model=preset.model, config=preset.train,
                    resume=True, max_minutes=minutes)
@@ -121,14 +124,14 @@ def _write_melody(out: Path) -> Path:
     beat = 0.5
     notes = [(b * beat, (b + n) * beat * 0.98, p, v) for b, n, p, v in _MELODY + _BASS]
     folder = out / "melody" / "midi"
-    midi.write_notes(folder / "ode_to_joy.mid", notes, bpm=60.0 / beat)
+    corpus.write_notes(folder / "ode_to_joy.mid", notes, bpm=60.0 / beat)
     return folder
 
 
 def _convert(out: Path, model_dir: Path, features: Path, preset: Preset) -> list[Path]:
     start = _stage(5, "conversion: held-out test pieces and a short melody")
-    from timbre.dataset import load_manifest
-    from timbre.inference import load_converter
+    from timbre.training.dataset import load_manifest
+    from timbre.conversion.converter import load_converter
     from timbre.plotting import save_figure, spectrogram_figure
 
     banks = notebank.prepare_soundfont_bank(out / "bank", [ORIGIN, TARGET], pitches=preset.bank_pitches, progress=False)
@@ -160,7 +163,7 @@ def _convert(out: Path, model_dir: Path, features: Path, preset: Preset) -> list
 
 def _evaluate(out: Path, model_dir: Path, features: Path) -> str:
     start = _stage(6, "evaluation on the held-out test pieces: model vs identity vs oracle")
-    from timbre.evaluation import EvalConfig, evaluate, markdown_table
+    from timbre.evaluation.scoring import EvalConfig, evaluate, markdown_table
 
     results_json = out / "eval" / "results.json"
     if _up_to_date(results_json, model_dir):

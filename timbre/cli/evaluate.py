@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from timbre.evaluation import EvalConfig, evaluate  # imported here so --help stays fast
+    from timbre.evaluation.scoring import EvalConfig, evaluate  # imported here so --help stays fast
 
     if (args.origin_dir is None) != (args.target_dir is None):
         raise ConfigError("--origin_dir and --target_dir go together (expected both, or --features)")

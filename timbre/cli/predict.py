@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body(args: argparse.Namespace) -> int:
         plan = plan_paths(Path(args.input), Path(args.output), plot=args.plot, force=args.force,
                           subtype=args.subtype)
-        from timbre.inference import load_converter  # TensorFlow loads only once the paths are fine
+        from timbre.conversion.converter import load_converter  # TensorFlow loads only once the paths are fine
 
         converter = load_converter(args.model, phase=args.phase, iterations=args.iterations,
                                    batch_size=args.batch_size, overlap=args.overlap, context=args.context,

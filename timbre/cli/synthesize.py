@@ -24,7 +24,7 @@ def _program(text: str) -> tuple[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from timbre.notebank import DEFAULT_INSTRUMENTS, GM_PROGRAMS
+    from timbre.synthesis.notebank import DEFAULT_INSTRUMENTS, GM_PROGRAMS
 
     table = ", ".join(f"{name}={program}" for name, program in GM_PROGRAMS.items())
     parser = argparse.ArgumentParser(prog="synthesize_audios.py", description=__doc__,
@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from timbre import midi, notebank, render
+    from timbre.synthesis import corpus
+    from timbre.synthesis import notebank
+    from timbre.synthesis import render
     from timbre.config import SynthConfig
     from timbre.errors import ConfigError
 
@@ -72,7 +74,7 @@ def _body(args: argparse.Namespace) -> int:
     midi_path = args.midi_path
     if midi_path is None:
         midi_path = Path(args.audios_path) / "midi"
-        midi.write_corpus(midi_path, args.corpus_minutes, args.seed)
+        corpus.write_corpus(midi_path, args.corpus_minutes, args.seed)
     summary = render.render_pairs(midi_path, args.audios_path, banks, config, jobs=args.jobs,
                                   seed=args.seed, progress=not args.quiet)
     print(f"rendered {len(summary.rendered)} pieces ({summary.seconds:.1f} s each instrument), "

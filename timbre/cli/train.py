@@ -85,9 +85,9 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
 
 def _configs(args: argparse.Namespace, model_dir: Path, mode: str) -> tuple[ModelConfig | None, TrainConfig]:
     """The flags given on top of the saved configs (when resuming) or the defaults."""
-    from timbre import training
+    from timbre.training import loop
 
-    saved = training.read_run_config(model_dir) if args.resume and not args.force else None
+    saved = loop.read_run_config(model_dir) if args.resume and not args.force else None
     train_base = TrainConfig.from_dict(saved["train"]) if saved else TrainConfig()
     given = {field: getattr(args, flag) for flag, field in TRAIN_FLAGS.items() if getattr(args, flag, None) is not None}
     model_given = {flag: getattr(args, flag) for flag in MODEL_FLAGS if getattr(args, flag) is not None}
@@ -100,7 +100,7 @@ def _configs(args: argparse.Namespace, model_dir: Path, mode: str) -> tuple[Mode
 
 def body(args: argparse.Namespace, mode: str) -> int:
     """Check paths, build the configs, make one library call, print the outcome."""
-    from timbre import training
+    from timbre.training import loop
 
     features = Path(args.dataset_path)
     if not (features / "manifest.json").is_file():
@@ -108,17 +108,17 @@ def body(args: argparse.Namespace, mode: str) -> int:
     suffix = "_generator" if mode == "generator" else ""
     model_dir = Path(args.model_dir or f"models/{args.origin}_to_{args.target}{suffix}")
     args.resume = args.resume or args.epoch_offset is not None
-    training.select_gpu(args.gpu)
+    loop.select_gpu(args.gpu)
     model, config = _configs(args, model_dir, mode)
     common = dict(mode=mode, model=model, config=config, progress=not args.quiet)
     if args.findlr:
-        from timbre import lr_finder
+        from timbre.training import lr_finder
 
         result = lr_finder.find_learning_rate(features, model_dir, args.origin, args.target, **common)
         print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent; sweep in "
               f"{model_dir / lr_finder.CSV_FILE} and {model_dir / lr_finder.PNG_FILE})")
         return 0
-    result = training.train(features, model_dir, args.origin, args.target, resume=args.resume, force=args.force,
+    result = loop.train(features, model_dir, args.origin, args.target, resume=args.resume, force=args.force,
                             epoch_offset=args.epoch_offset, max_minutes=args.max_minutes, **common)
     last = result.history[-1] if result.history else {}
     losses = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k not in ("epoch", "seconds"))

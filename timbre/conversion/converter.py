@@ -12,7 +12,7 @@ U-Net saw zero padding, get almost no weight; the next ``overlap - 2 * context``
 frames cross-fade linearly with the neighbour's (:func:`timbre.spectrogram.blend_window`).
 
 Long files: :meth:`Converter.convert_file` reads, converts and writes in blocks
-(:class:`timbre.streaming.StreamingConversion`) with the same tile positions,
+(:class:`timbre.conversion.streaming.StreamingConversion`) with the same tile positions,
 so memory does not grow with the length; with input phase the result equals
 :meth:`Converter.convert` of the whole file up to float rounding. With
 Griffin-Lim the phase is estimated per segment of ``GL_SEGMENT_FRAMES``
@@ -42,7 +42,7 @@ from timbre import audio as au
 from timbre import spectrogram as sp
 from timbre.config import NOT_A_MODEL, SpectrogramConfig, read_model_info
 from timbre.errors import AudioError, ConfigError, ModelError
-from timbre.streaming import StreamingConversion
+from timbre.conversion.streaming import StreamingConversion
 
 PHASES = ("input", "griffinlim")  # how the output phase is made
 PRECISIONS = ("float32", "bfloat16")  # generator arithmetic; bfloat16 is ~2x faster on CPUs with AVX512-BF16/AMX
@@ -162,7 +162,7 @@ class Converter:
         return out
 
     def tile_borders(self, n_frames: int) -> np.ndarray:
-        """Frames where this converter's tile edges lie (for :func:`timbre.metrics.seam_ratio`)."""
+        """Frames where this converter's tile edges lie (for :func:`timbre.evaluation.metrics.seam_ratio`)."""
         return sp.tile_borders(n_frames, self.spectrogram.tile_frames, self.overlap)
 
     def convert(self, audio: np.ndarray) -> np.ndarray:

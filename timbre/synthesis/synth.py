@@ -1,6 +1,6 @@
 """NoteSynthesizer: a note list plus a note bank becomes a waveform (no file IO).
 
-How a :class:`~timbre.midi.Score` is played (``SynthConfig`` holds the numbers):
+How a :class:`~timbre.synthesis.midi.Score` is played (``SynthConfig`` holds the numbers):
 
 1. Timing. The sustain pedal first extends each key release to the moment the
    pedal lifts (a note released while the pedal is down sounds on), but a
@@ -30,8 +30,8 @@ import numpy as np
 from timbre import audio
 from timbre.config import SynthConfig
 from timbre.errors import NoteBankError
-from timbre.midi import Score
-from timbre.notebank import NoteBank
+from timbre.synthesis.midi import Score
+from timbre.synthesis.notebank import NoteBank
 
 SILENCE = 1e-9  # a mix whose peak is below this is returned as zeros, unscaled
 

@@ -11,7 +11,7 @@ model's sample rate and over the same samples:
   through :func:`timbre.spectrogram.invert_log_spectrogram`, the best an
   input-phase reconstruction in this representation can reach.
 
-Metrics are those of :mod:`timbre.metrics`. The share of the identity-to-oracle
+Metrics are those of :mod:`timbre.evaluation.metrics`. The share of the identity-to-oracle
 gap a model closes is ``(identity - model) / (identity - oracle)`` per metric,
 computed from the means over pieces (see :func:`gap_closed`).
 """
@@ -29,7 +29,8 @@ from typing import Any, Mapping, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from timbre import audio, metrics, plotting
+from timbre import audio, plotting
+from timbre.evaluation import metrics
 from timbre import spectrogram as sp
 from timbre.config import MODEL_CONFIG_FILE, SpectrogramConfig, read_model_info
 from timbre.errors import ConfigError, DatasetError, ModelError
@@ -75,7 +76,7 @@ class Pair:
 
 
 class ConverterLike(Protocol):
-    """What :func:`evaluate_pairs` needs of a converter (:class:`timbre.inference.Converter`)."""
+    """What :func:`evaluate_pairs` needs of a converter (:class:`timbre.conversion.converter.Converter`)."""
 
     def convert(self, audio: np.ndarray) -> np.ndarray: ...
 
@@ -296,11 +297,11 @@ def _nanmean(values: Sequence[float]) -> float:
 
 
 def load_converters(model_path: str | os.PathLike, config: EvalConfig) -> dict[str, ConverterLike]:
-    """One :class:`timbre.inference.Converter` per model system of ``config.phase``, sharing one generator."""
-    from timbre import inference  # imports TensorFlow: only when a model is actually loaded
+    """One :class:`timbre.conversion.converter.Converter` per model system of ``config.phase``, sharing one generator."""
+    from timbre.conversion import converter  # imports TensorFlow: only when a model is actually loaded
 
-    generator, spectrogram = inference.load_generator(model_path)
-    return {system: inference.Converter(generator, spectrogram, phase=PHASE_OF_SYSTEM[system],
+    generator, spectrogram = converter.load_generator(model_path)
+    return {system: converter.Converter(generator, spectrogram, phase=PHASE_OF_SYSTEM[system],
                                         iterations=config.iterations, batch_size=config.batch_size)
             for system in MODEL_SYSTEMS[config.phase]}
 

@@ -3,19 +3,19 @@
 Model directory (DESIGN.md)::
 
     config.json          {"version", "mode", "origin", "target", "features_path", "spectrogram", "model", "train"}
-    checkpoints/         epoch_XXXX.npz: the full state after an epoch (:mod:`timbre.checkpoints`);
+    checkpoints/         epoch_XXXX.npz: the full state after an epoch (:mod:`timbre.training.checkpoints`);
                          newest ``keep_checkpoints`` kept
     history.csv          one row per completed epoch (epoch, losses, val_ losses, seconds)
     logs/                TensorBoard
     samples/epoch_XXX.png, epoch_XXX.wav   a fixed validation excerpt: input | prediction | target, converted audio
-                         (:mod:`timbre.samples`)
+                         (:mod:`timbre.training.samples`)
     curves.png           training curves, redrawn every epoch
     generator.keras      the exported generator of the best epoch so far: the lowest validation L1
                          (``val_gen_l1``), or the last epoch when there is no validation
 
 Crash safety: every file is written atomically, and each epoch's checkpoint
 is written before ``history.csv`` is rebuilt from it (see
-:mod:`timbre.checkpoints`), so a run killed at any moment resumes with
+:mod:`timbre.training.checkpoints`), so a run killed at any moment resumes with
 ``resume=True`` after the last checkpointed epoch.
 
 Data order: epoch ``e`` reads the training pairs shuffled with seed
@@ -42,15 +42,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from timbre import dataset, plotting
-from timbre.checkpoints import (CHECKPOINT_DIR, HISTORY_FILE, list_checkpoints, load_checkpoint,
+from timbre import plotting
+from timbre.training import dataset
+from timbre.training.checkpoints import (CHECKPOINT_DIR, HISTORY_FILE, list_checkpoints, load_checkpoint,
                                 save_checkpoint, write_history)
 from timbre.config import GENERATOR_FILE, MODEL_CONFIG_FILE, ModelConfig, SpectrogramConfig, TrainConfig
 from timbre.errors import ConfigError, ModelError
 from timbre.fileio import atomic_path, read_json, write_json
-from timbre.model import build_discriminator, build_generator, check_tile_shape
-from timbre.pix2pix import Pix2Pix, adam
-from timbre.samples import SAMPLES_DIR, load_excerpt, write_samples
+from timbre.training.model import build_discriminator, build_generator, check_tile_shape
+from timbre.training.pix2pix import Pix2Pix, adam
+from timbre.training.samples import SAMPLES_DIR, load_excerpt, write_samples
 
 CURVES_FILE = "curves.png"
 BEST_METRIC = "val_gen_l1"  # the validation loss that picks the exported generator (both modes track it)

@@ -19,7 +19,7 @@ import numpy as np
 from timbre import audio, plotting
 from timbre.config import SpectrogramConfig
 from timbre.fileio import load_npy
-from timbre.pix2pix import Pix2Pix
+from timbre.training.pix2pix import Pix2Pix
 from timbre.spectrogram import SILENCE, invert_log_spectrogram, log_spectrogram
 
 SAMPLES_DIR = "samples"

@@ -1,6 +1,6 @@
 """Full-state checkpoints and the history they carry, in a model directory.
 
-Files (the rest of the model directory is described in :mod:`timbre.training`)::
+Files (the rest of the model directory is described in :mod:`timbre.training.loop`)::
 
     checkpoints/epoch_XXXX.npz   the full state after an epoch; newest ``keep`` kept
     history.csv                  one row per completed epoch (epoch, losses, val_ losses, seconds)
@@ -35,7 +35,7 @@ import numpy as np
 
 from timbre.errors import ModelError
 from timbre.fileio import atomic_path
-from timbre.pix2pix import Pix2Pix
+from timbre.training.pix2pix import Pix2Pix
 
 CHECKPOINT_DIR, HISTORY_FILE = "checkpoints", "history.csv"
 

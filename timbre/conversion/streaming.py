@@ -1,4 +1,4 @@
-"""Streaming conversion: the block-by-block twin of :meth:`timbre.inference.Converter.convert`.
+"""Streaming conversion: the block-by-block twin of :meth:`timbre.conversion.converter.Converter.convert`.
 
 Pure NumPy/librosa (no TensorFlow): the converter passed in supplies the
 generator call (``generate``), the blend window and the settings. Memory is
@@ -16,7 +16,7 @@ from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 
 if TYPE_CHECKING:
-    from timbre.inference import Converter
+    from timbre.conversion.converter import Converter
 
 GL_SEGMENT_FRAMES = 2048  # streaming Griffin-Lim: frames per segment (23.8 s at the defaults)
 GL_CONTEXT_FRAMES = 64  # ... and context frames on either side of a segment

@@ -1,7 +1,7 @@
 """MIDI files + note banks -> paired audio: ``<audios>/<instrument>/<piece>.wav`` and a manifest.
 
 :func:`render_pairs` renders every MIDI file under a folder with every
-instrument of a :class:`~timbre.notebank.BankSet` from the identical note list,
+instrument of a :class:`~timbre.synthesis.notebank.BankSet` from the identical note list,
 so the files of one piece have exactly equal lengths and align sample for
 sample. Pieces are spread over a process pool. Every file is written
 atomically, and a piece counts as done only when all its instrument files exist
@@ -36,13 +36,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from timbre import audio, midi
+from timbre import audio
+from timbre.synthesis import midi
 from timbre.config import SynthConfig
 from timbre.errors import DatasetError, MidiError, TimbreError
 from timbre.fileio import read_json, write_json
-from timbre.notebank import BankSet
+from timbre.synthesis.notebank import BankSet
 from timbre.parallel import check_jobs, pool_context
-from timbre.synth import NoteSynthesizer, substitution_message
+from timbre.synthesis.synth import NoteSynthesizer, substitution_message
 
 MANIFEST = "manifest.json"
 STATE = ".render_state.json"  # which pieces are complete, from which MIDI content (see _Ledger)

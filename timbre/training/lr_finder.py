@@ -21,11 +21,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from timbre import plotting, training
+from timbre import plotting
+from timbre.training import loop
 from timbre.config import ModelConfig, TrainConfig
 from timbre.errors import ConfigError
 from timbre.fileio import atomic_path
-from timbre.pix2pix import Pix2Pix
+from timbre.training.pix2pix import Pix2Pix
 
 CSV_FILE, PNG_FILE = "lr_finder.csv", "lr_finder.png"
 
@@ -122,17 +123,17 @@ def find_learning_rate(features_path, model_dir, origin: str, target: str, *, mo
                        min_lr: float = 1e-7, max_lr: float = 1.0, progress: bool = True) -> LRSweep:
     """Sweep the learning rate on the training pairs; writes the CSV and PNG into ``model_dir``.
 
-    Uses a fresh model built like :func:`timbre.training.train` would (a run
+    Uses a fresh model built like :func:`timbre.training.loop.train` would (a run
     already in ``model_dir`` lends its settings and is left untouched).
 
     Raises:
-        The errors of :func:`timbre.training.train`'s checks, and those of :func:`sweep`.
+        The errors of :func:`timbre.training.loop.train`'s checks, and those of :func:`sweep`.
     """
-    run, _ = training.prepare(features_path, model_dir, origin, target, mode, model, config, resume=True, force=False)
-    training.steps_per_epoch(run)  # checks the instruments and the batch size
-    with training.Session(run.config):
-        net = training.build_model(run, training.make_strategy(run.config.distribute))
-        data = training.train_data(run, 0, repeat=True)
+    run, _ = loop.prepare(features_path, model_dir, origin, target, mode, model, config, resume=True, force=False)
+    loop.steps_per_epoch(run)  # checks the instruments and the batch size
+    with loop.Session(run.config):
+        net = loop.build_model(run, loop.make_strategy(run.config.distribute))
+        data = loop.train_data(run, 0, repeat=True)
         result = sweep(net, data, steps, min_lr, max_lr, progress=progress)
     write_sweep(result, run.model_dir)
     return result

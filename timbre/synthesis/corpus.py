@@ -1,10 +1,4 @@
-"""Reading MIDI files into note lists, and the built-in generated MIDI corpus.
-
-:func:`read` turns a MIDI file into a :class:`Score` (all non-drum notes in
-seconds plus the sustain-pedal intervals), wrapping pretty_midi/mido errors so
-the user sees the file name and the reason. :func:`find_midi_files` and
-:func:`piece_names` find a folder's MIDI files recursively and give each a
-unique, filesystem-safe name.
+"""The built-in generated MIDI corpus (the embedded default training music).
 
 :func:`write_corpus` writes the embedded default corpus: seeded pieces written
 to resemble real keyboard music, not random notes. Distribution per piece:
@@ -30,9 +24,7 @@ to resemble real keyboard music, not random notes. Distribution per piece:
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 from pathlib import Path
 from typing import Sequence
 
@@ -40,133 +32,7 @@ import numpy as np
 
 from timbre.errors import MidiError
 from timbre.fileio import atomic_path
-
-MIDI_SUFFIXES = (".mid", ".midi")
-PEDAL_CC = 64  # sustain pedal controller; value >= 64 means down
-
-
-@dataclasses.dataclass(frozen=True)
-class Score:
-    """The notes of a piece, in seconds, sorted by onset; drum tracks are left out.
-
-    Attributes:
-        start: ``(n,)`` float64 onsets, seconds.
-        end: ``(n,)`` float64 key releases, seconds (``>= start``).
-        pitch: ``(n,)`` int64 MIDI pitches 0-127.
-        velocity: ``(n,)`` int64 MIDI velocities 1-127.
-        track: ``(n,)`` int64 index of the track (instrument) the note is on.
-        pedal: ``(m, 3)`` float64 rows ``(track, down_s, up_s)``: sustain pedal held.
-    """
-
-    start: np.ndarray
-    end: np.ndarray
-    pitch: np.ndarray
-    velocity: np.ndarray
-    track: np.ndarray
-    pedal: np.ndarray
-
-    @classmethod
-    def from_notes(cls, notes: Sequence[tuple], pedal: Sequence[tuple] = ()) -> "Score":
-        """Build from ``(start_s, end_s, pitch, velocity[, track])`` tuples and ``(down_s, up_s[, track])`` pedal tuples."""
-        rows = [tuple(n) + (0,) * (5 - len(n)) for n in notes]
-        data = np.array(rows, dtype=np.float64).reshape(-1, 5)
-        order = np.argsort(data[:, 0], kind="stable")
-        data = data[order]
-        pedal_rows = [(p[2] if len(p) > 2 else 0, p[0], p[1]) for p in pedal]
-        return cls(start=data[:, 0], end=np.maximum(data[:, 1], data[:, 0]), pitch=data[:, 2].astype(np.int64),
-                   velocity=data[:, 3].astype(np.int64), track=data[:, 4].astype(np.int64),
-                   pedal=np.array(pedal_rows, dtype=np.float64).reshape(-1, 3))
-
-    def __len__(self) -> int:
-        return int(self.start.size)
-
-    @property
-    def seconds(self) -> float:
-        """Time of the last key release (0 for an empty score)."""
-        return float(self.end.max()) if len(self) else 0.0
-
-
-def read(path: str | os.PathLike) -> Score:
-    """Read a MIDI file's non-drum notes and sustain-pedal intervals.
-
-    Raises:
-        MidiError: the file is missing, unreadable or truncated (the message
-            names the file and the reason), or holds no non-drum notes.
-    """
-    import pretty_midi
-
-    path = Path(path)
-    if not path.is_file():
-        raise MidiError(f"{path}: file not found (expected a MIDI file)")
-    try:
-        midi = pretty_midi.PrettyMIDI(str(path))
-    except Exception as e:  # mido raises EOFError, OSError, ValueError, KeyError, IndexError ...
-        raise MidiError(f"{path}: not a readable MIDI file ({type(e).__name__}: {e or 'truncated'})") from e
-    notes, pedal = [], []
-    for track, instrument in enumerate(midi.instruments):
-        if instrument.is_drum:
-            continue
-        notes += [(n.start, n.end, n.pitch, n.velocity, track) for n in instrument.notes if n.velocity > 0]
-        pedal += [(down, up, track) for down, up in _pedal_intervals(instrument.control_changes, midi.get_end_time())]
-    if not notes:
-        raise MidiError(f"{path}: no notes (expected at least one note outside drum tracks)")
-    return Score.from_notes(notes, pedal)
-
-
-def _pedal_intervals(changes, end_s: float) -> list[tuple[float, float]]:
-    intervals, down = [], None
-    for change in sorted((c for c in changes if c.number == PEDAL_CC), key=lambda c: c.time):
-        if change.value >= 64 and down is None:
-            down = change.time
-        elif change.value < 64 and down is not None:
-            intervals.append((down, change.time))
-            down = None
-    if down is not None:
-        intervals.append((down, max(end_s, down)))
-    return intervals
-
-
-def find_midi_files(folder: str | os.PathLike) -> list[Path]:
-    """All ``.mid``/``.midi`` files (any letter case) under ``folder``, recursively, sorted.
-
-    A single MIDI file may be given instead of a folder.
-
-    Raises:
-        MidiError: ``folder`` does not exist.
-    """
-    folder = Path(folder)
-    if folder.is_file():
-        return [folder]
-    if not folder.is_dir():
-        raise MidiError(f"{folder}: folder not found (expected a folder of MIDI files)")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file()
-                  and not p.name.startswith("."))
-
-
-def piece_names(paths: Sequence[Path], root: str | os.PathLike) -> dict[Path, str]:
-    """Unique, filesystem-safe piece names from paths relative to ``root``.
-
-    ``sub/name.mid`` becomes ``sub__name``; characters other than letters,
-    digits, ``-``, ``_``, ``.`` become ``_``. Names that would still collide
-    (``a.mid`` and ``a.midi``) get ``-2``, ``-3``, ... in sorted path order.
-    """
-    root = Path(root)
-    names: dict[Path, str] = {}
-    taken: set[str] = set()
-    for path in sorted(paths):
-        relative = path.relative_to(root) if root.is_dir() else Path(path.name)
-        parts = list(relative.parent.parts) + [relative.stem]
-        base = re.sub(r"[^A-Za-z0-9._-]", "_", "__".join(parts)).lstrip(".") or "piece"
-        name, k = base, 1
-        while name.lower() in taken:
-            k += 1
-            name = f"{base}-{k}"
-        taken.add(name.lower())
-        names[path] = name
-    return names
-
-
-# ----------------------------------------------------------------- corpus ---
+from timbre.synthesis.midi import PEDAL_CC
 
 _SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 11)}
 _TEXTURES = {"alberti": 0.20, "broken": 0.20, "walking": 0.12, "block": 0.15,
