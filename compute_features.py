@@ -3,6 +3,7 @@
 
 Run with --help for the options; same as `timbre features`.
 """
+
 from timbre.cli.features import main
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 Run with --help for the options; same as `timbre evaluate`.
 """
+
 from timbre.cli.evaluate import main
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 Run with --help for the options; same as `timbre predict`.
 """
+
 from timbre.cli.predict import main
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 
 Run with --help for the options; same as `timbre synthesize`.
 """
+
 from timbre.cli.synthesize import main
 
 if __name__ == "__main__":

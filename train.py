@@ -3,6 +3,7 @@
 
 Run with --help for the options; same as `timbre train`.
 """
+
 from timbre.cli.train import main
 
 if __name__ == "__main__":

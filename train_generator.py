@@ -3,6 +3,7 @@
 
 Run with --help for the options; same as `timbre train-generator`.
 """
+
 from timbre.cli.train_generator import main
 
 if __name__ == "__main__":

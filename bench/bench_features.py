@@ -48,18 +48,33 @@ def write_audio(folder: Path, minutes: float) -> int:
         notes = np.repeat(440.0 * 2 ** ((rng.integers(40, 80, 60) - 69) / 12), n // 60 + 1)[:n]
         phase = 2 * np.pi * np.cumsum(notes) / SAMPLE_RATE
         for k, instrument in enumerate(INSTRUMENTS):
-            tone = 0.3 * np.sin((k + 1) * phase) * np.exp(-((t % 0.5) * 4)) + 0.003 * rng.standard_normal(n)
-            audio.save(folder / instrument / f"piece{number:03d}.wav", tone.astype(np.float32), SAMPLE_RATE)
+            tone = 0.3 * np.sin((k + 1) * phase) * np.exp(
+                -((t % 0.5) * 4)
+            ) + 0.003 * rng.standard_normal(n)
+            audio.save(
+                folder / instrument / f"piece{number:03d}.wav", tone.astype(np.float32), SAMPLE_RATE
+            )
         pieces[f"piece{number:03d}"] = {"midi": "", "seconds": PIECE_SECONDS, "split": "train"}
-    write_json(folder / "manifest.json", {"version": 1, "sample_rate": SAMPLE_RATE, "instruments": list(INSTRUMENTS),
-                                          "pieces": pieces, "split": {"train": sorted(pieces), "val": [], "test": []},
-                                          "failed": {}})
+    write_json(
+        folder / "manifest.json",
+        {
+            "version": 1,
+            "sample_rate": SAMPLE_RATE,
+            "instruments": list(INSTRUMENTS),
+            "pieces": pieces,
+            "split": {"train": sorted(pieces), "val": [], "test": []},
+            "failed": {},
+        },
+    )
     return n_pieces
 
 
 def cpu_seconds() -> float:
     """CPU time of this process and its finished children (the pool's workers), user + system."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
@@ -73,7 +88,9 @@ def time_features(audios: Path, features: Path, jobs: int) -> tuple[float, int, 
 def time_pipeline(features: Path, batch_size: int, passes: int, augment: bool) -> tuple[float, int]:
     from timbre.training.dataset import count_pairs, make_dataset
 
-    dataset = make_dataset(features, *INSTRUMENTS, "train", batch_size, augment=augment, repeat=True, seed=1)
+    dataset = make_dataset(
+        features, *INSTRUMENTS, "train", batch_size, augment=augment, repeat=True, seed=1
+    )
     iterator = iter(dataset)
     next(iterator)  # warm-up: builds the pipeline
     n_batches = passes * count_pairs(features, *INSTRUMENTS, "train") // batch_size
@@ -95,18 +112,38 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_features_") as tmp:
         tmp = Path(tmp)
         n_pieces = write_audio(tmp / "audios", args.minutes)
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-              f"{n_pieces} pieces x {len(INSTRUMENTS)} instruments, {args.minutes:g} min of 44.1 kHz audio each")
-        for label, jobs, repeats in [("cold", args.jobs, 1), ("warm", args.jobs, 3), ("warm", 1, 3)]:
-            runs = [time_features(tmp / "audios", tmp / f"f{jobs}_{label}_{r}", jobs) for r in range(repeats)]
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+            f"{n_pieces} pieces x {len(INSTRUMENTS)} instruments, {args.minutes:g} min of 44.1 kHz "
+            "audio each"
+        )
+        for label, jobs, repeats in [
+            ("cold", args.jobs, 1),
+            ("warm", args.jobs, 3),
+            ("warm", 1, 3),
+        ]:
+            runs = [
+                time_features(tmp / "audios", tmp / f"f{jobs}_{label}_{r}", jobs)
+                for r in range(repeats)
+            ]
             seconds, tiles, cpu = min(runs)
             best = f", best of {repeats}" if repeats > 1 else ""
-            print(f"features ({label}, {jobs} process{'es' if jobs > 1 else ''}{best}): {tiles} tiles of 256x256 "
-                  f"float16 in {seconds:.2f} s -> {tiles / seconds:.0f} tiles/s ({tiles / cpu:.0f} per CPU-second)")
+            print(
+                f"features ({label}, {jobs} process{'es' if jobs > 1 else ''}{best}): {tiles} "
+                "tiles of 256x256 "
+                f"float16 in {seconds:.2f} s -> {tiles / seconds:.0f} tiles/s ({tiles / cpu:.0f} "
+                "per CPU-second)"
+            )
         for augment in (True, False):
-            seconds, pairs = time_pipeline(tmp / f"f{args.jobs}_cold_0", args.batch_size, args.passes, augment)
-            print(f"pipeline (batch {args.batch_size}, shuffled, augment={augment}): {pairs} pairs in {seconds:.2f} s "
-                  f"-> {pairs / seconds:.0f} pairs/s ({pairs / seconds / 10:.0f}x a 10 samples/s training)")
+            seconds, pairs = time_pipeline(
+                tmp / f"f{args.jobs}_cold_0", args.batch_size, args.passes, augment
+            )
+            print(
+                f"pipeline (batch {args.batch_size}, shuffled, augment={augment}): {pairs} pairs "
+                f"in {seconds:.2f} s "
+                f"-> {pairs / seconds:.0f} pairs/s ({pairs / seconds / 10:.0f}x a 10 samples/s "
+                "training)"
+            )
 
 
 if __name__ == "__main__":

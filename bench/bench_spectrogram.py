@@ -23,7 +23,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     config = SpectrogramConfig()
-    audio = (0.3 * np.random.default_rng(0).standard_normal(int(args.seconds * config.sample_rate))).astype(np.float32)
+    audio = (
+        0.3 * np.random.default_rng(0).standard_normal(int(args.seconds * config.sample_rate))
+    ).astype(np.float32)
     sp.tile(sp.log_spectrogram(audio, config)[0], config.tile_frames)  # warm-up
     times = []
     for _ in range(args.repeats):
@@ -33,9 +35,15 @@ def main() -> None:
         times.append(time.perf_counter() - start)
     best = min(times)
     print(f"machine: {platform.processor() or platform.machine()}, 1 process")
-    print(f"{args.seconds:.0f} s of 44.1 kHz audio -> {len(tiles)} tiles of {tiles.shape[1]}x{tiles.shape[2]}")
-    print(f"forward+tiling: {best * 1000:.1f} ms best of {args.repeats} -> {len(tiles) / best:.0f} tiles/s, "
-          f"{args.seconds / best:.0f}x real time")
+    print(
+        f"{args.seconds:.0f} s of 44.1 kHz audio -> {len(tiles)} tiles of "
+        f"{tiles.shape[1]}x{tiles.shape[2]}"
+    )
+    print(
+        f"forward+tiling: {best * 1000:.1f} ms best of {args.repeats} -> {len(tiles) / best:.0f} "
+        "tiles/s, "
+        f"{args.seconds / best:.0f}x real time"
+    )
 
 
 if __name__ == "__main__":

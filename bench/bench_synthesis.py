@@ -20,38 +20,60 @@ import tempfile
 import time
 from pathlib import Path
 
-from timbre.synthesis import corpus
-from timbre.synthesis import notebank
-from timbre.synthesis import render
 from timbre.config import SynthConfig
+from timbre.synthesis import corpus, notebank, render
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated corpus")
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="length of the generated corpus"
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--bank_cache", help="bank folder (default: a temporary one, rendered first)")
+    parser.add_argument(
+        "--bank_cache", help="bank folder (default: a temporary one, rendered first)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        banks = notebank.prepare_soundfont_bank(args.bank_cache or Path(tmp) / "bank", notebank.DEFAULT_INSTRUMENTS,
-                                                progress=False)
+        banks = notebank.prepare_soundfont_bank(
+            args.bank_cache or Path(tmp) / "bank", notebank.DEFAULT_INSTRUMENTS, progress=False
+        )
         bank_s = time.perf_counter() - start
         files = corpus.write_corpus(Path(tmp) / "midi", args.minutes, seed=0)
         start, cpu_start = time.perf_counter(), _cpu_seconds()
-        summary = render.render_pairs(Path(tmp) / "midi", Path(tmp) / "audios", banks, SynthConfig(),
-                                      jobs=args.jobs, progress=False)
+        summary = render.render_pairs(
+            Path(tmp) / "midi",
+            Path(tmp) / "audios",
+            banks,
+            SynthConfig(),
+            jobs=args.jobs,
+            progress=False,
+        )
         wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
     n = len(banks.instruments)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.jobs} worker processes")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.jobs} worker processes"
+    )
     print(f"bank: {n} instruments from {Path(banks.path).name}, prepared in {bank_s:.1f} s")
-    print(f"corpus: {len(files)} pieces, {summary.seconds:.0f} s of music; {n} instruments -> {n * summary.seconds:.0f} s of audio "
-          f"at {SynthConfig().sample_rate} Hz")
-    print(f"rendered in {wall:.2f} s wall (process start-up, MIDI reading, synthesis, WAV writing): "
-          f"{n * summary.seconds / wall:.0f} s of audio per second ({summary.seconds / wall:.0f} s of music per second "
-          f"with all {n} instruments)")
-    print(f"CPU time {cpu:.2f} s (this process and its workers): {n * summary.seconds / cpu:.0f} s of audio per CPU second; "
-          f"load average {os.getloadavg()[0]:.1f} (other work on the machine lowers the wall-clock figure)")
+    print(
+        f"corpus: {len(files)} pieces, {summary.seconds:.0f} s of music; {n} instruments -> "
+        f"{n * summary.seconds:.0f} s of audio "
+        f"at {SynthConfig().sample_rate} Hz"
+    )
+    print(
+        f"rendered in {wall:.2f} s wall (process start-up, MIDI reading, synthesis, WAV writing): "
+        f"{n * summary.seconds / wall:.0f} s of audio per second ({summary.seconds / wall:.0f} s "
+        "of music per second "
+        f"with all {n} instruments)"
+    )
+    print(
+        f"CPU time {cpu:.2f} s (this process and its workers): {n * summary.seconds / cpu:.0f} s "
+        "of audio per CPU second; "
+        f"load average {os.getloadavg()[0]:.1f} (other work on the machine lowers the wall-clock "
+        "figure)"
+    )
 
 
 def _cpu_seconds() -> float:

@@ -52,7 +52,9 @@ def one_case(name: str, batch_size: int, warmup: int, steps: int, jit: bool) -> 
     model = Pix2Pix(build_generator(config, 256, 256), build_discriminator(config, 256, 256))
     model.compile(adam(2e-4), adam(2e-4), jit_compile=jit)
     rng = np.random.default_rng(0)
-    batch = tuple(rng.uniform(-1, 1, (batch_size, 256, 256, 1)).astype(np.float32) for _ in range(2))
+    batch = tuple(
+        rng.uniform(-1, 1, (batch_size, 256, 256, 1)).astype(np.float32) for _ in range(2)
+    )
     data = tf.data.Dataset.from_tensors(batch).repeat()
     started = time.perf_counter()
     model.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
@@ -61,16 +63,29 @@ def one_case(name: str, batch_size: int, warmup: int, steps: int, jit: bool) -> 
     model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"case": name, "generator_params": model.generator.count_params(), "batch_size": batch_size,
-            "samples_per_s": steps * batch_size / seconds, "step_s": seconds / steps, "warmup_s": warm,
-            "peak_rss_gib": peak_kib / 2**20, "jit": jit}
+    return {
+        "case": name,
+        "generator_params": model.generator.count_params(),
+        "batch_size": batch_size,
+        "samples_per_s": steps * batch_size / seconds,
+        "step_s": seconds / steps,
+        "warmup_s": warm,
+        "peak_rss_gib": peak_kib / 2**20,
+        "jit": jit,
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated, from: " + ", ".join(CASES))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--cases", default=",".join(CASES), help="comma-separated, from: " + ", ".join(CASES)
+    )
     parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps (the first one traces the graph)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="untimed steps (the first one traces the graph)"
+    )
     parser.add_argument("--steps", type=int, default=6, help="timed steps")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -78,21 +93,43 @@ def main() -> int:
     if args.one:
         print(json.dumps(one_case(args.one, args.batch_size, args.warmup, args.steps, args.jit)))
         return 0
-    print(f"cpu cores: {os.cpu_count()}, batch {args.batch_size}, {args.warmup} warm-up + {args.steps} timed steps, "
-          f"synthetic 256x256 tiles{', XLA' if args.jit else ''}")
+    print(
+        f"cpu cores: {os.cpu_count()}, batch {args.batch_size}, {args.warmup} warm-up + "
+        f"{args.steps} timed steps, "
+        f"synthetic 256x256 tiles{', XLA' if args.jit else ''}"
+    )
     root = Path(__file__).resolve().parents[1]
     for name in args.cases.split(","):
-        command = [sys.executable, __file__, "--one", name, "--batch_size", str(args.batch_size),
-                   "--warmup", str(args.warmup), "--steps", str(args.steps)] + (["--jit"] if args.jit else [])
-        done = subprocess.run(command, capture_output=True, text=True, cwd=root,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--batch_size",
+            str(args.batch_size),
+            "--warmup",
+            str(args.warmup),
+            "--steps",
+            str(args.steps),
+        ] + (["--jit"] if args.jit else [])
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            cwd=root,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
         if done.returncode != 0:
             print(f"{name}: failed\n{done.stderr[-2000:]}")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{r['case']:<13} {r['generator_params'] / 1e6:5.1f} M params  {r['samples_per_s']:6.2f} samples/s  "
-              f"({r['step_s']:.2f} s/step)  peak RSS {r['peak_rss_gib']:.2f} GiB  (warm-up {r['warmup_s']:.0f} s)",
-              flush=True)
+        print(
+            f"{r['case']:<13} {r['generator_params'] / 1e6:5.1f} M params  "
+            f"{r['samples_per_s']:6.2f} samples/s  "
+            f"({r['step_s']:.2f} s/step)  peak RSS {r['peak_rss_gib']:.2f} GiB  (warm-up "
+            f"{r['warmup_s']:.0f} s)",
+            flush=True,
+        )
     print("original project, default model: 2.8 samples/s, 5.2 GiB")
     return 0
 

@@ -33,7 +33,9 @@ def spec_config() -> SpectrogramConfig:
 @pytest.fixture
 def small_spec_config() -> SpectrogramConfig:
     """Small settings for fast model tests: 16 kHz, 32 bins x 32-frame tiles."""
-    return SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32)
+    return SpectrogramConfig(
+        sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32
+    )
 
 
 # --- synthesis fixtures (issue 3): tiny note banks made in tmp folders -------------------
@@ -42,8 +44,13 @@ NSYNTH_PITCHES = (57, 60, 64, 69)
 NSYNTH_VELOCITIES = (50, 100)
 
 
-def write_nsynth_folder(folder, instruments=("keyboard_acoustic_000", "keyboard_acoustic_003", "string_acoustic_001"),
-                        pitches=NSYNTH_PITCHES, velocities=NSYNTH_VELOCITIES, with_json=True):
+def write_nsynth_folder(
+    folder,
+    instruments=("keyboard_acoustic_000", "keyboard_acoustic_003", "string_acoustic_001"),
+    pitches=NSYNTH_PITCHES,
+    velocities=NSYNTH_VELOCITIES,
+    with_json=True,
+):
     """A tiny NSynth json/wav layout: sines (strings: plus a 2nd harmonic), 16 kHz, 4 s, held 3 s."""
     import json
     from pathlib import Path
@@ -51,9 +58,11 @@ def write_nsynth_folder(folder, instruments=("keyboard_acoustic_000", "keyboard_
     from timbre import audio
 
     folder = Path(folder)
-    envelope = np.minimum(1.0, np.maximum(0.0, (4.0 - np.arange(64000) / 16000) / 1.0)).astype(np.float32)
+    envelope = np.minimum(1.0, np.maximum(0.0, (4.0 - np.arange(64000) / 16000) / 1.0)).astype(
+        np.float32
+    )
     examples = {}
-    for number, instrument in enumerate(instruments):
+    for instrument in instruments:
         for pitch in pitches:
             for velocity in velocities:
                 freq = 440.0 * 2 ** ((pitch - 69) / 12)
@@ -63,10 +72,18 @@ def write_nsynth_folder(folder, instruments=("keyboard_acoustic_000", "keyboard_
                 note_str = f"{instrument}-{pitch:03d}-{velocity:03d}"
                 audio.save(folder / "audio" / f"{note_str}.wav", tone * envelope, 16000)
                 family, source = instrument.rsplit("_", 1)[0].rsplit("_", 1)
-                examples[note_str] = {"note": len(examples), "note_str": note_str, "instrument": int(instrument[-3:]),
-                                      "instrument_str": instrument, "pitch": pitch, "velocity": velocity,
-                                      "sample_rate": 16000, "instrument_family_str": family,
-                                      "instrument_source_str": source, "qualities": [0] * 10}
+                examples[note_str] = {
+                    "note": len(examples),
+                    "note_str": note_str,
+                    "instrument": int(instrument[-3:]),
+                    "instrument_str": instrument,
+                    "pitch": pitch,
+                    "velocity": velocity,
+                    "sample_rate": 16000,
+                    "instrument_family_str": family,
+                    "instrument_source_str": source,
+                    "qualities": [0] * 10,
+                }
     if with_json:
         (folder / "examples.json").write_text(json.dumps(examples))
     return folder
@@ -83,8 +100,12 @@ def soundfont_banks(tmp_path_factory):
     """keyboard_acoustic and string_acoustic rendered from the bundled SoundFont, pitches 57, 60, 69 only."""
     from timbre.synthesis.notebank import prepare_soundfont_bank
 
-    return prepare_soundfont_bank(tmp_path_factory.mktemp("sf_bank"), ["keyboard_acoustic", "string_acoustic"],
-                                  progress=False, pitches=(57, 60, 69))
+    return prepare_soundfont_bank(
+        tmp_path_factory.mktemp("sf_bank"),
+        ["keyboard_acoustic", "string_acoustic"],
+        progress=False,
+        pitches=(57, 60, 69),
+    )
 
 
 # --- feature-store fixtures (issue 4): paired audio folders and hand-written tile stores -----
@@ -92,7 +113,9 @@ def soundfont_banks(tmp_path_factory):
 FEATURE_INSTRUMENTS = ("keyboard_acoustic", "string_acoustic")
 
 
-def write_audio_folder(folder, pieces, instruments=FEATURE_INSTRUMENTS, sample_rate=16000, seed=0, split=True):
+def write_audio_folder(
+    folder, pieces, instruments=FEATURE_INSTRUMENTS, sample_rate=16000, seed=0, split=True
+):
     """``<folder>/<instrument>/<piece>.wav`` + ``manifest.json`` as synthesize_audios.py writes them.
 
     ``pieces`` maps piece -> (seconds, split). All instruments of a piece share
@@ -111,20 +134,36 @@ def write_audio_folder(folder, pieces, instruments=FEATURE_INSTRUMENTS, sample_r
         envelope = np.repeat(steps, sample_rate // 10)[:n]
         for k, instrument in enumerate(instruments):
             tone = sine(200.0 * (k + 1) + 10.0 * number, seconds, sample_rate)[:n] * envelope
-            audio.save(folder / instrument / f"{piece}.wav", tone + 0.01 * rng.standard_normal(n).astype(np.float32),
-                       sample_rate)
-    entries = {p: {"midi": f"{p}.mid", "seconds": s, **({"split": part} if split else {})}
-               for p, (s, part) in pieces.items()}
-    manifest = {"version": 1, "synth": {}, "note_bank": {}, "sample_rate": sample_rate,
-                "instruments": list(instruments), "pieces": entries, "failed": {}}
+            audio.save(
+                folder / instrument / f"{piece}.wav",
+                tone + 0.01 * rng.standard_normal(n).astype(np.float32),
+                sample_rate,
+            )
+    entries = {
+        p: {"midi": f"{p}.mid", "seconds": s, **({"split": part} if split else {})}
+        for p, (s, part) in pieces.items()
+    }
+    manifest = {
+        "version": 1,
+        "synth": {},
+        "note_bank": {},
+        "sample_rate": sample_rate,
+        "instruments": list(instruments),
+        "pieces": entries,
+        "failed": {},
+    }
     if split:
-        manifest["split"] = {name: sorted(p for p, (_, part) in pieces.items() if part == name)
-                             for name in ("train", "val", "test")}
+        manifest["split"] = {
+            name: sorted(p for p, (_, part) in pieces.items() if part == name)
+            for name in ("train", "val", "test")
+        }
     write_json(folder / "manifest.json", manifest)
     return folder
 
 
-def write_feature_store(folder, pieces, config, instruments=FEATURE_INSTRUMENTS, fill=None, peaks=None, features=None):
+def write_feature_store(
+    folder, pieces, config, instruments=FEATURE_INSTRUMENTS, fill=None, peaks=None, features=None
+):
     """A tile store as compute_features.py writes it, without audio (fast: ``np.save`` straight away).
 
     ``pieces`` maps piece -> (n_tiles, split); ``fill(instrument, piece, n_tiles)``
@@ -141,16 +180,35 @@ def write_feature_store(folder, pieces, config, instruments=FEATURE_INSTRUMENTS,
         for instrument in instruments:
             if fill is None:
                 codes = (number * 100 + np.arange(n_tiles)) / 10_000
-                tiles = np.broadcast_to(codes[:, None, None], (n_tiles, config.n_bins, config.tile_frames))
+                tiles = np.broadcast_to(
+                    codes[:, None, None], (n_tiles, config.n_bins, config.tile_frames)
+                )
             else:
                 tiles = fill(instrument, piece, n_tiles)
             (folder / instrument).mkdir(parents=True, exist_ok=True)
             np.save(folder / instrument / f"{piece}.npy", np.asarray(tiles, dtype=np.float16))
-        entries[piece] = {"n_tiles": n_tiles, "split": split, "seconds": 1.0, "n_frames": n_tiles * config.tile_frames}
+        entries[piece] = {
+            "n_tiles": n_tiles,
+            "split": split,
+            "seconds": 1.0,
+            "n_frames": n_tiles * config.tile_frames,
+        }
         if peaks and piece in peaks:
             entries[piece]["peak_db"] = peaks[piece]
-    split = {name: sorted(p for p, (_, sp) in pieces.items() if sp == name) for name in ("train", "val", "test")}
-    write_json(folder / "manifest.json", {"version": 1, "spectrogram": config.to_dict(),
-                                          "features": (features or {}), "audios_path": None,
-                                          "instruments": list(instruments), "pieces": entries, "split": split})
+    split = {
+        name: sorted(p for p, (_, sp) in pieces.items() if sp == name)
+        for name in ("train", "val", "test")
+    }
+    write_json(
+        folder / "manifest.json",
+        {
+            "version": 1,
+            "spectrogram": config.to_dict(),
+            "features": (features or {}),
+            "audios_path": None,
+            "instruments": list(instruments),
+            "pieces": entries,
+            "split": split,
+        },
+    )
     return folder

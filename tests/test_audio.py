@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import sine
+
 from timbre import audio
 from timbre.errors import AudioError
 
@@ -101,4 +101,7 @@ def test_is_audio_file(tmp_path):
     for name in ("a.wav", "b.FLAC", ".hidden.wav", "notes.txt"):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "folder.wav").mkdir()
-    assert sorted(p.name for p in tmp_path.iterdir() if audio.is_audio_file(p)) == ["a.wav", "b.FLAC"]
+    assert sorted(p.name for p in tmp_path.iterdir() if audio.is_audio_file(p)) == [
+        "a.wav",
+        "b.FLAC",
+    ]

@@ -8,7 +8,13 @@ from timbre.fileio import load_npy, read_json, save_npy, write_json
 
 def test_defaults_follow_design():
     config = SpectrogramConfig()
-    assert (config.sample_rate, config.n_fft, config.hop_length, config.n_bins, config.tile_frames) == (44100, 1024, 512, 256, 256)
+    assert (
+        config.sample_rate,
+        config.n_fft,
+        config.hop_length,
+        config.n_bins,
+        config.tile_frames,
+    ) == (44100, 1024, 512, 256, 256)
     assert config.amin == 2.0**-16
     assert config.tile_seconds == pytest.approx(2.972, abs=1e-3)
 
@@ -19,13 +25,16 @@ def test_json_round_trip(tmp_path):
     assert SpectrogramConfig.load(tmp_path / "c.json") == config
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"hop_length": 0}, "hop_length=0 must be a positive integer"),
-    ({"n_fft": 2.5}, "n_fft=2.5 must be a positive integer"),
-    ({"n_bins": 600}, "n_bins=600 exceeds the 513 bins"),
-    ({"hop_length": 2048}, "hop_length=2048 exceeds n_fft"),
-    ({"amin": 0.0}, "amin=0.0 must lie in"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"hop_length": 0}, "hop_length=0 must be a positive integer"),
+        ({"n_fft": 2.5}, "n_fft=2.5 must be a positive integer"),
+        ({"n_bins": 600}, "n_bins=600 exceeds the 513 bins"),
+        ({"hop_length": 2048}, "hop_length=2048 exceeds n_fft"),
+        ({"amin": 0.0}, "amin=0.0 must lie in"),
+    ],
+)
 def test_validation(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         SpectrogramConfig(**kwargs)

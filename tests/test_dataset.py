@@ -14,11 +14,17 @@ from conftest import FEATURE_INSTRUMENTS, write_audio_folder, write_feature_stor
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError
-from timbre.training.dataset import count_pairs, load_manifest, make_dataset, split_by_fraction
 from timbre.features import compute_features, tile_path
+from timbre.training.dataset import count_pairs, load_manifest, make_dataset, split_by_fraction
 
 ORIGIN, TARGET = FEATURE_INSTRUMENTS
-STORE = {"p0": (5, "train"), "p1": (3, "train"), "p2": (1, "train"), "p3": (4, "val"), "p4": (2, "test")}
+STORE = {
+    "p0": (5, "train"),
+    "p1": (3, "train"),
+    "p2": (1, "train"),
+    "p3": (4, "val"),
+    "p4": (2, "test"),
+}
 
 
 @pytest.fixture
@@ -41,7 +47,11 @@ def test_batches_have_the_contract_shape(store, small_spec_config):
     batches = list(dataset)
     assert [len(o) for o, _ in batches] == [4, 4, 1]
     for origin, target in batches:
-        assert origin.dtype.name == "float32" and origin.shape[1:] == (32, 32, 1) and target.shape == origin.shape
+        assert (
+            origin.dtype.name == "float32"
+            and origin.shape[1:] == (32, 32, 1)
+            and target.shape == origin.shape
+        )
         assert -1.0 <= float(np.min(origin)) and float(np.max(origin)) <= 1.0
     assert count_pairs(store, ORIGIN, TARGET, "train") == 9
     assert len(list(make_dataset(store, ORIGIN, TARGET, "train", 4, drop_remainder=True))) == 2
@@ -51,12 +61,16 @@ def test_every_pair_once_per_pass_and_aligned(store):
     origin, target = collect(make_dataset(store, ORIGIN, TARGET, "train", 2, augment=False))
     expected = sorted([0 * 100 + i for i in range(5)] + [100 + i for i in range(3)] + [200])
     assert sorted(codes(origin)) == expected
-    np.testing.assert_array_equal(origin, target)  # tile i of origin and target of one piece, together
+    np.testing.assert_array_equal(
+        origin, target
+    )  # tile i of origin and target of one piece, together
 
 
 def test_splits_never_share_a_piece(store):
-    seen = {split: set(codes(collect(make_dataset(store, ORIGIN, TARGET, split, 8))[0]) // 100)
-            for split in ("train", "val", "test")}
+    seen = {
+        split: set(codes(collect(make_dataset(store, ORIGIN, TARGET, split, 8))[0]) // 100)
+        for split in ("train", "val", "test")
+    }
     assert seen == {"train": {0, 1, 2}, "val": {3}, "test": {4}}
 
 
@@ -86,29 +100,45 @@ def frame_numbers(instrument, piece, n_tiles, frames=32):
 
 
 def test_augmentation_cuts_aligned_contiguous_windows(tmp_path, small_spec_config):
-    store = write_feature_store(tmp_path / "f", {"a": (4, "train"), "b": (1, "train"), "c": (3, "val")},
-                                small_spec_config, fill=frame_numbers)
+    store = write_feature_store(
+        tmp_path / "f",
+        {"a": (4, "train"), "b": (1, "train"), "c": (3, "val")},
+        small_spec_config,
+        fill=frame_numbers,
+    )
     origin, target = collect(make_dataset(store, ORIGIN, TARGET, "train", 5, seed=3))
     np.testing.assert_array_equal(origin, target)  # the same shift on both sides
     first = origin[:, 0, 0, 0]
-    np.testing.assert_array_equal(origin[:, 0, :, 0], first[:, None] + np.arange(32))  # contiguous frames
+    np.testing.assert_array_equal(
+        origin[:, 0, :, 0], first[:, None] + np.arange(32)
+    )  # contiguous frames
     assert np.all(first <= 3 * 32) and np.any(first % 32 != 0)  # inside the piece, really shifted
-    many = np.concatenate([collect(make_dataset(store, ORIGIN, TARGET, "train", 5, seed=s))[0][:, 0, 0, 0]
-                           for s in range(4)])
+    many = np.concatenate(
+        [
+            collect(make_dataset(store, ORIGIN, TARGET, "train", 5, seed=s))[0][:, 0, 0, 0]
+            for s in range(4)
+        ]
+    )
     assert len(np.unique(many)) > 8
-    val, _ = collect(make_dataset(store, ORIGIN, TARGET, "val", 5))  # off by default outside "train"
+    val, _ = collect(
+        make_dataset(store, ORIGIN, TARGET, "val", 5)
+    )  # off by default outside "train"
     assert sorted(val[:, 0, 0, 0]) == [0, 32, 64]
     shifted, _ = collect(make_dataset(store, ORIGIN, TARGET, "val", 5, augment=True, seed=1))
     np.testing.assert_array_equal(shifted[:, 0, :, 0], shifted[:, 0, :1, 0] + np.arange(32))
 
 
 def test_augmentation_with_overlap_and_a_flush_last_tile(tmp_path, small_spec_config):
-    starts = sp.tile_starts(100, 32, overlap=8)  # [0, 24, 48, 68]: the last tile sits flush with the end
+    starts = sp.tile_starts(
+        100, 32, overlap=8
+    )  # [0, 24, 48, 68]: the last tile sits flush with the end
 
     def fill(instrument, piece, n_tiles):
         return np.broadcast_to((starts[:, None] + np.arange(32))[:, None, :], (n_tiles, 32, 32))
 
-    store = write_feature_store(tmp_path / "f", {"a": (len(starts), "train")}, small_spec_config, fill=fill)
+    store = write_feature_store(
+        tmp_path / "f", {"a": (len(starts), "train")}, small_spec_config, fill=fill
+    )
     data = json.loads((store / "manifest.json").read_text())
     data["features"] = {"overlap": 8}
     data["pieces"]["a"]["n_frames"] = 100
@@ -124,17 +154,30 @@ def test_augmentation_with_overlap_and_a_flush_last_tile(tmp_path, small_spec_co
 
 def test_near_silent_pairs_are_dropped_unless_kept(tmp_path, small_spec_config):
     peaks = {"a": {ORIGIN: [-10.0, -90.0, -90.0, -30.0], TARGET: [-90.0, -90.0, -10.0, -30.0]}}
-    store = write_feature_store(tmp_path / "f", {"a": (4, "train"), "b": (2, "val")}, small_spec_config, peaks=peaks)
+    store = write_feature_store(
+        tmp_path / "f", {"a": (4, "train"), "b": (2, "val")}, small_spec_config, peaks=peaks
+    )
     assert count_pairs(store, ORIGIN, TARGET, "train") == 3
-    assert sorted(codes(collect(make_dataset(store, ORIGIN, TARGET, "train", 8, augment=False))[0])) == [0, 2, 3]
+    assert sorted(
+        codes(collect(make_dataset(store, ORIGIN, TARGET, "train", 8, augment=False))[0])
+    ) == [0, 2, 3]
     assert count_pairs(store, ORIGIN, TARGET, "train", keep_silent=True) == 4
     assert count_pairs(store, ORIGIN, TARGET, "val") == 2  # no peaks recorded: nothing dropped
-    kept = write_feature_store(tmp_path / "g", {"a": (4, "train")}, small_spec_config, peaks=peaks,
-                               features={"keep_silent": True})
+    kept = write_feature_store(
+        tmp_path / "g",
+        {"a": (4, "train")},
+        small_spec_config,
+        peaks=peaks,
+        features={"keep_silent": True},
+    )
     assert count_pairs(kept, ORIGIN, TARGET, "train") == 4
     silent = {"a": {ORIGIN: [-90.0] * 4, TARGET: [-90.0] * 4}}
-    quiet = write_feature_store(tmp_path / "h", {"a": (4, "train")}, small_spec_config, peaks=silent)
-    with pytest.raises(DatasetError, match="all 4 tile pairs of keyboard_acoustic/string_acoustic are near silence"):
+    quiet = write_feature_store(
+        tmp_path / "h", {"a": (4, "train")}, small_spec_config, peaks=silent
+    )
+    with pytest.raises(
+        DatasetError, match="all 4 tile pairs of keyboard_acoustic/string_acoustic are near silence"
+    ):
         make_dataset(quiet, ORIGIN, TARGET, "train", 2)
 
 
@@ -155,7 +198,9 @@ def test_silent_audio_warns_and_its_pairs_are_dropped(tmp_path, small_spec_confi
 
 def test_explicit_piece_lists_and_split_by_fraction(store):
     split = split_by_fraction(["p0", "p1", "p2", "p3"], 0.25, seed=0)
-    assert sorted(split["train"] + split["val"]) == ["p0", "p1", "p2", "p3"] and len(split["val"]) == 1
+    assert (
+        sorted(split["train"] + split["val"]) == ["p0", "p1", "p2", "p3"] and len(split["val"]) == 1
+    )
     assert not set(split["train"]) & set(split["val"])
     assert split_by_fraction(["p3", "p2", "p1", "p0"], 0.25, seed=0) == split
     assert count_pairs(store, ORIGIN, TARGET, ["p0", "p4"]) == 7
@@ -172,18 +217,27 @@ def test_features_from_audio_feed_the_pipeline(tmp_path, small_spec_config):
     compute_features(audios, tmp_path / "f", spectrogram=small_spec_config, progress=False)
     manifest = load_manifest(tmp_path / "f")
     assert manifest.audios_path == audios.resolve() and manifest.split["val"] == ["b"]
-    origin, target = collect(make_dataset(tmp_path / "f", ORIGIN, TARGET, "val", 8, keep_silent=True))
+    origin, target = collect(
+        make_dataset(tmp_path / "f", ORIGIN, TARGET, "val", 8, keep_silent=True)
+    )
     tiles = np.load(tile_path(tmp_path / "f", ORIGIN, "b")).astype(np.float32)
     np.testing.assert_array_equal(origin[..., 0], tiles)
     assert not np.array_equal(origin, target)
 
 
 def test_errors_name_what_is_wrong(store, small_spec_config, tmp_path):
-    other = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=16, tile_frames=32)
-    with pytest.raises(ConfigError, match=r"other spectrogram settings: n_bins=32 \(requested 16\)"):
+    other = SpectrogramConfig(
+        sample_rate=16000, n_fft=256, hop_length=128, n_bins=16, tile_frames=32
+    )
+    with pytest.raises(
+        ConfigError, match=r"other spectrogram settings: n_bins=32 \(requested 16\)"
+    ):
         make_dataset(store, ORIGIN, TARGET, "train", 2, spectrogram=other)
-    with pytest.raises(DatasetError, match="target instrument 'guitar_acoustic' is not in the features.*"
-                                           "available: keyboard_acoustic, string_acoustic"):
+    with pytest.raises(
+        DatasetError,
+        match="target instrument 'guitar_acoustic' is not in the features.*"
+        "available: keyboard_acoustic, string_acoustic",
+    ):
         make_dataset(store, ORIGIN, "guitar_acoustic", "train", 2)
     with pytest.raises(ConfigError, match="split 'validation'"):
         make_dataset(store, ORIGIN, TARGET, "validation", 2)
@@ -191,22 +245,30 @@ def test_errors_name_what_is_wrong(store, small_spec_config, tmp_path):
         make_dataset(store, ORIGIN, TARGET, "train", 0)
     with pytest.raises(ConfigError, match="seed=-1 must be a non-negative integer"):
         make_dataset(store, ORIGIN, TARGET, "train", 2, seed=-1)
-    empty = write_feature_store(tmp_path / "e", {"a": (2, "train"), "b": (1, "train"), "c": (1, "test")},
-                                small_spec_config)
-    with pytest.raises(DatasetError, match=r"split 'val' has 0 pieces \(3 pieces in total: train 2, val 0, test 1\)"):
+    empty = write_feature_store(
+        tmp_path / "e", {"a": (2, "train"), "b": (1, "train"), "c": (1, "test")}, small_spec_config
+    )
+    with pytest.raises(
+        DatasetError,
+        match=r"split 'val' has 0 pieces \(3 pieces in total: train 2, val 0, test 1\)",
+    ):
         make_dataset(empty, ORIGIN, TARGET, "val", 2)
 
 
 def test_corrupt_tile_files_are_named(store):
     path = tile_path(store, TARGET, "p1")
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(DatasetError, match="string_acoustic/p1.npy: truncated or corrupt tile file"):
+    with pytest.raises(
+        DatasetError, match="string_acoustic/p1.npy: truncated or corrupt tile file"
+    ):
         make_dataset(store, ORIGIN, TARGET, "train", 2)
     path.write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(DatasetError, match="p1.npy: corrupt tile file"):
         make_dataset(store, ORIGIN, TARGET, "train", 2)
     np.save(path, np.zeros((2, 32, 32), np.float16))
-    with pytest.raises(DatasetError, match=r"p1.npy: tiles of shape \(2, 32, 32\) \(expected \(3, 32, 32\)"):
+    with pytest.raises(
+        DatasetError, match=r"p1.npy: tiles of shape \(2, 32, 32\) \(expected \(3, 32, 32\)"
+    ):
         make_dataset(store, ORIGIN, TARGET, "train", 2)
     path.unlink()
     with pytest.raises(DatasetError, match="p1.npy: tile file not found"):
@@ -219,12 +281,16 @@ def test_manifest_errors_name_the_file(store, tmp_path):
     manifest = store / "manifest.json"
     data = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**data, "split": {"train": ["p0"], "val": ["p0"]}}))
-    with pytest.raises(DatasetError, match="manifest.json: piece 'p0' is in splits 'train' and 'val'"):
+    with pytest.raises(
+        DatasetError, match="manifest.json: piece 'p0' is in splits 'train' and 'val'"
+    ):
         load_manifest(store)
     manifest.write_text(json.dumps({**data, "split": {"train": ["p0", "zz"]}}))
     with pytest.raises(DatasetError, match="manifest.json: split 'train' names unknown piece 'zz'"):
         load_manifest(store)
-    manifest.write_text(json.dumps({**data, "pieces": {**data["pieces"], "p9": {"split": "train"}}}))
+    manifest.write_text(
+        json.dumps({**data, "pieces": {**data["pieces"], "p9": {"split": "train"}}})
+    )
     with pytest.raises(DatasetError, match="manifest.json: piece 'p9' has no tile count 'n_tiles'"):
         load_manifest(store)
     bad = json.loads(json.dumps(data))
@@ -233,7 +299,9 @@ def test_manifest_errors_name_the_file(store, tmp_path):
     with pytest.raises(DatasetError, match="piece 'p0' has 5 tiles but n_frames=64 gives 2"):
         make_dataset(store, ORIGIN, TARGET, "train", 2)
     manifest.write_text(json.dumps({**data, "version": 2}))
-    with pytest.raises(DatasetError, match="manifest.json: version 2 .expected a features manifest"):
+    with pytest.raises(
+        DatasetError, match="manifest.json: version 2 .expected a features manifest"
+    ):
         load_manifest(store)
     manifest.write_text(json.dumps({k: v for k, v in data.items() if k != "pieces"}))
     with pytest.raises(DatasetError, match=r"manifest.json: missing keys \['pieces'\]"):
@@ -265,10 +333,24 @@ def peak_memory_mb(folder: Path, n_pieces: int, tiles_per_piece: int) -> tuple[i
     def fill(instrument, piece, n_tiles):
         return np.full((n_tiles, config.n_bins, config.tile_frames), 0.25, np.float16)
 
-    write_feature_store(folder, {f"p{i:03d}": (tiles_per_piece, "train") for i in range(n_pieces)}, config, fill=fill)
-    result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(folder)], capture_output=True, text=True,
-                            timeout=240, env={"TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
-                                              "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[1])})
+    write_feature_store(
+        folder,
+        {f"p{i:03d}": (tiles_per_piece, "train") for i in range(n_pieces)},
+        config,
+        fill=fill,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "CUDA_VISIBLE_DEVICES": "",
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(Path(__file__).parents[1]),
+        },
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     pairs, peak_mb = map(int, result.stdout.split()[-2:])
     return pairs, peak_mb

@@ -46,11 +46,20 @@ def test_demo_writes_every_artefact(demo_run, capsys):
 
 def test_second_run_reuses_everything(demo_run, capsys):
     out, _ = demo_run
-    kept = [out / "model" / "generator.keras", out / "converted" / "ode_to_joy" / "converted.wav",
-            out / "eval" / "results.json"]
+    kept = [
+        out / "model" / "generator.keras",
+        out / "converted" / "ode_to_joy" / "converted.wav",
+        out / "eval" / "results.json",
+    ]
     before = [path.stat().st_mtime_ns for path in kept]
-    assert demo.main(["--preset", "tiny", "--output", str(out), "--minutes", "1", "--jobs", "2"]) == 0
+    assert (
+        demo.main(["--preset", "tiny", "--output", str(out), "--minutes", "1", "--jobs", "2"]) == 0
+    )
     printed = capsys.readouterr().out
-    assert "already trained" in printed and "0 pieces rendered" in printed and "already evaluated" in printed
+    assert (
+        "already trained" in printed
+        and "0 pieces rendered" in printed
+        and "already evaluated" in printed
+    )
     assert "of the identity-to-oracle gap" in printed
     assert [path.stat().st_mtime_ns for path in kept] == before

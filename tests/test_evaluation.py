@@ -1,32 +1,38 @@
 import json
-import re
 import math
+import re
 
 import numpy as np
 import pytest
 
 from timbre import audio
-from timbre.evaluation import scoring
-from timbre.evaluation import metrics
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, ModelError
+from timbre.evaluation import metrics, scoring
 from timbre.evaluation.scoring import EvalConfig, EvalResults, Pair
 
 SR = 16000
-SPEC = SpectrogramConfig(sample_rate=SR, n_fft=512, hop_length=128, n_bins=256, tile_frames=32)  # 0-8 kHz
+SPEC = SpectrogramConfig(
+    sample_rate=SR, n_fft=512, hop_length=128, n_bins=256, tile_frames=32
+)  # 0-8 kHz
 NOTES_HZ = (261.63, 329.63, 392.0, 523.25)
 
 
-def melody(harmonics: dict[int, float], shift: float = 1.0, seconds_per_note: float = 0.4) -> np.ndarray:
+def melody(
+    harmonics: dict[int, float], shift: float = 1.0, seconds_per_note: float = 0.4
+) -> np.ndarray:
     """The same four notes (transposed by ``shift``) with a harmonic recipe (a timbre), decaying, 16 kHz."""
     t = np.arange(int(seconds_per_note * SR)) / SR
     envelope = np.exp(-4 * t) * np.minimum(1, t * 200)
-    notes = [sum(gain * np.sin(2 * np.pi * k * f0 * shift * t) for k, gain in harmonics.items()) * envelope
-             for f0 in NOTES_HZ]
+    notes = [
+        sum(gain * np.sin(2 * np.pi * k * f0 * shift * t) for k, gain in harmonics.items())
+        * envelope
+        for f0 in NOTES_HZ
+    ]
     return (0.4 * np.concatenate(notes)).astype(np.float32)
 
 
-SOFT_SAW = {k: 1 / k ** 2 for k in range(1, 9)}  # origin timbre: all harmonics, soft
+SOFT_SAW = {k: 1 / k**2 for k in range(1, 9)}  # origin timbre: all harmonics, soft
 SQUAREISH = {1: 1.0, 3: 1 / 3, 5: 1 / 5, 7: 1 / 7}  # target timbre: odd harmonics, brighter
 
 
@@ -38,6 +44,7 @@ class IdentityConverter:
 
     def tile_borders(self, n_frames: int) -> np.ndarray:
         from timbre import spectrogram as sp
+
         return sp.tile_borders(n_frames, SPEC.tile_frames)
 
 
@@ -45,26 +52,53 @@ def write_pair_folders(root, names=("a", "b", "c")):
     """audios/<instrument>/<piece>.wav: soft saw (origin) vs square-ish (target) melodies, 1.6 s each."""
     for i, name in enumerate(names):
         for instrument, recipe in (("keyboard_acoustic", SOFT_SAW), ("string_acoustic", SQUAREISH)):
-            audio.save(root / "audios" / instrument / f"{name}.wav", melody(recipe, 2 ** (i / 12)), SR)
+            audio.save(
+                root / "audios" / instrument / f"{name}.wav", melody(recipe, 2 ** (i / 12)), SR
+            )
     return root / "audios"
 
 
-def write_features_manifest(root, audios, split=None, instruments=("keyboard_acoustic", "string_acoustic")):
+def write_features_manifest(
+    root, audios, split=None, instruments=("keyboard_acoustic", "string_acoustic")
+):
     split = split or {"train": ["a"], "val": ["b"], "test": ["b", "c"]}
-    pieces = {name: {"n_tiles": 1, "split": part, "seconds": 1.6} for part, names in split.items() for name in names}
-    manifest = {"version": 1, "spectrogram": SPEC.to_dict(), "features": {"overlap": 0},
-                "audios_path": str(audios), "instruments": list(instruments), "pieces": pieces, "split": split}
+    pieces = {
+        name: {"n_tiles": 1, "split": part, "seconds": 1.6}
+        for part, names in split.items()
+        for name in names
+    }
+    manifest = {
+        "version": 1,
+        "spectrogram": SPEC.to_dict(),
+        "features": {"overlap": 0},
+        "audios_path": str(audios),
+        "instruments": list(instruments),
+        "pieces": pieces,
+        "split": split,
+    }
     (root / "features").mkdir(parents=True, exist_ok=True)
     (root / "features" / "manifest.json").write_text(json.dumps(manifest))
     return root / "features"
 
 
-def write_model_config(folder, origin="keyboard_acoustic", target="string_acoustic", spectrogram=SPEC):
+def write_model_config(
+    folder, origin="keyboard_acoustic", target="string_acoustic", spectrogram=SPEC
+):
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"version": 1, "mode": "generator", "origin": origin, "target": target,
-              "features_path": "", "spectrogram": spectrogram.to_dict(), "model": {}, "train": {}}
+    config = {
+        "version": 1,
+        "mode": "generator",
+        "origin": origin,
+        "target": target,
+        "features_path": "",
+        "spectrogram": spectrogram.to_dict(),
+        "model": {},
+        "train": {},
+    }
     (folder / "config.json").write_text(json.dumps(config))
-    (folder / "generator.keras").write_text("placeholder: only its presence is checked before loading")
+    (folder / "generator.keras").write_text(
+        "placeholder: only its presence is checked before loading"
+    )
     return folder
 
 
@@ -89,12 +123,32 @@ def test_oracle_of_identical_timbres_reconstructs_the_target():
 
 
 def test_gap_closed_by_hand():
-    mean = {"identity": {"lsd_db": 10.0, "sc": 0.8, "logmel_l1_db": 4.0, "loudness_l1_db": 3.0, "chroma_cos": 0.6,
-                         "seam_ratio": 1.0},
-            "model": {"lsd_db": 6.0, "sc": 0.8, "logmel_l1_db": 5.0, "loudness_l1_db": 1.0, "chroma_cos": 0.8,
-                      "seam_ratio": 1.1},
-            "oracle": {"lsd_db": 2.0, "sc": 0.4, "logmel_l1_db": 2.0, "loudness_l1_db": 3.0, "chroma_cos": 1.0,
-                       "seam_ratio": 1.0}}
+    mean = {
+        "identity": {
+            "lsd_db": 10.0,
+            "sc": 0.8,
+            "logmel_l1_db": 4.0,
+            "loudness_l1_db": 3.0,
+            "chroma_cos": 0.6,
+            "seam_ratio": 1.0,
+        },
+        "model": {
+            "lsd_db": 6.0,
+            "sc": 0.8,
+            "logmel_l1_db": 5.0,
+            "loudness_l1_db": 1.0,
+            "chroma_cos": 0.8,
+            "seam_ratio": 1.1,
+        },
+        "oracle": {
+            "lsd_db": 2.0,
+            "sc": 0.4,
+            "logmel_l1_db": 2.0,
+            "loudness_l1_db": 3.0,
+            "chroma_cos": 1.0,
+            "seam_ratio": 1.0,
+        },
+    }
     gaps = scoring.gap_closed(mean)["model"]
     assert gaps["lsd_db"] == pytest.approx(0.5)  # (10 - 6) / (10 - 2)
     assert gaps["sc"] == pytest.approx(0.0)  # no better than identity
@@ -104,26 +158,33 @@ def test_gap_closed_by_hand():
     assert math.isnan(gaps["seam_ratio"])
     mean["oracle"]["lsd_db"], mean["oracle"]["chroma_cos"] = 11.0, 0.5  # oracle worse than identity
     gaps = scoring.gap_closed(mean)["model"]
-    assert math.isnan(gaps["lsd_db"]) and math.isnan(gaps["chroma_cos"])  # no gap, not a misleading share
+    assert math.isnan(gaps["lsd_db"]) and math.isnan(
+        gaps["chroma_cos"]
+    )  # no gap, not a misleading share
 
 
 def test_evaluate_pairs_and_written_outputs(tmp_path):
     audios = write_pair_folders(tmp_path)
     pairs = scoring.folder_pairs(audios / "keyboard_acoustic", audios / "string_acoustic")
     assert [p.name for p in pairs] == ["a", "b", "c"]
-    results = scoring.evaluate_pairs(pairs, {"model": IdentityConverter()}, SPEC,
-                                        EvalConfig(max_seconds=1.0), progress=False)
+    results = scoring.evaluate_pairs(
+        pairs, {"model": IdentityConverter()}, SPEC, EvalConfig(max_seconds=1.0), progress=False
+    )
     assert results.settings["n_pieces"] == 3 and results.settings["seconds"] == pytest.approx(3.0)
     assert results.settings["max_hz_used"] == 8000
     for metric in metrics.METRICS:
         expected = np.mean([results.pieces[p]["identity"][metric] for p in "abc"])
         assert results.mean["identity"][metric] == pytest.approx(expected)
-    assert results.gap_closed["model"]["lsd_db"] == pytest.approx(0.0)  # identity stand-in closes nothing
+    assert results.gap_closed["model"]["lsd_db"] == pytest.approx(
+        0.0
+    )  # identity stand-in closes nothing
 
     paths = scoring.write_results(results, tmp_path / "eval")
     saved = json.loads(paths["json"].read_text())
     assert saved["mean"]["oracle"]["lsd_db"] == pytest.approx(results.mean["oracle"]["lsd_db"])
-    assert saved["pieces"]["b"]["model"]["chroma_cos"] == pytest.approx(results.pieces["b"]["model"]["chroma_cos"])
+    assert saved["pieces"]["b"]["model"]["chroma_cos"] == pytest.approx(
+        results.pieces["b"]["model"]["chroma_cos"]
+    )
     assert saved["gap_closed"]["model"]["seam_ratio"] is None  # NaN written as JSON null
     rows = paths["csv"].read_text().splitlines()
     assert rows[0] == "piece,system," + ",".join(metrics.METRICS)
@@ -137,24 +198,40 @@ def test_test_pairs_reads_the_test_split(tmp_path):
     audios = write_pair_folders(tmp_path)
     features = write_features_manifest(tmp_path, audios)
     pairs = scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
-    assert pairs == [Pair("b", audios / "keyboard_acoustic" / "b.wav", audios / "string_acoustic" / "b.wav"),
-                     Pair("c", audios / "keyboard_acoustic" / "c.wav", audios / "string_acoustic" / "c.wav")]
-    assert len(scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic", max_pieces=1)) == 1
+    assert pairs == [
+        Pair("b", audios / "keyboard_acoustic" / "b.wav", audios / "string_acoustic" / "b.wav"),
+        Pair("c", audios / "keyboard_acoustic" / "c.wav", audios / "string_acoustic" / "c.wav"),
+    ]
+    assert (
+        len(scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic", max_pieces=1)) == 1
+    )
 
 
 def test_test_pairs_errors(tmp_path):
-    with pytest.raises(DatasetError, match=r"features: .* not found \(expected the folder compute_features.py wrote\)"):
+    with pytest.raises(
+        DatasetError,
+        match=r"features: .* not found \(expected the folder compute_features.py wrote\)",
+    ):
         scoring.test_pairs(tmp_path / "nowhere", "keyboard_acoustic", "string_acoustic")
     audios = write_pair_folders(tmp_path)
     features = write_features_manifest(tmp_path, audios)
-    with pytest.raises(DatasetError, match=r"no instrument 'guitar_acoustic', the model's target \(features hold "
-                                           r"\['keyboard_acoustic', 'string_acoustic'\]"):
+    with pytest.raises(
+        DatasetError,
+        match=r"no instrument 'guitar_acoustic', the model's target \(features hold "
+        r"\['keyboard_acoustic', 'string_acoustic'\]",
+    ):
         scoring.test_pairs(features, "keyboard_acoustic", "guitar_acoustic")
     write_features_manifest(tmp_path, audios, split={"train": ["a", "b"], "val": ["c"], "test": []})
-    with pytest.raises(DatasetError, match=r"the test split is empty \(train 2, val 1, test 0 pieces\)"):
+    with pytest.raises(
+        DatasetError, match=r"the test split is empty \(train 2, val 1, test 0 pieces\)"
+    ):
         scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
-    write_features_manifest(tmp_path, audios, split={"train": ["a"], "val": [], "test": ["b", "zz"]})
-    with pytest.raises(DatasetError, match=r"2 audio files of the test pieces are missing \(e.g. .*zz.wav\)"):
+    write_features_manifest(
+        tmp_path, audios, split={"train": ["a"], "val": [], "test": ["b", "zz"]}
+    )
+    with pytest.raises(
+        DatasetError, match=r"2 audio files of the test pieces are missing \(e.g. .*zz.wav\)"
+    ):
         scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
     write_features_manifest(tmp_path, tmp_path / "gone")
     with pytest.raises(DatasetError, match=r"audios_path .*gone not found"):
@@ -163,15 +240,22 @@ def test_test_pairs_errors(tmp_path):
 
 def test_folder_pairs_errors(tmp_path):
     audios = write_pair_folders(tmp_path)
-    with pytest.raises(DatasetError, match=r"origin_dir: .*missing not found \(expected a folder of audio files\)"):
+    with pytest.raises(
+        DatasetError, match=r"origin_dir: .*missing not found \(expected a folder of audio files\)"
+    ):
         scoring.folder_pairs(tmp_path / "missing", audios / "string_acoustic")
     (tmp_path / "other").mkdir()
     audio.save(tmp_path / "other" / "z.wav", melody(SOFT_SAW), SR)
     with pytest.raises(DatasetError, match="share no audio file name"):
         scoring.folder_pairs(audios / "keyboard_acoustic", tmp_path / "other")
     audio.save(tmp_path / "other" / "a.wav", melody(SOFT_SAW), SR)
-    with pytest.warns(UserWarning, match=r"3 audio files have no partner of the same name and are skipped \(e.g. b"):
-        assert [p.name for p in scoring.folder_pairs(tmp_path / "other", audios / "string_acoustic")] == ["a"]
+    with pytest.warns(
+        UserWarning,
+        match=r"3 audio files have no partner of the same name and are skipped \(e.g. b",
+    ):
+        assert [
+            p.name for p in scoring.folder_pairs(tmp_path / "other", audios / "string_acoustic")
+        ] == ["a"]
 
 
 def test_load_pair_trims_unequal_lengths(tmp_path):
@@ -200,22 +284,34 @@ def test_model_settings_errors(tmp_path):
 
 
 def test_evaluate_needs_exactly_one_source(tmp_path):
-    with pytest.raises(ConfigError, match="give either features_path or both origin_dir and target_dir"):
+    with pytest.raises(
+        ConfigError, match="give either features_path or both origin_dir and target_dir"
+    ):
         scoring.evaluate(tmp_path, progress=False)
-    with pytest.raises(ConfigError, match="give either features_path or both origin_dir and target_dir"):
+    with pytest.raises(
+        ConfigError, match="give either features_path or both origin_dir and target_dir"
+    ):
         scoring.evaluate(tmp_path, origin_dir=tmp_path, progress=False)
-    with pytest.raises(ConfigError, match="give either features_path or both origin_dir and target_dir"):
+    with pytest.raises(
+        ConfigError, match="give either features_path or both origin_dir and target_dir"
+    ):
         scoring.evaluate(tmp_path, features_path=tmp_path, origin_dir=tmp_path, target_dir=tmp_path)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"phase": "magic"}, r"phase='magic' \(expected one of \['both', 'griffinlim', 'input'\]\)"),
-    ({"iterations": 0}, "iterations=0 must be a positive integer"),
-    ({"batch_size": -1}, "batch_size=-1 must be a positive integer"),
-    ({"max_pieces": 0}, "max_pieces=0 must be a positive integer"),
-    ({"max_hz": 0.0}, "max_hz=0.0 must be positive"),
-    ({"max_seconds": -2.0}, "max_seconds=-2.0 must be positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"phase": "magic"},
+            r"phase='magic' \(expected one of \['both', 'griffinlim', 'input'\]\)",
+        ),
+        ({"iterations": 0}, "iterations=0 must be a positive integer"),
+        ({"batch_size": -1}, "batch_size=-1 must be a positive integer"),
+        ({"max_pieces": 0}, "max_pieces=0 must be a positive integer"),
+        ({"max_hz": 0.0}, "max_hz=0.0 must be positive"),
+        ({"max_seconds": -2.0}, "max_seconds=-2.0 must be positive"),
+    ],
+)
 def test_eval_config_checks_values(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         EvalConfig(**kwargs)
@@ -229,13 +325,17 @@ def test_evaluate_pairs_needs_pairs_and_converters():
 
 
 def test_results_to_dict_has_no_nan():
-    results = EvalResults(pieces={}, mean={"model": {"sc": float("nan")}}, gap_closed={}, settings={})
+    results = EvalResults(
+        pieces={}, mean={"model": {"sc": float("nan")}}, gap_closed={}, settings={}
+    )
     assert results.to_dict()["mean"]["model"]["sc"] is None
 
 
 # --- End to end: evaluate.py in-process with tiny Keras models saved in tmp_path.
 
-MODEL_SPEC = SpectrogramConfig(sample_rate=SR, n_fft=256, hop_length=128, n_bins=64, tile_frames=32)  # 0-4 kHz
+MODEL_SPEC = SpectrogramConfig(
+    sample_rate=SR, n_fft=256, hop_length=128, n_bins=64, tile_frames=32
+)  # 0-4 kHz
 
 
 def save_model(folder, generator, target="string_acoustic"):
@@ -258,14 +358,35 @@ def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
 
     audios = write_pair_folders(tmp_path)
     features = write_features_manifest(tmp_path, audios)
-    generator = build_generator(ModelConfig(base_filters=4, depth=5), MODEL_SPEC.n_bins, MODEL_SPEC.tile_frames)
+    generator = build_generator(
+        ModelConfig(base_filters=4, depth=5), MODEL_SPEC.n_bins, MODEL_SPEC.tile_frames
+    )
     model = save_model(tmp_path / "model", generator)
-    status = main(["--model", str(model), "--features", str(features), "--phase", "both", "--iterations", "2",
-                   "--max_seconds", "1.0", "--no_progress"])
+    status = main(
+        [
+            "--model",
+            str(model),
+            "--features",
+            str(features),
+            "--phase",
+            "both",
+            "--iterations",
+            "2",
+            "--max_seconds",
+            "1.0",
+            "--no_progress",
+        ]
+    )
     assert status == 0
     printed = capsys.readouterr().out
-    for row in ("| identity |", "| model |", "| model_griffinlim |", "| oracle |", "| gap closed: model |",
-                "| gap closed: model_griffinlim |"):
+    for row in (
+        "| identity |",
+        "| model |",
+        "| model_griffinlim |",
+        "| oracle |",
+        "| gap closed: model |",
+        "| gap closed: model_griffinlim |",
+    ):
         assert row in printed
     eval_dir = model / "eval"
     saved = json.loads((eval_dir / "results.json").read_text())
@@ -274,8 +395,14 @@ def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
     for system, values in saved["mean"].items():
         assert set(values) == set(metrics.METRICS)
         assert all(np.isfinite(values[m]) for m in metrics.METRICS if m != "seam_ratio"), system
-    assert saved["settings"]["phase"] == "both" and saved["settings"]["max_hz_used"] == MODEL_SPEC.max_hz
-    assert saved["settings"]["seconds"] == pytest.approx(2.0) and saved["settings"]["target"] == "string_acoustic"
+    assert (
+        saved["settings"]["phase"] == "both"
+        and saved["settings"]["max_hz_used"] == MODEL_SPEC.max_hz
+    )
+    assert (
+        saved["settings"]["seconds"] == pytest.approx(2.0)
+        and saved["settings"]["target"] == "string_acoustic"
+    )
     identity, oracle = saved["mean"]["identity"]["lsd_db"], saved["mean"]["oracle"]["lsd_db"]
     expected_gap = (identity - saved["mean"]["model"]["lsd_db"]) / (identity - oracle)
     assert saved["gap_closed"]["model"]["lsd_db"] == pytest.approx(expected_gap)
@@ -287,9 +414,13 @@ def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
 def test_identity_generator_scores_like_the_identity_baseline(tmp_path):
     audios = write_pair_folders(tmp_path, names=("a",))
     model = save_model(tmp_path / "model", identity_generator())
-    results, paths = scoring.evaluate(model / "generator.keras", origin_dir=audios / "keyboard_acoustic",
-                                         target_dir=audios / "string_acoustic", output_dir=tmp_path / "out",
-                                         progress=False)
+    results, paths = scoring.evaluate(
+        model / "generator.keras",
+        origin_dir=audios / "keyboard_acoustic",
+        target_dir=audios / "string_acoustic",
+        output_dir=tmp_path / "out",
+        progress=False,
+    )
     assert paths["json"] == tmp_path / "out" / "results.json" and paths["json"].is_file()
     identity, model_scores = results.mean["identity"], results.mean["model"]
     assert model_scores["lsd_db"] == pytest.approx(identity["lsd_db"], abs=0.5)
@@ -303,16 +434,38 @@ def test_evaluate_cli_errors(tmp_path, capsys):
     from timbre.cli.evaluate import main
 
     audios = write_pair_folders(tmp_path, names=("a", "b"))
-    features = write_features_manifest(tmp_path, audios, split={"train": ["a"], "val": ["b"], "test": ["b"]})
+    features = write_features_manifest(
+        tmp_path, audios, split={"train": ["a"], "val": ["b"], "test": ["b"]}
+    )
     model = save_model(tmp_path / "model", identity_generator(), target="guitar_acoustic")
     cases = [
-        (["--model", str(tmp_path / "none"), "--features", str(features)], r"--model .*none: not found"),
-        (["--model", str(model), "--features", str(tmp_path / "nofeatures")],
-         r"--features .*nofeatures: folder not found"),
-        (["--model", str(model), "--origin_dir", str(audios)], "--origin_dir and --target_dir go together"),
-        (["--model", str(model), "--origin_dir", str(tmp_path / "x"), "--target_dir", str(audios)],
-         r"--origin_dir .*x: folder not found"),
-        (["--model", str(model), "--features", str(features)], r"no instrument 'guitar_acoustic', the model's target"),
+        (
+            ["--model", str(tmp_path / "none"), "--features", str(features)],
+            r"--model .*none: not found",
+        ),
+        (
+            ["--model", str(model), "--features", str(tmp_path / "nofeatures")],
+            r"--features .*nofeatures: folder not found",
+        ),
+        (
+            ["--model", str(model), "--origin_dir", str(audios)],
+            "--origin_dir and --target_dir go together",
+        ),
+        (
+            [
+                "--model",
+                str(model),
+                "--origin_dir",
+                str(tmp_path / "x"),
+                "--target_dir",
+                str(audios),
+            ],
+            r"--origin_dir .*x: folder not found",
+        ),
+        (
+            ["--model", str(model), "--features", str(features)],
+            r"no instrument 'guitar_acoustic', the model's target",
+        ),
     ]
     for argv, message in cases:
         assert main([*argv, "--no_progress"]) == 1

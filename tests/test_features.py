@@ -41,7 +41,10 @@ def test_tiles_decode_back_to_the_direct_magnitude(audios, tmp_path, small_spec_
             samples, _ = audio.load(audios / instrument / f"{piece}.wav")
             direct = np.abs(sp.stft(samples, config)[: config.n_bins]) * sp.magnitude_scale(config)
             tiles = np.load(tile_path(tmp_path / "f", instrument, piece))
-            assert tiles.dtype == np.float16 and tiles.shape[1:] == (config.n_bins, config.tile_frames)
+            assert tiles.dtype == np.float16 and tiles.shape[1:] == (
+                config.n_bins,
+                config.tile_frames,
+            )
             assert tiles.min() >= -1.0 and tiles.max() <= 1.0
             decoded = sp.blend(sp.denormalise(tiles, config), direct.shape[1], overlap)
             # float16 keeps 11 significant bits of the normalised value: relative error of the
@@ -58,7 +61,11 @@ def test_pairs_align_tile_for_tile(audios, tmp_path, small_spec_config):
         target = np.load(tile_path(tmp_path / "f", TARGET, piece)).astype(np.float32)
         assert origin.shape == target.shape
         entry = manifest["pieces"][piece]
-        assert len(origin) == entry["n_tiles"] == len(sp.tile_starts(entry["n_frames"], config.tile_frames, 5))
+        assert (
+            len(origin)
+            == entry["n_tiles"]
+            == len(sp.tile_starts(entry["n_frames"], config.tile_frames, 5))
+        )
         # Both share one on/off envelope: per-frame loudness rises and falls together.
         loud_origin, loud_target = origin.max(axis=1) > 0.5, target.max(axis=1) > 0.5
         assert loud_origin.any() and (~loud_origin).any()
@@ -69,12 +76,21 @@ def test_manifest_contract_and_disjoint_splits(audios, tmp_path, small_spec_conf
     summary = run(audios, tmp_path / "f", small_spec_config)
     data = json.loads((tmp_path / "f" / "manifest.json").read_text())
     assert data["version"] == 1 and data["complete"] is True
-    assert data["spectrogram"] == small_spec_config.to_dict() and data["features"] == FeatureConfig().to_dict()
-    assert data["audios_path"] == str(audios.resolve()) and data["instruments"] == list(FEATURE_INSTRUMENTS)
+    assert (
+        data["spectrogram"] == small_spec_config.to_dict()
+        and data["features"] == FeatureConfig().to_dict()
+    )
+    assert data["audios_path"] == str(audios.resolve()) and data["instruments"] == list(
+        FEATURE_INSTRUMENTS
+    )
     assert set(data["pieces"]) == set(PIECES) and summary.failed == {}
     for piece, (seconds, split) in PIECES.items():
         entry = data["pieces"][piece]
-        assert entry["split"] == split and entry["seconds"] == seconds and piece in data["split"][split]
+        assert (
+            entry["split"] == split
+            and entry["seconds"] == seconds
+            and piece in data["split"][split]
+        )
         assert sorted(entry["peak_db"]) == sorted(FEATURE_INSTRUMENTS)
         assert all(len(values) == entry["n_tiles"] for values in entry["peak_db"].values())
     members = [p for split in data["split"].values() for p in split]
@@ -99,8 +115,13 @@ def test_audio_without_split_puts_every_piece_in_train(tmp_path, small_spec_conf
 
 def test_peaks_measure_loudness(small_spec_config):
     config = small_spec_config
-    loud = sp.tile(sp.log_spectrogram(0.5 * np.ones(4000, np.float32) + 0, config)[0], config.tile_frames)
-    tone = sp.tile(sp.log_spectrogram(np.sin(np.arange(4000) * 0.3).astype(np.float32), config)[0], config.tile_frames)
+    loud = sp.tile(
+        sp.log_spectrogram(0.5 * np.ones(4000, np.float32) + 0, config)[0], config.tile_frames
+    )
+    tone = sp.tile(
+        sp.log_spectrogram(np.sin(np.arange(4000) * 0.3).astype(np.float32), config)[0],
+        config.tile_frames,
+    )
     silent = np.full((2, config.n_bins, config.tile_frames), sp.SILENCE, np.float16)
     assert tile_peaks_db(tone, config)[0] == pytest.approx(0.0, abs=0.5)  # full-scale sine = 0 dB
     assert tile_peaks_db(loud, config)[0] > -10.0
@@ -117,20 +138,28 @@ def test_resume_computes_only_what_is_missing(audios, tmp_path, small_spec_confi
     real = sp.log_spectrogram
     monkeypatch.setattr(sp, "log_spectrogram", lambda *a, **k: calls.append(1) or real(*a, **k))
     summary = run(audios, features, small_spec_config)
-    assert summary.computed == ["b"] and sorted(summary.skipped) == ["a", "c", "d"] and len(calls) == 1
+    assert (
+        summary.computed == ["b"] and sorted(summary.skipped) == ["a", "c", "d"] and len(calls) == 1
+    )
     assert {p: os.stat(tile_path(features, ORIGIN, p)).st_mtime_ns for p in PIECES} == before
     assert (features / "manifest.json").read_bytes() == manifest_before
     calls.clear()
     assert run(audios, features, small_spec_config).computed == [] and calls == []
 
 
-def test_resume_without_a_finished_manifest_reads_peaks_from_the_files(audios, tmp_path, small_spec_config):
+def test_resume_without_a_finished_manifest_reads_peaks_from_the_files(
+    audios, tmp_path, small_spec_config
+):
     features = tmp_path / "f"
     run(audios, features, small_spec_config)
     finished = json.loads((features / "manifest.json").read_text())
-    (features / "manifest.json").write_text(json.dumps({**finished, "pieces": {}, "complete": False}))
+    (features / "manifest.json").write_text(
+        json.dumps({**finished, "pieces": {}, "complete": False})
+    )
     summary = run(audios, features, small_spec_config)
-    assert summary.computed == [] and json.loads((features / "manifest.json").read_text()) == finished
+    assert (
+        summary.computed == [] and json.loads((features / "manifest.json").read_text()) == finished
+    )
 
 
 def test_runs_are_deterministic_and_the_pool_matches(audios, tmp_path, small_spec_config):
@@ -138,20 +167,31 @@ def test_runs_are_deterministic_and_the_pool_matches(audios, tmp_path, small_spe
     run(audios, tmp_path / "two", small_spec_config, jobs=2)
     for instrument in FEATURE_INSTRUMENTS:
         for piece in PIECES:
-            assert tile_path(tmp_path / "one", instrument, piece).read_bytes() == \
-                tile_path(tmp_path / "two", instrument, piece).read_bytes()
-    assert (tmp_path / "one" / "manifest.json").read_bytes() == (tmp_path / "two" / "manifest.json").read_bytes()
+            assert (
+                tile_path(tmp_path / "one", instrument, piece).read_bytes()
+                == tile_path(tmp_path / "two", instrument, piece).read_bytes()
+            )
+    assert (tmp_path / "one" / "manifest.json").read_bytes() == (
+        tmp_path / "two" / "manifest.json"
+    ).read_bytes()
 
 
 def test_instrument_subset_and_unknown_instrument(audios, tmp_path, small_spec_config):
     run(audios, tmp_path / "f", small_spec_config, instruments=[TARGET])
     assert read_manifest(tmp_path / "f")["instruments"] == [TARGET]
     assert not (tmp_path / "f" / ORIGIN).exists()
-    summary = run(audios, tmp_path / "f", small_spec_config, instruments=[ORIGIN])  # adds one, keeps the other
+    summary = run(
+        audios, tmp_path / "f", small_spec_config, instruments=[ORIGIN]
+    )  # adds one, keeps the other
     manifest = read_manifest(tmp_path / "f")
     assert manifest["instruments"] == [TARGET, ORIGIN] and summary.computed == sorted(PIECES)
-    assert all(sorted(entry["peak_db"]) == sorted(FEATURE_INSTRUMENTS) for entry in manifest["pieces"].values())
-    with pytest.raises(DatasetError, match="unknown instrument 'string_acoustc'.*did you mean 'string_acoustic'"):
+    assert all(
+        sorted(entry["peak_db"]) == sorted(FEATURE_INSTRUMENTS)
+        for entry in manifest["pieces"].values()
+    )
+    with pytest.raises(
+        DatasetError, match="unknown instrument 'string_acoustc'.*did you mean 'string_acoustic'"
+    ):
         run(audios, tmp_path / "g", small_spec_config, instruments=["string_acoustc"])
 
 
@@ -160,7 +200,10 @@ def test_bad_pieces_fail_alone(audios, tmp_path, small_spec_config):
     (audios / ORIGIN / "c.wav").unlink()
     summary = run(audios, tmp_path / "f", small_spec_config)
     assert sorted(summary.failed) == ["b", "c"]
-    assert "audio lengths differ" in summary.failed["b"] and "c.wav: file not found" in summary.failed["c"]
+    assert (
+        "audio lengths differ" in summary.failed["b"]
+        and "c.wav: file not found" in summary.failed["c"]
+    )
     data = json.loads((tmp_path / "f" / "manifest.json").read_text())
     assert sorted(data["pieces"]) == ["a", "d"] and sorted(data["failed"]) == ["b", "c"]
     assert "b" not in data["split"]["train"]
@@ -174,10 +217,17 @@ def test_settings_errors(audios, tmp_path, small_spec_config):
     with pytest.raises(ConfigError, match="jobs=0 must be a positive integer"):
         run(audios, tmp_path / "f", small_spec_config, jobs=0)
     run(audios, tmp_path / "f", small_spec_config)
-    with pytest.raises(ConfigError, match=r"holds tiles made with other settings: overlap=0 \(requested 4\)"):
+    with pytest.raises(
+        ConfigError, match=r"holds tiles made with other settings: overlap=0 \(requested 4\)"
+    ):
         run(audios, tmp_path / "f", small_spec_config, features=FeatureConfig(overlap=4))
-    other = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=16, tile_frames=32)
-    with pytest.raises(ConfigError, match=r"other settings: n_bins=32 \(requested 16\); use another features folder"):
+    other = SpectrogramConfig(
+        sample_rate=16000, n_fft=256, hop_length=128, n_bins=16, tile_frames=32
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"other settings: n_bins=32 \(requested 16\); use another features folder",
+    ):
         run(audios, tmp_path / "f", other)
     with pytest.raises(ConfigError, match="silence_db=5"):
         FeatureConfig(silence_db=5)
@@ -210,7 +260,9 @@ def test_tile_file_layout_names_bad_files(tmp_path):
     with pytest.raises(DatasetError, match="junk.npy: corrupt tile file, not a NumPy .npy array"):
         tile_file_layout(tmp_path / "junk.npy")
     np.save(tmp_path / "wide.npy", np.zeros((3, 4, 5), np.float32))
-    with pytest.raises(DatasetError, match=r"wide.npy: float32 array of shape \(3, 4, 5\) \(expected float16 tiles"):
+    with pytest.raises(
+        DatasetError, match=r"wide.npy: float32 array of shape \(3, 4, 5\) \(expected float16 tiles"
+    ):
         tile_file_layout(tmp_path / "wide.npy")
     with pytest.raises(DatasetError, match="missing.npy: tile file not found"):
         tile_file_layout(tmp_path / "missing.npy")
@@ -219,14 +271,28 @@ def test_tile_file_layout_names_bad_files(tmp_path):
 def test_cli_computes_features(audios, tmp_path, small_spec_config, capsys):
     config_file = tmp_path / "spec.json"
     small_spec_config.save(config_file)
-    argv = ["--audios", str(audios), "--features", str(tmp_path / "f"), "--overlap", "4", "--keep_silent",
-            "--spectrogram_config", str(config_file), "--jobs", "1", "--no_progress"]
+    argv = [
+        "--audios",
+        str(audios),
+        "--features",
+        str(tmp_path / "f"),
+        "--overlap",
+        "4",
+        "--keep_silent",
+        "--spectrogram_config",
+        str(config_file),
+        "--jobs",
+        "1",
+        "--no_progress",
+    ]
     assert cli_features.main(argv) == 0
     assert "4 pieces computed, 0 already done, 0 failed" in capsys.readouterr().out
     manifest = read_manifest(tmp_path / "f")
     assert manifest["features"] == FeatureConfig(overlap=4, keep_silent=True).to_dict()
     assert manifest["spectrogram"] == small_spec_config.to_dict()
-    assert all(tile_path(tmp_path / "f", i, p).exists() for i in FEATURE_INSTRUMENTS for p in PIECES)
+    assert all(
+        tile_path(tmp_path / "f", i, p).exists() for i in FEATURE_INSTRUMENTS for p in PIECES
+    )
     assert cli_features.main(argv) == 0
     assert "0 pieces computed, 4 already done" in capsys.readouterr().out
 
@@ -235,12 +301,26 @@ def test_cli_reports_failures_and_errors(audios, tmp_path, small_spec_config, ca
     config_file = tmp_path / "spec.json"
     small_spec_config.save(config_file)
     (audios / ORIGIN / "d.wav").write_bytes(b"RIFF garbage")
-    base = ["--audios_path", str(audios), "--features_path", str(tmp_path / "f"), "--spectrogram_config",
-            str(config_file), "--no_progress"]
+    base = [
+        "--audios_path",
+        str(audios),
+        "--features_path",
+        str(tmp_path / "f"),
+        "--spectrogram_config",
+        str(config_file),
+        "--no_progress",
+    ]
     assert cli_features.main(base + ["--jobs", "1"]) == 1
     captured = capsys.readouterr()
-    assert "3 pieces computed" in captured.out and "failed: d:" in captured.err and "d.wav" in captured.err
+    assert (
+        "3 pieces computed" in captured.out
+        and "failed: d:" in captured.err
+        and "d.wav" in captured.err
+    )
     assert cli_features.main(base + ["--instruments", "flute_synthetic"]) == 1
     assert "error: unknown instrument 'flute_synthetic'" in capsys.readouterr().err
-    assert cli_features.main(["--audios", str(tmp_path / "nope"), "--features", str(tmp_path / "g")]) == 1
+    assert (
+        cli_features.main(["--audios", str(tmp_path / "nope"), "--features", str(tmp_path / "g")])
+        == 1
+    )
     assert "error: --audios_path" in capsys.readouterr().err

@@ -8,16 +8,15 @@ import keras
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import sine
-from timbre.conversion import converter
-from timbre.evaluation import metrics
-from timbre.conversion import streaming
+
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
-from timbre.errors import AudioError, ConfigError, ModelError
+from timbre.conversion import converter, streaming
 from timbre.conversion.converter import Converter, load_converter, load_generator
 from timbre.conversion.streaming import StreamingConversion
+from timbre.errors import AudioError, ConfigError, ModelError
+from timbre.evaluation import metrics
 
 
 def identity_generator(config: SpectrogramConfig) -> keras.Model:
@@ -36,8 +35,9 @@ def conv_generator(config: SpectrogramConfig, seed: int = 0, offset: float = 0.0
 
 def write_model(directory, generator: keras.Model, config: SpectrogramConfig):
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(json.dumps({"version": 1, "mode": "generator",
-                                                       "spectrogram": config.to_dict()}))
+    (directory / "config.json").write_text(
+        json.dumps({"version": 1, "mode": "generator", "spectrogram": config.to_dict()})
+    )
     generator.save(directory / "generator.keras")
     return directory
 
@@ -47,7 +47,9 @@ def melody(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     parts, total = [], int(round(seconds * sample_rate))
     while sum(map(len, parts)) < total:
-        note = sine(rng.uniform(220, 880), rng.uniform(0.1, 0.6), sample_rate, rng.uniform(0.1, 0.5))
+        note = sine(
+            rng.uniform(220, 880), rng.uniform(0.1, 0.6), sample_rate, rng.uniform(0.1, 0.5)
+        )
         parts.append(note * np.exp(-np.arange(len(note)) / (0.3 * sample_rate)).astype(np.float32))
     return np.concatenate(parts)[:total]
 
@@ -55,17 +57,21 @@ def melody(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
 def vibrato(seconds: float, sample_rate: int) -> np.ndarray:
     """A tone whose spectrum changes at a steady pace (vibrato and tremolo), so no frame is special."""
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
-    tone = np.sin(2 * np.pi * (440 * t + 30 * np.sin(2 * np.pi * 0.37 * t))) * (0.6 + 0.4 * np.sin(2 * np.pi * 1.3 * t))
+    tone = np.sin(2 * np.pi * (440 * t + 30 * np.sin(2 * np.pi * 0.37 * t))) * (
+        0.6 + 0.4 * np.sin(2 * np.pi * 1.3 * t)
+    )
     return (0.3 * tone).astype(np.float32)
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(b ** 2)))
+    return float(np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(b**2)))
 
 
 @pytest.fixture(scope="module")
 def small() -> SpectrogramConfig:
-    return SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32)
+    return SpectrogramConfig(
+        sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +84,13 @@ def test_identity_reproduces_input_without_seams(identity, small):
     out = identity.convert(audio)
     assert out.dtype == np.float32 and out.shape == audio.shape
     assert relative_error(out, audio) < 0.01  # seams or a gain error would show here
-    assert np.sqrt(np.mean(out ** 2)) / np.sqrt(np.mean(audio ** 2)) == pytest.approx(1.0, abs=0.01)
+    assert np.sqrt(np.mean(out**2)) / np.sqrt(np.mean(audio**2)) == pytest.approx(1.0, abs=0.01)
     borders = identity.tile_borders(sp.n_frames_for(len(audio), small))
     assert len(borders) > 20
     assert metrics.seam_ratio(out, small, borders) < 1.2
-    assert metrics.seam_ratio(out, small, borders) == pytest.approx(metrics.seam_ratio(audio, small, borders), abs=0.02)
+    assert metrics.seam_ratio(out, small, borders) == pytest.approx(
+        metrics.seam_ratio(audio, small, borders), abs=0.02
+    )
 
 
 def test_seam_check_catches_a_converter_with_seams(small):
@@ -93,7 +101,10 @@ def test_seam_check_catches_a_converter_with_seams(small):
     converter = Converter(seamy, small, overlap=0, context=0)
     audio = vibrato(10.0, small.sample_rate)
     out = converter.convert(audio)
-    assert metrics.seam_ratio(out, small, converter.tile_borders(sp.n_frames_for(len(audio), small))) > 1.2
+    assert (
+        metrics.seam_ratio(out, small, converter.tile_borders(sp.n_frames_for(len(audio), small)))
+        > 1.2
+    )
 
 
 @pytest.mark.parametrize("seconds", [0.01, 0.1, 0.2, 2.97, 3.0, 7.3])
@@ -110,7 +121,9 @@ def test_streaming_equals_whole_file(small, seconds, block):
     converter = Converter(conv_generator(small, seed=3), small, batch_size=3)
     audio = melody(seconds, small.sample_rate, seed=5)
     stream = StreamingConversion(converter)
-    parts = [stream.feed(audio[i:i + block]) for i in range(0, len(audio), block)] + [stream.finish()]
+    parts = [stream.feed(audio[i : i + block]) for i in range(0, len(audio), block)] + [
+        stream.finish()
+    ]
     chunked = np.concatenate(parts)
     assert chunked.shape == audio.shape
     np.testing.assert_allclose(chunked, converter.convert(audio), atol=2e-5)
@@ -123,7 +136,9 @@ def test_streaming_griffin_lim_is_close_to_whole_file(small, monkeypatch):
     converter = Converter(identity_generator(small), small, phase="griffinlim", iterations=8)
     audio = melody(10.0, small.sample_rate, seed=2)
     stream = StreamingConversion(converter)
-    chunked = np.concatenate([stream.feed(audio[i:i + 7000]) for i in range(0, len(audio), 7000)] + [stream.finish()])
+    chunked = np.concatenate(
+        [stream.feed(audio[i : i + 7000]) for i in range(0, len(audio), 7000)] + [stream.finish()]
+    )
     whole = converter.convert(audio)
     assert chunked.shape == audio.shape
     magnitude = np.abs(sp.stft(audio, small)[: small.n_bins])
@@ -137,13 +152,17 @@ def test_streaming_griffin_lim_is_close_to_whole_file(small, monkeypatch):
 @pytest.mark.parametrize("seconds", [0.1, 2.97, 3.0, 61.0])
 def test_convert_file_keeps_the_length(tmp_path, identity, rate, channels, seconds):
     frames = int(round(seconds * rate))
-    data = np.stack([sine(330 * (c + 1), seconds, rate, 0.3) for c in range(channels)], axis=1)[:frames]
+    data = np.stack([sine(330 * (c + 1), seconds, rate, 0.3) for c in range(channels)], axis=1)[
+        :frames
+    ]
     sf.write(tmp_path / "in.wav", data, rate, subtype="FLOAT")
     result = identity.convert_file(tmp_path / "in.wav", tmp_path / "out.wav")
     out, out_rate = sf.read(tmp_path / "out.wav", dtype="float32")
     assert out_rate == rate and out.shape == (frames,) and np.all(np.isfinite(out))
     assert result.seconds == pytest.approx(seconds, abs=1 / rate) and result.sample_rate == rate
-    if seconds > 1:  # the identity conversion of a 330 Hz (+ 660 Hz) sine is that sine, mixed to mono
+    if (
+        seconds > 1
+    ):  # the identity conversion of a 330 Hz (+ 660 Hz) sine is that sine, mixed to mono
         middle = slice(frames // 4, frames // 2)
         assert relative_error(out[middle], data[middle].mean(axis=1)) < 0.02
 
@@ -156,7 +175,9 @@ def test_full_size_settings_keep_the_length(tmp_path, seconds):
     result = converter.convert_file(tmp_path / "in.flac", tmp_path / "out.wav", sample_rate=22050)
     out, rate = sf.read(tmp_path / "out.wav", dtype="float32")
     frames = int(round(seconds * 48000))
-    assert rate == 22050 and len(out) == round(frames * 22050 / 48000) and result.sample_rate == 22050
+    assert (
+        rate == 22050 and len(out) == round(frames * 22050 / 48000) and result.sample_rate == 22050
+    )
     if seconds > 1:
         assert np.max(np.abs(out[2000:-2000])) == pytest.approx(0.5, abs=0.02)
 
@@ -165,16 +186,26 @@ def test_convert_file_equals_convert_and_plots(tmp_path, small):
     converter = Converter(conv_generator(small, seed=1), small)
     audio = melody(25.0, small.sample_rate, seed=1)
     sf.write(tmp_path / "in.wav", audio, small.sample_rate, subtype="FLOAT")
-    result = converter.convert_file(tmp_path / "in.wav", tmp_path / "out.wav", block_frames=30000,
-                                    plot_path=tmp_path / "out.png")
+    result = converter.convert_file(
+        tmp_path / "in.wav",
+        tmp_path / "out.wav",
+        block_frames=30000,
+        plot_path=tmp_path / "out.png",
+    )
     out, _ = sf.read(tmp_path / "out.wav", dtype="float32")
     np.testing.assert_allclose(out / result.gain, converter.convert(audio), atol=2e-5)
     assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.png", "out.wav"]  # no scratch left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.wav",
+        "out.png",
+        "out.wav",
+    ]  # no scratch left
 
 
 def test_loud_conversion_is_scaled_not_clipped(tmp_path, small):
-    loud = Converter(conv_generator(small, seed=0, offset=0.3), small)  # +0.3 in log magnitude: much louder
+    loud = Converter(
+        conv_generator(small, seed=0, offset=0.3), small
+    )  # +0.3 in log magnitude: much louder
     audio = melody(4.0, small.sample_rate) * 2
     raw = loud.convert(audio)
     assert np.max(np.abs(raw)) > 1
@@ -239,7 +270,12 @@ def test_converter_argument_errors(small):
     with pytest.raises(ConfigError, match="overlap=8, context=5"):
         Converter(generator, small, overlap=8, context=5)
     with pytest.raises(ModelError, match=r"expected \(batch, \*\(64, 32, 1\)\)"):
-        Converter(generator, SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=64, tile_frames=32))
+        Converter(
+            generator,
+            SpectrogramConfig(
+                sample_rate=16000, n_fft=256, hop_length=128, n_bins=64, tile_frames=32
+            ),
+        )
 
 
 def test_load_generator_round_trip(tmp_path, small):
@@ -291,7 +327,9 @@ def test_real_tiny_generator_converts(tmp_path, small):
     out = converter.convert(audio)
     assert out.shape == audio.shape and np.all(np.isfinite(out))
     stream = StreamingConversion(converter)
-    chunked = np.concatenate([stream.feed(audio[i:i + 9000]) for i in range(0, len(audio), 9000)] + [stream.finish()])
+    chunked = np.concatenate(
+        [stream.feed(audio[i : i + 9000]) for i in range(0, len(audio), 9000)] + [stream.finish()]
+    )
     np.testing.assert_allclose(chunked, out, atol=2e-5)
 
 

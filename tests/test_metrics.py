@@ -1,21 +1,23 @@
 import numpy as np
 import pytest
-
 from conftest import sine
-from timbre.evaluation import metrics
+
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError
+from timbre.evaluation import metrics
 
 
 def test_seam_ratio_finds_cut_and_paste_seams(rng):
-    config = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=64, tile_frames=32)
+    config = SpectrogramConfig(
+        sample_rate=16000, n_fft=256, hop_length=128, n_bins=64, tile_frames=32
+    )
     audio = sine(500, 3.0, 16000) + 0.01 * rng.standard_normal(48000).astype(np.float32)
     borders = sp.tile_borders(sp.n_frames_for(len(audio), config), 32)
     assert metrics.seam_ratio(audio, config, borders) == pytest.approx(1.0, abs=0.3)
     seamed = audio.copy()
     for border in borders:  # a jump in level at every border, as cut-and-paste tiles give
-        seamed[border * 128:] *= 0.5 if border % 64 else 2.0
+        seamed[border * 128 :] *= 0.5 if border % 64 else 2.0
     assert metrics.seam_ratio(seamed, config, borders) > 2.0
     assert np.isnan(metrics.seam_ratio(audio, config, []))
     with pytest.raises(ConfigError, match="border_frames: values must lie in"):
@@ -23,8 +25,12 @@ def test_seam_ratio_finds_cut_and_paste_seams(rng):
 
 
 SR = 16000
-DISTANCES = {"lsd_db": metrics.log_spectral_distance, "sc": metrics.spectral_convergence,
-             "logmel_l1_db": metrics.logmel_l1, "loudness_l1_db": metrics.loudness_l1}
+DISTANCES = {
+    "lsd_db": metrics.log_spectral_distance,
+    "sc": metrics.spectral_convergence,
+    "logmel_l1_db": metrics.logmel_l1,
+    "loudness_l1_db": metrics.loudness_l1,
+}
 
 
 @pytest.fixture
@@ -79,12 +85,14 @@ def test_loudness_follows_the_a_weighting_curve():
 def test_chroma_hears_pitch_class_not_octave():
     a4 = sine(440, 1.0, SR)
     assert metrics.chroma_cosine(sine(880, 1.0, SR), a4, SR) > 0.95  # octave: same pitch class
-    assert metrics.chroma_cosine(sine(440 * 2 ** 0.5, 1.0, SR), a4, SR) < 0.1  # tritone: none shared
+    assert metrics.chroma_cosine(sine(440 * 2**0.5, 1.0, SR), a4, SR) < 0.1  # tritone: none shared
 
 
 def test_band_limit_ignores_content_above_max_hz(chord, rng):
     high = 0.05 * sine(7000, 1.0, SR)
-    assert metrics.log_spectral_distance(chord + high, chord, SR, max_hz=4000) < 0.1  # window leakage only
+    assert (
+        metrics.log_spectral_distance(chord + high, chord, SR, max_hz=4000) < 0.1
+    )  # window leakage only
     assert metrics.log_spectral_distance(chord + high, chord, SR, max_hz=8000) > 1.0
 
 
@@ -109,7 +117,9 @@ def test_score_adds_seam_ratio_with_borders(chord):
 def test_metrics_check_their_arguments(metric, chord):
     with pytest.raises(ConfigError, match=r"estimate: shape \(100,\) \(expected \(16000,\)"):
         metric(chord[:100], chord, SR)
-    with pytest.raises(ConfigError, match=r"reference: shape \(0,\) \(expected a non-empty 1-D array\)"):
+    with pytest.raises(
+        ConfigError, match=r"reference: shape \(0,\) \(expected a non-empty 1-D array\)"
+    ):
         metric(chord[:0], chord[:0], SR)
     with pytest.raises(ConfigError, match="non-finite samples"):
         metric(np.full_like(chord, np.nan), chord, SR)
@@ -120,5 +130,7 @@ def test_metrics_check_their_arguments(metric, chord):
 def test_band_and_resolution_arguments_are_checked(chord):
     with pytest.raises(ConfigError, match="max_hz=0 must be positive"):
         metrics.log_spectral_distance(chord, chord, SR, max_hz=0)
-    with pytest.raises(ConfigError, match=r"fft_sizes=\(\) \(expected one or more positive FFT sizes\)"):
+    with pytest.raises(
+        ConfigError, match=r"fft_sizes=\(\) \(expected one or more positive FFT sizes\)"
+    ):
         metrics.spectral_convergence(chord, chord, SR, fft_sizes=())

@@ -2,8 +2,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from timbre.synthesis import corpus, midi
 from timbre.errors import MidiError
+from timbre.synthesis import corpus, midi
 
 
 def write_midi(path, notes, drums=(), pedal=()):
@@ -12,7 +12,10 @@ def write_midi(path, notes, drums=(), pedal=()):
     piano = pretty_midi.Instrument(program=0)
     piano.notes = [pretty_midi.Note(velocity=v, pitch=p, start=s, end=e) for s, e, p, v in notes]
     for down, up in pedal:
-        piano.control_changes += [pretty_midi.ControlChange(64, 100, down), pretty_midi.ControlChange(64, 0, up)]
+        piano.control_changes += [
+            pretty_midi.ControlChange(64, 100, down),
+            pretty_midi.ControlChange(64, 0, up),
+        ]
     score.instruments.append(piano)
     if drums:
         kit = pretty_midi.Instrument(program=0, is_drum=True)
@@ -24,8 +27,12 @@ def write_midi(path, notes, drums=(), pedal=()):
 
 
 def test_read_notes_pedal_and_skips_drums(tmp_path):
-    path = write_midi(tmp_path / "a.mid", [(1.0, 1.5, 64, 80), (0.0, 0.5, 60, 100)],
-                      drums=[(0.0, 0.1, 36, 100)], pedal=[(0.25, 2.0)])
+    path = write_midi(
+        tmp_path / "a.mid",
+        [(1.0, 1.5, 64, 80), (0.0, 0.5, 60, 100)],
+        drums=[(0.0, 0.1, 36, 100)],
+        pedal=[(0.25, 2.0)],
+    )
     score = midi.read(path)
     assert len(score) == 2
     np.testing.assert_allclose(score.start, [0.0, 1.0], atol=1e-3)  # sorted by onset
@@ -53,12 +60,27 @@ def test_read_bad_files(tmp_path):
 
 
 def test_find_midi_files_recursive_and_unique_names(tmp_path):
-    for name in ["a.mid", "sub/a.mid", "sub/deeper/b.MID", "c.midi", "c.mid", "x y.mid", "notes.txt", ".hidden.mid"]:
+    for name in [
+        "a.mid",
+        "sub/a.mid",
+        "sub/deeper/b.MID",
+        "c.midi",
+        "c.mid",
+        "x y.mid",
+        "notes.txt",
+        ".hidden.mid",
+    ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     files = midi.find_midi_files(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in files] == [
-        "a.mid", "c.mid", "c.midi", "sub/a.mid", "sub/deeper/b.MID", "x y.mid"]
+        "a.mid",
+        "c.mid",
+        "c.midi",
+        "sub/a.mid",
+        "sub/deeper/b.MID",
+        "x y.mid",
+    ]
     names = midi.piece_names(files, tmp_path)
     assert [names[p] for p in files] == ["a", "c", "c-2", "sub__a", "sub__deeper__b", "x_y"]
     assert midi.find_midi_files(files[0]) == [files[0]]
@@ -83,7 +105,9 @@ def test_corpus_is_seeded_and_sized(tmp_path):
     assert 60 < total <= 90.5  # the pieces fill the requested minutes
     (tmp_path / "a" / "mine.mid").write_bytes(b"")
     smaller = corpus.write_corpus(tmp_path / "a", minutes=0.5, seed=7)
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted([p.name for p in smaller] + ["mine.mid"])
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
+        [p.name for p in smaller] + ["mine.mid"]
+    )
 
 
 def test_corpus_resembles_keyboard_writing(tmp_path):
@@ -97,9 +121,14 @@ def test_corpus_resembles_keyboard_writing(tmp_path):
     lengths = np.concatenate([s.end - s.start for s in scores])
     assert lengths.min() < 0.1 and lengths.max() > 2.0  # fast runs and long sustained notes
     grid = np.arange(0, 20, 0.01)
-    polyphony = np.concatenate([((s.start[None] <= grid[:, None]) & (s.end[None] > grid[:, None])).sum(1) for s in scores])
+    polyphony = np.concatenate(
+        [((s.start[None] <= grid[:, None]) & (s.end[None] > grid[:, None])).sum(1) for s in scores]
+    )
     assert polyphony.max() >= 4 and np.mean(polyphony == 1) > 0.05  # single lines and full chords
-    tempi = [pretty_midi.PrettyMIDI(str(p)).get_tempo_changes()[1][0] for p in sorted(tmp_path.glob("*.mid"))]
+    tempi = [
+        pretty_midi.PrettyMIDI(str(p)).get_tempo_changes()[1][0]
+        for p in sorted(tmp_path.glob("*.mid"))
+    ]
     assert min(tempi) < 90 < max(tempi)
 
 
@@ -112,7 +141,9 @@ def test_write_notes_round_trip(tmp_path):
     notes = [(0.0, 0.5, 60, 80), (0.5, 1.25, 64, 100), (0.5, 1.0, 48, 40)]
     path = corpus.write_notes(tmp_path / "sub" / "m.mid", notes, pedal=[(0.4, 1.1)])
     score = midi.read(path)
-    assert sorted(zip(score.start.round(3), score.end.round(3), score.pitch, score.velocity)) == sorted(notes)
+    assert sorted(
+        zip(score.start.round(3), score.end.round(3), score.pitch, score.velocity)
+    ) == sorted(notes)
     assert len(score.pedal) == 1
     with pytest.raises(MidiError, match="bad note"):
         corpus.write_notes(tmp_path / "bad.mid", [(1.0, 0.5, 60, 80)])

@@ -15,8 +15,13 @@ def test_default_generator_has_pix2pix_size():
     assert round(generator.count_params() / 1e6, 1) == 54.4
     assert generator.output_shape == (None, 256, 256, 1)
     assert build_discriminator(ModelConfig(), 256, 256).output_shape == (None, 30, 30, 1)
-    normalised = {layer.name.removesuffix("_bn") for layer in generator.layers if layer.name.endswith("_bn")}
-    assert {"down1", "down6", "up0"} <= normalised and not {"down0", "down7"} & normalised  # 1x1 bottleneck: no BN
+    normalised = {
+        layer.name.removesuffix("_bn") for layer in generator.layers if layer.name.endswith("_bn")
+    }
+    assert {"down1", "down6", "up0"} <= normalised and not {
+        "down0",
+        "down7",
+    } & normalised  # 1x1 bottleneck: no BN
 
 
 @pytest.mark.parametrize("n_bins,tile_frames", [(32, 32), (32, 64)])
@@ -34,9 +39,14 @@ def test_generator_keeps_shape_and_range(rng, n_bins, tile_frames):
 def test_depth_changes_blocks():
     shallow = build_generator(ModelConfig(base_filters=4, depth=3), 32, 32)
     deep = build_generator(ModelConfig(base_filters=4, depth=5), 32, 32)
-    assert len([layer for layer in shallow.layers if layer.name.startswith("down")]) < \
-        len([layer for layer in deep.layers if layer.name.startswith("down")])
-    assert [layer.rate for layer in deep.layers if layer.name.endswith("dropout")] == [0.5, 0.5, 0.5]
+    assert len([layer for layer in shallow.layers if layer.name.startswith("down")]) < len(
+        [layer for layer in deep.layers if layer.name.startswith("down")]
+    )
+    assert [layer.rate for layer in deep.layers if layer.name.endswith("dropout")] == [
+        0.5,
+        0.5,
+        0.5,
+    ]
 
 
 def test_mixed_precision_output_is_float32(rng):
@@ -54,18 +64,23 @@ def test_mixed_precision_output_is_float32(rng):
 
 
 def test_tile_shape_checked():
-    with pytest.raises(ConfigError, match="n_bins=48 is not a positive multiple of 2\\*\\*depth=32"):
+    with pytest.raises(
+        ConfigError, match="n_bins=48 is not a positive multiple of 2\\*\\*depth=32"
+    ):
         build_generator(TINY, 48, 32)
     with pytest.raises(ConfigError, match="tile_frames=16 does not fit a PatchGAN"):
         build_discriminator(TINY, 32, 16)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"depth": 0}, "depth=0 must be a positive integer"),
-    ({"base_filters": 2.5}, "base_filters=2.5 must be a positive integer"),
-    ({"dropout": 1.0}, "dropout=1.0 must lie in"),
-    ({"dropout_blocks": -1}, "dropout_blocks=-1 must be a non-negative integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"depth": 0}, "depth=0 must be a positive integer"),
+        ({"base_filters": 2.5}, "base_filters=2.5 must be a positive integer"),
+        ({"dropout": 1.0}, "dropout=1.0 must lie in"),
+        ({"dropout_blocks": -1}, "dropout_blocks=-1 must be a non-negative integer"),
+    ],
+)
 def test_model_config_validation(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         ModelConfig(**kwargs)

@@ -33,7 +33,9 @@ def test_one_epoch_gives_finite_losses_then_l1_falls(rng):
     history = model.fit(data, validation_data=data, epochs=1, verbose=0).history
     assert set(history) == set(GAN_METRICS) | {f"val_{name}" for name in GAN_METRICS}
     assert all(np.isfinite(values[0]) for values in history.values())
-    assert history["gen_total"][0] == pytest.approx(history["gen_gan"][0] + 100 * history["gen_l1"][0], rel=1e-4)
+    assert history["gen_total"][0] == pytest.approx(
+        history["gen_gan"][0] + 100 * history["gen_l1"][0], rel=1e-4
+    )
     assert model.optimizer.iterations.numpy() == 2 and model.disc_optimizer.iterations.numpy() == 2
     # the model can learn: the L1 on one fixed batch falls over a few dozen steps
     fixed = tf.data.Dataset.from_tensors((origin, target)).repeat()

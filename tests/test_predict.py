@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import sine
 from test_inference import conv_generator, identity_generator, write_model
+
 from timbre.cli import predict
 from timbre.config import SpectrogramConfig
 
@@ -16,21 +16,39 @@ SMALL = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=3
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    return write_model(tmp_path_factory.mktemp("models") / "identity", identity_generator(SMALL), SMALL)
+    return write_model(
+        tmp_path_factory.mktemp("models") / "identity", identity_generator(SMALL), SMALL
+    )
 
 
 def write(path, seconds=1.0, rate=16000, channels=1, amplitude=0.4):
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.stack([sine(440 * (c + 1), seconds, rate, amplitude) for c in range(channels)], axis=1)
+    data = np.stack(
+        [sine(440 * (c + 1), seconds, rate, amplitude) for c in range(channels)], axis=1
+    )
     sf.write(path, data, rate)
     return path
 
 
 def test_converts_a_file_with_plot_and_rate(tmp_path, model_dir, capsys):
     source = write(tmp_path / "in.flac", 2.5, 44100, channels=2)
-    status = predict.main(["--model", str(model_dir), "--input", str(source),
-                           "--output", str(tmp_path / "out" / "x.wav"),
-                           "--sample_rate", "22050", "--plot", "--batch_size", "3", "--precision", "bfloat16"])
+    status = predict.main(
+        [
+            "--model",
+            str(model_dir),
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "out" / "x.wav"),
+            "--sample_rate",
+            "22050",
+            "--plot",
+            "--batch_size",
+            "3",
+            "--precision",
+            "bfloat16",
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     out, rate = sf.read(tmp_path / "out" / "x.wav")
     assert rate == 22050 and len(out) == round(2.5 * 22050) and np.all(np.isfinite(out))
@@ -40,8 +58,20 @@ def test_converts_a_file_with_plot_and_rate(tmp_path, model_dir, capsys):
 
 def test_griffin_lim_phase_and_generator_file(tmp_path, model_dir, capsys):
     source = write(tmp_path / "in.wav", 1.3)
-    status = predict.main(["--model", str(model_dir / "generator.keras"), "--input", str(source),
-                           "--output", str(tmp_path / "out.ogg"), "--phase", "griffinlim", "--iterations", "4"])
+    status = predict.main(
+        [
+            "--model",
+            str(model_dir / "generator.keras"),
+            "--input",
+            str(source),
+            "--output",
+            str(tmp_path / "out.ogg"),
+            "--phase",
+            "griffinlim",
+            "--iterations",
+            "4",
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     out, rate = sf.read(tmp_path / "out.ogg")
     assert rate == 16000 and len(out) == int(1.3 * 16000)
@@ -52,8 +82,16 @@ def test_converts_a_folder(tmp_path, model_dir, capsys):
     write(tmp_path / "in" / "sub" / "b.flac", 3.2, 22050, channels=2)
     write(tmp_path / "in" / ".hidden.wav", 0.5)
     (tmp_path / "in" / "notes.txt").write_text("not audio")
-    status = predict.main(["--model", str(model_dir), "--input", str(tmp_path / "in"),
-                           "--output", str(tmp_path / "out")])
+    status = predict.main(
+        [
+            "--model",
+            str(model_dir),
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     a, rate_a = sf.read(tmp_path / "out" / "a.wav")
     b, rate_b = sf.read(tmp_path / "out" / "sub" / "b.wav")
@@ -64,8 +102,16 @@ def test_converts_a_folder(tmp_path, model_dir, capsys):
 def test_folder_with_a_bad_file_converts_the_others(tmp_path, model_dir, capsys):
     write(tmp_path / "in" / "good.wav", 0.5)
     (tmp_path / "in" / "bad.wav").write_text("not audio")
-    status = predict.main(["--model", str(model_dir), "--input", str(tmp_path / "in"),
-                           "--output", str(tmp_path / "out")])
+    status = predict.main(
+        [
+            "--model",
+            str(model_dir),
+            "--input",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 1 and "bad.wav: not a readable audio file" in err and "1 of 2 files" in err
     assert (tmp_path / "out" / "good.wav").exists() and not (tmp_path / "out" / "bad.wav").exists()
@@ -86,14 +132,24 @@ def test_existing_output_needs_force(tmp_path, model_dir, capsys):
 def test_output_folder_for_a_file(tmp_path, model_dir):
     source = write(tmp_path / "song.aiff", 0.5)
     (tmp_path / "out").mkdir()
-    assert predict.main(["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "out")]) == 0
+    assert (
+        predict.main(
+            ["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "out")]
+        )
+        == 0
+    )
     assert sf.info(tmp_path / "out" / "song.wav").frames == 8000
 
 
 def test_silent_input_warns_but_converts(tmp_path, model_dir, capsys):
     source = tmp_path / "silence.wav"
     sf.write(source, np.zeros(4000, dtype=np.float32), 16000)
-    assert predict.main(["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "o.wav")]) == 0
+    assert (
+        predict.main(
+            ["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "o.wav")]
+        )
+        == 0
+    )
     assert "warning: " in capsys.readouterr().err
     assert sf.info(tmp_path / "o.wav").frames == 4000
 
@@ -101,20 +157,28 @@ def test_silent_input_warns_but_converts(tmp_path, model_dir, capsys):
 def test_loud_output_is_reported_as_scaled(tmp_path, capsys):
     loud = write_model(tmp_path / "loud", conv_generator(SMALL, offset=0.3), SMALL)
     source = write(tmp_path / "in.wav", 2.0, amplitude=0.9)
-    assert predict.main(["--model", str(loud), "--input", str(source), "--output", str(tmp_path / "o.wav")]) == 0
+    assert (
+        predict.main(
+            ["--model", str(loud), "--input", str(source), "--output", str(tmp_path / "o.wav")]
+        )
+        == 0
+    )
     assert "dB to avoid clipping" in capsys.readouterr().out
     assert np.max(np.abs(sf.read(tmp_path / "o.wav")[0])) <= 1.0
 
 
-@pytest.mark.parametrize("case,message", [
-    ("missing_input", "missing.wav: input not found"),
-    ("unreadable_input", "text.wav: not a readable audio file"),
-    ("not_a_model", "not a model"),
-    ("empty_folder", "no audio files"),
-    ("folder_to_file", "is a file (expected a folder"),
-    ("bad_format", "unknown audio format '.xyz'"),
-    ("uncreatable_folder", "cannot create the output folder"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("missing_input", "missing.wav: input not found"),
+        ("unreadable_input", "text.wav: not a readable audio file"),
+        ("not_a_model", "not a model"),
+        ("empty_folder", "no audio files"),
+        ("folder_to_file", "is a file (expected a folder"),
+        ("bad_format", "unknown audio format '.xyz'"),
+        ("uncreatable_folder", "cannot create the output folder"),
+    ],
+)
 def test_errors(tmp_path, model_dir, capsys, case, message):
     source, model, target = write(tmp_path / "in.wav", 0.3), model_dir, tmp_path / "out.wav"
     if case == "missing_input":
@@ -143,16 +207,28 @@ def test_errors(tmp_path, model_dir, capsys, case, message):
 
 def test_bad_flags_exit_2(tmp_path, model_dir):
     with pytest.raises(SystemExit) as info:
-        predict.main(["--model", str(model_dir), "--input", "x", "--output", "y", "--phase", "magic"])
+        predict.main(
+            ["--model", str(model_dir), "--input", "x", "--output", "y", "--phase", "magic"]
+        )
     assert info.value.code == 2
     with pytest.raises(SystemExit):
-        predict.main(["--model", str(model_dir), "--input", "x", "--output", "y", "--batch_size", "0"])
+        predict.main(
+            ["--model", str(model_dir), "--input", "x", "--output", "y", "--batch_size", "0"]
+        )
 
 
 def test_output_folder_inside_the_input_folder_is_not_input(tmp_path, model_dir):
     write(tmp_path / "songs" / "a.wav", 0.4)
-    args = ["--model", str(model_dir), "--input", str(tmp_path / "songs"), "--output", str(tmp_path / "songs" / "out")]
+    args = [
+        "--model",
+        str(model_dir),
+        "--input",
+        str(tmp_path / "songs"),
+        "--output",
+        str(tmp_path / "songs" / "out"),
+    ]
     assert predict.main(args) == 0
     assert predict.main(args + ["--force"]) == 0  # the rerun converts a.wav again, not out/a.wav
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "songs").rglob("*.wav")) == [
-        "songs/a.wav", "songs/out/a.wav"]
+    assert sorted(
+        p.relative_to(tmp_path).as_posix() for p in (tmp_path / "songs").rglob("*.wav")
+    ) == ["songs/a.wav", "songs/out/a.wav"]

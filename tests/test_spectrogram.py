@@ -4,8 +4,8 @@ import sys
 import librosa
 import numpy as np
 import pytest
-
 from conftest import sine
+
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError
@@ -14,9 +14,15 @@ from timbre.errors import ConfigError
 def _band_limited(audio, config):
     """The audio with STFT bins at and above n_bins removed (what the inverse can give back)."""
     spectrum = sp.stft(audio, config)
-    spectrum[config.n_bins:] = 0
-    return librosa.istft(spectrum, hop_length=config.hop_length, n_fft=config.n_fft, window="hann",
-                         center=True, length=len(audio))
+    spectrum[config.n_bins :] = 0
+    return librosa.istft(
+        spectrum,
+        hop_length=config.hop_length,
+        n_fft=config.n_fft,
+        window="hann",
+        center=True,
+        length=len(audio),
+    )
 
 
 @pytest.mark.parametrize("length", [1, 100, 511, 1023, 1024, 4097, 44101])
@@ -53,14 +59,20 @@ def test_silence_is_minus_one(spec_config):
 def test_normalise_denormalise_exact(amin, rng):
     config = SpectrogramConfig(amin=amin)
     values = rng.uniform(-1, 1, (64, 64)).astype(np.float32)
-    np.testing.assert_allclose(sp.normalise(sp.denormalise(values, config), config), values, atol=1e-6)
+    np.testing.assert_allclose(
+        sp.normalise(sp.denormalise(values, config), config), values, atol=1e-6
+    )
     magnitude = np.geomspace(amin / 10, 1.0, 500)
-    np.testing.assert_allclose(sp.denormalise(sp.normalise(magnitude, config), config), magnitude, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(
+        sp.denormalise(sp.normalise(magnitude, config), config), magnitude, rtol=1e-5, atol=1e-9
+    )
 
 
 def test_full_scale_sine_has_magnitude_one(spec_config):
     freq = 60 * spec_config.sample_rate / spec_config.n_fft  # exactly on bin 60
-    spec, _ = sp.log_spectrogram(sine(freq, 1.0, spec_config.sample_rate, amplitude=1.0), spec_config)
+    spec, _ = sp.log_spectrogram(
+        sine(freq, 1.0, spec_config.sample_rate, amplitude=1.0), spec_config
+    )
     peak = sp.denormalise(spec[:, 20:-20], spec_config).max(axis=0)
     np.testing.assert_allclose(peak, 1.0, rtol=1e-3)
 
@@ -75,7 +87,9 @@ def test_stft_agrees_with_librosa(spec_config, rng):
     audio = rng.standard_normal(10000).astype(np.float32)
     spec, _ = sp.log_spectrogram(audio, spec_config)
     reference = np.abs(librosa.stft(audio, n_fft=1024, hop_length=512, pad_mode="constant"))[:256]
-    np.testing.assert_allclose(sp.denormalise(spec, spec_config), reference * 2 / 512, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(
+        sp.denormalise(spec, spec_config), reference * 2 / 512, rtol=1e-4, atol=1e-7
+    )
 
 
 @pytest.mark.parametrize("n_frames", [0, 1, 255, 256, 257, 1000])
@@ -122,8 +136,12 @@ def test_griffin_lim_improves_on_random_phase(spec_config):
     audio = sine(440, 0.5, 44100) + sine(1320, 0.5, 44100, 0.2)
     spec, _ = sp.log_spectrogram(audio, spec_config)
     magnitude = sp.denormalise(spec, spec_config) / sp.magnitude_scale(spec_config)
-    start = sp.spectral_convergence(sp.griffin_lim(spec, spec_config, len(audio), n_iter=0), magnitude, spec_config)
-    after = sp.spectral_convergence(sp.griffin_lim(spec, spec_config, len(audio), n_iter=32), magnitude, spec_config)
+    start = sp.spectral_convergence(
+        sp.griffin_lim(spec, spec_config, len(audio), n_iter=0), magnitude, spec_config
+    )
+    after = sp.spectral_convergence(
+        sp.griffin_lim(spec, spec_config, len(audio), n_iter=32), magnitude, spec_config
+    )
     assert after < start / 2
 
 

@@ -36,13 +36,27 @@ def make_features(root: Path, spec: SpectrogramConfig = SMALL, split: dict | Non
     for number, piece in enumerate(p for members in split.values() for p in members):
         base = 220.0 * 2 ** (number / 12)
         for name, harmonic in INSTRUMENTS.items():
-            wave = sine(base, 1.0, spec.sample_rate, 0.4) + sine(2 * base, 1.0, spec.sample_rate, 0.2 * harmonic)
+            wave = sine(base, 1.0, spec.sample_rate, 0.4) + sine(
+                2 * base, 1.0, spec.sample_rate, 0.2 * harmonic
+            )
             audio.save(audios / name / f"{piece}.wav", wave, spec.sample_rate)
             tiles = tile(log_spectrogram(wave, spec)[0], spec.tile_frames)
             save_npy(features / name / f"{piece}.npy", tiles.astype(np.float16))
-        pieces[piece] = {"n_tiles": len(tiles), "split": next(s for s, m in split.items() if piece in m)}
-    write_json(features / "manifest.json", {"version": 1, "spectrogram": spec.to_dict(), "audios_path": str(audios),
-                                            "instruments": list(INSTRUMENTS), "pieces": pieces, "split": split})
+        pieces[piece] = {
+            "n_tiles": len(tiles),
+            "split": next(s for s, m in split.items() if piece in m),
+        }
+    write_json(
+        features / "manifest.json",
+        {
+            "version": 1,
+            "spectrogram": spec.to_dict(),
+            "audios_path": str(audios),
+            "instruments": list(INSTRUMENTS),
+            "pieces": pieces,
+            "split": split,
+        },
+    )
     return features
 
 
@@ -68,14 +82,29 @@ def test_run_writes_the_model_directory(trained):
     _, result = trained
     model_dir = result.model_dir
     config = json.loads((model_dir / "config.json").read_text())
-    assert set(config) == {"version", "mode", "origin", "target", "features_path", "spectrogram", "model", "train"}
+    assert set(config) == {
+        "version",
+        "mode",
+        "origin",
+        "target",
+        "features_path",
+        "spectrogram",
+        "model",
+        "train",
+    }
     assert (config["mode"], config["origin"], config["target"]) == ("gan", "keys", "strings")
-    assert SpectrogramConfig.from_dict(config["spectrogram"]) == SMALL and ModelConfig.from_dict(config["model"]) == TINY
+    assert (
+        SpectrogramConfig.from_dict(config["spectrogram"]) == SMALL
+        and ModelConfig.from_dict(config["model"]) == TINY
+    )
     history = read_history(model_dir)
     assert [row["epoch"] for row in history] == [1, 2] and result.epochs_done == 2
     for name in ("gen_total", "gen_gan", "gen_l1", "disc"):
         assert all(np.isfinite(row[name]) and np.isfinite(row[f"val_{name}"]) for row in history)
-    assert sorted(p.name for p in (model_dir / "checkpoints").iterdir()) == ["epoch_0001.npz", "epoch_0002.npz"]
+    assert sorted(p.name for p in (model_dir / "checkpoints").iterdir()) == [
+        "epoch_0001.npz",
+        "epoch_0002.npz",
+    ]
     for epoch in (1, 2):
         assert (model_dir / "samples" / f"epoch_{epoch:03d}.png").stat().st_size > 1000
         wav, rate = audio.load(model_dir / "samples" / f"epoch_{epoch:03d}.wav")
@@ -94,8 +123,13 @@ out = np.asarray(model(tile))
 print(json.dumps([list(model.input_shape), list(out.shape), str(out.dtype), float(out.min()), float(out.max()),
                   bool(np.isfinite(out).all())]))
 """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     in_shape, out_shape, dtype, low, high, finite = json.loads(done.stdout.strip().splitlines()[-1])
     assert in_shape == [None, 32, 32, 1] and out_shape == [2, 32, 32, 1] and dtype == "float32"
@@ -103,14 +137,38 @@ print(json.dumps([list(model.input_shape), list(out.shape), str(out.dtype), floa
 
 
 def _cli_args(features: Path, model_dir: Path, *extra: str) -> list[str]:
-    return ["--dataset_path", str(features), "--origin", "keys", "--target", "strings", "--model_dir", str(model_dir),
-            "--base_filters", "4", "--depth", "5", "--batch_size", "4", "--steps_per_epoch", "3", "--seed", "3",
-            "--quiet", *extra]
+    return [
+        "--dataset_path",
+        str(features),
+        "--origin",
+        "keys",
+        "--target",
+        "strings",
+        "--model_dir",
+        str(model_dir),
+        "--base_filters",
+        "4",
+        "--depth",
+        "5",
+        "--batch_size",
+        "4",
+        "--steps_per_epoch",
+        "3",
+        "--seed",
+        "3",
+        "--quiet",
+        *extra,
+    ]
 
 
 def _start(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
 
 
 def _checkpoint_arrays(model_dir: Path, epoch: int) -> dict[str, np.ndarray]:
@@ -122,33 +180,55 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     from timbre.training.checkpoints import read_history
 
     features = make_features(tmp_path)
-    reference = _start(_cli_args(features, tmp_path / "reference", "--epochs", "4", "--deterministic"))
+    reference = _start(
+        _cli_args(features, tmp_path / "reference", "--epochs", "4", "--deterministic")
+    )
     victim = _start(_cli_args(features, tmp_path / "victim", "--epochs", "4", "--deterministic"))
     first = tmp_path / "victim" / "checkpoints" / "epoch_0001.npz"
     deadline = time.monotonic() + 90
     while not first.exists() and victim.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert victim.poll() is None, "the run ended before it could be killed: " + victim.communicate()[1][-2000:]
+    assert victim.poll() is None, (
+        "the run ended before it could be killed: " + victim.communicate()[1][-2000:]
+    )
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
-    killed_at = len(read_history(tmp_path / "victim"))  # 0 when killed between checkpoint 1 and its CSV row
+    killed_at = len(
+        read_history(tmp_path / "victim")
+    )  # 0 when killed between checkpoint 1 and its CSV row
     assert killed_at < 4
-    resumed = subprocess.run([sys.executable, str(ROOT / "train.py"),
-                              *_cli_args(features, tmp_path / "victim", "--resume")],
-                             capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            *_cli_args(features, tmp_path / "victim", "--resume"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert reference.wait(timeout=120) == 0, reference.communicate()[1][-2000:]
     history, expected = read_history(tmp_path / "victim"), read_history(tmp_path / "reference")
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
-    for row, want in zip(history, expected):  # gen_total = gen_gan + 100 gen_l1 may round differently (1 ulp)
-        assert {k: v for k, v in row.items() if k not in ("seconds", "gen_total")} == \
-            {k: v for k, v in want.items() if k not in ("seconds", "gen_total")}
+    for row, want in zip(
+        history, expected
+    ):  # gen_total = gen_gan + 100 gen_l1 may round differently (1 ulp)
+        assert {k: v for k, v in row.items() if k not in ("seconds", "gen_total")} == {
+            k: v for k, v in want.items() if k not in ("seconds", "gen_total")
+        }
         assert row["gen_total"] == pytest.approx(want["gen_total"], rel=1e-6)
-    state, want = _checkpoint_arrays(tmp_path / "victim", 4), _checkpoint_arrays(tmp_path / "reference", 4)
+    state, want = (
+        _checkpoint_arrays(tmp_path / "victim", 4),
+        _checkpoint_arrays(tmp_path / "reference", 4),
+    )
     assert state.keys() == want.keys()
     for name in state:
         if name != "meta":
-            np.testing.assert_array_equal(state[name], want[name], err_msg=name)  # bit-exact with --deterministic
+            np.testing.assert_array_equal(
+                state[name], want[name], err_msg=name
+            )  # bit-exact with --deterministic
 
 
 MIRRORED = """
@@ -167,9 +247,17 @@ print(json.dumps({"replicas": replicas, "history": result.history}))
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    features = make_features(tmp_path, split={"train": ["p0", "p1", "p2"], "test": ["p3"]})  # no val: quicker
-    done = subprocess.run([sys.executable, "-c", MIRRORED, str(features), str(tmp_path / "model")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=150, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    features = make_features(
+        tmp_path, split={"train": ["p0", "p1", "p2"], "test": ["p3"]}
+    )  # no val: quicker
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(features), str(tmp_path / "model")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
@@ -184,13 +272,25 @@ def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
     features = make_features(tmp_path, split={"train": ["p0", "p1", "p2", "p3", "p4"]})
     manifest = json.loads((features / "manifest.json").read_text())
     write_json(features / "manifest.json", {**manifest, "split_given": False})
-    config = TrainConfig(batch_size=4, epochs=1, steps_per_epoch=2, validation_fraction=0.4, mixed_precision="bf16")
+    config = TrainConfig(
+        batch_size=4, epochs=1, steps_per_epoch=2, validation_fraction=0.4, mixed_precision="bf16"
+    )
     import keras
 
-    result = loop.train(features, tmp_path / "model", "keys", "strings", mode="generator", model=TINY,
-                            config=config, progress=False)
+    result = loop.train(
+        features,
+        tmp_path / "model",
+        "keys",
+        "strings",
+        mode="generator",
+        model=TINY,
+        config=config,
+        progress=False,
+    )
     (row,) = result.history
-    assert set(row) == {"epoch", "gen_l1", "val_gen_l1", "seconds"} and np.isfinite(row["val_gen_l1"])
+    assert set(row) == {"epoch", "gen_l1", "val_gen_l1", "seconds"} and np.isfinite(
+        row["val_gen_l1"]
+    )
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
     generator = keras.saving.load_model(result.generator_path, safe_mode=True)
     assert generator(np.zeros((1, 32, 32, 1), np.float32)).dtype == "float32"
@@ -212,13 +312,22 @@ def test_errors(trained, tmp_path):
         _train(features, result.model_dir)
     with pytest.raises(ModelError, match="epoch_offset=1: the last completed epoch .* is 2"):
         _train(features, result.model_dir, resume=True, epoch_offset=1)
-    other = make_features(tmp_path / "other", spec=SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=64,
-                                                                     n_bins=32, tile_frames=32))
-    with pytest.raises(ModelError, match="spectrogram settings differ from the resumed model's \\(hop_length=128 vs 64"):
+    other = make_features(
+        tmp_path / "other",
+        spec=SpectrogramConfig(
+            sample_rate=16000, n_fft=256, hop_length=64, n_bins=32, tile_frames=32
+        ),
+    )
+    with pytest.raises(
+        ModelError,
+        match="spectrogram settings differ from the resumed model's \\(hop_length=128 vs 64",
+    ):
         _train(other, result.model_dir, resume=True)
     with pytest.raises(ModelError, match="model settings differ"):
         _train(features, result.model_dir, resume=True, model=ModelConfig(base_filters=8, depth=5))
-    with pytest.raises(ConfigError, match="n_bins=32 is not a positive multiple of 2\\*\\*depth=64"):
+    with pytest.raises(
+        ConfigError, match="n_bins=32 is not a positive multiple of 2\\*\\*depth=64"
+    ):
         _train(features, tmp_path / "m", model=ModelConfig(base_filters=4, depth=6))
     assert not (tmp_path / "m").exists() or not (tmp_path / "m" / "config.json").exists()
 
@@ -229,7 +338,9 @@ def test_cli_train_generator_resume_and_force(tmp_path, capsys):
 
     features = make_features(tmp_path)
     args = _cli_args(features, tmp_path / "model", "--epochs", "1")
-    assert train_generator.main([*args[:-1], "30", "--max_minutes", "1e-4"]) == 0  # budget: stops after epoch 1
+    assert (
+        train_generator.main([*args[:-1], "30", "--max_minutes", "1e-4"]) == 0
+    )  # budget: stops after epoch 1
     assert "1 epoch(s) done (time budget reached)" in capsys.readouterr().out
     assert (tmp_path / "model" / "generator.keras").exists()
     assert train_generator.main(args) == 1
@@ -259,15 +370,17 @@ def test_suggest_picks_the_steepest_descent():
     from timbre.training.lr_finder import suggest
 
     rates = np.geomspace(1e-6, 1, 61)
-    loss = 2 - np.tanh(np.log10(rates) + 3) + np.where(rates > 0.1, 50 * (rates - 0.1), 0)  # steepest at 1e-3
+    loss = (
+        2 - np.tanh(np.log10(rates) + 3) + np.where(rates > 0.1, 50 * (rates - 0.1), 0)
+    )  # steepest at 1e-3
     assert suggest(rates, loss) == pytest.approx(1e-3, rel=0.25)
     assert suggest(rates[:2], np.array([1.0, 2.0])) == rates[0]
 
 
 def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
+    from timbre.errors import ModelError
     from timbre.training import loop
     from timbre.training.checkpoints import load_checkpoint, save_checkpoint
-    from timbre.errors import ModelError
     from timbre.training.pix2pix import Pix2Pix
 
     _, result = trained
@@ -279,9 +392,13 @@ def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
     assert model.optimizer.iterations.numpy() == 6 and model.disc_optimizer.iterations.numpy() == 6
     saved = save_checkpoint(model, tmp_path, epoch, history, keep=1)
     with np.load(saved, allow_pickle=False) as again, np.load(path, allow_pickle=False) as first:
-        assert all(np.array_equal(again[name], first[name]) for name in first.files if name != "meta")
-    bigger = loop.build_model(dataclasses.replace(run, model=ModelConfig(base_filters=8, depth=5)),
-                                  loop.make_strategy("none"))
+        assert all(
+            np.array_equal(again[name], first[name]) for name in first.files if name != "meta"
+        )
+    bigger = loop.build_model(
+        dataclasses.replace(run, model=ModelConfig(base_filters=8, depth=5)),
+        loop.make_strategy("none"),
+    )
     with pytest.raises(ModelError, match="has shape .* same architecture"):
         load_checkpoint(bigger, path)
     (tmp_path / "bad.npz").write_bytes(path.read_bytes()[:300])
@@ -290,16 +407,19 @@ def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
     assert isinstance(model, Pix2Pix)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"batch_size": 0}, "batch_size=0 must be a positive integer"),
-    ({"steps_per_epoch": 0}, "steps_per_epoch=0 must be a positive integer"),
-    ({"seed": -1}, "seed=-1 must be a non-negative integer"),
-    ({"gen_lr": 0.0}, "gen_lr=0.0 must be > 0"),
-    ({"beta_1": 1.0}, "beta_1=1.0 must lie in"),
-    ({"validation_fraction": 1.0}, "validation_fraction=1.0 must lie in"),
-    ({"mixed_precision": "fp8"}, "mixed_precision='fp8' \\(expected one of"),
-    ({"distribute": "horovod"}, "distribute='horovod' \\(expected one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"batch_size": 0}, "batch_size=0 must be a positive integer"),
+        ({"steps_per_epoch": 0}, "steps_per_epoch=0 must be a positive integer"),
+        ({"seed": -1}, "seed=-1 must be a non-negative integer"),
+        ({"gen_lr": 0.0}, "gen_lr=0.0 must be > 0"),
+        ({"beta_1": 1.0}, "beta_1=1.0 must lie in"),
+        ({"validation_fraction": 1.0}, "validation_fraction=1.0 must lie in"),
+        ({"mixed_precision": "fp8"}, "mixed_precision='fp8' \\(expected one of"),
+        ({"distribute": "horovod"}, "distribute='horovod' \\(expected one of"),
+    ],
+)
 def test_train_config_validation(kwargs, message):
     from timbre.errors import ConfigError
 
@@ -316,7 +436,9 @@ def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
     model_dir = tmp_path / "model"
     shutil.copytree(result.model_dir, model_dir)
     lines = (model_dir / "history.csv").read_text().splitlines(keepends=True)
-    (model_dir / "history.csv").write_text("".join(lines[:2]))  # killed after checkpoint 2, before its row
+    (model_dir / "history.csv").write_text(
+        "".join(lines[:2])
+    )  # killed after checkpoint 2, before its row
     (model_dir / "generator.keras").unlink()  # ... and before the export
     resumed = _train(features, model_dir, resume=True, config=None, model=None)
     assert resumed.epochs_done == 2 and [row["epoch"] for row in read_history(model_dir)] == [1, 2]
@@ -327,8 +449,18 @@ def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
 def test_exported_generator_is_the_best_validated_epoch():
     from timbre.training.loop import is_best_epoch
 
-    rows = [{"epoch": 1, "val_gen_l1": 0.3}, {"epoch": 2, "val_gen_l1": 0.2}, {"epoch": 3, "val_gen_l1": 0.5}]
+    rows = [
+        {"epoch": 1, "val_gen_l1": 0.3},
+        {"epoch": 2, "val_gen_l1": 0.2},
+        {"epoch": 3, "val_gen_l1": 0.5},
+    ]
     assert [is_best_epoch(rows[:n]) for n in (1, 2, 3)] == [True, True, False]
-    assert is_best_epoch(rows + [{"epoch": 4, "val_gen_l1": 0.2}])  # a tie with the best exports the newer one
-    assert is_best_epoch([{"epoch": 1, "gen_l1": 0.3}, {"epoch": 2, "gen_l1": 0.4}])  # no validation: the last
-    assert is_best_epoch(rows[:2] + [{"epoch": 3, "val_gen_l1": float("nan")}])  # no score: exported as before
+    assert is_best_epoch(
+        rows + [{"epoch": 4, "val_gen_l1": 0.2}]
+    )  # a tie with the best exports the newer one
+    assert is_best_epoch(
+        [{"epoch": 1, "gen_l1": 0.3}, {"epoch": 2, "gen_l1": 0.4}]
+    )  # no validation: the last
+    assert is_best_epoch(
+        rows[:2] + [{"epoch": 3, "val_gen_l1": float("nan")}]
+    )  # no score: exported as before

@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -26,13 +26,31 @@ from timbre.fileio import atomic_path
 SILENCE_PEAK = 1e-5  # peak below this (-100 dBFS) counts as silent
 CLIP_PEAK = 0.999  # peak at or above this counts as (possibly) clipped
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24")
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
-                            ".w64", ".rf64", ".caf", ".au", ".snd"})  # files a folder of recordings is taken to hold
+AUDIO_SUFFIXES = frozenset(
+    {
+        ".wav",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".aif",
+        ".aiff",
+        ".aifc",
+        ".w64",
+        ".rf64",
+        ".caf",
+        ".au",
+        ".snd",
+    }
+)  # files a folder of recordings is taken to hold
 
 
 def is_audio_file(path: Path) -> bool:
     """True for a visible file whose suffix is one of :data:`AUDIO_SUFFIXES` (any case)."""
-    return path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".") and path.is_file()
+    return (
+        path.suffix.lower() in AUDIO_SUFFIXES and not path.name.startswith(".") and path.is_file()
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +88,9 @@ def info(path: str | os.PathLike) -> AudioInfo:
         AudioError: missing or unreadable file.
     """
     with _open(Path(path)) as f:
-        return AudioInfo(sample_rate=int(f.samplerate), frames=int(f.frames), channels=int(f.channels))
+        return AudioInfo(
+            sample_rate=int(f.samplerate), frames=int(f.frames), channels=int(f.channels)
+        )
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -133,8 +153,9 @@ def load(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.nd
     return resample(audio, file_rate, rate), rate
 
 
-def read_blocks(path: str | os.PathLike, sample_rate: int | None = None,
-                block_frames: int = 1 << 20) -> Iterator[np.ndarray]:
+def read_blocks(
+    path: str | os.PathLike, sample_rate: int | None = None, block_frames: int = 1 << 20
+) -> Iterator[np.ndarray]:
     """Stream a file as float32 mono blocks at ``sample_rate``, in bounded memory.
 
     The blocks concatenated equal ``load(path, sample_rate)[0]`` up to the
@@ -158,7 +179,11 @@ def read_blocks(path: str | os.PathLike, sample_rate: int | None = None,
         rate = file_rate if sample_rate is None else int(sample_rate)
         if f.frames == 0:
             raise AudioError(f"{path}: zero-length audio (expected at least one sample)")
-        stream = None if rate == file_rate else soxr.ResampleStream(file_rate, rate, 1, dtype="float32", quality="HQ")
+        stream = (
+            None
+            if rate == file_rate
+            else soxr.ResampleStream(file_rate, rate, 1, dtype="float32", quality="HQ")
+        )
         peak = 0.0
         while True:
             try:
@@ -177,7 +202,9 @@ def read_blocks(path: str | os.PathLike, sample_rate: int | None = None,
     _warn_level(peak, str(path), stacklevel=2)
 
 
-def save(path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> None:
+def save(
+    path: str | os.PathLike, audio: np.ndarray, sample_rate: int, subtype: str = "FLOAT"
+) -> None:
     """Write mono audio atomically; the format follows the suffix (.wav, .flac, .ogg).
 
     Args:
@@ -206,17 +233,22 @@ class AudioWriter:
         self.path = Path(path)
         fmt = self.path.suffix.lstrip(".").upper()
         if fmt not in sf.available_formats():
-            raise AudioError(f"{path}: unknown audio format {self.path.suffix!r} (expected e.g. .wav, .flac, .ogg)")
+            raise AudioError(
+                f"{path}: unknown audio format {self.path.suffix!r} (expected e.g. .wav, .flac, "
+                ".ogg)"
+            )
         self.sample_rate = int(sample_rate)
         self.subtype = subtype if fmt in ("WAV", "AIFF", "FLAC", "W64", "RF64") else None
         if fmt == "FLAC" and subtype == "FLOAT":
             self.subtype = "PCM_24"
 
-    def __enter__(self) -> "AudioWriter":
+    def __enter__(self) -> AudioWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         try:
-            self._file = sf.SoundFile(tmp, "w", samplerate=self.sample_rate, channels=1, subtype=self.subtype)
+            self._file = sf.SoundFile(
+                tmp, "w", samplerate=self.sample_rate, channels=1, subtype=self.subtype
+            )
         except (RuntimeError, sf.SoundFileError, ValueError) as e:
             self._atomic.__exit__(type(e), e, e.__traceback__)
             raise AudioError(f"{self.path}: cannot write audio ({e})") from e

@@ -30,7 +30,10 @@ class JsonConfig:
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(f"{source}: unknown {cls.__name__} keys {unknown} (expected some of {sorted(names)})")
+            raise ConfigError(
+                f"{source}: unknown {cls.__name__} keys {unknown} (expected some of "
+                f"{sorted(names)})"
+            )
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         return cls(**values)
 
@@ -60,12 +63,24 @@ class SpectrogramConfig(JsonConfig):
     amin: float = 2.0**-16  # magnitude floor of the log compression (full-scale sine = 1)
 
     def __post_init__(self) -> None:
-        _positive_int("SpectrogramConfig", sample_rate=self.sample_rate, n_fft=self.n_fft,
-                      hop_length=self.hop_length, n_bins=self.n_bins, tile_frames=self.tile_frames)
+        _positive_int(
+            "SpectrogramConfig",
+            sample_rate=self.sample_rate,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            n_bins=self.n_bins,
+            tile_frames=self.tile_frames,
+        )
         if self.n_bins > self.n_fft // 2 + 1:
-            raise ConfigError(f"SpectrogramConfig: n_bins={self.n_bins} exceeds the {self.n_fft // 2 + 1} bins of n_fft={self.n_fft}")
+            raise ConfigError(
+                f"SpectrogramConfig: n_bins={self.n_bins} exceeds the {self.n_fft // 2 + 1} bins "
+                f"of n_fft={self.n_fft}"
+            )
         if self.hop_length > self.n_fft:
-            raise ConfigError(f"SpectrogramConfig: hop_length={self.hop_length} exceeds n_fft={self.n_fft} (frames would leave gaps)")
+            raise ConfigError(
+                f"SpectrogramConfig: hop_length={self.hop_length} exceeds n_fft={self.n_fft} "
+                "(frames would leave gaps)"
+            )
         if not 0.0 < self.amin < 1.0:
             raise ConfigError(f"SpectrogramConfig: amin={self.amin} must lie in (0, 1)")
 
@@ -105,16 +120,35 @@ class SynthConfig(JsonConfig):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 < value < float("inf"):
                 raise ConfigError(f"SynthConfig: {name}={value!r} must be a positive number")
-        if not isinstance(self.transpose, int) or isinstance(self.transpose, bool) or abs(self.transpose) > 48:
-            raise ConfigError(f"SynthConfig: transpose={self.transpose!r} (expected an integer number of semitones in -48..48)")
-        if self.max_seconds is not None and not (isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0):
-            raise ConfigError(f"SynthConfig: max_seconds={self.max_seconds!r} must be a positive number or None")
-        if not (isinstance(self.release_seconds, (int, float)) and 0.0 <= self.release_seconds <= 5.0):
-            raise ConfigError(f"SynthConfig: release_seconds={self.release_seconds!r} (expected 0 to 5 seconds)")
+        if (
+            not isinstance(self.transpose, int)
+            or isinstance(self.transpose, bool)
+            or abs(self.transpose) > 48
+        ):
+            raise ConfigError(
+                f"SynthConfig: transpose={self.transpose!r} (expected an integer number of "
+                "semitones in -48..48)"
+            )
+        if self.max_seconds is not None and not (
+            isinstance(self.max_seconds, (int, float)) and self.max_seconds > 0
+        ):
+            raise ConfigError(
+                f"SynthConfig: max_seconds={self.max_seconds!r} must be a positive number or None"
+            )
+        if not (
+            isinstance(self.release_seconds, (int, float)) and 0.0 <= self.release_seconds <= 5.0
+        ):
+            raise ConfigError(
+                f"SynthConfig: release_seconds={self.release_seconds!r} (expected 0 to 5 seconds)"
+            )
         if not (isinstance(self.headroom_db, (int, float)) and 0.0 <= self.headroom_db <= 60.0):
-            raise ConfigError(f"SynthConfig: headroom_db={self.headroom_db!r} (expected 0 to 60 dB)")
+            raise ConfigError(
+                f"SynthConfig: headroom_db={self.headroom_db!r} (expected 0 to 60 dB)"
+            )
         if self.subtype not in ("PCM_16", "PCM_24", "FLOAT"):
-            raise ConfigError(f"SynthConfig: subtype={self.subtype!r} (expected 'PCM_16', 'PCM_24' or 'FLOAT')")
+            raise ConfigError(
+                f"SynthConfig: subtype={self.subtype!r} (expected 'PCM_16', 'PCM_24' or 'FLOAT')"
+            )
 
 
 # --- Owned by the feature stage (timbre.features / compute_features.py).
@@ -129,15 +163,23 @@ class FeatureConfig(JsonConfig):
 
     overlap: int = 0  # frames shared by neighbouring training tiles (0 <= overlap < tile_frames)
     keep_silent: bool = False  # True: keep tile pairs whose origin and target are both near silence
-    silence_db: float = -60.0  # a tile is near silence when its loudest bin is below this (dB, full-scale sine = 0)
+    silence_db: float = (
+        -60.0
+    )  # a tile is near silence when its loudest bin is below this (dB, full-scale sine = 0)
 
     def __post_init__(self) -> None:
         if not isinstance(self.overlap, int) or isinstance(self.overlap, bool) or self.overlap < 0:
-            raise ConfigError(f"FeatureConfig: overlap={self.overlap!r} must be a non-negative integer")
+            raise ConfigError(
+                f"FeatureConfig: overlap={self.overlap!r} must be a non-negative integer"
+            )
         if not isinstance(self.keep_silent, bool):
-            raise ConfigError(f"FeatureConfig: keep_silent={self.keep_silent!r} (expected True or False)")
+            raise ConfigError(
+                f"FeatureConfig: keep_silent={self.keep_silent!r} (expected True or False)"
+            )
         if not (isinstance(self.silence_db, (int, float)) and -200.0 <= self.silence_db <= 0.0):
-            raise ConfigError(f"FeatureConfig: silence_db={self.silence_db!r} (expected -200 to 0 dB)")
+            raise ConfigError(
+                f"FeatureConfig: silence_db={self.silence_db!r} (expected -200 to 0 dB)"
+            )
 
 
 # --- Owned by the model/training stage (timbre.training.model / timbre.training.pix2pix / timbre.training.loop).
@@ -158,10 +200,18 @@ class ModelConfig(JsonConfig):
     disc_layers: int = 3  # stride-2 blocks of the PatchGAN (3: the 70x70 receptive field)
 
     def __post_init__(self) -> None:
-        _positive_int("ModelConfig", base_filters=self.base_filters, depth=self.depth,
-                      max_filters_factor=self.max_filters_factor, disc_layers=self.disc_layers)
+        _positive_int(
+            "ModelConfig",
+            base_filters=self.base_filters,
+            depth=self.depth,
+            max_filters_factor=self.max_filters_factor,
+            disc_layers=self.disc_layers,
+        )
         if not isinstance(self.dropout_blocks, int) or self.dropout_blocks < 0:
-            raise ConfigError(f"ModelConfig: dropout_blocks={self.dropout_blocks!r} must be a non-negative integer")
+            raise ConfigError(
+                f"ModelConfig: dropout_blocks={self.dropout_blocks!r} must be a non-negative "
+                "integer"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"ModelConfig: dropout={self.dropout} must lie in [0, 1)")
 
@@ -181,7 +231,9 @@ class TrainConfig(JsonConfig):
     disc_lr: float = 2e-4  # Adam learning rate of the discriminator
     beta_1: float = 0.5  # Adam beta_1 of both optimisers
     l1_weight: float = 100.0  # weight of the L1 term in the generator loss (GAN mode)
-    validation_fraction: float = 0.1  # pieces held out for validation when the features have no split
+    validation_fraction: float = (
+        0.1  # pieces held out for validation when the features have no split
+    )
     seed: int = 0  # seeds weights, dropout and the data order (epoch e shuffles with seed + e)
     mixed_precision: str = "off"  # "off" (float32), "bf16" or "fp16"; tanh and losses stay float32
     distribute: str = "none"  # tf.distribute strategy: "none", "mirrored" or "multiworker"
@@ -189,8 +241,12 @@ class TrainConfig(JsonConfig):
     deterministic: bool = False  # TF op determinism (bit-exact resume; slower, disables XLA)
 
     def __post_init__(self) -> None:
-        _positive_int("TrainConfig", batch_size=self.batch_size, epochs=self.epochs,
-                      keep_checkpoints=self.keep_checkpoints)
+        _positive_int(
+            "TrainConfig",
+            batch_size=self.batch_size,
+            epochs=self.epochs,
+            keep_checkpoints=self.keep_checkpoints,
+        )
         if self.steps_per_epoch is not None:
             _positive_int("TrainConfig", steps_per_epoch=self.steps_per_epoch)
         if not isinstance(self.seed, int) or self.seed < 0:
@@ -201,11 +257,18 @@ class TrainConfig(JsonConfig):
         if not 0.0 <= self.beta_1 < 1.0:
             raise ConfigError(f"TrainConfig: beta_1={self.beta_1} must lie in [0, 1)")
         if not 0.0 < self.validation_fraction < 1.0:
-            raise ConfigError(f"TrainConfig: validation_fraction={self.validation_fraction} must lie in (0, 1)")
+            raise ConfigError(
+                f"TrainConfig: validation_fraction={self.validation_fraction} must lie in (0, 1)"
+            )
         if self.mixed_precision not in MIXED_PRECISION:
-            raise ConfigError(f"TrainConfig: mixed_precision={self.mixed_precision!r} (expected one of {MIXED_PRECISION})")
+            raise ConfigError(
+                f"TrainConfig: mixed_precision={self.mixed_precision!r} (expected one of "
+                f"{MIXED_PRECISION})"
+            )
         if self.distribute not in DISTRIBUTE:
-            raise ConfigError(f"TrainConfig: distribute={self.distribute!r} (expected one of {DISTRIBUTE})")
+            raise ConfigError(
+                f"TrainConfig: distribute={self.distribute!r} (expected one of {DISTRIBUTE})"
+            )
 
 
 # --- A model directory (written by timbre.training.loop, read by inference and evaluation).
@@ -241,13 +304,18 @@ def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
     config_path = directory / MODEL_CONFIG_FILE
     missing = [p.name for p in (config_path, generator) if not p.is_file()]
     if missing:
-        raise ModelError(f"{path}: not a model, {' and '.join(missing)} missing in {directory} ({NOT_A_MODEL})")
+        raise ModelError(
+            f"{path}: not a model, {' and '.join(missing)} missing in {directory} ({NOT_A_MODEL})"
+        )
     try:
         data = read_json(config_path)
     except DatasetError as e:
         raise ModelError(f"{e} ({NOT_A_MODEL})") from e
     if not isinstance(data, dict) or not isinstance(data.get("spectrogram"), dict):
-        raise ModelError(f"{config_path}: no 'spectrogram' settings (expected the config.json that training writes)")
+        raise ModelError(
+            f"{config_path}: no 'spectrogram' settings (expected the config.json that training "
+            "writes)"
+        )
     try:
         spectrogram = SpectrogramConfig.from_dict(data["spectrogram"], source=str(config_path))
     except (ConfigError, TypeError) as e:

@@ -27,8 +27,9 @@ import multiprocessing
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -40,7 +41,14 @@ from timbre.errors import ConfigError, DatasetError, TimbreError
 from timbre.fileio import load_npy, read_json, save_npy, write_json
 from timbre.parallel import check_jobs, forks, pool_context
 
-__all__ = ["FeatureSummary", "compute_features", "tile_path", "tile_file_layout", "tile_peaks_db", "settings_diff"]
+__all__ = [
+    "FeatureSummary",
+    "compute_features",
+    "tile_path",
+    "tile_file_layout",
+    "tile_peaks_db",
+    "settings_diff",
+]
 
 MANIFEST = "manifest.json"  # name of the manifest in the audio and features folders
 VERSION = 1  # features manifest format
@@ -70,32 +78,47 @@ def tile_peaks_db(tiles: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
     Returns:
         float64 array (n_tiles,), rounded to 0.01 dB, at least :data:`PEAK_FLOOR_DB`.
     """
-    peaks = np.max(np.asarray(tiles, dtype=np.float32).reshape(len(tiles), -1), axis=1, initial=sp.SILENCE)
-    peaks = peaks.astype(np.float16).astype(np.float32)  # as stored: float32 and float16 tiles give equal peaks
+    peaks = np.max(
+        np.asarray(tiles, dtype=np.float32).reshape(len(tiles), -1), axis=1, initial=sp.SILENCE
+    )
+    peaks = peaks.astype(np.float16).astype(
+        np.float32
+    )  # as stored: float32 and float16 tiles give equal peaks
     magnitude = sp.denormalise(peaks, config).astype(np.float64)
     return np.round(np.maximum(20.0 * np.log10(np.maximum(magnitude, 1e-30)), PEAK_FLOOR_DB), 2)
 
 
 # --- The audio side: which pieces, which instruments, which split.
 
+
 def _read_audio_manifest(audios_path: Path) -> dict[str, Any]:
     path = audios_path / MANIFEST
     data = read_json(path)
-    if not isinstance(data, dict) or not isinstance(data.get("pieces"), dict) \
-            or not isinstance(data.get("instruments"), list):
-        raise DatasetError(f"{path}: no 'pieces' and 'instruments' "
-                           f"(expected the manifest written by synthesize_audios.py)")
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("pieces"), dict)
+        or not isinstance(data.get("instruments"), list)
+    ):
+        raise DatasetError(
+            f"{path}: no 'pieces' and 'instruments' "
+            f"(expected the manifest written by synthesize_audios.py)"
+        )
     return data
 
 
-def _choose_instruments(available: list[str], requested: Sequence[str] | None, source: Path) -> list[str]:
+def _choose_instruments(
+    available: list[str], requested: Sequence[str] | None, source: Path
+) -> list[str]:
     if requested is None:
         return list(available)
     for name in requested:
         if name not in available:
             close = difflib.get_close_matches(name, available, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise DatasetError(f"unknown instrument '{name}' in {source}; choose from: {', '.join(available)}{hint}")
+            raise DatasetError(
+                f"unknown instrument '{name}' in {source}; choose from: "
+                f"{', '.join(available)}{hint}"
+            )
     if len(set(requested)) != len(requested):
         raise ConfigError(f"instruments: {list(requested)} lists an instrument twice")
     return list(requested)
@@ -108,20 +131,25 @@ def _split_of(audio_manifest: dict[str, Any], source: Path) -> tuple[dict[str, s
     for name, members in (audio_manifest.get("split") or {}).items():
         for piece in members:
             if piece in given and given[piece] != name:
-                raise DatasetError(f"{source}: piece '{piece}' is in splits '{given[piece]}' and '{name}' "
-                                   f"(expected each piece in one split)")
+                raise DatasetError(
+                    f"{source}: piece '{piece}' is in splits '{given[piece]}' and '{name}' "
+                    f"(expected each piece in one split)"
+                )
             given[piece] = name
     for piece, entry in pieces.items():
         if isinstance(entry, dict) and entry.get("split") and piece not in given:
             given[piece] = entry["split"]
     unknown = sorted({s for s in given.values() if s not in SPLITS})
     if unknown:
-        raise DatasetError(f"{source}: unknown split names {unknown} (expected {', '.join(SPLITS)})")
+        raise DatasetError(
+            f"{source}: unknown split names {unknown} (expected {', '.join(SPLITS)})"
+        )
     has_split = bool(given)
     return {piece: given.get(piece, "train") for piece in pieces}, has_split
 
 
 # --- One piece, in a worker process.
+
 
 @dataclasses.dataclass(frozen=True)
 class _PieceJob:
@@ -135,15 +163,24 @@ class _PieceJob:
 
 
 def _check_lengths(job: _PieceJob) -> None:
-    infos = {name: audio_io.info(job.audios_path / name / f"{job.piece}.wav") for name in job.instruments}
-    lengths = {name: round(i.frames * job.spectrogram.sample_rate / i.sample_rate) for name, i in infos.items()}
+    infos = {
+        name: audio_io.info(job.audios_path / name / f"{job.piece}.wav") for name in job.instruments
+    }
+    lengths = {
+        name: round(i.frames * job.spectrogram.sample_rate / i.sample_rate)
+        for name, i in infos.items()
+    }
     if len(set(lengths.values())) > 1:
         seen = ", ".join(f"{name} {n} samples" for name, n in lengths.items())
-        raise DatasetError(f"piece '{job.piece}': audio lengths differ ({seen}; expected equal lengths, "
-                           f"rendered from one note list)")
+        raise DatasetError(
+            f"piece '{job.piece}': audio lengths differ ({seen}; expected equal lengths, "
+            f"rendered from one note list)"
+        )
 
 
-def _compute_piece(job: _PieceJob) -> tuple[str, dict[str, tuple[int, list[float]]] | str, list[str]]:
+def _compute_piece(
+    job: _PieceJob,
+) -> tuple[str, dict[str, tuple[int, list[float]]] | str, list[str]]:
     """Compute and save the missing tile files of one piece.
 
     Returns:
@@ -155,11 +192,16 @@ def _compute_piece(job: _PieceJob) -> tuple[str, dict[str, tuple[int, list[float
             _check_lengths(job)
             results = {}
             for name in job.todo:
-                samples, _ = audio_io.load(job.audios_path / name / f"{job.piece}.wav", job.spectrogram.sample_rate)
+                samples, _ = audio_io.load(
+                    job.audios_path / name / f"{job.piece}.wav", job.spectrogram.sample_rate
+                )
                 spectrogram, _ = sp.log_spectrogram(samples, job.spectrogram)
                 tiles = sp.tile(spectrogram, job.spectrogram.tile_frames, job.overlap)
                 save_npy(tile_path(job.features_path, name, job.piece), tiles.astype(np.float16))
-                results[name] = (spectrogram.shape[1], tile_peaks_db(tiles, job.spectrogram).tolist())
+                results[name] = (
+                    spectrogram.shape[1],
+                    tile_peaks_db(tiles, job.spectrogram).tolist(),
+                )
         except TimbreError as e:
             results = str(e)
     return job.piece, results, [str(w.message) for w in caught]
@@ -182,25 +224,35 @@ def _run_jobs(jobs: list[_PieceJob], n_workers: int, progress: bool):
                 bar.update()
             return
         context = _pool_context(jobs[0])
-        with concurrent.futures.ProcessPoolExecutor(min(n_workers, len(jobs)), mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+            min(n_workers, len(jobs)), mp_context=context
+        ) as pool:
             futures = [pool.submit(_compute_piece, job) for job in jobs]
             try:
                 for future in concurrent.futures.as_completed(futures):
                     yield future.result()
                     bar.update()
             except concurrent.futures.process.BrokenProcessPool as e:
-                raise DatasetError(f"a feature worker died ({e}); try fewer --jobs (memory?)") from e
+                raise DatasetError(
+                    f"a feature worker died ({e}); try fewer --jobs (memory?)"
+                ) from e
     finally:
         bar.close()
 
 
 # --- The run.
 
+
 class _Store:
     """The manifest being built; written atomically now and then."""
 
-    def __init__(self, features_path: Path, header: dict[str, Any], split: dict[str, str],
-                 seconds: dict[str, float]) -> None:
+    def __init__(
+        self,
+        features_path: Path,
+        header: dict[str, Any],
+        split: dict[str, str],
+        seconds: dict[str, float],
+    ) -> None:
         self.path = features_path / MANIFEST
         self.header, self.split, self.seconds = header, split, seconds
         self.pieces: dict[str, dict[str, Any]] = {}
@@ -210,10 +262,17 @@ class _Store:
     def add(self, piece: str, n_frames: int, peaks: dict[str, list[float]]) -> None:
         counts = {name: len(values) for name, values in peaks.items()}
         if len(set(counts.values())) != 1:
-            self.failed[piece] = f"tile counts differ between instruments ({counts}); delete its files and rerun"
+            self.failed[piece] = (
+                f"tile counts differ between instruments ({counts}); delete its files and rerun"
+            )
             return
-        self.pieces[piece] = {"n_tiles": next(iter(counts.values())), "n_frames": n_frames, "split": self.split[piece],
-                              "seconds": self.seconds[piece], "peak_db": peaks}
+        self.pieces[piece] = {
+            "n_tiles": next(iter(counts.values())),
+            "n_frames": n_frames,
+            "split": self.split[piece],
+            "seconds": self.seconds[piece],
+            "peak_db": peaks,
+        }
 
     def write(self, complete: bool, force: bool = True) -> None:
         if not force and time.monotonic() - self.written < MANIFEST_EVERY_S:
@@ -221,31 +280,52 @@ class _Store:
         pieces = {name: self.pieces[name] for name in sorted(self.pieces)}
         split = {name: [p for p in pieces if pieces[p]["split"] == name] for name in SPLITS}
         failed = {name: self.failed[name] for name in sorted(self.failed)}
-        write_json(self.path, {**self.header, "pieces": pieces, "split": split, "failed": failed, "complete": complete})
+        write_json(
+            self.path,
+            {
+                **self.header,
+                "pieces": pieces,
+                "split": split,
+                "failed": failed,
+                "complete": complete,
+            },
+        )
         self.written = time.monotonic()
 
 
-def _previous(features_path: Path, spectrogram: SpectrogramConfig, features: FeatureConfig) -> dict[str, Any]:
+def _previous(
+    features_path: Path, spectrogram: SpectrogramConfig, features: FeatureConfig
+) -> dict[str, Any]:
     """An earlier run's manifest (or {}); refuses tiles made with other settings."""
     path = features_path / MANIFEST
     if not path.exists():
         return {}
     data = read_json(path)
-    have = {**(data.get("spectrogram") or {}), "overlap": (data.get("features") or {}).get("overlap")}
+    have = {
+        **(data.get("spectrogram") or {}),
+        "overlap": (data.get("features") or {}).get("overlap"),
+    }
     diff = settings_diff(have, {**spectrogram.to_dict(), "overlap": features.overlap})
     if diff:
-        raise ConfigError(f"{features_path}: holds tiles made with other settings: {diff}; "
-                          f"use another features folder or delete this one")
+        raise ConfigError(
+            f"{features_path}: holds tiles made with other settings: {diff}; "
+            f"use another features folder or delete this one"
+        )
     return data
 
 
 def settings_diff(have: dict[str, Any], want: dict[str, Any]) -> str:
     """``"n_bins=128 (requested 256), ..."`` for the keys of ``want`` whose values differ; "" if none."""
-    return ", ".join(f"{key}={have.get(key)} (requested {value})"
-                     for key, value in want.items() if have.get(key) != value)
+    return ", ".join(
+        f"{key}={have.get(key)} (requested {value})"
+        for key, value in want.items()
+        if have.get(key) != value
+    )
 
 
-def _existing_peaks(job: _PieceJob, name: str, previous: dict[str, Any]) -> tuple[int, list[float]] | None:
+def _existing_peaks(
+    job: _PieceJob, name: str, previous: dict[str, Any]
+) -> tuple[int, list[float]] | None:
     """(n_frames, peaks) of a finished tile file, or None when it must be computed."""
     path = tile_path(job.features_path, name, job.piece)
     wav = job.audios_path / name / f"{job.piece}.wav"
@@ -266,11 +346,20 @@ def _existing_peaks(job: _PieceJob, name: str, previous: dict[str, Any]) -> tupl
 
 def _frames_from_audio(job: _PieceJob) -> int:
     info = audio_io.info(job.audios_path / job.instruments[0] / f"{job.piece}.wav")
-    return sp.n_frames_for(round(info.frames * job.spectrogram.sample_rate / info.sample_rate), job.spectrogram)
+    return sp.n_frames_for(
+        round(info.frames * job.spectrogram.sample_rate / info.sample_rate), job.spectrogram
+    )
 
 
-def _plan(names: list[str], audios_path: Path, features_path: Path, spectrogram: SpectrogramConfig,
-          overlap: int, previous: dict[str, Any], store: _Store) -> tuple[list[_PieceJob], dict, list[str]]:
+def _plan(
+    names: list[str],
+    audios_path: Path,
+    features_path: Path,
+    spectrogram: SpectrogramConfig,
+    overlap: int,
+    previous: dict[str, Any],
+    store: _Store,
+) -> tuple[list[_PieceJob], dict, list[str]]:
     """Jobs for pieces with missing files; finished pieces go straight into ``store``."""
     jobs, partial, skipped = [], {}, []
     for piece in sorted(store.split):
@@ -285,14 +374,25 @@ def _plan(names: list[str], audios_path: Path, features_path: Path, spectrogram:
             jobs.append(dataclasses.replace(job, todo=todo))
             partial[piece] = {name: value for name, value in found.items() if value is not None}
         else:
-            store.add(piece, next(iter(found.values()))[0], {name: value[1] for name, value in found.items()})
+            store.add(
+                piece,
+                next(iter(found.values()))[0],
+                {name: value[1] for name, value in found.items()},
+            )
             skipped.append(piece)
     return jobs, partial, skipped
 
 
-def compute_features(audios_path: str | os.PathLike, features_path: str | os.PathLike, *,
-                     instruments: Sequence[str] | None = None, spectrogram: SpectrogramConfig | None = None,
-                     features: FeatureConfig | None = None, jobs: int = 1, progress: bool = True) -> FeatureSummary:
+def compute_features(
+    audios_path: str | os.PathLike,
+    features_path: str | os.PathLike,
+    *,
+    instruments: Sequence[str] | None = None,
+    spectrogram: SpectrogramConfig | None = None,
+    features: FeatureConfig | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+) -> FeatureSummary:
     """Turn ``<audios>/<instrument>/<piece>.wav`` into tile files and ``<features>/manifest.json``.
 
     Resumable: tile files that exist with the right layout (and are newer
@@ -324,7 +424,10 @@ def compute_features(audios_path: str | os.PathLike, features_path: str | os.Pat
     audios_path, features_path = Path(audios_path).resolve(), Path(features_path)
     check_jobs(jobs)
     if features.overlap >= spectrogram.tile_frames:
-        raise ConfigError(f"overlap={features.overlap} (expected 0 to tile_frames - 1 = {spectrogram.tile_frames - 1})")
+        raise ConfigError(
+            f"overlap={features.overlap} (expected 0 to tile_frames - 1 = "
+            f"{spectrogram.tile_frames - 1})"
+        )
     if not audios_path.is_dir():
         raise DatasetError(f"{audios_path}: audio folder not found")
     audio_manifest = _read_audio_manifest(audios_path)
@@ -333,14 +436,32 @@ def compute_features(audios_path: str | os.PathLike, features_path: str | os.Pat
     if not split:
         raise DatasetError(f"{audios_path / MANIFEST}: no pieces (expected at least one)")
     previous = _previous(features_path, spectrogram, features)
-    kept = [name for name in previous.get("instruments", []) if name not in names]  # earlier runs' instruments stay
+    kept = [
+        name for name in previous.get("instruments", []) if name not in names
+    ]  # earlier runs' instruments stay
     names = [name for name in kept if name in audio_manifest["instruments"]] + names
-    header = {"version": VERSION, "spectrogram": spectrogram.to_dict(), "features": features.to_dict(),
-              "audios_path": str(audios_path), "instruments": names, "split_given": split_given}
-    seconds = {p: (e.get("seconds") if isinstance(e, dict) else None) for p, e in audio_manifest["pieces"].items()}
+    header = {
+        "version": VERSION,
+        "spectrogram": spectrogram.to_dict(),
+        "features": features.to_dict(),
+        "audios_path": str(audios_path),
+        "instruments": names,
+        "split_given": split_given,
+    }
+    seconds = {
+        p: (e.get("seconds") if isinstance(e, dict) else None)
+        for p, e in audio_manifest["pieces"].items()
+    }
     store = _Store(features_path, header, split, seconds)
-    todo, partial, skipped = _plan(names, audios_path, features_path, spectrogram, features.overlap,
-                                   previous.get("pieces") or {}, store)
+    todo, partial, skipped = _plan(
+        names,
+        audios_path,
+        features_path,
+        spectrogram,
+        features.overlap,
+        previous.get("pieces") or {},
+        store,
+    )
     store.write(complete=False)
     computed = []
     for piece, result, caught in _run_jobs(todo, jobs, progress):
@@ -355,10 +476,13 @@ def compute_features(audios_path: str | os.PathLike, features_path: str | os.Pat
         store.write(complete=False, force=False)
     store.write(complete=True)
     n_tiles = sum(entry["n_tiles"] for entry in store.pieces.values())
-    return FeatureSummary(features_path, sorted(computed), skipped, dict(sorted(store.failed.items())), n_tiles)
+    return FeatureSummary(
+        features_path, sorted(computed), skipped, dict(sorted(store.failed.items())), n_tiles
+    )
 
 
 # --- Reading tile files back (resumed runs here; ``dataset`` reads the manifest and the tiles).
+
 
 def tile_path(features_path: str | os.PathLike, instrument: str, piece: str) -> Path:
     """``<features>/<instrument>/<piece>.npy``."""
@@ -390,11 +514,15 @@ def tile_file_layout(path: str | os.PathLike) -> tuple[int, tuple[int, ...]]:
     except (ValueError, OSError, EOFError) as e:
         raise DatasetError(f"{path}: corrupt tile file, not a NumPy .npy array ({e})") from e
     if dtype != np.float16 or len(shape) != 3 or fortran_order:
-        raise DatasetError(f"{path}: {dtype} array of shape {shape} "
-                           f"(expected float16 tiles (n_tiles, n_bins, tile_frames))")
+        raise DatasetError(
+            f"{path}: {dtype} array of shape {shape} "
+            f"(expected float16 tiles (n_tiles, n_bins, tile_frames))"
+        )
     expected = offset + int(np.prod(shape)) * 2
     size = path.stat().st_size
     if size != expected:
-        raise DatasetError(f"{path}: truncated or corrupt tile file "
-                           f"({size} bytes, expected {expected} for shape {shape})")
+        raise DatasetError(
+            f"{path}: truncated or corrupt tile file "
+            f"({size} bytes, expected {expected} for shape {shape})"
+        )
     return offset, tuple(int(n) for n in shape)

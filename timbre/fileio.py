@@ -14,8 +14,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        if tmp_path.is_file():  # mkstemp makes 0600 files; give the usual 0666 & ~umask, as open() would
+        if (
+            tmp_path.is_file()
+        ):  # mkstemp makes 0600 files; give the usual 0666 & ~umask, as open() would
             os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     finally:

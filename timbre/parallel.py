@@ -33,4 +33,6 @@ def pool_context() -> multiprocessing.context.BaseContext:
     loaded here: its threads do not survive a fork, so then ``forkserver`` (or ``spawn``)."""
     if forks():
         return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    return multiprocessing.get_context(
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    )

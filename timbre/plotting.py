@@ -7,7 +7,7 @@ writes a PNG atomically and closes the figure.
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -27,8 +27,9 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 110) -> None
     plt.close(figure)
 
 
-def spectrogram_figure(panels: Sequence[tuple[str, np.ndarray]], config: SpectrogramConfig,
-                       title: str | None = None) -> Figure:
+def spectrogram_figure(
+    panels: Sequence[tuple[str, np.ndarray]], config: SpectrogramConfig, title: str | None = None
+) -> Figure:
     """Side-by-side normalised log-magnitude spectrograms (e.g. input | prediction | target).
 
     Args:
@@ -36,12 +37,21 @@ def spectrogram_figure(panels: Sequence[tuple[str, np.ndarray]], config: Spectro
         config: settings that made them (for the time and frequency axes).
         title: figure title.
     """
-    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True)
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True
+    )
     image = None
     for axis, (label, spectrogram) in zip(axes[0], panels):
         seconds = spectrogram.shape[1] * config.hop_length / config.sample_rate
-        image = axis.imshow(spectrogram, origin="lower", aspect="auto", vmin=-1, vmax=1, cmap="magma",
-                            extent=(0, seconds, 0, config.max_hz / 1000))
+        image = axis.imshow(
+            spectrogram,
+            origin="lower",
+            aspect="auto",
+            vmin=-1,
+            vmax=1,
+            cmap="magma",
+            extent=(0, seconds, 0, config.max_hz / 1000),
+        )
         axis.set_title(label)
         axis.set_xlabel("time (s)")
     axes[0][0].set_ylabel("frequency (kHz)")
@@ -52,14 +62,17 @@ def spectrogram_figure(panels: Sequence[tuple[str, np.ndarray]], config: Spectro
     return figure
 
 
-def history_figure(history: Mapping[str, Sequence[float]], x_label: str = "epoch",
-                   title: str = "training curves") -> Figure:
+def history_figure(
+    history: Mapping[str, Sequence[float]], x_label: str = "epoch", title: str = "training curves"
+) -> Figure:
     """Curves of every series in ``history`` (e.g. ``gen_l1`` and ``val_gen_l1`` per epoch).
 
     Series whose names differ only by a ``val_`` prefix share one panel.
     """
     names = sorted({name.removeprefix("val_") for name in history})
-    figure, axes = plt.subplots(1, max(len(names), 1), figsize=(3.6 * max(len(names), 1), 3.0), squeeze=False)
+    figure, axes = plt.subplots(
+        1, max(len(names), 1), figsize=(3.6 * max(len(names), 1), 3.0), squeeze=False
+    )
     for axis, name in zip(axes[0], names):
         for key, style in ((name, "-"), (f"val_{name}", "--")):
             if key in history and len(history[key]):
@@ -82,15 +95,26 @@ def metrics_figure(values: Mapping[str, Mapping[str, float]], title: str = "eval
     """
     systems = list(values)
     names = list(dict.fromkeys(name for scores in values.values() for name in scores))
-    figure, axes = plt.subplots(1, max(len(names), 1), figsize=(2.6 * max(len(names), 1), 3.2), squeeze=False)
+    figure, axes = plt.subplots(
+        1, max(len(names), 1), figsize=(2.6 * max(len(names), 1), 3.2), squeeze=False
+    )
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for axis, name in zip(axes[0], names):
         heights = [float(values[system].get(name, np.nan)) for system in systems]
-        axis.bar(range(len(systems)), np.nan_to_num(heights, nan=0.0),
-                 color=[colours[i % len(colours)] for i in range(len(systems))])
+        axis.bar(
+            range(len(systems)),
+            np.nan_to_num(heights, nan=0.0),
+            color=[colours[i % len(colours)] for i in range(len(systems))],
+        )
         for x, height in enumerate(heights):
-            axis.text(x, 0 if np.isnan(height) else height, "n/a" if np.isnan(height) else f"{height:.3g}",
-                      ha="center", va="bottom", fontsize="x-small")
+            axis.text(
+                x,
+                0 if np.isnan(height) else height,
+                "n/a" if np.isnan(height) else f"{height:.3g}",
+                ha="center",
+                va="bottom",
+                fontsize="x-small",
+            )
         axis.set_xticks(range(len(systems)), systems, rotation=30, ha="right", fontsize="small")
         axis.set_title(name, fontsize="medium")
     figure.suptitle(title)
@@ -98,8 +122,12 @@ def metrics_figure(values: Mapping[str, Mapping[str, float]], title: str = "eval
     return figure
 
 
-def lr_finder_figure(learning_rates: Sequence[float], losses: Sequence[float], smoothed: Sequence[float],
-                     suggestion: float) -> Figure:
+def lr_finder_figure(
+    learning_rates: Sequence[float],
+    losses: Sequence[float],
+    smoothed: Sequence[float],
+    suggestion: float,
+) -> Figure:
     """Loss against learning rate (log axis) of a learning-rate sweep, the suggestion marked.
 
     Args:
@@ -113,7 +141,13 @@ def lr_finder_figure(learning_rates: Sequence[float], losses: Sequence[float], s
     axis.plot(rates, np.asarray(losses, dtype=float), alpha=0.35, label="loss")
     axis.plot(rates, np.asarray(smoothed, dtype=float), label="smoothed")
     at = int(np.argmin(np.abs(np.log(rates) - np.log(suggestion))))
-    axis.plot([rates[at]], [np.asarray(smoothed)[at]], "o", color="red", label=f"steepest descent: {suggestion:.2e}")
+    axis.plot(
+        [rates[at]],
+        [np.asarray(smoothed)[at]],
+        "o",
+        color="red",
+        label=f"steepest descent: {suggestion:.2e}",
+    )
     axis.set_xscale("log")
     axis.set_xlabel("learning rate")
     axis.set_ylabel("loss")

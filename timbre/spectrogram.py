@@ -39,8 +39,14 @@ def stft(audio: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
-        return librosa.stft(np.asarray(audio, dtype=np.float32), n_fft=config.n_fft, hop_length=config.hop_length,
-                            window="hann", center=True, pad_mode="constant")
+        return librosa.stft(
+            np.asarray(audio, dtype=np.float32),
+            n_fft=config.n_fft,
+            hop_length=config.hop_length,
+            window="hann",
+            center=True,
+            pad_mode="constant",
+        )
 
 
 def normalise(magnitude: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
@@ -84,23 +90,34 @@ def _istft(spectrum: np.ndarray, config: SpectrogramConfig, length: int) -> np.n
     """Inverse STFT of the lowest bins (the rest zero) to exactly ``length`` samples."""
     full = np.zeros((config.n_fft // 2 + 1, spectrum.shape[1]), dtype=np.complex64)
     full[: spectrum.shape[0]] = spectrum
-    audio = librosa.istft(full, hop_length=config.hop_length, n_fft=config.n_fft, window="hann",
-                          center=True, length=length)
+    audio = librosa.istft(
+        full,
+        hop_length=config.hop_length,
+        n_fft=config.n_fft,
+        window="hann",
+        center=True,
+        length=length,
+    )
     return audio.astype(np.float32, copy=False)
 
 
 def _check_inverse_args(spectrogram: np.ndarray, config: SpectrogramConfig, length: int) -> None:
     if spectrogram.ndim != 2 or spectrogram.shape[0] != config.n_bins:
-        raise ConfigError(f"spectrogram: shape {spectrogram.shape} (expected ({config.n_bins}, n_frames))")
+        raise ConfigError(
+            f"spectrogram: shape {spectrogram.shape} (expected ({config.n_bins}, n_frames))"
+        )
     if not isinstance(length, (int, np.integer)) or length <= 0:
         raise ConfigError(f"length={length!r} must be a positive integer")
     if spectrogram.shape[1] != n_frames_for(length, config):
-        raise ConfigError(f"spectrogram: {spectrogram.shape[1]} frames for length={length} "
-                          f"(expected {n_frames_for(length, config)})")
+        raise ConfigError(
+            f"spectrogram: {spectrogram.shape[1]} frames for length={length} "
+            f"(expected {n_frames_for(length, config)})"
+        )
 
 
-def invert_log_spectrogram(spectrogram: np.ndarray, phase: np.ndarray, config: SpectrogramConfig,
-                           length: int) -> np.ndarray:
+def invert_log_spectrogram(
+    spectrogram: np.ndarray, phase: np.ndarray, config: SpectrogramConfig, length: int
+) -> np.ndarray:
     """(normalised log-magnitude, phase) -> audio of exactly ``length`` samples.
 
     Args:
@@ -117,12 +134,16 @@ def invert_log_spectrogram(spectrogram: np.ndarray, phase: np.ndarray, config: S
     """
     _check_inverse_args(spectrogram, config, length)
     if phase.shape != spectrogram.shape:
-        raise ConfigError(f"phase: shape {phase.shape} (expected {spectrogram.shape}, the spectrogram's)")
+        raise ConfigError(
+            f"phase: shape {phase.shape} (expected {spectrogram.shape}, the spectrogram's)"
+        )
     magnitude = denormalise(spectrogram, config) / magnitude_scale(config)
     return _istft(magnitude * np.exp(1j * phase.astype(np.float32)), config, length)
 
 
-def spectral_convergence(audio: np.ndarray, magnitude: np.ndarray, config: SpectrogramConfig) -> float:
+def spectral_convergence(
+    audio: np.ndarray, magnitude: np.ndarray, config: SpectrogramConfig
+) -> float:
     """``||  |STFT(audio)| - magnitude ||_F / ||magnitude||_F`` over the lowest n_bins bins.
 
     ``magnitude`` is unscaled STFT magnitude, shape (n_bins, n_frames).
@@ -131,8 +152,15 @@ def spectral_convergence(audio: np.ndarray, magnitude: np.ndarray, config: Spect
     return float(np.linalg.norm(rebuilt - magnitude) / max(np.linalg.norm(magnitude), 1e-12))
 
 
-def griffin_lim(spectrogram: np.ndarray, config: SpectrogramConfig, length: int, n_iter: int = 32,
-                momentum: float = 0.99, init_phase: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+def griffin_lim(
+    spectrogram: np.ndarray,
+    config: SpectrogramConfig,
+    length: int,
+    n_iter: int = 32,
+    momentum: float = 0.99,
+    init_phase: np.ndarray | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """Fast Griffin-Lim (Perraudin et al. 2013): phase recovery with momentum.
 
     Args:
@@ -218,10 +246,12 @@ def tile(spectrogram: np.ndarray, tile_frames: int, overlap: int = 0) -> np.ndar
     n_bins, n_frames = spectrogram.shape
     starts = tile_starts(n_frames, tile_frames, overlap)
     if n_frames < tile_frames:
-        spectrogram = np.pad(spectrogram, ((0, 0), (0, tile_frames - n_frames)), constant_values=SILENCE)
+        spectrogram = np.pad(
+            spectrogram, ((0, 0), (0, tile_frames - n_frames)), constant_values=SILENCE
+        )
     tiles = np.empty((len(starts), n_bins, tile_frames), dtype=spectrogram.dtype)
     for i, start in enumerate(starts):
-        tiles[i] = spectrogram[:, start:start + tile_frames]
+        tiles[i] = spectrogram[:, start : start + tile_frames]
     return tiles
 
 
@@ -233,15 +263,19 @@ def blend_window(tile_frames: int, fade_frames: int, context_frames: int = 0) ->
     ramp linearly up to 1.
     """
     if context_frames < 0 or fade_frames < 0 or 2 * context_frames >= tile_frames:
-        raise ConfigError(f"blend_window: context_frames={context_frames}, fade_frames={fade_frames} "
-                          f"do not fit a tile of {tile_frames} frames")
+        raise ConfigError(
+            f"blend_window: context_frames={context_frames}, fade_frames={fade_frames} "
+            f"do not fit a tile of {tile_frames} frames"
+        )
     fade = min(fade_frames, tile_frames // 2 - context_frames)
     distance = np.minimum(np.arange(tile_frames), np.arange(tile_frames)[::-1]) - context_frames
     ramp = (distance + 0.5) / fade if fade > 0 else np.ones(tile_frames)
     return np.clip(ramp, WINDOW_FLOOR, 1.0).astype(np.float64)
 
 
-def blend(tiles: np.ndarray, n_frames: int, overlap: int = 0, window: np.ndarray | None = None) -> np.ndarray:
+def blend(
+    tiles: np.ndarray, n_frames: int, overlap: int = 0, window: np.ndarray | None = None
+) -> np.ndarray:
     """Overlap-add tiles back into (n_bins, n_frames), normalised by the summed window.
 
     Inverse of :func:`tile` with the same ``overlap``: blending unmodified
@@ -263,12 +297,19 @@ def blend(tiles: np.ndarray, n_frames: int, overlap: int = 0, window: np.ndarray
     n_tiles, n_bins, tile_frames = tiles.shape
     starts = tile_starts(n_frames, tile_frames, overlap)
     if len(starts) != n_tiles:
-        raise ConfigError(f"tiles: {n_tiles} tiles for n_frames={n_frames}, overlap={overlap} (expected {len(starts)})")
-    weights = blend_window(tile_frames, overlap) if window is None else np.asarray(window, dtype=np.float64)
+        raise ConfigError(
+            f"tiles: {n_tiles} tiles for n_frames={n_frames}, overlap={overlap} (expected "
+            f"{len(starts)})"
+        )
+    weights = (
+        blend_window(tile_frames, overlap)
+        if window is None
+        else np.asarray(window, dtype=np.float64)
+    )
     total = max(n_frames, tile_frames)
     summed = np.zeros((n_bins, total), dtype=np.float64)
     weight_sum = np.zeros(total, dtype=np.float64)
     for start, one_tile in zip(starts, tiles):
-        summed[:, start:start + tile_frames] += one_tile * weights
-        weight_sum[start:start + tile_frames] += weights
+        summed[:, start : start + tile_frames] += one_tile * weights
+        weight_sum[start : start + tile_frames] += weights
     return (summed[:, :n_frames] / np.maximum(weight_sum[:n_frames], 1e-12)).astype(np.float32)

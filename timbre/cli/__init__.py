@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 COMMANDS = {  # command -> (module under timbre.cli, one-line help)
     "synthesize": ("synthesize", "render paired audio from MIDI with two or more instruments"),
@@ -27,7 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         width = max(map(len, COMMANDS))
         lines = [f"  {name:<{width}}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
-        print("usage: timbre <command> [options]\n\ncommands:\n" + "\n".join(lines), file=sys.stderr)
+        print(
+            "usage: timbre <command> [options]\n\ncommands:\n" + "\n".join(lines), file=sys.stderr
+        )
         if argv and argv[0] not in ("-h", "--help"):
             print(f"error: unknown command {argv[0]!r}", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import warnings
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from timbre.errors import TimbreError
 
@@ -24,8 +24,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"warning: {message}", file=sys.stderr)
 
 
-def run(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int | None],
-        argv: Sequence[str] | None) -> int:
+def run(
+    parser: argparse.ArgumentParser,
+    body: Callable[[argparse.Namespace], int | None],
+    argv: Sequence[str] | None,
+) -> int:
     """Parse ``argv`` and call ``body(args)``; a ``TimbreError`` becomes ``error: ...`` and status 1.
 
     Warnings are shown as one ``warning: ...`` line each.
@@ -61,12 +64,18 @@ def positive_int(text: str) -> int:
 
 
 def add_jobs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1,
-                        help="worker processes (default: all cores, %(default)s here)")
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: all cores, %(default)s here)",
+    )
 
 
 def add_seed(parser: argparse.ArgumentParser, default: int = 0) -> None:
-    parser.add_argument("--seed", type=int, default=default, help="random seed (default: %(default)s)")
+    parser.add_argument(
+        "--seed", type=int, default=default, help="random seed (default: %(default)s)"
+    )
 
 
 def parse_instruments(text: str) -> list[str]:

@@ -21,24 +21,30 @@ import argparse
 import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from timbre import audio
-from timbre.synthesis import corpus
-from timbre.synthesis import notebank
-from timbre.synthesis import render
 from timbre import spectrogram as sp
 from timbre.cli.common import positive_int, run
-from timbre.config import GENERATOR_FILE, FeatureConfig, ModelConfig, SpectrogramConfig, SynthConfig, TrainConfig
+from timbre.config import (
+    GENERATOR_FILE,
+    FeatureConfig,
+    ModelConfig,
+    SpectrogramConfig,
+    SynthConfig,
+    TrainConfig,
+)
 from timbre.fileio import read_json, write_json
+from timbre.synthesis import corpus, notebank, render
 
 ORIGIN, TARGET = "keyboard_acoustic", "string_acoustic"
 PLOT_SECONDS = 12.0  # length of the spectrogram comparison PNGs
 
 # "Ode to Joy" (Beethoven), right hand over a simple bass: (beat, beats, pitch, velocity).
-_MELODY = [(b, 1, p, 84) for b, p in enumerate([66, 66, 67, 69, 69, 67, 66, 64, 62, 62, 64, 66])] + [
-    (12, 1.5, 66, 90), (13.5, 0.5, 64, 70), (14, 2, 64, 80)]
+_MELODY = [
+    (b, 1, p, 84) for b, p in enumerate([66, 66, 67, 69, 69, 67, 66, 64, 62, 62, 64, 66])
+] + [(12, 1.5, 66, 90), (13.5, 0.5, 64, 70), (14, 2, 64, 80)]
 _BASS = [(4 * bar, 4, pitch, 60) for bar, pitch in enumerate([50, 45, 50, 45])]
 
 
@@ -58,14 +64,31 @@ class Preset:
 PRESETS = {
     # Tuning record (README, "Tuning the demo"): L1 only; no dropout (pix2pix's dropout is the GAN's noise
     # source and only slows L1 fitting); Adam 5e-4 with beta_1 0.9; bf16; 90 minutes of generated music.
-    "cpu": Preset(SpectrogramConfig(), ModelConfig(base_filters=16, dropout=0.0),
-                  TrainConfig(batch_size=8, epochs=1000, steps_per_epoch=100, gen_lr=5e-4, beta_1=0.9,
-                              mixed_precision="bf16"),
-                  mode="generator", corpus_minutes=90.0, bank_pitches=tuple(range(21, 109)), overlap=128),
-    "tiny": Preset(SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32),
-                   ModelConfig(base_filters=4, depth=5),
-                   TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3),
-                   mode="gan", corpus_minutes=1.5, bank_pitches=tuple(range(36, 97, 6)), overlap=0),
+    "cpu": Preset(
+        SpectrogramConfig(),
+        ModelConfig(base_filters=16, dropout=0.0),
+        TrainConfig(
+            batch_size=8,
+            epochs=1000,
+            steps_per_epoch=100,
+            gen_lr=5e-4,
+            beta_1=0.9,
+            mixed_precision="bf16",
+        ),
+        mode="generator",
+        corpus_minutes=90.0,
+        bank_pitches=tuple(range(21, 109)),
+        overlap=128,
+    ),
+    "tiny": Preset(
+        SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32),
+        ModelConfig(base_filters=4, depth=5),
+        TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3),
+        mode="gan",
+        corpus_minutes=1.5,
+        bank_pitches=tuple(range(36, 97, 6)),
+        overlap=0,
+    ),
 }
 
 
@@ -79,21 +102,44 @@ def _done(start: float, what: str) -> None:
 
 
 def _data(out: Path, preset: Preset, jobs: int, seed: int) -> Path:
-    start = _stage(1, f"note bank: {ORIGIN} and {TARGET} from {notebank.default_soundfont().name} (FluidSynth)")
-    banks = notebank.prepare_soundfont_bank(out / "bank", [ORIGIN, TARGET], pitches=preset.bank_pitches)
+    start = _stage(
+        1, f"note bank: {ORIGIN} and {TARGET} from {notebank.default_soundfont().name} (FluidSynth)"
+    )
+    banks = notebank.prepare_soundfont_bank(
+        out / "bank", [ORIGIN, TARGET], pitches=preset.bank_pitches
+    )
     _done(start, f"bank ready in {out / 'bank'}")
-    start = _stage(2, f"corpus: {preset.corpus_minutes:g} minutes of generated keyboard music, rendered as pairs")
+    start = _stage(
+        2,
+        f"corpus: {preset.corpus_minutes:g} minutes of generated keyboard music, rendered as pairs",
+    )
     midi_folder = out / "audios" / "midi"
     corpus.write_corpus(midi_folder, preset.corpus_minutes, seed)
-    summary = render.render_pairs(midi_folder, out / "audios", banks, SynthConfig(sample_rate=preset.spectrogram.sample_rate),
-                                  jobs=jobs, seed=seed)
-    _done(start, f"{len(summary.rendered)} pieces rendered, {len(summary.skipped)} reused, {len(summary.failed)} failed")
+    summary = render.render_pairs(
+        midi_folder,
+        out / "audios",
+        banks,
+        SynthConfig(sample_rate=preset.spectrogram.sample_rate),
+        jobs=jobs,
+        seed=seed,
+    )
+    _done(
+        start,
+        f"{len(summary.rendered)} pieces rendered, {len(summary.skipped)} reused, "
+        f"{len(summary.failed)} failed",
+    )
     start = _stage(3, "features: normalised log-magnitude tiles")
     from timbre.features import compute_features
 
     features = out / "features"
-    compute_features(out / "audios", features, instruments=[ORIGIN, TARGET], spectrogram=preset.spectrogram,
-                     features=FeatureConfig(overlap=preset.overlap), jobs=jobs)
+    compute_features(
+        out / "audios",
+        features,
+        instruments=[ORIGIN, TARGET],
+        spectrogram=preset.spectrogram,
+        features=FeatureConfig(overlap=preset.overlap),
+        jobs=jobs,
+    )
     _done(start, f"tiles in {features}")
     return features
 
@@ -101,15 +147,31 @@ def _data(out: Path, preset: Preset, jobs: int, seed: int) -> Path:
 def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
     model_dir = out / "model"
     marker = model_dir / "demo_complete.json"
-    start = _stage(4, f"training: {preset.mode} mode, base_filters={preset.model.base_filters}, "
-                      f"{preset.train.mixed_precision}, budget {minutes:g} min")
+    start = _stage(
+        4,
+        f"training: {preset.mode} mode, base_filters={preset.model.base_filters}, "
+        f"{preset.train.mixed_precision}, budget {minutes:g} min",
+    )
     if marker.exists() and (model_dir / GENERATOR_FILE).exists():
-        _done(start, f"already trained ({read_json(marker)['epochs']} epochs); delete {marker} to train again")
+        _done(
+            start,
+            f"already trained ({read_json(marker)['epochs']} epochs); delete {marker} to train "
+            "again",
+        )
         return model_dir
     from timbre.training.loop import train
 
-    result = train(features, model_dir, ORIGIN, TARGET, mode=preset.mode, model=preset.model, config=preset.train,
-                   resume=True, max_minutes=minutes)
+    result = train(
+        features,
+        model_dir,
+        ORIGIN,
+        TARGET,
+        mode=preset.mode,
+        model=preset.model,
+        config=preset.train,
+        resume=True,
+        max_minutes=minutes,
+    )
     write_json(marker, {"epochs": result.epochs_done, "minutes": minutes})
     _done(start, f"{result.epochs_done} epochs; curves in {model_dir / 'curves.png'}")
     return model_dir
@@ -117,7 +179,9 @@ def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
 
 def _up_to_date(path: Path, model_dir: Path) -> bool:
     """True when ``path`` exists and was written after the model's generator (so a rerun may keep it)."""
-    return path.exists() and path.stat().st_mtime_ns > (model_dir / GENERATOR_FILE).stat().st_mtime_ns
+    return (
+        path.exists() and path.stat().st_mtime_ns > (model_dir / GENERATOR_FILE).stat().st_mtime_ns
+    )
 
 
 def _write_melody(out: Path) -> Path:
@@ -130,13 +194,21 @@ def _write_melody(out: Path) -> Path:
 
 def _convert(out: Path, model_dir: Path, features: Path, preset: Preset) -> list[Path]:
     start = _stage(5, "conversion: held-out test pieces and a short melody")
-    from timbre.training.dataset import load_manifest
     from timbre.conversion.converter import load_converter
     from timbre.plotting import save_figure, spectrogram_figure
+    from timbre.training.dataset import load_manifest
 
-    banks = notebank.prepare_soundfont_bank(out / "bank", [ORIGIN, TARGET], pitches=preset.bank_pitches, progress=False)
-    melody = render.render_pairs(_write_melody(out), out / "melody", banks,
-                                 SynthConfig(sample_rate=preset.spectrogram.sample_rate), jobs=1, progress=False)
+    banks = notebank.prepare_soundfont_bank(
+        out / "bank", [ORIGIN, TARGET], pitches=preset.bank_pitches, progress=False
+    )
+    melody = render.render_pairs(
+        _write_melody(out),
+        out / "melody",
+        banks,
+        SynthConfig(sample_rate=preset.spectrogram.sample_rate),
+        jobs=1,
+        progress=False,
+    )
     sources = [(out / "audios", piece) for piece in load_manifest(features).split["test"]]
     sources += [(out / "melody", piece) for piece in read_json(melody.manifest)["pieces"]]
     converter = load_converter(model_dir)
@@ -148,15 +220,26 @@ def _convert(out: Path, model_dir: Path, features: Path, preset: Preset) -> list
             continue
         converter.convert_file(audios / ORIGIN / f"{piece}.wav", folder / "converted.wav")
         panels = []
-        for label, path in (("input", audios / ORIGIN / f"{piece}.wav"), ("converted", folder / "converted.wav"),
-                            ("target", audios / TARGET / f"{piece}.wav")):
+        for label, path in (
+            ("input", audios / ORIGIN / f"{piece}.wav"),
+            ("converted", folder / "converted.wav"),
+            ("target", audios / TARGET / f"{piece}.wav"),
+        ):
             samples, _ = audio.load(path, config.sample_rate)
             if label != "converted":
                 audio.save(folder / f"{label}.wav", samples, config.sample_rate)
-            panels.append((f"{label}: {path.parent.name if label != 'converted' else 'model'}",
-                           sp.log_spectrogram(samples[: int(PLOT_SECONDS * config.sample_rate)], config)[0]))
-        save_figure(spectrogram_figure(panels, config, title=f"{piece}: {ORIGIN} -> {TARGET}"),
-                    folder / "spectrograms.png")
+            panels.append(
+                (
+                    f"{label}: {path.parent.name if label != 'converted' else 'model'}",
+                    sp.log_spectrogram(samples[: int(PLOT_SECONDS * config.sample_rate)], config)[
+                        0
+                    ],
+                )
+            )
+        save_figure(
+            spectrogram_figure(panels, config, title=f"{piece}: {ORIGIN} -> {TARGET}"),
+            folder / "spectrograms.png",
+        )
     _done(start, f"{len(folders)} conversions in {out / 'converted'}")
     return folders
 
@@ -168,26 +251,61 @@ def _evaluate(out: Path, model_dir: Path, features: Path) -> str:
     results_json = out / "eval" / "results.json"
     if _up_to_date(results_json, model_dir):
         _done(start, f"already evaluated: {results_json}")
-        table, closed = (out / "eval" / "results.md").read_text(), read_json(results_json)["gap_closed"]["model"]["lsd_db"]
+        table, closed = (
+            (out / "eval" / "results.md").read_text(),
+            read_json(results_json)["gap_closed"]["model"]["lsd_db"],
+        )
     else:
-        results, paths = evaluate(model_dir, features_path=features, output_dir=out / "eval",
-                                  config=EvalConfig(phase="both"))
+        results, paths = evaluate(
+            model_dir,
+            features_path=features,
+            output_dir=out / "eval",
+            config=EvalConfig(phase="both"),
+        )
         _done(start, f"results in {paths['json']}")
         table, closed = markdown_table(results), results.gap_closed["model"]["lsd_db"]
-    share = "n/a" if closed is None or closed != closed else f"{closed:.0%}"  # None/NaN: the oracle is no better
-    return (f"{table}\nThe model closes {share} of the identity-to-oracle gap in "
-            "log-spectral distance on the held-out pieces (goal: at least 50 %).")
+    share = (
+        "n/a" if closed is None or closed != closed else f"{closed:.0%}"
+    )  # None/NaN: the oracle is no better
+    return (
+        f"{table}\nThe model closes {share} of the identity-to-oracle gap in "
+        "log-spectral distance on the held-out pieces (goal: at least 50 %)."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="timbre demo", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--minutes", type=float, default=10.0, help="training budget in minutes (default: %(default)s)")
-    parser.add_argument("--output", default="demo", help="folder for everything the demo writes (default: %(default)s)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
-                        help="'cpu': the real demo; 'tiny': a seconds-long run of every stage (tests)")
-    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, help="worker processes")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the corpus and the split (default: %(default)s)")
+    parser = argparse.ArgumentParser(
+        prog="timbre demo",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=10.0,
+        help="training budget in minutes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--output",
+        default="demo",
+        help="folder for everything the demo writes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="cpu",
+        help="'cpu': the real demo; 'tiny': a seconds-long run of every stage (tests)",
+    )
+    parser.add_argument(
+        "--jobs", type=positive_int, default=os.cpu_count() or 1, help="worker processes"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the corpus and the split (default: %(default)s)",
+    )
     return parser
 
 

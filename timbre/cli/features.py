@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from timbre.cli.common import add_jobs, parse_instruments, report_failures, run
 from timbre.config import FeatureConfig, SpectrogramConfig
@@ -15,23 +15,51 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compute_features.py",
         description="Turn <audios>/<instrument>/<piece>.wav (from synthesize_audios.py) into float16 tiles "
-                    "<features>/<instrument>/<piece>.npy and <features>/manifest.json. Resumable: rerun to finish.")
-    parser.add_argument("--audios_path", "--audios", required=True, type=Path,
-                        help="folder written by synthesize_audios.py (holds manifest.json)")
-    parser.add_argument("--features_path", "--features", required=True, type=Path, help="output folder")
-    parser.add_argument("--instruments", type=parse_instruments, default=None,
-                        help="comma-separated subset of the audio's instruments (default: all)")
+        "<features>/<instrument>/<piece>.npy and <features>/manifest.json. Resumable: rerun to "
+        "finish.",
+    )
+    parser.add_argument(
+        "--audios_path",
+        "--audios",
+        required=True,
+        type=Path,
+        help="folder written by synthesize_audios.py (holds manifest.json)",
+    )
+    parser.add_argument(
+        "--features_path", "--features", required=True, type=Path, help="output folder"
+    )
+    parser.add_argument(
+        "--instruments",
+        type=parse_instruments,
+        default=None,
+        help="comma-separated subset of the audio's instruments (default: all)",
+    )
     add_jobs(parser)
-    parser.add_argument("--overlap", type=int, default=FeatureConfig.overlap,
-                        help="frames shared by neighbouring tiles (default: %(default)s)")
-    parser.add_argument("--keep_silent", action="store_true",
-                        help="keep tile pairs whose origin and target are both near silence "
-                             "(default: training drops them)")
-    parser.add_argument("--silence_db", type=float, default=FeatureConfig.silence_db,
-                        help="a tile is near silence when its loudest bin is below this, in dB "
-                             "(full-scale sine = 0 dB; default: %(default)s)")
-    parser.add_argument("--spectrogram_config", type=Path, default=None,
-                        help="JSON file of SpectrogramConfig fields (default: the DESIGN.md settings)")
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=FeatureConfig.overlap,
+        help="frames shared by neighbouring tiles (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep_silent",
+        action="store_true",
+        help="keep tile pairs whose origin and target are both near silence "
+        "(default: training drops them)",
+    )
+    parser.add_argument(
+        "--silence_db",
+        type=float,
+        default=FeatureConfig.silence_db,
+        help="a tile is near silence when its loudest bin is below this, in dB "
+        "(full-scale sine = 0 dB; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--spectrogram_config",
+        type=Path,
+        default=None,
+        help="JSON file of SpectrogramConfig fields (default: the DESIGN.md settings)",
+    )
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -41,13 +69,28 @@ def _body(args: argparse.Namespace) -> int:
 
     if not args.audios_path.is_dir():
         raise DatasetError(f"--audios_path {args.audios_path}: folder not found")
-    spectrogram = SpectrogramConfig.load(args.spectrogram_config) if args.spectrogram_config else SpectrogramConfig()
-    features = FeatureConfig(overlap=args.overlap, keep_silent=args.keep_silent, silence_db=args.silence_db)
-    summary = compute_features(args.audios_path, args.features_path, instruments=args.instruments,
-                               spectrogram=spectrogram, features=features, jobs=args.jobs,
-                               progress=not args.no_progress)
-    print(f"{len(summary.computed)} pieces computed, {len(summary.skipped)} already done, "
-          f"{len(summary.failed)} failed; {summary.n_tiles} tiles per instrument in {summary.features_path}")
+    spectrogram = (
+        SpectrogramConfig.load(args.spectrogram_config)
+        if args.spectrogram_config
+        else SpectrogramConfig()
+    )
+    features = FeatureConfig(
+        overlap=args.overlap, keep_silent=args.keep_silent, silence_db=args.silence_db
+    )
+    summary = compute_features(
+        args.audios_path,
+        args.features_path,
+        instruments=args.instruments,
+        spectrogram=spectrogram,
+        features=features,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{len(summary.computed)} pieces computed, {len(summary.skipped)} already done, "
+        f"{len(summary.failed)} failed; {summary.n_tiles} tiles per instrument in "
+        f"{summary.features_path}"
+    )
     return report_failures(f"{piece}: {reason}" for piece, reason in summary.failed.items())
 
 

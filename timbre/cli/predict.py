@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tqdm.auto import tqdm
 
@@ -31,32 +31,77 @@ def non_negative_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     summary = __doc__.splitlines()[0].split(": ", 1)[1]
-    parser = argparse.ArgumentParser(prog="predict.py", description=summary[0].upper() + summary[1:])
-    parser.add_argument("--model", required=True, help="model directory, or the generator.keras inside one")
-    parser.add_argument("--input", required=True,
-                        help="audio file (any format libsndfile reads, any rate, channels mixed to mono) or a folder")
-    parser.add_argument("--output", required=True,
-                        help="output file (format from the suffix), or folder for a folder input (WAV files)")
-    parser.add_argument("--phase", choices=("input", "griffinlim"), default="input",
-                        help="output phase: the input's, or fast Griffin-Lim started from it "
-                             "(default: %(default)s)")
-    parser.add_argument("--iterations", type=non_negative_int, default=32,
-                        help="Griffin-Lim iterations (default: %(default)s)")
-    parser.add_argument("--sample_rate", type=positive_int, default=None,
-                        help="output rate in Hz (default: the input's)")
-    parser.add_argument("--batch_size", type=positive_int, default=8,
-                        help="tiles per generator call (default: %(default)s)")
-    parser.add_argument("--overlap", type=non_negative_int, default=None,
-                        help="frames shared by neighbouring tiles (default: tile_frames // 4)")
-    parser.add_argument("--context", type=non_negative_int, default=None,
-                        help="edge frames of each tile treated as discarded context (default: overlap // 4)")
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
-                        help="generator arithmetic: bfloat16 is about 2x faster on CPUs with AVX512-BF16/AMX "
-                             "(default: %(default)s)")
-    parser.add_argument("--subtype", choices=SUBTYPES, default="FLOAT",
-                        help="sample format of WAV/FLAC outputs (default: %(default)s)")
-    parser.add_argument("--plot", action="store_true",
-                        help="also write <output>.png with input and output spectrograms")
+    parser = argparse.ArgumentParser(
+        prog="predict.py", description=summary[0].upper() + summary[1:]
+    )
+    parser.add_argument(
+        "--model", required=True, help="model directory, or the generator.keras inside one"
+    )
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="audio file (any format libsndfile reads, any rate, channels mixed to mono) or a folder",
+    )
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="output file (format from the suffix), or folder for a folder input (WAV files)",
+    )
+    parser.add_argument(
+        "--phase",
+        choices=("input", "griffinlim"),
+        default="input",
+        help="output phase: the input's, or fast Griffin-Lim started from it "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=non_negative_int,
+        default=32,
+        help="Griffin-Lim iterations (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sample_rate",
+        type=positive_int,
+        default=None,
+        help="output rate in Hz (default: the input's)",
+    )
+    parser.add_argument(
+        "--batch_size",
+        type=positive_int,
+        default=8,
+        help="tiles per generator call (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--overlap",
+        type=non_negative_int,
+        default=None,
+        help="frames shared by neighbouring tiles (default: tile_frames // 4)",
+    )
+    parser.add_argument(
+        "--context",
+        type=non_negative_int,
+        default=None,
+        help="edge frames of each tile treated as discarded context (default: overlap // 4)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="generator arithmetic: bfloat16 is about 2x faster on CPUs with AVX512-BF16/AMX "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--subtype",
+        choices=SUBTYPES,
+        default="FLOAT",
+        help="sample format of WAV/FLAC outputs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write <output>.png with input and output spectrograms",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     return parser
 
@@ -76,13 +121,21 @@ def plan_paths(source: Path, target: Path, *, plot: bool, force: bool, subtype: 
         raise AudioError(f"{source}: input not found (expected an audio file or a folder of them)")
     if source.is_dir():
         if target.is_file():
-            raise AudioError(f"{target}: is a file (expected a folder, as the input {source} is a folder)")
+            raise AudioError(
+                f"{target}: is a file (expected a folder, as the input {source} is a folder)"
+            )
         inside = target.resolve()  # an output folder inside the input folder is not input
-        files = sorted(p for p in source.rglob("*") if is_audio_file(p)
-                       and not any(part.startswith(".") for part in p.relative_to(source).parts)
-                       and inside not in p.resolve().parents)
+        files = sorted(
+            p
+            for p in source.rglob("*")
+            if is_audio_file(p)
+            and not any(part.startswith(".") for part in p.relative_to(source).parts)
+            and inside not in p.resolve().parents
+        )
         if not files:
-            raise AudioError(f"{source}: no audio files (expected some of {' '.join(sorted(AUDIO_SUFFIXES))})")
+            raise AudioError(
+                f"{source}: no audio files (expected some of {' '.join(sorted(AUDIO_SUFFIXES))})"
+            )
         outputs = [target / p.relative_to(source).with_suffix(".wav") for p in files]
     else:
         files, outputs = [source], [target / f"{source.stem}.wav" if target.is_dir() else target]
@@ -98,26 +151,48 @@ def plan_paths(source: Path, target: Path, *, plot: bool, force: bool, subtype: 
 def _describe(result) -> str:
     line = f"{result.input_path} -> {result.output_path} ({result.seconds:.2f} s at {result.sample_rate} Hz)"
     if result.scaled:
-        line += (f"; scaled by {20 * math.log10(result.gain):.1f} dB to avoid clipping "
-                 f"(peak was {result.peak:.2f})")
+        line += (
+            f"; scaled by {20 * math.log10(result.gain):.1f} dB to avoid clipping "
+            f"(peak was {result.peak:.2f})"
+        )
     return line + (f"; plot {result.plot_path}" if result.plot_path else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Convert ``--input`` to ``--output``; exit status 1 on any error or failed file."""
-    def body(args: argparse.Namespace) -> int:
-        plan = plan_paths(Path(args.input), Path(args.output), plot=args.plot, force=args.force,
-                          subtype=args.subtype)
-        from timbre.conversion.converter import load_converter  # TensorFlow loads only once the paths are fine
 
-        converter = load_converter(args.model, phase=args.phase, iterations=args.iterations,
-                                   batch_size=args.batch_size, overlap=args.overlap, context=args.context,
-                                   precision=args.precision)
+    def body(args: argparse.Namespace) -> int:
+        plan = plan_paths(
+            Path(args.input),
+            Path(args.output),
+            plot=args.plot,
+            force=args.force,
+            subtype=args.subtype,
+        )
+        from timbre.conversion.converter import (
+            load_converter,
+        )  # TensorFlow loads only once the paths are fine
+
+        converter = load_converter(
+            args.model,
+            phase=args.phase,
+            iterations=args.iterations,
+            batch_size=args.batch_size,
+            overlap=args.overlap,
+            context=args.context,
+            precision=args.precision,
+        )
         several, failed = len(plan) > 1, 0
         for source, target, png in tqdm(plan, unit="file", disable=not several):
             try:
-                result = converter.convert_file(source, target, args.sample_rate, subtype=args.subtype,
-                                                plot_path=png, progress=not several)
+                result = converter.convert_file(
+                    source,
+                    target,
+                    args.sample_rate,
+                    subtype=args.subtype,
+                    plot_path=png,
+                    progress=not several,
+                )
             except AudioError as e:
                 if not several:
                     raise

@@ -9,8 +9,8 @@ into --bank_cache (default ~/.cache/timbre/banks/<soundfont-hash>/) once.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from timbre.cli.common import add_jobs, add_seed, parse_instruments, report_failures, run
 
@@ -20,34 +20,85 @@ def _program(text: str) -> tuple[str, int]:
     try:
         return name.strip(), int(number)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} (expected NAME=PROGRAM, e.g. string_acoustic=48)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} (expected NAME=PROGRAM, e.g. string_acoustic=48)"
+        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     from timbre.synthesis.notebank import DEFAULT_INSTRUMENTS, GM_PROGRAMS
 
     table = ", ".join(f"{name}={program}" for name, program in GM_PROGRAMS.items())
-    parser = argparse.ArgumentParser(prog="synthesize_audios.py", description=__doc__,
-                                     epilog=f"General MIDI programs of the SoundFont instruments (0-based): {table}",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--audios_path", required=True, help="output folder: <instrument>/<piece>.wav and manifest.json")
-    parser.add_argument("--midi_path", help="folder of MIDI files, searched recursively (default: generated corpus)")
+    parser = argparse.ArgumentParser(
+        prog="synthesize_audios.py",
+        description=__doc__,
+        epilog=f"General MIDI programs of the SoundFont instruments (0-based): {table}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--audios_path",
+        required=True,
+        help="output folder: <instrument>/<piece>.wav and manifest.json",
+    )
+    parser.add_argument(
+        "--midi_path", help="folder of MIDI files, searched recursively (default: generated corpus)"
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--nsynth_path", help="NSynth json/wav folder (examples.json + audio/)")
-    source.add_argument("--soundfont", help="a .sf2 file (default: TimGM6mb.sf2 bundled with pretty_midi)")
-    parser.add_argument("--instruments", type=parse_instruments, default=list(DEFAULT_INSTRUMENTS),
-                        help=f"comma-separated NSynth names (default: {','.join(DEFAULT_INSTRUMENTS)})")
-    parser.add_argument("--program", type=_program, action="append", default=[], metavar="NAME=N",
-                        help="General MIDI program (0-127) of an instrument, overriding the table (repeatable)")
-    parser.add_argument("--preset", type=int, default=0, help="NSynth: the N-th instrument of a family_source (default: 0)")
-    parser.add_argument("--bank_cache", help="folder of the SoundFont note bank (default: ~/.cache/timbre/banks/<hash>)")
-    parser.add_argument("--playback_speed", type=float, default=1.0, help="tempo factor; 2 = twice as fast (default: 1)")
-    parser.add_argument("--duration_rate", type=float, default=1.0, help="factor on note lengths (default: 1)")
-    parser.add_argument("--transpose", type=int, default=0, help="semitones added to every pitch (default: 0)")
-    parser.add_argument("--max_seconds", type=float, help="cut pieces longer than this many seconds")
-    parser.add_argument("--subtype", choices=["PCM_16", "PCM_24", "FLOAT"], default="PCM_16",
-                        help="WAV sample format (default: %(default)s; FLOAT files differ by a time stamp run to run)")
-    parser.add_argument("--corpus_minutes", type=float, default=10.0, help="length of the generated corpus (default: 10)")
+    source.add_argument(
+        "--soundfont", help="a .sf2 file (default: TimGM6mb.sf2 bundled with pretty_midi)"
+    )
+    parser.add_argument(
+        "--instruments",
+        type=parse_instruments,
+        default=list(DEFAULT_INSTRUMENTS),
+        help=f"comma-separated NSynth names (default: {','.join(DEFAULT_INSTRUMENTS)})",
+    )
+    parser.add_argument(
+        "--program",
+        type=_program,
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="General MIDI program (0-127) of an instrument, overriding the table (repeatable)",
+    )
+    parser.add_argument(
+        "--preset",
+        type=int,
+        default=0,
+        help="NSynth: the N-th instrument of a family_source (default: 0)",
+    )
+    parser.add_argument(
+        "--bank_cache",
+        help="folder of the SoundFont note bank (default: ~/.cache/timbre/banks/<hash>)",
+    )
+    parser.add_argument(
+        "--playback_speed",
+        type=float,
+        default=1.0,
+        help="tempo factor; 2 = twice as fast (default: 1)",
+    )
+    parser.add_argument(
+        "--duration_rate", type=float, default=1.0, help="factor on note lengths (default: 1)"
+    )
+    parser.add_argument(
+        "--transpose", type=int, default=0, help="semitones added to every pitch (default: 0)"
+    )
+    parser.add_argument(
+        "--max_seconds", type=float, help="cut pieces longer than this many seconds"
+    )
+    parser.add_argument(
+        "--subtype",
+        choices=["PCM_16", "PCM_24", "FLOAT"],
+        default="PCM_16",
+        help="WAV sample format (default: %(default)s; FLOAT files differ by a time stamp run to run)",
+    )
+    parser.add_argument(
+        "--corpus_minutes",
+        type=float,
+        default=10.0,
+        help="length of the generated corpus (default: 10)",
+    )
     add_jobs(parser)
     add_seed(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -55,30 +106,50 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from timbre.synthesis import corpus
-    from timbre.synthesis import notebank
-    from timbre.synthesis import render
     from timbre.config import SynthConfig
     from timbre.errors import ConfigError
+    from timbre.synthesis import corpus, notebank, render
 
-    config = SynthConfig(playback_speed=args.playback_speed, duration_rate=args.duration_rate,
-                         transpose=args.transpose, max_seconds=args.max_seconds, subtype=args.subtype)
+    config = SynthConfig(
+        playback_speed=args.playback_speed,
+        duration_rate=args.duration_rate,
+        transpose=args.transpose,
+        max_seconds=args.max_seconds,
+        subtype=args.subtype,
+    )
     if args.nsynth_path and args.program:
-        raise ConfigError("--program: applies to SoundFont banks only (expected no --program with --nsynth_path; "
-                          "choose NSynth instruments by name or --preset)")
+        raise ConfigError(
+            "--program: applies to SoundFont banks only (expected no --program with --nsynth_path; "
+            "choose NSynth instruments by name or --preset)"
+        )
     if args.nsynth_path:
         banks = notebank.open_nsynth_bank(args.nsynth_path, args.instruments, args.preset)
     else:
-        banks = notebank.prepare_soundfont_bank(args.bank_cache, args.instruments, args.soundfont,
-                                                dict(args.program), progress=not args.quiet)
+        banks = notebank.prepare_soundfont_bank(
+            args.bank_cache,
+            args.instruments,
+            args.soundfont,
+            dict(args.program),
+            progress=not args.quiet,
+        )
     midi_path = args.midi_path
     if midi_path is None:
         midi_path = Path(args.audios_path) / "midi"
         corpus.write_corpus(midi_path, args.corpus_minutes, args.seed)
-    summary = render.render_pairs(midi_path, args.audios_path, banks, config, jobs=args.jobs,
-                                  seed=args.seed, progress=not args.quiet)
-    print(f"rendered {len(summary.rendered)} pieces ({summary.seconds:.1f} s each instrument), "
-          f"skipped {len(summary.skipped)} already done, failed {len(summary.failed)}; manifest: {summary.manifest}")
+    summary = render.render_pairs(
+        midi_path,
+        args.audios_path,
+        banks,
+        config,
+        jobs=args.jobs,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    print(
+        f"rendered {len(summary.rendered)} pieces ({summary.seconds:.1f} s each instrument), "
+        f"skipped {len(summary.skipped)} already done, failed {len(summary.failed)}; manifest: "
+        f"{summary.manifest}"
+    )
     return report_failures(summary.failed.values())  # each reason names its MIDI file
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from timbre.cli.common import positive_int, run
 from timbre.config import DISTRIBUTE, MIXED_PRECISION, ModelConfig, TrainConfig
@@ -20,9 +20,17 @@ DESCRIPTIONS = {
     "generator": "Train the Pix2Pix U-Net generator alone with an L1 loss (no discriminator).",
 }
 TRAIN_FLAGS = {  # flag -> TrainConfig field
-    "batch_size": "batch_size", "epochs": "epochs", "steps_per_epoch": "steps_per_epoch", "gen_lr": "gen_lr",
-    "disc_lr": "disc_lr", "l1_weight": "l1_weight", "validation_split": "validation_fraction", "seed": "seed",
-    "mixed_precision": "mixed_precision", "distribute": "distribute", "deterministic": "deterministic",
+    "batch_size": "batch_size",
+    "epochs": "epochs",
+    "steps_per_epoch": "steps_per_epoch",
+    "gen_lr": "gen_lr",
+    "disc_lr": "disc_lr",
+    "l1_weight": "l1_weight",
+    "validation_split": "validation_fraction",
+    "seed": "seed",
+    "mixed_precision": "mixed_precision",
+    "distribute": "distribute",
+    "deterministic": "deterministic",
 }
 MODEL_FLAGS = ("base_filters", "depth")
 
@@ -47,50 +55,117 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     Optimisation flags default to ``None``: the saved value when resuming, else TrainConfig's default.
     """
     d = TrainConfig()
-    parser = argparse.ArgumentParser(prog="train.py" if mode == "gan" else "train_generator.py",
-                                     description=DESCRIPTIONS[mode])
-    parser.add_argument("--dataset_path", "--features_path", dest="dataset_path", required=True,
-                        help="features folder written by compute_features.py")
+    parser = argparse.ArgumentParser(
+        prog="train.py" if mode == "gan" else "train_generator.py", description=DESCRIPTIONS[mode]
+    )
+    parser.add_argument(
+        "--dataset_path",
+        "--features_path",
+        dest="dataset_path",
+        required=True,
+        help="features folder written by compute_features.py",
+    )
     parser.add_argument("--origin", required=True, help="input instrument, e.g. keyboard_acoustic")
     parser.add_argument("--target", required=True, help="output instrument, e.g. string_acoustic")
-    parser.add_argument("--model_dir", help="output folder (default: models/<origin>_to_<target>[_generator])")
-    parser.add_argument("--gpu", type=int, help="use only this GPU (-1: CPU only; default: TensorFlow's choice)")
-    parser.add_argument("--epochs", type=positive_int, help=f"total epochs, counted across resumes ({d.epochs})")
-    parser.add_argument("--epoch_offset", type=int, help="continue from this completed epoch (implies --resume; "
-                        "must be the model directory's last one)")
-    parser.add_argument("--steps_per_epoch", type=positive_int, help="batches per epoch (default: one pass)")
-    parser.add_argument("--batch_size", type=positive_int, help=f"tile pairs per step ({d.batch_size})")
-    parser.add_argument("--gen_lr", type=_positive_float, help=f"generator Adam learning rate ({d.gen_lr})")
+    parser.add_argument(
+        "--model_dir", help="output folder (default: models/<origin>_to_<target>[_generator])"
+    )
+    parser.add_argument(
+        "--gpu", type=int, help="use only this GPU (-1: CPU only; default: TensorFlow's choice)"
+    )
+    parser.add_argument(
+        "--epochs", type=positive_int, help=f"total epochs, counted across resumes ({d.epochs})"
+    )
+    parser.add_argument(
+        "--epoch_offset",
+        type=int,
+        help="continue from this completed epoch (implies --resume; "
+        "must be the model directory's last one)",
+    )
+    parser.add_argument(
+        "--steps_per_epoch", type=positive_int, help="batches per epoch (default: one pass)"
+    )
+    parser.add_argument(
+        "--batch_size", type=positive_int, help=f"tile pairs per step ({d.batch_size})"
+    )
+    parser.add_argument(
+        "--gen_lr", type=_positive_float, help=f"generator Adam learning rate ({d.gen_lr})"
+    )
     if mode == "gan":
-        parser.add_argument("--disc_lr", type=_positive_float, help=f"discriminator learning rate ({d.disc_lr})")
-        parser.add_argument("--l1_weight", type=_positive_float, help=f"L1 weight of the generator loss ({d.l1_weight})")
-    parser.add_argument("--validation_split", type=_fraction, help="fraction of the pieces held out for "
-                        f"validation when the features have no split ({d.validation_fraction})")
-    parser.add_argument("--findlr", action="store_true", help="only sweep the learning rate: writes lr_finder.csv "
-                        "and lr_finder.png to the model directory and prints the suggestion")
-    parser.add_argument("--base_filters", type=positive_int, help=f"filters of the first block ({ModelConfig().base_filters})")
-    parser.add_argument("--depth", type=positive_int, help=f"generator down blocks ({ModelConfig().depth}; tiles "
-                        "must be divisible by 2**depth)")
-    parser.add_argument("--seed", type=int, help=f"seeds weights, dropout and the data order ({d.seed})")
-    parser.add_argument("--mixed_precision", choices=MIXED_PRECISION, help="bf16 also speeds up CPUs with AVX512-BF16 (off)")
+        parser.add_argument(
+            "--disc_lr", type=_positive_float, help=f"discriminator learning rate ({d.disc_lr})"
+        )
+        parser.add_argument(
+            "--l1_weight",
+            type=_positive_float,
+            help=f"L1 weight of the generator loss ({d.l1_weight})",
+        )
+    parser.add_argument(
+        "--validation_split",
+        type=_fraction,
+        help="fraction of the pieces held out for "
+        f"validation when the features have no split ({d.validation_fraction})",
+    )
+    parser.add_argument(
+        "--findlr",
+        action="store_true",
+        help="only sweep the learning rate: writes lr_finder.csv "
+        "and lr_finder.png to the model directory and prints the suggestion",
+    )
+    parser.add_argument(
+        "--base_filters",
+        type=positive_int,
+        help=f"filters of the first block ({ModelConfig().base_filters})",
+    )
+    parser.add_argument(
+        "--depth",
+        type=positive_int,
+        help=f"generator down blocks ({ModelConfig().depth}; tiles must be divisible by 2**depth)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help=f"seeds weights, dropout and the data order ({d.seed})"
+    )
+    parser.add_argument(
+        "--mixed_precision",
+        choices=MIXED_PRECISION,
+        help="bf16 also speeds up CPUs with AVX512-BF16 (off)",
+    )
     parser.add_argument("--distribute", choices=DISTRIBUTE, help="tf.distribute strategy (none)")
-    parser.add_argument("--deterministic", action="store_true", default=None,
-                        help="TF op determinism: a resumed run equals an uninterrupted one bit for bit (slower)")
-    parser.add_argument("--max_minutes", type=_positive_float, help="wall-clock budget: no epoch starts after it")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --model_dir (after a crash too)")
-    parser.add_argument("--force", action="store_true", help="start over in a --model_dir that holds a run")
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="TF op determinism: a resumed run equals an uninterrupted one bit for bit (slower)",
+    )
+    parser.add_argument(
+        "--max_minutes", type=_positive_float, help="wall-clock budget: no epoch starts after it"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --model_dir (after a crash too)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="start over in a --model_dir that holds a run"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
-def _configs(args: argparse.Namespace, model_dir: Path, mode: str) -> tuple[ModelConfig | None, TrainConfig]:
+def _configs(
+    args: argparse.Namespace, model_dir: Path, mode: str
+) -> tuple[ModelConfig | None, TrainConfig]:
     """The flags given on top of the saved configs (when resuming) or the defaults."""
     from timbre.training import loop
 
     saved = loop.read_run_config(model_dir) if args.resume and not args.force else None
     train_base = TrainConfig.from_dict(saved["train"]) if saved else TrainConfig()
-    given = {field: getattr(args, flag) for flag, field in TRAIN_FLAGS.items() if getattr(args, flag, None) is not None}
-    model_given = {flag: getattr(args, flag) for flag in MODEL_FLAGS if getattr(args, flag) is not None}
+    given = {
+        field: getattr(args, flag)
+        for flag, field in TRAIN_FLAGS.items()
+        if getattr(args, flag, None) is not None
+    }
+    model_given = {
+        flag: getattr(args, flag) for flag in MODEL_FLAGS if getattr(args, flag) is not None
+    }
     model = None
     if model_given:
         model_base = ModelConfig.from_dict(saved["model"]) if saved else ModelConfig()
@@ -104,7 +179,10 @@ def body(args: argparse.Namespace, mode: str) -> int:
 
     features = Path(args.dataset_path)
     if not (features / "manifest.json").is_file():
-        raise DatasetError(f"{features}: no manifest.json (expected a features folder written by compute_features.py)")
+        raise DatasetError(
+            f"{features}: no manifest.json (expected a features folder written by "
+            "compute_features.py)"
+        )
     suffix = "_generator" if mode == "generator" else ""
     model_dir = Path(args.model_dir or f"models/{args.origin}_to_{args.target}{suffix}")
     args.resume = args.resume or args.epoch_offset is not None
@@ -114,16 +192,32 @@ def body(args: argparse.Namespace, mode: str) -> int:
     if args.findlr:
         from timbre.training import lr_finder
 
-        result = lr_finder.find_learning_rate(features, model_dir, args.origin, args.target, **common)
-        print(f"suggested learning rate: {result.suggestion:.3g} (steepest descent; sweep in "
-              f"{model_dir / lr_finder.CSV_FILE} and {model_dir / lr_finder.PNG_FILE})")
+        result = lr_finder.find_learning_rate(
+            features, model_dir, args.origin, args.target, **common
+        )
+        print(
+            f"suggested learning rate: {result.suggestion:.3g} (steepest descent; sweep in "
+            f"{model_dir / lr_finder.CSV_FILE} and {model_dir / lr_finder.PNG_FILE})"
+        )
         return 0
-    result = loop.train(features, model_dir, args.origin, args.target, resume=args.resume, force=args.force,
-                            epoch_offset=args.epoch_offset, max_minutes=args.max_minutes, **common)
+    result = loop.train(
+        features,
+        model_dir,
+        args.origin,
+        args.target,
+        resume=args.resume,
+        force=args.force,
+        epoch_offset=args.epoch_offset,
+        max_minutes=args.max_minutes,
+        **common,
+    )
     last = result.history[-1] if result.history else {}
     losses = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k not in ("epoch", "seconds"))
     budget = " (time budget reached)" if result.stopped_by_budget else ""
-    print(f"{result.epochs_done} epoch(s) done{budget}; last: {losses or 'none'}; generator: {result.generator_path}")
+    print(
+        f"{result.epochs_done} epoch(s) done{budget}; last: {losses or 'none'}; generator: "
+        f"{result.generator_path}"
+    )
     return 0
 
 

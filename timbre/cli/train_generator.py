@@ -6,7 +6,7 @@ Same parser and training loop as ``train.py`` (``timbre.cli.train``) with
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from timbre.cli import train
 

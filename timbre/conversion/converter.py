@@ -41,11 +41,14 @@ from tqdm.auto import tqdm
 from timbre import audio as au
 from timbre import spectrogram as sp
 from timbre.config import NOT_A_MODEL, SpectrogramConfig, read_model_info
-from timbre.errors import AudioError, ConfigError, ModelError
 from timbre.conversion.streaming import StreamingConversion
+from timbre.errors import AudioError, ConfigError, ModelError
 
 PHASES = ("input", "griffinlim")  # how the output phase is made
-PRECISIONS = ("float32", "bfloat16")  # generator arithmetic; bfloat16 is ~2x faster on CPUs with AVX512-BF16/AMX
+PRECISIONS = (
+    "float32",
+    "bfloat16",
+)  # generator arithmetic; bfloat16 is ~2x faster on CPUs with AVX512-BF16/AMX
 PEAK_TARGET = 0.99  # peak of a file that had to be scaled down (-0.09 dBFS)
 PLOT_FRAMES = 2048  # --plot shows at most this many frames (23.8 s at the defaults) from the start
 BLOCK_FRAMES = 1 << 18  # input samples read per block by convert_file
@@ -74,10 +77,14 @@ def _check_generator(generator: keras.Model, config: SpectrogramConfig, name: st
     try:
         shapes = [tuple(generator.input_shape)[1:], tuple(generator.output_shape)[1:]]
     except (AttributeError, ValueError, TypeError) as e:
-        raise ModelError(f"{name}: a model without a fixed input shape (expected (batch, *{expected}))") from e
+        raise ModelError(
+            f"{name}: a model without a fixed input shape (expected (batch, *{expected}))"
+        ) from e
     if any(shape != expected for shape in shapes):
-        raise ModelError(f"{name}: input/output shapes {shapes} (expected (batch, *{expected}) from the "
-                         f"spectrogram settings); was it trained with other settings?")
+        raise ModelError(
+            f"{name}: input/output shapes {shapes} (expected (batch, *{expected}) from the "
+            f"spectrogram settings); was it trained with other settings?"
+        )
 
 
 def load_generator(model_path: str | os.PathLike) -> tuple[keras.Model, SpectrogramConfig]:
@@ -98,8 +105,13 @@ def load_generator(model_path: str | os.PathLike) -> tuple[keras.Model, Spectrog
     info = read_model_info(model_path)
     try:
         generator = keras.saving.load_model(info.generator, safe_mode=True, compile=False)
-    except Exception as e:  # Keras raises ValueError, OSError, TypeError, zipfile errors... for foreign files
-        raise ModelError(f"{info.generator}: not a loadable Keras model ({type(e).__name__}: {e}) ({NOT_A_MODEL})") from e
+    except (
+        Exception
+    ) as e:  # Keras raises ValueError, OSError, TypeError, zipfile errors... for foreign files
+        raise ModelError(
+            f"{info.generator}: not a loadable Keras model ({type(e).__name__}: {e}) "
+            f"({NOT_A_MODEL})"
+        ) from e
     _check_generator(generator, info.spectrogram, str(info.generator))
     return generator, info.spectrogram
 
@@ -128,9 +140,18 @@ class Converter:
         ModelError: the generator's shape disagrees with ``spectrogram``.
     """
 
-    def __init__(self, generator: keras.Model, spectrogram: SpectrogramConfig, *, phase: str = "input",
-                 iterations: int = 32, batch_size: int = 8, overlap: int | None = None,
-                 context: int | None = None, precision: str = "float32") -> None:
+    def __init__(
+        self,
+        generator: keras.Model,
+        spectrogram: SpectrogramConfig,
+        *,
+        phase: str = "input",
+        iterations: int = 32,
+        batch_size: int = 8,
+        overlap: int | None = None,
+        context: int | None = None,
+        precision: str = "float32",
+    ) -> None:
         tile_frames = spectrogram.tile_frames
         overlap = tile_frames // 4 if overlap is None else overlap
         context = overlap // 4 if context is None else context
@@ -138,27 +159,37 @@ class Converter:
             raise ConfigError(f"phase={phase!r} (expected one of {PHASES})")
         if precision not in PRECISIONS:
             raise ConfigError(f"precision={precision!r} (expected one of {PRECISIONS})")
-        for name, value, low in (("iterations", iterations, 0), ("batch_size", batch_size, 1),
-                                 ("overlap", overlap, 0), ("context", context, 0)):
+        for name, value, low in (
+            ("iterations", iterations, 0),
+            ("batch_size", batch_size, 1),
+            ("overlap", overlap, 0),
+            ("context", context, 0),
+        ):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
         if overlap >= tile_frames or 2 * context > overlap:
-            raise ConfigError(f"overlap={overlap}, context={context} (expected 2 * context <= overlap < "
-                              f"tile_frames={tile_frames})")
+            raise ConfigError(
+                f"overlap={overlap}, context={context} (expected 2 * context <= overlap < "
+                f"tile_frames={tile_frames})"
+            )
         _check_generator(generator, spectrogram, "generator")
         self.generator, self.spectrogram, self.phase = generator, spectrogram, phase
         self.iterations, self.batch_size = int(iterations), int(batch_size)
         self.overlap, self.context = int(overlap), int(context)
         self.window = sp.blend_window(tile_frames, overlap - 2 * context, context)
         self.precision = precision
-        self._forward = _compiled_forward(generator if precision == "float32" else _bfloat16(generator), spectrogram)
+        self._forward = _compiled_forward(
+            generator if precision == "float32" else _bfloat16(generator), spectrogram
+        )
 
     def generate(self, tiles: np.ndarray) -> np.ndarray:
         """Run the generator on tiles (n_tiles, n_bins, tile_frames) in batches; output clipped to [-1, 1]."""
         out = np.empty(tiles.shape, dtype=np.float32)
         for i in range(0, len(tiles), self.batch_size):
-            batch = np.ascontiguousarray(tiles[i:i + self.batch_size, :, :, None], dtype=np.float32)
-            out[i:i + len(batch)] = np.clip(np.asarray(self._forward(batch))[..., 0], -1.0, 1.0)
+            batch = np.ascontiguousarray(
+                tiles[i : i + self.batch_size, :, :, None], dtype=np.float32
+            )
+            out[i : i + len(batch)] = np.clip(np.asarray(self._forward(batch))[..., 0], -1.0, 1.0)
         return out
 
     def tile_borders(self, n_frames: int) -> np.ndarray:
@@ -180,7 +211,9 @@ class Converter:
         """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
-            raise ConfigError(f"audio: shape {audio.shape} (expected a 1-D array; mix channels to mono first)")
+            raise ConfigError(
+                f"audio: shape {audio.shape} (expected a 1-D array; mix channels to mono first)"
+            )
         au.check(audio, "audio", stacklevel=3)
         config = self.spectrogram
         spectrogram, phase = sp.log_spectrogram(audio, config)
@@ -190,10 +223,17 @@ class Converter:
             return sp.invert_log_spectrogram(blended, phase, config, len(audio))
         return sp.griffin_lim(blended, config, len(audio), n_iter=self.iterations, init_phase=phase)
 
-    def convert_file(self, input_path: str | os.PathLike, output_path: str | os.PathLike,
-                     sample_rate: int | None = None, *, subtype: str = "FLOAT",
-                     plot_path: str | os.PathLike | None = None, progress: bool = False,
-                     block_frames: int = BLOCK_FRAMES) -> ConversionResult:
+    def convert_file(
+        self,
+        input_path: str | os.PathLike,
+        output_path: str | os.PathLike,
+        sample_rate: int | None = None,
+        *,
+        subtype: str = "FLOAT",
+        plot_path: str | os.PathLike | None = None,
+        progress: bool = False,
+        block_frames: int = BLOCK_FRAMES,
+    ) -> ConversionResult:
         """Convert an audio file in blocks (bounded memory) and write the result atomically.
 
         Args:
@@ -220,12 +260,16 @@ class Converter:
         if rate <= 0:
             raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer")
         same_rate = rate == source.sample_rate
-        length = source.frames if same_rate else max(1, round(source.frames * rate / source.sample_rate))
+        length = (
+            source.frames if same_rate else max(1, round(source.frames * rate / source.sample_rate))
+        )
         au.AudioWriter(output_path, rate, subtype)  # checks the format before the work
         folder = _make_folder(output_path.parent)
         with tempfile.TemporaryDirectory(prefix=f".{output_path.stem}.tmp-", dir=folder) as tmp:
             raw = Path(tmp) / "raw.w64"  # Sony Wave64: no 4 GB limit (6.7 h of float32 at 44.1 kHz)
-            raw_peak, frames = self._stream(input_path, raw, source, progress, block_frames, plot_path is not None)
+            raw_peak, frames = self._stream(
+                input_path, raw, source, progress, block_frames, plot_path is not None
+            )
             gain = 1.0 if raw_peak <= 1.0 else PEAK_TARGET / raw_peak
             peak = _copy_scaled(raw, output_path, rate, length, gain, subtype)
             if peak * gain > 1.0:  # resampling overshoot: scale from the peak at the output rate
@@ -233,17 +277,38 @@ class Converter:
                 _copy_scaled(raw, output_path, rate, length, gain, subtype)
         if plot_path is not None:
             self._plot(frames, Path(plot_path), input_path.name)
-        return ConversionResult(input_path, output_path, source.seconds, rate, peak, gain,
-                                None if plot_path is None else Path(plot_path))
+        return ConversionResult(
+            input_path,
+            output_path,
+            source.seconds,
+            rate,
+            peak,
+            gain,
+            None if plot_path is None else Path(plot_path),
+        )
 
-    def _stream(self, input_path: Path, raw: Path, source: au.AudioInfo, progress: bool, block_frames: int,
-                keep_frames: bool) -> tuple[float, tuple[list, list]]:
+    def _stream(
+        self,
+        input_path: Path,
+        raw: Path,
+        source: au.AudioInfo,
+        progress: bool,
+        block_frames: int,
+        keep_frames: bool,
+    ) -> tuple[float, tuple[list, list]]:
         """Pass 1: convert block by block into a float32 file at the model's rate; return its peak."""
         stream = StreamingConversion(self, keep_frames=PLOT_FRAMES if keep_frames else 0)
         rate, peak = self.spectrogram.sample_rate, 0.0
-        with au.AudioWriter(raw, rate, "FLOAT") as writer, \
-                tqdm(total=round(source.seconds, 1), unit="s", desc=input_path.name, disable=not progress,
-                     leave=False) as bar:
+        with (
+            au.AudioWriter(raw, rate, "FLOAT") as writer,
+            tqdm(
+                total=round(source.seconds, 1),
+                unit="s",
+                desc=input_path.name,
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             for block in au.read_blocks(input_path, rate, block_frames):
                 out = stream.feed(block)
                 writer.write(out)
@@ -257,7 +322,10 @@ class Converter:
     def _plot(self, frames: tuple[list, list], path: Path, name: str) -> None:
         from timbre import plotting
 
-        panels = [(label, np.concatenate(parts, axis=1)) for label, parts in zip(("input", "output"), frames)]
+        panels = [
+            (label, np.concatenate(parts, axis=1))
+            for label, parts in zip(("input", "output"), frames)
+        ]
         title = f"{name} ({self.phase} phase)"
         if panels[0][1].shape[1] >= PLOT_FRAMES:
             title += f", first {PLOT_FRAMES * self.spectrogram.hop_length / self.spectrogram.sample_rate:.1f} s"
@@ -295,7 +363,9 @@ def _make_folder(folder: Path) -> Path:
     return folder
 
 
-def _copy_scaled(raw: Path, output: Path, rate: int, length: int, gain: float, subtype: str) -> float:
+def _copy_scaled(
+    raw: Path, output: Path, rate: int, length: int, gain: float, subtype: str
+) -> float:
     """Pass 2: resample ``raw`` to ``rate``, fit it to ``length`` samples, scale by ``gain``, write atomically.
 
     Returns the peak before scaling.
@@ -305,7 +375,7 @@ def _copy_scaled(raw: Path, output: Path, rate: int, length: int, gain: float, s
         warnings.simplefilter("ignore")  # level warnings about the scratch file are not the user's
         with au.AudioWriter(output, rate, subtype) as writer:
             for block in au.read_blocks(raw, rate):
-                block = block[:length - written]
+                block = block[: length - written]
                 peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
                 writer.write(block * np.float32(gain))
                 written += len(block)

@@ -37,17 +37,24 @@ class StreamingConversion:
     def __init__(self, converter: Converter, keep_frames: int = 0) -> None:
         self.converter, config = converter, converter.spectrogram
         self.config, self.step = config, config.tile_frames - converter.overlap
-        self.signal = np.zeros(config.n_fft // 2, dtype=np.float32)  # padded signal from sample n_frames * hop
+        self.signal = np.zeros(
+            config.n_fft // 2, dtype=np.float32
+        )  # padded signal from sample n_frames * hop
         self.n_samples = self.n_frames = self.base = self.next_start = 0
         self.pending: list[int] = []  # tile starts waiting for a full batch
-        self.spec = np.zeros((config.n_bins, 0), dtype=np.float32)  # input log-magnitude, frames base..n_frames
+        self.spec = np.zeros(
+            (config.n_bins, 0), dtype=np.float32
+        )  # input log-magnitude, frames base..n_frames
         self.phase = np.zeros((config.n_bins, 0), dtype=np.float32)  # input phase, same frames
         self.summed = np.zeros((config.n_bins, 0))  # window-weighted generator output, same frames
         self.weight = np.zeros(0)  # summed window, same frames
         self.phaser = _SegmentedGriffinLim(converter) if converter.phase == "griffinlim" else None
         self.istft = _OverlapAdd(config)
         self.keep_frames = keep_frames
-        self.kept: tuple[list, list] = ([], [])  # first keep_frames frames of input and output spectrogram
+        self.kept: tuple[list, list] = (
+            [],
+            [],
+        )  # first keep_frames frames of input and output spectrogram
 
     def feed(self, block: np.ndarray) -> np.ndarray:
         """Take the next samples (1-D, model rate); return the output samples that became final."""
@@ -55,7 +62,9 @@ class StreamingConversion:
         self.n_samples += len(block)
         self._analyse()
         tile_frames = self.config.tile_frames
-        while self.next_start + tile_frames < self.n_frames:  # a later frame exists: not the flush tile
+        while (
+            self.next_start + tile_frames < self.n_frames
+        ):  # a later frame exists: not the flush tile
             self.pending.append(self.next_start)
             self.next_start += self.step
         self._predict(final=False)
@@ -64,7 +73,9 @@ class StreamingConversion:
 
     def finish(self) -> np.ndarray:
         """End of input: return the remaining output (total length == samples fed)."""
-        self.signal = np.concatenate([self.signal, np.zeros(self.config.n_fft // 2, dtype=np.float32)])
+        self.signal = np.concatenate(
+            [self.signal, np.zeros(self.config.n_fft // 2, dtype=np.float32)]
+        )
         self._analyse()
         last = self.n_frames - self.config.tile_frames
         if last <= 0:
@@ -83,10 +94,17 @@ class StreamingConversion:
         if len(self.signal) < n_fft:
             return
         count = 1 + (len(self.signal) - n_fft) // hop
-        spectrum = librosa.stft(self.signal[:(count - 1) * hop + n_fft], n_fft=n_fft, hop_length=hop,
-                                window="hann", center=False)[:config.n_bins]
-        self.signal = self.signal[count * hop:]
-        self.spec = np.concatenate([self.spec, sp.normalise(np.abs(spectrum) * sp.magnitude_scale(config), config)], 1)
+        spectrum = librosa.stft(
+            self.signal[: (count - 1) * hop + n_fft],
+            n_fft=n_fft,
+            hop_length=hop,
+            window="hann",
+            center=False,
+        )[: config.n_bins]
+        self.signal = self.signal[count * hop :]
+        self.spec = np.concatenate(
+            [self.spec, sp.normalise(np.abs(spectrum) * sp.magnitude_scale(config), config)], 1
+        )
         self.phase = np.concatenate([self.phase, np.angle(spectrum).astype(np.float32)], axis=1)
         self.summed = np.concatenate([self.summed, np.zeros((config.n_bins, count))], axis=1)
         self.weight = np.concatenate([self.weight, np.zeros(count)])
@@ -98,15 +116,17 @@ class StreamingConversion:
         window = self.converter.window
         while len(self.pending) >= batch_size or (final and self.pending):
             starts, self.pending = self.pending[:batch_size], self.pending[batch_size:]
-            tiles = np.full((len(starts), self.config.n_bins, tile_frames), sp.SILENCE, dtype=np.float32)
+            tiles = np.full(
+                (len(starts), self.config.n_bins, tile_frames), sp.SILENCE, dtype=np.float32
+            )
             for tile, start in zip(tiles, starts):  # a spectrogram shorter than a tile stays padded
-                part = self.spec[:, start - self.base:start - self.base + tile_frames]
-                tile[:, :part.shape[1]] = part
+                part = self.spec[:, start - self.base : start - self.base + tile_frames]
+                tile[:, : part.shape[1]] = part
             for start, tile in zip(starts, self.converter.generate(tiles)):
                 lo = start - self.base
                 width = min(tile_frames, self.spec.shape[1] - lo)
-                self.summed[:, lo:lo + width] += tile[:, :width] * window[:width]
-                self.weight[lo:lo + width] += window[:width]
+                self.summed[:, lo : lo + width] += tile[:, :width] * window[:width]
+                self.weight[lo : lo + width] += window[:width]
 
     def _release(self, upto: int, final: bool) -> np.ndarray:
         """Frames base..upto are final: blend them, make their phase, inverse-STFT them."""
@@ -139,8 +159,12 @@ class _OverlapAdd:
 
     def __init__(self, config: SpectrogramConfig) -> None:
         self.n_fft, self.hop, self.half = config.n_fft, config.hop_length, config.n_fft // 2
-        self.window = librosa.filters.get_window("hann", config.n_fft, fftbins=True).astype(np.float32)
-        self.samples = np.zeros(0, dtype=np.float32)  # overlap-added padded samples from index `start`
+        self.window = librosa.filters.get_window("hann", config.n_fft, fftbins=True).astype(
+            np.float32
+        )
+        self.samples = np.zeros(
+            0, dtype=np.float32
+        )  # overlap-added padded samples from index `start`
         self.weights = np.zeros(0, dtype=np.float32)  # summed squared window, same samples
         self.start = self.n_frames = self.emitted = 0
 
@@ -148,25 +172,31 @@ class _OverlapAdd:
         """Add frames (n_bins, k) complex (unscaled STFT, higher bins zero); return final samples."""
         count = spectrum.shape[1]
         full = np.zeros((self.n_fft // 2 + 1, count), dtype=np.complex64)
-        full[:spectrum.shape[0]] = spectrum
+        full[: spectrum.shape[0]] = spectrum
         frames = self.window[:, None] * np.fft.irfft(full, n=self.n_fft, axis=0)
         grow = (self.n_frames + count - 1) * self.hop + self.n_fft - self.start - len(self.samples)
         if grow > 0:
             self.samples = np.concatenate([self.samples, np.zeros(grow, dtype=np.float32)])
             self.weights = np.concatenate([self.weights, np.zeros(grow, dtype=np.float32)])
-        square = self.window ** 2
+        square = self.window**2
         for j in range(count):
             at = (self.n_frames + j) * self.hop - self.start
-            self.samples[at:at + self.n_fft] += frames[:, j]
-            self.weights[at:at + self.n_fft] += square
+            self.samples[at : at + self.n_fft] += frames[:, j]
+            self.weights[at : at + self.n_fft] += square
         self.n_frames += count
         return self._emit(self.n_frames * self.hop - self.start)
 
     def _emit(self, count: int) -> np.ndarray:
         weights = self.weights[:count]
-        out = self.samples[:count] / np.where(weights > np.finfo(np.float32).tiny, weights, 1.0).astype(np.float32)
+        out = self.samples[:count] / np.where(
+            weights > np.finfo(np.float32).tiny, weights, 1.0
+        ).astype(np.float32)
         skip = max(0, self.half - self.start)  # padding before the first sample
-        self.samples, self.weights, self.start = self.samples[count:], self.weights[count:], self.start + count
+        self.samples, self.weights, self.start = (
+            self.samples[count:],
+            self.weights[count:],
+            self.start + count,
+        )
         out = out[skip:]
         self.emitted += len(out)
         return out
@@ -174,7 +204,7 @@ class _OverlapAdd:
     def finish(self, length: int) -> np.ndarray:
         """Emit the rest, cut or zero-padded so that ``length`` samples were emitted in all."""
         before = self.emitted
-        out = self._emit(len(self.samples))[:max(0, length - before)]
+        out = self._emit(len(self.samples))[: max(0, length - before)]
         return np.concatenate([out, np.zeros(max(0, length - before - len(out)), dtype=np.float32)])
 
 
@@ -193,7 +223,9 @@ class _SegmentedGriffinLim:
         self.phase = np.zeros((self.config.n_bins, 0), dtype=np.float32)
         self.start = self.done = 0  # frame of spec[:, 0]; frames already given out
 
-    def feed(self, spec: np.ndarray, phase: np.ndarray, n_samples: int | None) -> tuple[np.ndarray, np.ndarray]:
+    def feed(
+        self, spec: np.ndarray, phase: np.ndarray, n_samples: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Take final frames (normalised spectrogram, input phase); return frames with Griffin-Lim phase.
 
         ``n_samples``: the input's length once all frames were given, else None.
@@ -202,19 +234,35 @@ class _SegmentedGriffinLim:
         self.spec = np.concatenate([self.spec, spec], axis=1)
         self.phase = np.concatenate([self.phase, phase], axis=1)
         end, outputs, hop = self.start + self.spec.shape[1], [], self.config.hop_length
-        while self.done < end and (final or end - self.done >= GL_SEGMENT_FRAMES + GL_CONTEXT_FRAMES):
+        while self.done < end and (
+            final or end - self.done >= GL_SEGMENT_FRAMES + GL_CONTEXT_FRAMES
+        ):
             a, b = self.done, min(self.done + GL_SEGMENT_FRAMES, end)
             lo, hi = max(self.start, a - GL_CONTEXT_FRAMES), min(end, b + GL_CONTEXT_FRAMES)
-            span = self.spec[:, lo - self.start:hi - self.start]
-            length = n_samples - lo * hop if final and hi == end else max(1, (span.shape[1] - 1) * hop)
-            audio = sp.griffin_lim(span, self.config, length, n_iter=self.iterations,
-                                   init_phase=self.phase[:, lo - self.start:hi - self.start])
-            rebuilt = np.angle(sp.stft(audio, self.config)[:self.config.n_bins, a - lo:b - lo]).astype(np.float32)
-            outputs.append((self.spec[:, a - self.start:b - self.start], rebuilt))
+            span = self.spec[:, lo - self.start : hi - self.start]
+            length = (
+                n_samples - lo * hop if final and hi == end else max(1, (span.shape[1] - 1) * hop)
+            )
+            audio = sp.griffin_lim(
+                span,
+                self.config,
+                length,
+                n_iter=self.iterations,
+                init_phase=self.phase[:, lo - self.start : hi - self.start],
+            )
+            rebuilt = np.angle(
+                sp.stft(audio, self.config)[: self.config.n_bins, a - lo : b - lo]
+            ).astype(np.float32)
+            outputs.append((self.spec[:, a - self.start : b - self.start], rebuilt))
             self.done = b
         keep_from = max(self.start, self.done - GL_CONTEXT_FRAMES)
-        self.spec, self.phase = self.spec[:, keep_from - self.start:], self.phase[:, keep_from - self.start:]
+        self.spec, self.phase = (
+            self.spec[:, keep_from - self.start :],
+            self.phase[:, keep_from - self.start :],
+        )
         self.start = keep_from
         if not outputs:
             return self.spec[:, :0], self.phase[:, :0]
-        return np.concatenate([o[0] for o in outputs], axis=1), np.concatenate([o[1] for o in outputs], axis=1)
+        return np.concatenate([o[0] for o in outputs], axis=1), np.concatenate(
+            [o[1] for o in outputs], axis=1
+        )

@@ -39,7 +39,14 @@ SC_FFT_SIZES = (512, 1024, 2048)  # resolutions of the spectral convergence (hop
 METRICS = ("lsd_db", "sc", "logmel_l1_db", "loudness_l1_db", "chroma_cos", "seam_ratio")
 LOWER_IS_BETTER = ("lsd_db", "sc", "logmel_l1_db", "loudness_l1_db")
 HIGHER_IS_BETTER = ("chroma_cos",)
-UNITS = {"lsd_db": "dB", "sc": "", "logmel_l1_db": "dB", "loudness_l1_db": "dB", "chroma_cos": "", "seam_ratio": ""}
+UNITS = {
+    "lsd_db": "dB",
+    "sc": "",
+    "logmel_l1_db": "dB",
+    "loudness_l1_db": "dB",
+    "chroma_cos": "",
+    "seam_ratio": "",
+}
 
 
 def seam_ratio(audio: np.ndarray, config: SpectrogramConfig, border_frames: np.ndarray) -> float:
@@ -66,7 +73,9 @@ def seam_ratio(audio: np.ndarray, config: SpectrogramConfig, border_frames: np.n
     change = np.mean(np.abs(np.diff(spectrogram, axis=1)), axis=0)
     borders = np.asarray(border_frames, dtype=np.int64)
     if borders.size and (borders.min() < 1 or borders.max() > len(change)):
-        raise ConfigError(f"border_frames: values must lie in [1, {len(change)}] for {len(change) + 1} frames")
+        raise ConfigError(
+            f"border_frames: values must lie in [1, {len(change)}] for {len(change) + 1} frames"
+        )
     at_border = np.zeros(len(change), dtype=bool)
     at_border[borders - 1] = True
     if not at_border.any() or at_border.all():
@@ -74,14 +83,20 @@ def seam_ratio(audio: np.ndarray, config: SpectrogramConfig, border_frames: np.n
     return float(np.mean(change[at_border]) / max(np.mean(change[~at_border]), 1e-12))
 
 
-def _check_pair(estimate: np.ndarray, reference: np.ndarray, sample_rate: int,
-                max_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    estimate, reference = np.asarray(estimate, dtype=np.float32), np.asarray(reference, dtype=np.float32)
+def _check_pair(
+    estimate: np.ndarray, reference: np.ndarray, sample_rate: int, max_hz: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    estimate, reference = (
+        np.asarray(estimate, dtype=np.float32),
+        np.asarray(reference, dtype=np.float32),
+    )
     if reference.ndim != 1 or reference.size == 0:
         raise ConfigError(f"reference: shape {reference.shape} (expected a non-empty 1-D array)")
     if estimate.shape != reference.shape:
-        raise ConfigError(f"estimate: shape {estimate.shape} (expected {reference.shape}, the reference's; "
-                          "align and trim the signals first)")
+        raise ConfigError(
+            f"estimate: shape {estimate.shape} (expected {reference.shape}, the reference's; "
+            "align and trim the signals first)"
+        )
     if not (np.all(np.isfinite(estimate)) and np.all(np.isfinite(reference))):
         raise ConfigError("estimate/reference: non-finite samples (NaN or inf)")
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
@@ -91,12 +106,18 @@ def _check_pair(estimate: np.ndarray, reference: np.ndarray, sample_rate: int,
     return estimate, reference
 
 
-def _power(audio: np.ndarray, sample_rate: int, n_fft: int, hop_length: int,
-           max_hz: float | None) -> np.ndarray:
+def _power(
+    audio: np.ndarray, sample_rate: int, n_fft: int, hop_length: int, max_hz: float | None
+) -> np.ndarray:
     """Power spectrogram of the bins at or below ``max_hz`` (all if None), shape (n_bins, n_frames)."""
-    n_bins = n_fft // 2 + 1 if max_hz is None else min(int(max_hz * n_fft / sample_rate) + 1, n_fft // 2 + 1)
-    config = SpectrogramConfig(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_bins=n_bins,
-                               tile_frames=1)
+    n_bins = (
+        n_fft // 2 + 1
+        if max_hz is None
+        else min(int(max_hz * n_fft / sample_rate) + 1, n_fft // 2 + 1)
+    )
+    config = SpectrogramConfig(
+        sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_bins=n_bins, tile_frames=1
+    )
     return np.abs(sp.stft(audio, config)[:n_bins]).astype(np.float64) ** 2
 
 
@@ -115,8 +136,13 @@ def _active_frames(frame_energy: np.ndarray, active_db: float) -> np.ndarray:
     return frame_energy >= peak * 10.0 ** (-active_db / 10.0)
 
 
-def log_spectral_distance(estimate: np.ndarray, reference: np.ndarray, sample_rate: int,
-                          max_hz: float = 8000.0, active_db: float = 60.0) -> float:
+def log_spectral_distance(
+    estimate: np.ndarray,
+    reference: np.ndarray,
+    sample_rate: int,
+    max_hz: float = 8000.0,
+    active_db: float = 60.0,
+) -> float:
     """Log-spectral distance in dB, band-limited, over the reference's active frames.
 
     ``D[f, t] = 10 log10 P_est[f, t] - 10 log10 P_ref[f, t]`` (floored, see the
@@ -146,11 +172,16 @@ def log_spectral_distance(estimate: np.ndarray, reference: np.ndarray, sample_ra
         return float("nan")
     peak = float(ref_power.max())
     difference = _db(est_power[:, active], peak) - _db(ref_power[:, active], peak)
-    return float(np.mean(np.sqrt(np.mean(difference ** 2, axis=0))))
+    return float(np.mean(np.sqrt(np.mean(difference**2, axis=0))))
 
 
-def spectral_convergence(estimate: np.ndarray, reference: np.ndarray, sample_rate: int,
-                         max_hz: float = 8000.0, fft_sizes: tuple[int, ...] = SC_FFT_SIZES) -> float:
+def spectral_convergence(
+    estimate: np.ndarray,
+    reference: np.ndarray,
+    sample_rate: int,
+    max_hz: float = 8000.0,
+    fft_sizes: tuple[int, ...] = SC_FFT_SIZES,
+) -> float:
     """Multi-resolution spectral convergence, band-limited.
 
     For each ``n_fft`` in ``fft_sizes`` (hop ``n_fft // 4``), with ``M`` the STFT
@@ -176,15 +207,25 @@ def spectral_convergence(estimate: np.ndarray, reference: np.ndarray, sample_rat
     values = []
     for n_fft in fft_sizes:
         n_bins = min(int(max_hz * n_fft / sample_rate) + 1, n_fft // 2 + 1)
-        config = SpectrogramConfig(sample_rate=sample_rate, n_fft=int(n_fft), hop_length=max(int(n_fft) // 4, 1),
-                                   n_bins=n_bins, tile_frames=1)
+        config = SpectrogramConfig(
+            sample_rate=sample_rate,
+            n_fft=int(n_fft),
+            hop_length=max(int(n_fft) // 4, 1),
+            n_bins=n_bins,
+            tile_frames=1,
+        )
         magnitude = np.abs(sp.stft(reference, config)[:n_bins])
         values.append(sp.spectral_convergence(estimate, magnitude, config))
     return float(np.mean(values))
 
 
-def logmel_l1(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, max_hz: float = 8000.0,
-              n_mels: int = 64) -> float:
+def logmel_l1(
+    estimate: np.ndarray,
+    reference: np.ndarray,
+    sample_rate: int,
+    max_hz: float = 8000.0,
+    n_mels: int = 64,
+) -> float:
     """Mean absolute difference of log-mel power spectrograms, in dB.
 
     ``L = 10 log10(mel @ P)`` with a Slaney mel filterbank of ``n_mels`` bands
@@ -204,8 +245,9 @@ def logmel_l1(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, max
         ConfigError: as :func:`log_spectral_distance`.
     """
     estimate, reference = _check_pair(estimate, reference, sample_rate, max_hz)
-    bank = librosa.filters.mel(sr=sample_rate, n_fft=N_FFT, n_mels=n_mels, fmin=0.0,
-                               fmax=min(max_hz, sample_rate / 2))
+    bank = librosa.filters.mel(
+        sr=sample_rate, n_fft=N_FFT, n_mels=n_mels, fmin=0.0, fmax=min(max_hz, sample_rate / 2)
+    )
     ref_mel = bank @ _power(reference, sample_rate, N_FFT, HOP_LENGTH, None)
     est_mel = bank @ _power(estimate, sample_rate, N_FFT, HOP_LENGTH, None)
     peak = float(ref_mel.max())
@@ -241,8 +283,9 @@ def loudness_l1(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -
     return float(np.mean(np.abs(_db(est_loudness, peak) - _db(ref_loudness, peak))))
 
 
-def chroma_cosine(estimate: np.ndarray, reference: np.ndarray, sample_rate: int,
-                  active_db: float = 60.0) -> float:
+def chroma_cosine(
+    estimate: np.ndarray, reference: np.ndarray, sample_rate: int, active_db: float = 60.0
+) -> float:
     """CQT-chroma cosine similarity: are the same pitch classes sounding?
 
     ``C`` is :func:`librosa.feature.chroma_cqt` (12 pitch classes per frame,
@@ -269,7 +312,10 @@ def chroma_cosine(estimate: np.ndarray, reference: np.ndarray, sample_rate: int,
     active = _active_frames(energy[:n_frames], active_db)
     if not active.any():
         return float("nan")
-    ref_chroma, est_chroma = ref_chroma[:, :n_frames][:, active], est_chroma[:, :n_frames][:, active]
+    ref_chroma, est_chroma = (
+        ref_chroma[:, :n_frames][:, active],
+        est_chroma[:, :n_frames][:, active],
+    )
     dot = np.sum(ref_chroma * est_chroma, axis=0)
     norms = np.linalg.norm(ref_chroma, axis=0) * np.linalg.norm(est_chroma, axis=0)
     cosine = np.where(norms > 0, dot / np.maximum(norms, 1e-30), 0.0)
@@ -283,8 +329,14 @@ def _chroma(audio: np.ndarray, sample_rate: int) -> np.ndarray:
         return librosa.feature.chroma_cqt(y=audio, sr=sample_rate, hop_length=HOP_LENGTH)
 
 
-def score(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, max_hz: float = 8000.0,
-          spectrogram: SpectrogramConfig | None = None, border_frames: np.ndarray | None = None) -> dict[str, float]:
+def score(
+    estimate: np.ndarray,
+    reference: np.ndarray,
+    sample_rate: int,
+    max_hz: float = 8000.0,
+    spectrogram: SpectrogramConfig | None = None,
+    border_frames: np.ndarray | None = None,
+) -> dict[str, float]:
     """Every metric of :data:`METRICS` for one (estimate, reference) pair.
 
     Args:
@@ -301,13 +353,18 @@ def score(estimate: np.ndarray, reference: np.ndarray, sample_rate: int, max_hz:
     """
     estimate, reference = _check_pair(estimate, reference, sample_rate, max_hz)
     if spectrogram is not None and spectrogram.sample_rate != sample_rate:
-        raise ConfigError(f"spectrogram: sample_rate={spectrogram.sample_rate} (expected {sample_rate}, the audio's)")
+        raise ConfigError(
+            f"spectrogram: sample_rate={spectrogram.sample_rate} (expected {sample_rate}, the "
+            "audio's)"
+        )
     seams = float("nan")
     if spectrogram is not None and border_frames is not None:
         seams = seam_ratio(estimate, spectrogram, border_frames)
-    return {"lsd_db": log_spectral_distance(estimate, reference, sample_rate, max_hz),
-            "sc": spectral_convergence(estimate, reference, sample_rate, max_hz),
-            "logmel_l1_db": logmel_l1(estimate, reference, sample_rate, max_hz),
-            "loudness_l1_db": loudness_l1(estimate, reference, sample_rate),
-            "chroma_cos": chroma_cosine(estimate, reference, sample_rate),
-            "seam_ratio": seams}
+    return {
+        "lsd_db": log_spectral_distance(estimate, reference, sample_rate, max_hz),
+        "sc": spectral_convergence(estimate, reference, sample_rate, max_hz),
+        "logmel_l1_db": logmel_l1(estimate, reference, sample_rate, max_hz),
+        "loudness_l1_db": loudness_l1(estimate, reference, sample_rate),
+        "chroma_cos": chroma_cosine(estimate, reference, sample_rate),
+        "seam_ratio": seams,
+    }

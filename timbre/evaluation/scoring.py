@@ -23,21 +23,26 @@ import dataclasses
 import math
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from timbre import audio, plotting
-from timbre.evaluation import metrics
 from timbre import spectrogram as sp
 from timbre.config import MODEL_CONFIG_FILE, SpectrogramConfig, read_model_info
 from timbre.errors import ConfigError, DatasetError, ModelError
+from timbre.evaluation import metrics
 from timbre.fileio import atomic_path, read_json, write_json
 
 SYSTEMS = ("identity", "model", "model_griffinlim", "oracle")  # display order
-MODEL_SYSTEMS = {"input": ("model",), "griffinlim": ("model_griffinlim",), "both": ("model", "model_griffinlim")}
+MODEL_SYSTEMS = {
+    "input": ("model",),
+    "griffinlim": ("model_griffinlim",),
+    "both": ("model", "model_griffinlim"),
+}
 PHASE_OF_SYSTEM = {"model": "input", "model_griffinlim": "griffinlim"}
 GAP_TOLERANCE = 1e-9  # |identity - oracle| at or below this leaves the gap undefined (NaN)
 
@@ -55,7 +60,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         if self.phase not in MODEL_SYSTEMS:
-            raise ConfigError(f"EvalConfig: phase={self.phase!r} (expected one of {sorted(MODEL_SYSTEMS)})")
+            raise ConfigError(
+                f"EvalConfig: phase={self.phase!r} (expected one of {sorted(MODEL_SYSTEMS)})"
+            )
         for name in ("iterations", "batch_size", "max_pieces"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value <= 0):
@@ -94,8 +101,14 @@ class EvalResults:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; NaN becomes ``None`` (JSON has no NaN)."""
-        return _nan_to_none({"settings": self.settings, "mean": self.mean, "gap_closed": self.gap_closed,
-                             "pieces": self.pieces})
+        return _nan_to_none(
+            {
+                "settings": self.settings,
+                "mean": self.mean,
+                "gap_closed": self.gap_closed,
+                "pieces": self.pieces,
+            }
+        )
 
 
 def _nan_to_none(value: Any) -> Any:
@@ -116,13 +129,16 @@ def read_model_settings(model_path: str | os.PathLike) -> tuple[str, str, Spectr
     info = read_model_info(model_path)
     missing = [key for key in ("origin", "target") if getattr(info, key) is None]
     if missing:
-        raise ModelError(f"model: {info.directory / MODEL_CONFIG_FILE} lacks {missing} "
-                         "(expected a config.json written by train.py)")
+        raise ModelError(
+            f"model: {info.directory / MODEL_CONFIG_FILE} lacks {missing} "
+            "(expected a config.json written by train.py)"
+        )
     return info.origin, info.target, info.spectrogram
 
 
-def test_pairs(features_path: str | os.PathLike, origin: str, target: str,
-               max_pieces: int | None = None) -> list[Pair]:
+def test_pairs(
+    features_path: str | os.PathLike, origin: str, target: str, max_pieces: int | None = None
+) -> list[Pair]:
     """The test-split pieces of a features folder, as (origin, target) audio pairs.
 
     Args:
@@ -136,34 +152,52 @@ def test_pairs(features_path: str | os.PathLike, origin: str, target: str,
     """
     folder = Path(features_path)
     if not folder.is_dir():
-        raise DatasetError(f"features: {folder} not found (expected the folder compute_features.py wrote)")
+        raise DatasetError(
+            f"features: {folder} not found (expected the folder compute_features.py wrote)"
+        )
     manifest = read_json(folder / "manifest.json")
     instruments = list(manifest.get("instruments", []))
     for role, name in (("origin", origin), ("target", target)):
         if name not in instruments:
-            raise DatasetError(f"features {folder}: no instrument {name!r}, the model's {role} "
-                               f"(features hold {instruments}; the model converts {origin} -> {target})")
+            raise DatasetError(
+                f"features {folder}: no instrument {name!r}, the model's {role} "
+                f"(features hold {instruments}; the model converts {origin} -> {target})"
+            )
     split = manifest.get("split", {})
     pieces = sorted(split.get("test", []))
     if not pieces:
-        counts = ", ".join(f"{name} {len(split.get(name, []))}" for name in ("train", "val", "test"))
-        raise DatasetError(f"features {folder}: the test split is empty ({counts} pieces) "
-                           "(expected at least one test piece); or use --origin_dir/--target_dir")
+        counts = ", ".join(
+            f"{name} {len(split.get(name, []))}" for name in ("train", "val", "test")
+        )
+        raise DatasetError(
+            f"features {folder}: the test split is empty ({counts} pieces) "
+            "(expected at least one test piece); or use --origin_dir/--target_dir"
+        )
     audios = Path(manifest.get("audios_path", ""))
     if not audios.is_dir():
-        raise DatasetError(f"features {folder}: audios_path {audios} not found (expected the audio folder "
-                           "the features were computed from)")
+        raise DatasetError(
+            f"features {folder}: audios_path {audios} not found (expected the audio folder "
+            "the features were computed from)"
+        )
     pieces = pieces[:max_pieces] if max_pieces else pieces
-    pairs = [Pair(piece, audios / origin / f"{piece}.wav", audios / target / f"{piece}.wav") for piece in pieces]
-    missing = [str(path) for pair in pairs for path in (pair.origin, pair.target) if not path.is_file()]
+    pairs = [
+        Pair(piece, audios / origin / f"{piece}.wav", audios / target / f"{piece}.wav")
+        for piece in pieces
+    ]
+    missing = [
+        str(path) for pair in pairs for path in (pair.origin, pair.target) if not path.is_file()
+    ]
     if missing:
-        raise DatasetError(f"features {folder}: {len(missing)} audio files of the test pieces are missing "
-                           f"(e.g. {missing[0]}); was the audio folder moved or cleaned?")
+        raise DatasetError(
+            f"features {folder}: {len(missing)} audio files of the test pieces are missing "
+            f"(e.g. {missing[0]}); was the audio folder moved or cleaned?"
+        )
     return pairs
 
 
-def folder_pairs(origin_dir: str | os.PathLike, target_dir: str | os.PathLike,
-                 max_pieces: int | None = None) -> list[Pair]:
+def folder_pairs(
+    origin_dir: str | os.PathLike, target_dir: str | os.PathLike, max_pieces: int | None = None
+) -> list[Pair]:
     """Pairs of audio files with the same name in two folders (files in one folder only are skipped, with a warning).
 
     Raises:
@@ -173,20 +207,33 @@ def folder_pairs(origin_dir: str | os.PathLike, target_dir: str | os.PathLike,
     for role, folder in folders.items():
         if not folder.is_dir():
             raise DatasetError(f"{role}: {folder} not found (expected a folder of audio files)")
-    names = {role: {p.name for p in folder.iterdir() if audio.is_audio_file(p)} for role, folder in folders.items()}
+    names = {
+        role: {p.name for p in folder.iterdir() if audio.is_audio_file(p)}
+        for role, folder in folders.items()
+    }
     common = sorted(names["origin_dir"] & names["target_dir"])
     if not common:
-        raise DatasetError(f"origin_dir {folders['origin_dir']} and target_dir {folders['target_dir']} share no "
-                           "audio file name (expected aligned recordings with the same names)")
+        raise DatasetError(
+            f"origin_dir {folders['origin_dir']} and target_dir {folders['target_dir']} share no "
+            "audio file name (expected aligned recordings with the same names)"
+        )
     unmatched = sorted(names["origin_dir"] ^ names["target_dir"])
     if unmatched:
-        warnings.warn(f"{len(unmatched)} audio files have no partner of the same name and are skipped "
-                      f"(e.g. {unmatched[0]})", stacklevel=2)
+        warnings.warn(
+            f"{len(unmatched)} audio files have no partner of the same name and are skipped "
+            f"(e.g. {unmatched[0]})",
+            stacklevel=2,
+        )
     common = common[:max_pieces] if max_pieces else common
-    return [Pair(Path(name).stem, folders["origin_dir"] / name, folders["target_dir"] / name) for name in common]
+    return [
+        Pair(Path(name).stem, folders["origin_dir"] / name, folders["target_dir"] / name)
+        for name in common
+    ]
 
 
-def load_pair(pair: Pair, sample_rate: int, max_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_pair(
+    pair: Pair, sample_rate: int, max_seconds: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Origin and target audio at ``sample_rate``, trimmed to a common length (and ``max_seconds``).
 
     Lengths that differ warn and are cut to the shorter (aligned pairs have equal lengths).
@@ -194,8 +241,11 @@ def load_pair(pair: Pair, sample_rate: int, max_seconds: float | None = None) ->
     origin, _ = audio.load(pair.origin, sample_rate)
     target, _ = audio.load(pair.target, sample_rate)
     if len(origin) != len(target):
-        warnings.warn(f"{pair.name}: origin has {len(origin)} samples, target {len(target)}; "
-                      "compared over the shorter", stacklevel=2)
+        warnings.warn(
+            f"{pair.name}: origin has {len(origin)} samples, target {len(target)}; "
+            "compared over the shorter",
+            stacklevel=2,
+        )
     length = min(len(origin), len(target))
     if max_seconds is not None:
         length = min(length, max(int(round(max_seconds * sample_rate)), 1))
@@ -209,8 +259,13 @@ def oracle(origin: np.ndarray, target: np.ndarray, spectrogram: SpectrogramConfi
     return sp.invert_log_spectrogram(magnitude, phase, spectrogram, len(target))
 
 
-def score_piece(origin: np.ndarray, target: np.ndarray, converters: Mapping[str, ConverterLike],
-                spectrogram: SpectrogramConfig, max_hz: float) -> dict[str, dict[str, float]]:
+def score_piece(
+    origin: np.ndarray,
+    target: np.ndarray,
+    converters: Mapping[str, ConverterLike],
+    spectrogram: SpectrogramConfig,
+    max_hz: float,
+) -> dict[str, dict[str, float]]:
     """Scores of identity, the converters' outputs and the oracle against ``target``.
 
     Args:
@@ -223,12 +278,23 @@ def score_piece(origin: np.ndarray, target: np.ndarray, converters: Mapping[str,
     Returns:
         ``{system: {metric: value}}`` in :data:`SYSTEMS` order.
     """
-    borders = next(iter(converters.values())).tile_borders(sp.n_frames_for(len(target), spectrogram))
+    borders = next(iter(converters.values())).tile_borders(
+        sp.n_frames_for(len(target), spectrogram)
+    )
     outputs = {"identity": origin, "oracle": oracle(origin, target, spectrogram)}
     outputs.update({system: converter.convert(origin) for system, converter in converters.items()})
-    return {system: metrics.score(np.asarray(outputs[system], dtype=np.float32), target, spectrogram.sample_rate,
-                                  max_hz, spectrogram, borders)
-            for system in SYSTEMS if system in outputs}
+    return {
+        system: metrics.score(
+            np.asarray(outputs[system], dtype=np.float32),
+            target,
+            spectrogram.sample_rate,
+            max_hz,
+            spectrogram,
+            borders,
+        )
+        for system in SYSTEMS
+        if system in outputs
+    }
 
 
 def gap_closed(mean: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -248,16 +314,27 @@ def gap_closed(mean: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, f
     for system in (name for name in SYSTEMS if name in PHASE_OF_SYSTEM and name in mean):
         gaps = {}
         for metric in metrics.METRICS:
-            identity, model, best = mean["identity"][metric], mean[system][metric], mean["oracle"][metric]
+            identity, model, best = (
+                mean["identity"][metric],
+                mean[system][metric],
+                mean["oracle"][metric],
+            )
             better = best - identity if metric in metrics.HIGHER_IS_BETTER else identity - best
             undefined = metric == "seam_ratio" or not better > GAP_TOLERANCE or math.isnan(model)
-            gaps[metric] = float("nan") if undefined else float((identity - model) / (identity - best))
+            gaps[metric] = (
+                float("nan") if undefined else float((identity - model) / (identity - best))
+            )
         result[system] = gaps
     return result
 
 
-def evaluate_pairs(pairs: Sequence[Pair], converters: Mapping[str, ConverterLike], spectrogram: SpectrogramConfig,
-                   config: EvalConfig = EvalConfig(), progress: bool = True) -> EvalResults:
+def evaluate_pairs(
+    pairs: Sequence[Pair],
+    converters: Mapping[str, ConverterLike],
+    spectrogram: SpectrogramConfig,
+    config: EvalConfig = EvalConfig(),
+    progress: bool = True,
+) -> EvalResults:
     """Score every pair (tqdm progress over pieces) and summarise.
 
     Args:
@@ -284,10 +361,21 @@ def evaluate_pairs(pairs: Sequence[Pair], converters: Mapping[str, ConverterLike
         origin, target = load_pair(pair, spectrogram.sample_rate, config.max_seconds)
         pieces[pair.name] = score_piece(origin, target, converters, spectrogram, max_hz)
         seconds += len(target) / spectrogram.sample_rate
-    mean = {system: {metric: _nanmean([pieces[p][system][metric] for p in pieces]) for metric in metrics.METRICS}
-            for system in SYSTEMS if system in pieces[pairs[0].name]}
-    settings = {**dataclasses.asdict(config), "max_hz_used": max_hz, "sample_rate": spectrogram.sample_rate,
-                "n_pieces": len(pieces), "seconds": round(seconds, 3)}
+    mean = {
+        system: {
+            metric: _nanmean([pieces[p][system][metric] for p in pieces])
+            for metric in metrics.METRICS
+        }
+        for system in SYSTEMS
+        if system in pieces[pairs[0].name]
+    }
+    settings = {
+        **dataclasses.asdict(config),
+        "max_hz_used": max_hz,
+        "sample_rate": spectrogram.sample_rate,
+        "n_pieces": len(pieces),
+        "seconds": round(seconds, 3),
+    }
     return EvalResults(pieces=pieces, mean=mean, gap_closed=gap_closed(mean), settings=settings)
 
 
@@ -298,29 +386,49 @@ def _nanmean(values: Sequence[float]) -> float:
 
 def load_converters(model_path: str | os.PathLike, config: EvalConfig) -> dict[str, ConverterLike]:
     """One :class:`timbre.conversion.converter.Converter` per model system of ``config.phase``, sharing one generator."""
-    from timbre.conversion import converter  # imports TensorFlow: only when a model is actually loaded
+    from timbre.conversion import (
+        converter,
+    )  # imports TensorFlow: only when a model is actually loaded
 
     generator, spectrogram = converter.load_generator(model_path)
-    return {system: converter.Converter(generator, spectrogram, phase=PHASE_OF_SYSTEM[system],
-                                        iterations=config.iterations, batch_size=config.batch_size)
-            for system in MODEL_SYSTEMS[config.phase]}
+    return {
+        system: converter.Converter(
+            generator,
+            spectrogram,
+            phase=PHASE_OF_SYSTEM[system],
+            iterations=config.iterations,
+            batch_size=config.batch_size,
+        )
+        for system in MODEL_SYSTEMS[config.phase]
+    }
 
 
 def markdown_table(results: EvalResults) -> str:
     """Systems x metrics (means over pieces) and one "gap closed" row per model system, in Markdown."""
-    arrows = {**{m: "↓" for m in metrics.LOWER_IS_BETTER}, **{m: "↑" for m in metrics.HIGHER_IS_BETTER},
-              "seam_ratio": "≈1"}
+    arrows = {
+        **{m: "↓" for m in metrics.LOWER_IS_BETTER},
+        **{m: "↑" for m in metrics.HIGHER_IS_BETTER},
+        "seam_ratio": "≈1",
+    }
     header = "| system | " + " | ".join(f"{m} {arrows[m]}" for m in metrics.METRICS) + " |"
     lines = [header, "|" + " --- |" * (len(metrics.METRICS) + 1)]
     for system, values in results.mean.items():
-        lines.append(f"| {system} | " + " | ".join(_format(values[m]) for m in metrics.METRICS) + " |")
+        lines.append(
+            f"| {system} | " + " | ".join(_format(values[m]) for m in metrics.METRICS) + " |"
+        )
     for system, gaps in results.gap_closed.items():
-        cells = ("n/a" if math.isnan(gaps[m]) else f"{round(100 * gaps[m], 1) + 0.0:.1f} %" for m in metrics.METRICS)
+        cells = (
+            "n/a" if math.isnan(gaps[m]) else f"{round(100 * gaps[m], 1) + 0.0:.1f} %"
+            for m in metrics.METRICS
+        )
         lines.append(f"| gap closed: {system} | " + " | ".join(cells) + " |")
     settings = results.settings
-    caption = (f"Means over {settings['n_pieces']} pieces ({settings['seconds']:.1f} s) at "
-               f"{settings['sample_rate']} Hz, band 0-{settings['max_hz_used']:.0f} Hz. Gap closed = "
-               "(identity - model) / (identity - oracle): 100 % reaches the oracle, 0 % is no better than the origin.")
+    caption = (
+        f"Means over {settings['n_pieces']} pieces ({settings['seconds']:.1f} s) at "
+        f"{settings['sample_rate']} Hz, band 0-{settings['max_hz_used']:.0f} Hz. Gap closed = "
+        "(identity - model) / (identity - oracle): 100 % reaches the oracle, 0 % is no better than "
+        "the origin."
+    )
     return "\n".join(lines) + "\n\n" + caption + "\n"
 
 
@@ -335,8 +443,12 @@ def write_results(results: EvalResults, output_dir: str | os.PathLike) -> dict[s
         ``{"json": path, "csv": path, "markdown": path, "plot": path}``.
     """
     folder = Path(output_dir)
-    paths = {"json": folder / "results.json", "csv": folder / "results.csv", "markdown": folder / "results.md",
-             "plot": folder / "eval.png"}
+    paths = {
+        "json": folder / "results.json",
+        "csv": folder / "results.csv",
+        "markdown": folder / "results.md",
+        "plot": folder / "eval.png",
+    }
     write_json(paths["json"], results.to_dict())
     with atomic_path(paths["csv"]) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
@@ -346,15 +458,23 @@ def write_results(results: EvalResults, output_dir: str | os.PathLike) -> dict[s
                 writer.writerow([piece, system, *(repr(float(values[m])) for m in metrics.METRICS)])
     with atomic_path(paths["markdown"]) as tmp:
         tmp.write_text(markdown_table(results))
-    title = f"{results.settings.get('origin', 'origin')} -> {results.settings.get('target', 'target')}"
+    title = (
+        f"{results.settings.get('origin', 'origin')} -> {results.settings.get('target', 'target')}"
+    )
     plotting.save_figure(plotting.metrics_figure(results.mean, title=title), paths["plot"])
     return paths
 
 
-def evaluate(model_path: str | os.PathLike, *, features_path: str | os.PathLike | None = None,
-             origin_dir: str | os.PathLike | None = None, target_dir: str | os.PathLike | None = None,
-             output_dir: str | os.PathLike | None = None, config: EvalConfig = EvalConfig(),
-             progress: bool = True) -> tuple[EvalResults, dict[str, Path]]:
+def evaluate(
+    model_path: str | os.PathLike,
+    *,
+    features_path: str | os.PathLike | None = None,
+    origin_dir: str | os.PathLike | None = None,
+    target_dir: str | os.PathLike | None = None,
+    output_dir: str | os.PathLike | None = None,
+    config: EvalConfig = EvalConfig(),
+    progress: bool = True,
+) -> tuple[EvalResults, dict[str, Path]]:
     """Convert and score the test pieces of ``features_path`` (or two folders of aligned audio), write the results.
 
     Args:
@@ -374,16 +494,29 @@ def evaluate(model_path: str | os.PathLike, *, features_path: str | os.PathLike 
     """
     folders = (origin_dir is not None, target_dir is not None)
     if (features_path is not None and any(folders)) or (features_path is None and not all(folders)):
-        raise ConfigError("evaluate: give either features_path or both origin_dir and target_dir "
-                          f"(got features_path={features_path}, origin_dir={origin_dir}, target_dir={target_dir})")
+        raise ConfigError(
+            "evaluate: give either features_path or both origin_dir and target_dir "
+            f"(got features_path={features_path}, origin_dir={origin_dir}, target_dir={target_dir})"
+        )
     origin, target, spectrogram = read_model_settings(model_path)
     if features_path is not None:
         pairs = test_pairs(features_path, origin, target, config.max_pieces)
     else:
         pairs = folder_pairs(origin_dir, target_dir, config.max_pieces)
-    results = evaluate_pairs(pairs, load_converters(model_path, config), spectrogram, config, progress)
+    results = evaluate_pairs(
+        pairs, load_converters(model_path, config), spectrogram, config, progress
+    )
     sources = {"features_path": features_path, "origin_dir": origin_dir, "target_dir": target_dir}
-    results.settings.update({"model": str(Path(model_path).resolve()), "origin": origin, "target": target,
-                             **{k: str(Path(v).resolve()) for k, v in sources.items() if v is not None}})
-    paths = write_results(results, output_dir if output_dir is not None else read_model_info(model_path).directory / "eval")
+    results.settings.update(
+        {
+            "model": str(Path(model_path).resolve()),
+            "origin": origin,
+            "target": target,
+            **{k: str(Path(v).resolve()) for k, v in sources.items() if v is not None},
+        }
+    )
+    paths = write_results(
+        results,
+        output_dir if output_dir is not None else read_model_info(model_path).directory / "eval",
+    )
     return results, paths

@@ -25,8 +25,8 @@ to resemble real keyboard music, not random notes. Distribution per piece:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -35,8 +35,16 @@ from timbre.fileio import atomic_path
 from timbre.synthesis.midi import PEDAL_CC
 
 _SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 11)}
-_TEXTURES = {"alberti": 0.20, "broken": 0.20, "walking": 0.12, "block": 0.15,
-             "runs": 0.12, "repeated": 0.09, "sustained": 0.07, "melody": 0.05}
+_TEXTURES = {
+    "alberti": 0.20,
+    "broken": 0.20,
+    "walking": 0.12,
+    "block": 0.15,
+    "runs": 0.12,
+    "repeated": 0.09,
+    "sustained": 0.07,
+    "melody": 0.05,
+}
 _DYNAMICS = (30, 45, 60, 75, 95, 115)  # pp p mp mf f ff
 
 
@@ -95,34 +103,55 @@ class _Piece:
     def chord(self, root: int, low: int, size: int) -> list[int]:
         """``size`` chord tones of the chord on degree ``root``, stacked upward from ``low``."""
         degrees = [root + 2 * k for k in range(4 if self.rng.random() < 0.3 else 3)]
-        tones = [self.pitch(degrees[k % len(degrees)] + 7 * (k // len(degrees)), low) for k in range(size)]
+        tones = [
+            self.pitch(degrees[k % len(degrees)] + 7 * (k // len(degrees)), low)
+            for k in range(size)
+        ]
         return sorted(tones)
 
     def add(self, start: float, length: float, pitch: int, velocity: float) -> None:
         if start < self.seconds and 21 <= pitch <= 108:
-            self.notes.append((start, start + max(length, 0.02), int(pitch), int(np.clip(velocity, 1, 127))))
+            self.notes.append(
+                (start, start + max(length, 0.02), int(pitch), int(np.clip(velocity, 1, 127)))
+            )
 
     def to_midi(self):
-        notes = [(start, min(end, self.seconds + 2), pitch, velocity) for start, end, pitch, velocity in sorted(self.notes)]
+        notes = [
+            (start, min(end, self.seconds + 2), pitch, velocity)
+            for start, end, pitch, velocity in sorted(self.notes)
+        ]
         return _pretty_midi(notes, self.pedal, 60.0 / self.beat)
 
 
-def _pretty_midi(notes: Sequence[tuple[float, float, int, int]], pedal: Sequence[tuple[float, float]], bpm: float):
+def _pretty_midi(
+    notes: Sequence[tuple[float, float, int, int]], pedal: Sequence[tuple[float, float]], bpm: float
+):
     """One piano track of ``(start_s, end_s, pitch, velocity)`` notes and ``(down_s, up_s)`` pedal intervals."""
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=bpm)
     piano = pretty_midi.Instrument(program=0, name="piano")
     for start, end, pitch, velocity in notes:
-        piano.notes.append(pretty_midi.Note(velocity=int(velocity), pitch=int(pitch), start=float(start), end=float(end)))
+        piano.notes.append(
+            pretty_midi.Note(
+                velocity=int(velocity), pitch=int(pitch), start=float(start), end=float(end)
+            )
+        )
     for down, up in pedal:
-        piano.control_changes += [pretty_midi.ControlChange(PEDAL_CC, 127, down), pretty_midi.ControlChange(PEDAL_CC, 0, up)]
+        piano.control_changes += [
+            pretty_midi.ControlChange(PEDAL_CC, 127, down),
+            pretty_midi.ControlChange(PEDAL_CC, 0, up),
+        ]
     midi.instruments.append(piano)
     return midi
 
 
-def write_notes(path: str | os.PathLike, notes: Sequence[tuple[float, float, int, int]],
-                pedal: Sequence[tuple[float, float]] = (), bpm: float = 120.0) -> Path:
+def write_notes(
+    path: str | os.PathLike,
+    notes: Sequence[tuple[float, float, int, int]],
+    pedal: Sequence[tuple[float, float]] = (),
+    bpm: float = 120.0,
+) -> Path:
     """Write one piano track to a MIDI file, atomically.
 
     Args:
@@ -136,8 +165,10 @@ def write_notes(path: str | os.PathLike, notes: Sequence[tuple[float, float, int
     """
     for start, end, pitch, velocity in notes:
         if not (end > start >= 0 and 0 <= pitch <= 127 and 1 <= velocity <= 127):
-            raise MidiError(f"{path}: bad note (start {start}, end {end}, pitch {pitch}, velocity {velocity}) "
-                            "(expected 0 <= start < end, pitch 0-127, velocity 1-127)")
+            raise MidiError(
+                f"{path}: bad note (start {start}, end {end}, pitch {pitch}, velocity {velocity}) "
+                "(expected 0 <= start < end, pitch 0-127, velocity 1-127)"
+            )
     path = Path(path)
     with atomic_path(path) as tmp:
         _pretty_midi(notes, pedal, bpm).write(str(tmp))
@@ -159,7 +190,9 @@ def _generate_piece(rng: np.random.Generator, seconds: float):
             melody = _bar(piece, texture, t, root, melody, velocity)
             if pedal:
                 piece.pedal.append((t + 0.03, t + bar_s - 0.01))
-            root = (root + int(rng.choice([3, 4, 5, 1, 2, 6], p=[0.3, 0.2, 0.2, 0.1, 0.1, 0.1]))) % 7
+            root = (
+                root + int(rng.choice([3, 4, 5, 1, 2, 6], p=[0.3, 0.2, 0.2, 0.1, 0.1, 0.1]))
+            ) % 7
             t += bar_s
     return piece.to_midi()
 
@@ -175,26 +208,48 @@ def _bar(piece: _Piece, texture: str, t: float, root: int, melody: int, velocity
     jitter = lambda: velocity + rng.normal(0, 6)  # noqa: E731
     left = _articulation(rng)
     if texture in ("alberti", "broken"):
-        tones = piece.chord(root, int(rng.integers(40, 60)), 3 if texture == "alberti" else int(rng.integers(3, 7)))
-        order = [0, 2, 1, 2] if texture == "alberti" else list(range(len(tones))) + list(range(len(tones) - 2, 0, -1))
+        tones = piece.chord(
+            root, int(rng.integers(40, 60)), 3 if texture == "alberti" else int(rng.integers(3, 7))
+        )
+        order = (
+            [0, 2, 1, 2]
+            if texture == "alberti"
+            else list(range(len(tones))) + list(range(len(tones) - 2, 0, -1))
+        )
         step = beat / (4 if beat > 0.6 else 2)
         for k in range(int(round(n_beats * beat / step))):
             piece.add(t + k * step, step * left, tones[order[k % len(order)]], jitter() - 10)
     elif texture == "walking":
         for k in range(n_beats):
-            piece.add(t + k * beat, beat * left, piece.pitch(root + int(rng.integers(-1, 3)), int(rng.integers(28, 43))), jitter() - 5)
+            piece.add(
+                t + k * beat,
+                beat * left,
+                piece.pitch(root + int(rng.integers(-1, 3)), int(rng.integers(28, 43))),
+                jitter() - 5,
+            )
     elif texture in ("block", "repeated", "sustained"):
         size = int(rng.integers(2, 6)) if texture == "block" else int(rng.integers(1, 4))
-        tones = piece.chord(root, int(rng.integers(46, 66)), size) + [piece.pitch(root, int(rng.integers(26, 46)))]
-        hits = {"block": int(rng.choice([1, 2, n_beats])), "repeated": n_beats * int(rng.choice([2, 4])), "sustained": 1}[texture]
+        tones = piece.chord(root, int(rng.integers(46, 66)), size) + [
+            piece.pitch(root, int(rng.integers(26, 46)))
+        ]
+        hits = {
+            "block": int(rng.choice([1, 2, n_beats])),
+            "repeated": n_beats * int(rng.choice([2, 4])),
+            "sustained": 1,
+        }[texture]
         for k in range(hits):
             for pitch in tones:
-                piece.add(t + k * n_beats * beat / hits, n_beats * beat / hits * left, pitch, jitter())
+                piece.add(
+                    t + k * n_beats * beat / hits, n_beats * beat / hits * left, pitch, jitter()
+                )
         if texture != "sustained":
             return melody
     elif texture == "runs":
         piece.add(t, n_beats * beat, piece.pitch(root, int(rng.integers(24, 40))), jitter() - 10)
-        step, degree = beat / int(rng.choice([4, 8] if beat > 0.5 else [2, 4])), melody + 7 * int(rng.integers(-2, 2))
+        step, degree = (
+            beat / int(rng.choice([4, 8] if beat > 0.5 else [2, 4])),
+            melody + 7 * int(rng.integers(-2, 2)),
+        )
         direction = int(rng.choice([-1, 1]))
         for k in range(int(round(n_beats * beat / step))):
             piece.add(t + k * step, step * 0.9, piece.pitch(degree, 48), jitter())

@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -44,16 +44,21 @@ class Score:
     pedal: np.ndarray
 
     @classmethod
-    def from_notes(cls, notes: Sequence[tuple], pedal: Sequence[tuple] = ()) -> "Score":
+    def from_notes(cls, notes: Sequence[tuple], pedal: Sequence[tuple] = ()) -> Score:
         """Build from ``(start_s, end_s, pitch, velocity[, track])`` tuples and ``(down_s, up_s[, track])`` pedal tuples."""
         rows = [tuple(n) + (0,) * (5 - len(n)) for n in notes]
         data = np.array(rows, dtype=np.float64).reshape(-1, 5)
         order = np.argsort(data[:, 0], kind="stable")
         data = data[order]
         pedal_rows = [(p[2] if len(p) > 2 else 0, p[0], p[1]) for p in pedal]
-        return cls(start=data[:, 0], end=np.maximum(data[:, 1], data[:, 0]), pitch=data[:, 2].astype(np.int64),
-                   velocity=data[:, 3].astype(np.int64), track=data[:, 4].astype(np.int64),
-                   pedal=np.array(pedal_rows, dtype=np.float64).reshape(-1, 3))
+        return cls(
+            start=data[:, 0],
+            end=np.maximum(data[:, 1], data[:, 0]),
+            pitch=data[:, 2].astype(np.int64),
+            velocity=data[:, 3].astype(np.int64),
+            track=data[:, 4].astype(np.int64),
+            pedal=np.array(pedal_rows, dtype=np.float64).reshape(-1, 3),
+        )
 
     def __len__(self) -> int:
         return int(self.start.size)
@@ -79,13 +84,20 @@ def read(path: str | os.PathLike) -> Score:
     try:
         midi = pretty_midi.PrettyMIDI(str(path))
     except Exception as e:  # mido raises EOFError, OSError, ValueError, KeyError, IndexError ...
-        raise MidiError(f"{path}: not a readable MIDI file ({type(e).__name__}: {e or 'truncated'})") from e
+        raise MidiError(
+            f"{path}: not a readable MIDI file ({type(e).__name__}: {e or 'truncated'})"
+        ) from e
     notes, pedal = [], []
     for track, instrument in enumerate(midi.instruments):
         if instrument.is_drum:
             continue
-        notes += [(n.start, n.end, n.pitch, n.velocity, track) for n in instrument.notes if n.velocity > 0]
-        pedal += [(down, up, track) for down, up in _pedal_intervals(instrument.control_changes, midi.get_end_time())]
+        notes += [
+            (n.start, n.end, n.pitch, n.velocity, track) for n in instrument.notes if n.velocity > 0
+        ]
+        pedal += [
+            (down, up, track)
+            for down, up in _pedal_intervals(instrument.control_changes, midi.get_end_time())
+        ]
     if not notes:
         raise MidiError(f"{path}: no notes (expected at least one note outside drum tracks)")
     return Score.from_notes(notes, pedal)
@@ -117,8 +129,11 @@ def find_midi_files(folder: str | os.PathLike) -> list[Path]:
         return [folder]
     if not folder.is_dir():
         raise MidiError(f"{folder}: folder not found (expected a folder of MIDI files)")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file()
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in MIDI_SUFFIXES and p.is_file() and not p.name.startswith(".")
+    )
 
 
 def piece_names(paths: Sequence[Path], root: str | os.PathLike) -> dict[Path, str]:

@@ -30,8 +30,8 @@ import hashlib
 import os
 import re
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -40,14 +40,36 @@ from timbre.errors import NoteBankError
 from timbre.fileio import read_json, write_json
 
 GM_PROGRAMS = {  # NSynth family_source -> General MIDI program (0-based)
-    "keyboard_acoustic": 0, "keyboard_electronic": 4, "keyboard_synthetic": 5,
-    "string_acoustic": 48, "string_electronic": 50, "guitar_acoustic": 24, "guitar_electronic": 27,
-    "synth_lead_synthetic": 81, "bass_acoustic": 32, "bass_electronic": 33, "bass_synthetic": 38,
-    "brass_acoustic": 61, "brass_electronic": 62, "flute_acoustic": 73, "flute_synthetic": 75,
-    "mallet_acoustic": 12, "mallet_electronic": 11, "organ_electronic": 16, "organ_acoustic": 19,
-    "reed_acoustic": 71, "reed_electronic": 65, "vocal_acoustic": 52, "vocal_synthetic": 54,
+    "keyboard_acoustic": 0,
+    "keyboard_electronic": 4,
+    "keyboard_synthetic": 5,
+    "string_acoustic": 48,
+    "string_electronic": 50,
+    "guitar_acoustic": 24,
+    "guitar_electronic": 27,
+    "synth_lead_synthetic": 81,
+    "bass_acoustic": 32,
+    "bass_electronic": 33,
+    "bass_synthetic": 38,
+    "brass_acoustic": 61,
+    "brass_electronic": 62,
+    "flute_acoustic": 73,
+    "flute_synthetic": 75,
+    "mallet_acoustic": 12,
+    "mallet_electronic": 11,
+    "organ_electronic": 16,
+    "organ_acoustic": 19,
+    "reed_acoustic": 71,
+    "reed_electronic": 65,
+    "vocal_acoustic": 52,
+    "vocal_synthetic": 54,
 }
-DEFAULT_INSTRUMENTS = ("keyboard_acoustic", "string_acoustic", "guitar_acoustic", "synth_lead_synthetic")
+DEFAULT_INSTRUMENTS = (
+    "keyboard_acoustic",
+    "string_acoustic",
+    "guitar_acoustic",
+    "synth_lead_synthetic",
+)
 BANK_PITCHES = tuple(range(21, 109))
 BANK_VELOCITIES = (25, 50, 75, 100, 127)
 BANK_RATE = 16000  # Hz
@@ -122,7 +144,10 @@ class BankSet:
 
 # ------------------------------------------------------------------ NSynth ---
 
-def open_nsynth_bank(folder: str | os.PathLike, instruments: Sequence[str], preset: int = 0) -> BankSet:
+
+def open_nsynth_bank(
+    folder: str | os.PathLike, instruments: Sequence[str], preset: int = 0
+) -> BankSet:
     """Open instruments of an NSynth-layout folder.
 
     Args:
@@ -137,7 +162,9 @@ def open_nsynth_bank(folder: str | os.PathLike, instruments: Sequence[str], pres
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise NoteBankError(f"{folder}: NSynth folder not found (expected examples.json and audio/<note_str>.wav)")
+        raise NoteBankError(
+            f"{folder}: NSynth folder not found (expected examples.json and audio/<note_str>.wav)"
+        )
     if isinstance(preset, bool) or not isinstance(preset, int) or preset < 0:
         raise NoteBankError(f"preset={preset!r} (expected an integer >= 0)")
     index = _nsynth_index(folder)
@@ -158,18 +185,31 @@ def _nsynth_index(folder: Path) -> dict[str, tuple[str, int, int, int]]:
     if json_path.is_file():
         examples = read_json(json_path)
         try:
-            return {s: (e["instrument_str"], int(e["pitch"]), int(e["velocity"]), int(e.get("sample_rate", BANK_RATE)))
-                    for s, e in examples.items()}
+            return {
+                s: (
+                    e["instrument_str"],
+                    int(e["pitch"]),
+                    int(e["velocity"]),
+                    int(e.get("sample_rate", BANK_RATE)),
+                )
+                for s, e in examples.items()
+            }
         except (KeyError, TypeError, AttributeError, ValueError) as e:
-            raise NoteBankError(f"{json_path}: not an NSynth examples.json ({type(e).__name__}: {e}; "
-                                f"expected note_str -> {{instrument_str, pitch, velocity, ...}})") from e
+            raise NoteBankError(
+                f"{json_path}: not an NSynth examples.json ({type(e).__name__}: {e}; "
+                f"expected note_str -> {{instrument_str, pitch, velocity, ...}})"
+            ) from e
     files = sorted((folder / "audio").glob("*.wav")) if (folder / "audio").is_dir() else []
     matches = [m for m in (_NOTE_FILE.match(f.name) for f in files) if m]
     if not matches:
-        raise NoteBankError(f"{folder}: no examples.json and no audio/<instrument>-<pitch>-<velocity>.wav files "
-                            "(expected the NSynth json/wav layout)")
+        raise NoteBankError(
+            f"{folder}: no examples.json and no audio/<instrument>-<pitch>-<velocity>.wav files "
+            "(expected the NSynth json/wav layout)"
+        )
     rate = audio.info(files[0]).sample_rate
-    return {m.string[:-4]: (m["instrument"], int(m["pitch"]), int(m["velocity"]), rate) for m in matches}
+    return {
+        m.string[:-4]: (m["instrument"], int(m["pitch"]), int(m["velocity"]), rate) for m in matches
+    }
 
 
 def _resolve(name: str, index: Mapping[str, tuple], preset: int, folder: Path) -> str:
@@ -181,10 +221,15 @@ def _resolve(name: str, index: Mapping[str, tuple], preset: int, folder: Path) -
     for i in instrument_strs:
         family_source.setdefault(i.rsplit("_", 1)[0], []).append(i)
     if name in family_source:
-        members = family_source[name]  # ids are the zero-padded suffix, so sorted names are sorted ids
+        members = family_source[
+            name
+        ]  # ids are the zero-padded suffix, so sorted names are sorted ids
         if preset >= len(members):
-            raise NoteBankError(f"{folder}: preset {preset} of {name} is out of range (expected 0..{len(members) - 1}; "
-                                  f"the folder has {len(members)} such instruments)")
+            raise NoteBankError(
+                f"{folder}: preset {preset} of {name} is out of range (expected "
+                f"0..{len(members) - 1}; "
+                f"the folder has {len(members)} such instruments)"
+            )
         return members[preset]
     raise NoteBankError(unknown_instrument(name, sorted(family_source) + instrument_strs))
 
@@ -192,8 +237,11 @@ def _resolve(name: str, index: Mapping[str, tuple], preset: int, folder: Path) -
 def _check_audio(folder: Path, instrument_str: str, notes: Mapping) -> None:
     missing = [s for s in notes.values() if not (folder / "audio" / f"{s}.wav").is_file()]
     if missing:
-        raise NoteBankError(f"{folder}: examples.json lists {len(notes)} notes of {instrument_str} but "
-                            f"{len(missing)} have no audio (e.g. audio/{missing[0]}.wav; expected the json/wav release layout)")
+        raise NoteBankError(
+            f"{folder}: examples.json lists {len(notes)} notes of {instrument_str} but "
+            f"{len(missing)} have no audio (e.g. audio/{missing[0]}.wav; expected the json/wav "
+            "release layout)"
+        )
 
 
 def unknown_instrument(name: str, valid: Sequence[str]) -> str:
@@ -205,6 +253,7 @@ def unknown_instrument(name: str, valid: Sequence[str]) -> str:
 
 # --------------------------------------------------------------- SoundFont ---
 
+
 def default_soundfont() -> Path:
     """The General MIDI SoundFont bundled with pretty_midi (TimGM6mb.sf2)."""
     import pretty_midi
@@ -214,7 +263,9 @@ def default_soundfont() -> Path:
 
 def default_cache_dir(soundfont: str | os.PathLike) -> Path:
     """``$TIMBRE_CACHE/banks/<hash>`` (default ``~/.cache/timbre``); the hash covers the file and render settings."""
-    digest = hashlib.sha1(repr((BANK_PITCHES, BANK_VELOCITIES, BANK_RATE, HELD_SECONDS, NOTE_SECONDS)).encode())
+    digest = hashlib.sha1(
+        repr((BANK_PITCHES, BANK_VELOCITIES, BANK_RATE, HELD_SECONDS, NOTE_SECONDS)).encode()
+    )
     with open(soundfont, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
@@ -222,7 +273,9 @@ def default_cache_dir(soundfont: str | os.PathLike) -> Path:
     return root / "banks" / digest.hexdigest()[:16]
 
 
-def resolve_programs(instruments: Sequence[str], programs: Mapping[str, int] | None = None) -> dict[str, int]:
+def resolve_programs(
+    instruments: Sequence[str], programs: Mapping[str, int] | None = None
+) -> dict[str, int]:
     """GM program of each instrument: :data:`GM_PROGRAMS` updated by ``programs``.
 
     Raises:
@@ -231,19 +284,31 @@ def resolve_programs(instruments: Sequence[str], programs: Mapping[str, int] | N
     table = {**GM_PROGRAMS, **(programs or {})}
     for name, program in table.items():
         if isinstance(program, bool) or not isinstance(program, int) or not 0 <= program <= 127:
-            raise NoteBankError(f"program of {name}: {program!r} (expected a General MIDI program 0-127)")
+            raise NoteBankError(
+                f"program of {name}: {program!r} (expected a General MIDI program 0-127)"
+            )
     for name in table:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
-            raise NoteBankError(f"instrument name {name!r} (expected letters, digits, '_' and '-': it names folders)")
+            raise NoteBankError(
+                f"instrument name {name!r} (expected letters, digits, '_' and '-': it names "
+                "folders)"
+            )
     for name in instruments:
         if name not in table:
-            raise NoteBankError(unknown_instrument(name, sorted(table)) + "; or give its program: --program NAME=N")
+            raise NoteBankError(
+                unknown_instrument(name, sorted(table)) + "; or give its program: --program NAME=N"
+            )
     return {name: table[name] for name in instruments}
 
 
-def prepare_soundfont_bank(cache_dir: str | os.PathLike | None, instruments: Sequence[str],
-                           soundfont: str | os.PathLike | None = None, programs: Mapping[str, int] | None = None,
-                           progress: bool = True, pitches: Sequence[int] = BANK_PITCHES) -> BankSet:
+def prepare_soundfont_bank(
+    cache_dir: str | os.PathLike | None,
+    instruments: Sequence[str],
+    soundfont: str | os.PathLike | None = None,
+    programs: Mapping[str, int] | None = None,
+    progress: bool = True,
+    pitches: Sequence[int] = BANK_PITCHES,
+) -> BankSet:
     """Render (once) and open an NSynth-format bank of ``instruments`` from a SoundFont.
 
     Args:
@@ -275,20 +340,26 @@ def prepare_soundfont_bank(cache_dir: str | os.PathLike | None, instruments: Seq
     return BankSet("soundfont", str(soundfont), banks, chosen)
 
 
-def _render_missing(soundfont: Path, folder: Path, chosen: Mapping[str, int], progress: bool,
-                    pitches: Sequence[int]) -> None:
+def _render_missing(
+    soundfont: Path, folder: Path, chosen: Mapping[str, int], progress: bool, pitches: Sequence[int]
+) -> None:
     """Render the instruments of ``chosen`` that ``folder`` lacks; examples.json is rewritten after each."""
     json_path = folder / "examples.json"
     examples = read_json(json_path) if json_path.is_file() else {}
     done = {e.get("instrument_str") for e in examples.values()}
-    todo = {name: program for name, program in chosen.items() if f"{name}_{program:03d}" not in done}
+    todo = {
+        name: program for name, program in chosen.items() if f"{name}_{program:03d}" not in done
+    }
     if not todo:
         return
     synth, sfid = _open_soundfont(soundfont)
     try:
         for name, program in todo.items():
             if synth.program_select(0, sfid, 0, program) != 0:
-                raise NoteBankError(f"{soundfont}: no preset for program {program} of {name} (expected a General MIDI SoundFont)")
+                raise NoteBankError(
+                    f"{soundfont}: no preset for program {program} of {name} (expected a General "
+                    "MIDI SoundFont)"
+                )
             notes = _render_instrument(synth, f"{name} (program {program})", progress, pitches)
             examples.update(_save_instrument(folder, name, program, notes, soundfont))
             write_json(json_path, examples)
@@ -300,29 +371,40 @@ def _import_fluidsynth():
     try:
         import fluidsynth
     except (ImportError, OSError) as e:
-        raise NoteBankError(f"FluidSynth library not found ({e}); install it: sudo apt-get install libfluidsynth3 "
-                            "(macOS: brew install fluid-synth), or run `make setup`; or use --nsynth_path") from e
+        raise NoteBankError(
+            f"FluidSynth library not found ({e}); install it: sudo apt-get install libfluidsynth3 "
+            "(macOS: brew install fluid-synth), or run `make setup`; or use --nsynth_path"
+        ) from e
     return fluidsynth
 
 
 def _open_soundfont(soundfont: Path):
     fluidsynth = _import_fluidsynth()
-    synth = fluidsynth.Synth(gain=1.5, samplerate=float(BANK_RATE),
-                             **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+    synth = fluidsynth.Synth(
+        gain=1.5,
+        samplerate=float(BANK_RATE),
+        **{"synth.reverb.active": 0, "synth.chorus.active": 0},
+    )
     sfid = synth.sfload(str(soundfont))
     if sfid < 0:
         synth.delete()
-        raise NoteBankError(f"{soundfont}: FluidSynth cannot load this SoundFont (expected a valid .sf2 file)")
+        raise NoteBankError(
+            f"{soundfont}: FluidSynth cannot load this SoundFont (expected a valid .sf2 file)"
+        )
     return synth, sfid
 
 
-def _render_instrument(synth, label: str, progress: bool, pitches: Sequence[int]) -> dict[tuple[int, int], np.ndarray]:
+def _render_instrument(
+    synth, label: str, progress: bool, pitches: Sequence[int]
+) -> dict[tuple[int, int], np.ndarray]:
     """Every (pitch, velocity) of the bank on channel 0: float32 ``(NOTE_SECONDS * BANK_RATE,)`` each."""
     from tqdm.auto import tqdm
 
     held, rest = int(HELD_SECONDS * BANK_RATE), int((NOTE_SECONDS - HELD_SECONDS) * BANK_RATE)
     notes = {}
-    for pitch in tqdm(pitches, desc=f"rendering {label}", unit="pitch", disable=not progress, leave=False):
+    for pitch in tqdm(
+        pitches, desc=f"rendering {label}", unit="pitch", disable=not progress, leave=False
+    ):
         for velocity in BANK_VELOCITIES:
             synth.noteon(0, pitch, velocity)
             on = synth.get_samples(held)
@@ -334,12 +416,19 @@ def _render_instrument(synth, label: str, progress: bool, pitches: Sequence[int]
     return notes
 
 
-def _save_instrument(folder: Path, name: str, program: int, notes: Mapping[tuple[int, int], np.ndarray],
-                     soundfont: Path) -> dict[str, dict]:
+def _save_instrument(
+    folder: Path,
+    name: str,
+    program: int,
+    notes: Mapping[tuple[int, int], np.ndarray],
+    soundfont: Path,
+) -> dict[str, dict]:
     """Write one instrument's notes with one gain; returns its examples.json entries (silent notes left out)."""
     peak = max(float(np.max(np.abs(x))) for x in notes.values())
     if peak < SILENT_NOTE:
-        raise NoteBankError(f"{soundfont}: program {program} of {name} renders silence (expected audible notes)")
+        raise NoteBankError(
+            f"{soundfont}: program {program} of {name} renders silence (expected audible notes)"
+        )
     gain = BANK_PEAK / peak
     instrument_str = f"{name}_{program:03d}"
     family, _, source = name.rpartition("_")
@@ -348,9 +437,18 @@ def _save_instrument(folder: Path, name: str, program: int, notes: Mapping[tuple
         if np.max(np.abs(samples)) * gain < SILENT_NOTE:
             continue
         note_str = f"{instrument_str}-{pitch:03d}-{velocity:03d}"
-        audio.save(folder / "audio" / f"{note_str}.wav", samples * gain, BANK_RATE, subtype="PCM_16")
-        entries[note_str] = {"note_str": note_str, "pitch": pitch, "velocity": velocity, "sample_rate": BANK_RATE,
-                             "instrument": program, "instrument_str": instrument_str,
-                             "instrument_family_str": family or source, "instrument_source_str": source if family else "",
-                             "soundfont": soundfont.name}
+        audio.save(
+            folder / "audio" / f"{note_str}.wav", samples * gain, BANK_RATE, subtype="PCM_16"
+        )
+        entries[note_str] = {
+            "note_str": note_str,
+            "pitch": pitch,
+            "velocity": velocity,
+            "sample_rate": BANK_RATE,
+            "instrument": program,
+            "instrument_str": instrument_str,
+            "instrument_family_str": family or source,
+            "instrument_source_str": source if family else "",
+            "soundfont": soundfont.name,
+        }
     return entries

@@ -31,18 +31,18 @@ import hashlib
 import os
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from timbre import audio
-from timbre.synthesis import midi
 from timbre.config import SynthConfig
 from timbre.errors import DatasetError, MidiError, TimbreError
 from timbre.fileio import read_json, write_json
-from timbre.synthesis.notebank import BankSet
 from timbre.parallel import check_jobs, pool_context
+from timbre.synthesis import midi
+from timbre.synthesis.notebank import BankSet
 from timbre.synthesis.synth import NoteSynthesizer, substitution_message
 
 MANIFEST = "manifest.json"
@@ -63,9 +63,16 @@ class RenderSummary:
     seconds: float  # audio rendered by this call, per instrument, in seconds
 
 
-def render_pairs(midi_path: str | os.PathLike, audios_path: str | os.PathLike, banks: BankSet,
-                 config: SynthConfig | None = None, *, jobs: int | None = None, seed: int = 0,
-                 progress: bool = True) -> RenderSummary:
+def render_pairs(
+    midi_path: str | os.PathLike,
+    audios_path: str | os.PathLike,
+    banks: BankSet,
+    config: SynthConfig | None = None,
+    *,
+    jobs: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> RenderSummary:
     """Render every MIDI file under ``midi_path`` with every instrument of ``banks``.
 
     Args:
@@ -90,32 +97,58 @@ def render_pairs(midi_path: str | os.PathLike, audios_path: str | os.PathLike, b
     check_jobs(jobs)
     files = midi.find_midi_files(midi_path)
     if not files:
-        raise MidiError(f"{midi_path}: no MIDI files (expected .mid or .midi files, searched recursively)")
+        raise MidiError(
+            f"{midi_path}: no MIDI files (expected .mid or .midi files, searched recursively)"
+        )
     audios = Path(audios_path)
-    header = {"version": MANIFEST_VERSION, "synth": config.to_dict(), "note_bank": banks.describe(),
-              "sample_rate": config.sample_rate, "instruments": banks.instruments}
+    header = {
+        "version": MANIFEST_VERSION,
+        "synth": config.to_dict(),
+        "note_bank": banks.describe(),
+        "sample_rate": config.sample_rate,
+        "instruments": banks.instruments,
+    }
     _check_previous(audios, header)
     names = midi.piece_names(files, midi_path)
     ledger = _Ledger(audios, {names[path]: _digest(path) for path in files})
-    done = [path for path, name in names.items() if ledger.trusted(name) and _complete(audios, banks.instruments, name)]
+    done = [
+        path
+        for path, name in names.items()
+        if ledger.trusted(name) and _complete(audios, banks.instruments, name)
+    ]
     pending = [path for path in names if path not in set(done)]
     ledger.forget([names[path] for path in pending])
-    write_json(audios / MANIFEST, {**header, "pieces": {}, "split": {s: [] for s in SPLITS}, "failed": {}})
+    write_json(
+        audios / MANIFEST, {**header, "pieces": {}, "split": {s: [] for s in SPLITS}, "failed": {}}
+    )
     try:
         results = _run(pending, names, audios, banks, config, jobs, progress, ledger.add)
     finally:
         ledger.save()
-    seconds = {names[p]: audio.info(audios / banks.instruments[0] / f"{names[p]}.wav").seconds for p in done}
+    seconds = {
+        names[p]: audio.info(audios / banks.instruments[0] / f"{names[p]}.wav").seconds
+        for p in done
+    }
     seconds.update({name: s for name, s, reason in results if reason is None})
-    failed = {str(path): reason for path, (_, _, reason) in zip(pending, results) if reason is not None}
+    failed = {
+        str(path): reason for path, (_, _, reason) in zip(pending, results) if reason is not None
+    }
     split = split_pieces(sorted(seconds), seed)
     of = {name: part for part, members in split.items() for name in members}
     midi_of = {name: str(path) for path, name in names.items()}
-    pieces = {name: {"midi": midi_of[name], "seconds": round(seconds[name], 6), "split": of[name]} for name in sorted(seconds)}
+    pieces = {
+        name: {"midi": midi_of[name], "seconds": round(seconds[name], 6), "split": of[name]}
+        for name in sorted(seconds)
+    }
     write_json(audios / MANIFEST, {**header, "pieces": pieces, "split": split, "failed": failed})
     rendered = [name for name, _, reason in results if reason is None]
-    return RenderSummary(audios / MANIFEST, rendered, sorted(names[p] for p in done), failed,
-                         float(sum(seconds[name] for name in rendered)))
+    return RenderSummary(
+        audios / MANIFEST,
+        rendered,
+        sorted(names[p] for p in done),
+        failed,
+        float(sum(seconds[name] for name in rendered)),
+    )
 
 
 def split_pieces(names: Sequence[str], seed: int) -> dict[str, list[str]]:
@@ -124,7 +157,11 @@ def split_pieces(names: Sequence[str], seed: int) -> dict[str, list[str]]:
     n = len(names)
     n_held = max(1, int(round(0.1 * n))) if n >= 3 else 0
     order = np.random.default_rng(seed).permutation(n)
-    parts = {"test": order[:n_held], "val": order[n_held:2 * n_held], "train": order[2 * n_held:]}
+    parts = {
+        "test": order[:n_held],
+        "val": order[n_held : 2 * n_held],
+        "train": order[2 * n_held :],
+    }
     return {part: sorted(names[i] for i in parts[part]) for part in SPLITS}
 
 
@@ -137,13 +174,24 @@ def _check_previous(audios: Path, header: dict) -> None:
     old_bank, bank = old.get("note_bank", {}), header["note_bank"]
     key = "programs" if bank["source"] == "soundfont" else "presets"
     shared = set(old_bank.get(key, {})) & set(bank[key])
-    differs = [what for what, same in [
-        ("version", old.get("version") == header["version"]), ("synth", old.get("synth") == header["synth"]),
-        ("note bank", (old_bank.get("source"), old_bank.get("path")) == (bank["source"], bank["path"])),
-        ("instrument choice", all(old_bank[key][k] == bank[key][k] for k in shared))] if not same]
+    differs = [
+        what
+        for what, same in [
+            ("version", old.get("version") == header["version"]),
+            ("synth", old.get("synth") == header["synth"]),
+            (
+                "note bank",
+                (old_bank.get("source"), old_bank.get("path")) == (bank["source"], bank["path"]),
+            ),
+            ("instrument choice", all(old_bank[key][k] == bank[key][k] for k in shared)),
+        ]
+        if not same
+    ]
     if differs:
-        raise DatasetError(f"{audios}: holds audio rendered with other settings ({', '.join(differs)} differ); "
-                           "choose another --audios_path, or delete that folder to start over")
+        raise DatasetError(
+            f"{audios}: holds audio rendered with other settings ({', '.join(differs)} differ); "
+            "choose another --audios_path, or delete that folder to start over"
+        )
 
 
 def _complete(audios: Path, instruments: Sequence[str], name: str) -> bool:
@@ -186,8 +234,16 @@ class _Ledger:
         self._saved = time.monotonic()
 
 
-def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankSet, config: SynthConfig,
-         jobs: int, progress: bool, finished: Callable[[str], None]) -> list[tuple[str, float | None, str | None]]:
+def _run(
+    pending: list[Path],
+    names: dict[Path, str],
+    audios: Path,
+    banks: BankSet,
+    config: SynthConfig,
+    jobs: int,
+    progress: bool,
+    finished: Callable[[str], None],
+) -> list[tuple[str, float | None, str | None]]:
     """Render ``pending`` pieces (in a pool when ``jobs > 1``); results in the order of ``pending``.
 
     ``finished(name)`` is called as each piece's files are all written.
@@ -203,8 +259,11 @@ def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankS
             outputs = map(_render_piece, tasks)
         else:
             pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(jobs, len(tasks)), mp_context=pool_context(),
-                initializer=_init_worker, initargs=(banks, config))
+                max_workers=min(jobs, len(tasks)),
+                mp_context=pool_context(),
+                initializer=_init_worker,
+                initargs=(banks, config),
+            )
             outputs = pool.map(_render_piece, tasks)
         for name, seconds, reason, subs in outputs:
             results.append((name, seconds, reason))
@@ -214,15 +273,19 @@ def _run(pending: list[Path], names: dict[Path, str], audios: Path, banks: BankS
                 substitutions.setdefault(instrument, {}).update(pairs)
             bar.update()
     except concurrent.futures.process.BrokenProcessPool as e:
-        raise TimbreError(f"{audios}: a worker process died after {len(results)} of {len(tasks)} pieces ({e}); "
-                          "finished pieces are kept and a rerun resumes; if memory ran out, use fewer --jobs") from e
+        raise TimbreError(
+            f"{audios}: a worker process died after {len(results)} of {len(tasks)} pieces ({e}); "
+            "finished pieces are kept and a rerun resumes; if memory ran out, use fewer --jobs"
+        ) from e
     finally:
         bar.close()
         if jobs > 1 and len(tasks) > 1:
             pool.shutdown(cancel_futures=True)
         _SYNTHS.clear()
     if substitutions:
-        warnings.warn("; ".join(substitution_message(i, s) for i, s in substitutions.items()), stacklevel=3)
+        warnings.warn(
+            "; ".join(substitution_message(i, s) for i, s in substitutions.items()), stacklevel=3
+        )
     return results
 
 
@@ -231,7 +294,9 @@ _SYNTHS: dict[str, NoteSynthesizer] = {}  # per process: instrument -> synthesiz
 
 def _init_worker(banks: BankSet, config: SynthConfig) -> None:
     _SYNTHS.clear()
-    _SYNTHS.update({name: NoteSynthesizer(bank, config, warn=False) for name, bank in banks.banks.items()})
+    _SYNTHS.update(
+        {name: NoteSynthesizer(bank, config, warn=False) for name, bank in banks.banks.items()}
+    )
 
 
 def _render_piece(task: tuple[str, str, str]) -> tuple[str, float | None, str | None, dict]:
@@ -250,6 +315,12 @@ def _render_piece(task: tuple[str, str, str]) -> tuple[str, float | None, str | 
         outputs = {k: np.pad(v, (0, n - v.size)) for k, v in outputs.items()}
     config = next(iter(_SYNTHS.values())).config
     for instrument, out in outputs.items():
-        audio.save(Path(audios) / instrument / f"{name}.wav", out, config.sample_rate, config.subtype)
-    subs = {instrument: dict(synth.substitutions) for instrument, synth in _SYNTHS.items() if synth.substitutions}
+        audio.save(
+            Path(audios) / instrument / f"{name}.wav", out, config.sample_rate, config.subtype
+        )
+    subs = {
+        instrument: dict(synth.substitutions)
+        for instrument, synth in _SYNTHS.items()
+        if synth.substitutions
+    }
     return name, next(iter(outputs.values())).size / config.sample_rate, None, subs

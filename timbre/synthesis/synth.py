@@ -71,7 +71,9 @@ class NoteSynthesizer:
         substitutions: ``wanted pitch -> bank pitch`` for every pitch built by resampling.
     """
 
-    def __init__(self, bank: NoteBank, config: SynthConfig | None = None, warn: bool = True) -> None:
+    def __init__(
+        self, bank: NoteBank, config: SynthConfig | None = None, warn: bool = True
+    ) -> None:
         self.bank = bank
         self.config = config or SynthConfig()
         self.warn = warn
@@ -80,8 +82,12 @@ class NoteSynthesizer:
         if self._pitches.size == 0:
             raise NoteBankError(f"{bank.folder}: note bank of {bank.instrument} holds no notes")
         self._velocities = {int(p): bank.velocities(int(p)) for p in self._pitches}
-        self._notes: dict[tuple[int, int], np.ndarray] = {}  # (pitch, velocity) asked -> recording used
-        self._shifted: dict[tuple[int, int], np.ndarray] = {}  # (pitch, bank velocity) -> resampled recording
+        self._notes: dict[
+            tuple[int, int], np.ndarray
+        ] = {}  # (pitch, velocity) asked -> recording used
+        self._shifted: dict[
+            tuple[int, int], np.ndarray
+        ] = {}  # (pitch, bank velocity) -> resampled recording
         self._warned = False
 
     def timing(self, score: Score) -> tuple[np.ndarray, np.ndarray, float]:
@@ -94,7 +100,9 @@ class NoteSynthesizer:
         """
         config = self.config
         onsets = score.start / config.playback_speed
-        lengths = (sounding_ends(score) - score.start) * config.duration_rate / config.playback_speed
+        lengths = (
+            (sounding_ends(score) - score.start) * config.duration_rate / config.playback_speed
+        )
         seconds = float(np.max(onsets + lengths)) + config.release_seconds if len(score) else 0.0
         if config.max_seconds is not None and seconds > config.max_seconds:
             seconds = float(config.max_seconds)
@@ -114,17 +122,19 @@ class NoteSynthesizer:
         for i in np.flatnonzero(starts < n_mix):
             note = self._note(int(pitches[i]), int(score.velocity[i]))
             s, hold = int(starts[i]), min(int(holds[i]), note.size, n_mix - int(starts[i]))
-            mix[s:s + hold] += note[:hold]
+            mix[s : s + hold] += note[:hold]
             tail = min(release, note.size - hold, n_mix - s - hold)
-            mix[s + hold:s + hold + tail] += note[hold:hold + tail] * fade[:tail]
+            mix[s + hold : s + hold + tail] += note[hold : hold + tail] * fade[:tail]
         mix = mix[:n_mix]
         if config.max_seconds is not None and seconds >= config.max_seconds and n_mix:
-            mix[-release:] *= fade[-min(release, n_mix):]
+            mix[-release:] *= fade[-min(release, n_mix) :]
         self._warn_substitutions()
         return self._finish(mix, rate, int(round(seconds * config.sample_rate)))
 
     def _finish(self, mix: np.ndarray, rate: int, n_out: int) -> np.ndarray:
-        out = audio.resample(mix, rate, self.config.sample_rate)  # a new array (or ``mix`` itself): ours to scale
+        out = audio.resample(
+            mix, rate, self.config.sample_rate
+        )  # a new array (or ``mix`` itself): ours to scale
         if out.size != n_out:
             out = np.concatenate([out[:n_out], np.zeros(max(n_out - out.size, 0), np.float32)])
         peak = max(float(out.max(initial=0.0)), -float(out.min(initial=0.0)))
@@ -154,7 +164,9 @@ class NoteSynthesizer:
     def _warn_substitutions(self) -> None:
         if self.warn and self.substitutions and not self._warned:
             self._warned = True
-            warnings.warn(substitution_message(self.bank.instrument, self.substitutions), stacklevel=3)
+            warnings.warn(
+                substitution_message(self.bank.instrument, self.substitutions), stacklevel=3
+            )
 
 
 def substitution_message(instrument: str, substitutions: dict[int, int]) -> str:

@@ -51,15 +51,23 @@ def list_checkpoints(model_dir: Path) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def save_checkpoint(model: Pix2Pix, model_dir: Path, epoch: int, history: list[dict], keep: int) -> Path:
+def save_checkpoint(
+    model: Pix2Pix, model_dir: Path, epoch: int, history: list[dict], keep: int
+) -> Path:
     """Write the full training state after ``epoch`` completed epochs; prune to the newest ``keep``."""
     variables = model.state_variables()
     meta = {"epoch": epoch, "history": history, "paths": [v.path for v in variables]}
     path = model_dir / CHECKPOINT_DIR / f"epoch_{epoch:04d}.npz"
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
-        for name, value in [("meta", json.dumps(meta))] + [(f"v{i:04d}", v) for i, v in enumerate(variables)]:
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as f:  # one variable in memory at a time
-                np.lib.format.write_array(f, np.asarray(keras.ops.convert_to_numpy(value)), allow_pickle=False)
+        for name, value in [("meta", json.dumps(meta))] + [
+            (f"v{i:04d}", v) for i, v in enumerate(variables)
+        ]:
+            with archive.open(
+                f"{name}.npy", "w", force_zip64=True
+            ) as f:  # one variable in memory at a time
+                np.lib.format.write_array(
+                    f, np.asarray(keras.ops.convert_to_numpy(value)), allow_pickle=False
+                )
     for old in list(list_checkpoints(model_dir).values())[:-keep]:
         old.unlink(missing_ok=True)
     return path
@@ -77,13 +85,18 @@ def load_checkpoint(model: Pix2Pix, path: Path) -> tuple[int, list[dict]]:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             if len(meta["paths"]) != len(variables):
-                raise ModelError(f"{path}: {len(meta['paths'])} saved variables for a model with {len(variables)} "
-                                 f"(expected a checkpoint of the same architecture)")
+                raise ModelError(
+                    f"{path}: {len(meta['paths'])} saved variables for a model with "
+                    f"{len(variables)} "
+                    f"(expected a checkpoint of the same architecture)"
+                )
             for i, variable in enumerate(variables):
                 value = data[f"v{i:04d}"]
                 if value.shape != tuple(variable.shape):
-                    raise ModelError(f"{path}: {meta['paths'][i]} has shape {value.shape} (expected "
-                                     f"{tuple(variable.shape)} for {variable.path}; same architecture needed)")
+                    raise ModelError(
+                        f"{path}: {meta['paths'][i]} has shape {value.shape} (expected "
+                        f"{tuple(variable.shape)} for {variable.path}; same architecture needed)"
+                    )
                 variable.assign(value)
     except ModelError:
         raise
@@ -109,5 +122,7 @@ def read_history(model_dir: str | Path) -> list[dict[str, float]]:
     if not path.exists():
         return []
     with open(path, newline="") as f:
-        return [{k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(f)]
+        return [
+            {k: int(v) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
+            for row in csv.DictReader(f)
+        ]

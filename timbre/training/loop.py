@@ -43,22 +43,46 @@ import numpy as np
 import tensorflow as tf
 
 from timbre import plotting
-from timbre.training import dataset
-from timbre.training.checkpoints import (CHECKPOINT_DIR, HISTORY_FILE, list_checkpoints, load_checkpoint,
-                                save_checkpoint, write_history)
-from timbre.config import GENERATOR_FILE, MODEL_CONFIG_FILE, ModelConfig, SpectrogramConfig, TrainConfig
+from timbre.config import (
+    GENERATOR_FILE,
+    MODEL_CONFIG_FILE,
+    ModelConfig,
+    SpectrogramConfig,
+    TrainConfig,
+)
 from timbre.errors import ConfigError, ModelError
 from timbre.fileio import atomic_path, read_json, write_json
+from timbre.training import dataset
+from timbre.training.checkpoints import (
+    CHECKPOINT_DIR,
+    HISTORY_FILE,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+    write_history,
+)
 from timbre.training.model import build_discriminator, build_generator, check_tile_shape
 from timbre.training.pix2pix import Pix2Pix, adam
 from timbre.training.samples import SAMPLES_DIR, load_excerpt, write_samples
 
 CURVES_FILE = "curves.png"
-BEST_METRIC = "val_gen_l1"  # the validation loss that picks the exported generator (both modes track it)
+BEST_METRIC = (
+    "val_gen_l1"  # the validation loss that picks the exported generator (both modes track it)
+)
 LOG_DIR = "logs"
-RUN_FILES = (MODEL_CONFIG_FILE, HISTORY_FILE, GENERATOR_FILE, CURVES_FILE, CHECKPOINT_DIR, SAMPLES_DIR, LOG_DIR)
+RUN_FILES = (
+    MODEL_CONFIG_FILE,
+    HISTORY_FILE,
+    GENERATOR_FILE,
+    CURVES_FILE,
+    CHECKPOINT_DIR,
+    SAMPLES_DIR,
+    LOG_DIR,
+)
 MODES = ("gan", "generator")
-HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None  # TF >= 2.20 no longer installs it
+HAS_TENSORBOARD = (
+    importlib.util.find_spec("tensorboard") is not None
+)  # TF >= 2.20 no longer installs it
 POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
@@ -89,9 +113,16 @@ class Run:
     val_split: str | list[str] | None = "val"  # None: no validation
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": 1, "mode": self.mode, "origin": self.origin, "target": self.target,
-                "features_path": str(self.features_path), "spectrogram": self.spectrogram.to_dict(),
-                "model": self.model.to_dict(), "train": self.config.to_dict()}
+        return {
+            "version": 1,
+            "mode": self.mode,
+            "origin": self.origin,
+            "target": self.target,
+            "features_path": str(self.features_path),
+            "spectrogram": self.spectrogram.to_dict(),
+            "model": self.model.to_dict(),
+            "train": self.config.to_dict(),
+        }
 
 
 def read_run_config(model_dir: str | Path) -> dict[str, Any] | None:
@@ -102,11 +133,14 @@ def read_run_config(model_dir: str | Path) -> dict[str, Any] | None:
 
 # --- Checking the request against the features and the model directory.
 
+
 def _check_request(mode: str, origin: str, target: str) -> None:
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} (expected one of {MODES})")
     if origin == target:
-        raise ConfigError(f"origin and target: both '{origin}' (expected two different instruments)")
+        raise ConfigError(
+            f"origin and target: both '{origin}' (expected two different instruments)"
+        )
 
 
 def _splits(manifest, config: TrainConfig) -> tuple[str | list[str], str | list[str] | None]:
@@ -121,8 +155,11 @@ def _splits(manifest, config: TrainConfig) -> tuple[str | list[str], str | list[
 
 
 def _diff(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    return [f"{key}={saved.get(key)!r} vs {wanted.get(key)!r}" for key in sorted(set(saved) | set(wanted))
-            if saved.get(key) != wanted.get(key)]
+    return [
+        f"{key}={saved.get(key)!r} vs {wanted.get(key)!r}"
+        for key in sorted(set(saved) | set(wanted))
+        if saved.get(key) != wanted.get(key)
+    ]
 
 
 def _check_model_dir(run: Run, existing: dict[str, Any] | None, resume: bool, force: bool) -> None:
@@ -130,20 +167,28 @@ def _check_model_dir(run: Run, existing: dict[str, Any] | None, resume: bool, fo
     if existing is None or force:
         return
     if not resume:
-        raise ModelError(f"{run.model_dir}: holds a training run already ({existing.get('origin')} -> "
-                         f"{existing.get('target')}, mode {existing.get('mode')}) (expected an empty folder); "
-                         f"pass --resume to continue it or --force to start over")
+        raise ModelError(
+            f"{run.model_dir}: holds a training run already ({existing.get('origin')} -> "
+            f"{existing.get('target')}, mode {existing.get('mode')}) (expected an empty folder); "
+            f"pass --resume to continue it or --force to start over"
+        )
     for key in ("mode", "origin", "target"):
         if existing.get(key) != getattr(run, key):
-            raise ModelError(f"{run.model_dir}: the saved run has {key}={existing.get(key)!r} "
-                             f"(expected {getattr(run, key)!r}); use another --model_dir")
+            raise ModelError(
+                f"{run.model_dir}: the saved run has {key}={existing.get(key)!r} "
+                f"(expected {getattr(run, key)!r}); use another --model_dir"
+            )
     changed = _diff(existing.get("spectrogram", {}), run.spectrogram.to_dict())
     if changed:
-        raise ModelError(f"{run.features_path}: spectrogram settings differ from the resumed model's "
-                         f"({'; '.join(changed)}) (expected the settings the model was trained with)")
+        raise ModelError(
+            f"{run.features_path}: spectrogram settings differ from the resumed model's "
+            f"({'; '.join(changed)}) (expected the settings the model was trained with)"
+        )
     changed = _diff(existing.get("model", {}), run.model.to_dict())
     if changed:
-        raise ModelError(f"{run.model_dir}: model settings differ from the resumed run's ({'; '.join(changed)})")
+        raise ModelError(
+            f"{run.model_dir}: model settings differ from the resumed run's ({'; '.join(changed)})"
+        )
 
 
 def _clear_run(model_dir: Path) -> None:
@@ -157,6 +202,7 @@ def _clear_run(model_dir: Path) -> None:
 
 
 # --- Per-epoch outputs.
+
 
 def export_generator(model: Pix2Pix, model_dir: Path) -> Path:
     """Save the generator as ``generator.keras`` atomically (standard layers only: safe mode loads it)."""
@@ -179,12 +225,15 @@ def is_best_epoch(history: list[dict], metric: str = BEST_METRIC) -> bool:
 
 
 def write_curves(model_dir: Path, history: list[dict]) -> None:
-    series = {key: [row.get(key, np.nan) for row in history]
-              for key in sorted({k for row in history for k in row} - {"epoch", "seconds"})}
+    series = {
+        key: [row.get(key, np.nan) for row in history]
+        for key in sorted({k for row in history for k in row} - {"epoch", "seconds"})
+    }
     plotting.save_figure(plotting.history_figure(series), model_dir / CURVES_FILE)
 
 
 # --- Setting up: devices, strategy, precision, the model, the data.
+
 
 def select_gpu(gpu: int | None) -> None:
     """Make only GPU ``gpu`` visible (-1: none, CPU only; None: leave TF's default). Call before any TF op.
@@ -196,11 +245,16 @@ def select_gpu(gpu: int | None) -> None:
         return
     gpus = tf.config.list_physical_devices("GPU")
     if gpu >= len(gpus):
-        raise ConfigError(f"gpu={gpu}: this machine has {len(gpus)} GPU(s) (expected -1 for CPU or 0..{len(gpus) - 1})")
+        raise ConfigError(
+            f"gpu={gpu}: this machine has {len(gpus)} GPU(s) (expected -1 for CPU or "
+            f"0..{len(gpus) - 1})"
+        )
     try:
         tf.config.set_visible_devices([] if gpu < 0 else [gpus[gpu]], "GPU")
     except RuntimeError as e:
-        raise ConfigError(f"gpu={gpu}: TensorFlow is already initialised ({e}); choose the GPU at start-up") from e
+        raise ConfigError(
+            f"gpu={gpu}: TensorFlow is already initialised ({e}); choose the GPU at start-up"
+        ) from e
 
 
 def make_strategy(distribute: str) -> tf.distribute.Strategy:
@@ -210,8 +264,9 @@ def make_strategy(distribute: str) -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     if distribute == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy([d.name for d in devices],
-                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+        return tf.distribute.MirroredStrategy(
+            [d.name for d in devices], cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
     if distribute == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"distribute={distribute!r} (expected one of none, mirrored, multiworker)")
@@ -223,10 +278,16 @@ def build_model(run: Run, strategy: tf.distribute.Strategy) -> Pix2Pix:
     fp16 = config.mixed_precision == "fp16"
     with strategy.scope():
         generator = build_generator(run.model, spec.n_bins, spec.tile_frames)
-        discriminator = build_discriminator(run.model, spec.n_bins, spec.tile_frames) if run.mode == "gan" else None
+        discriminator = (
+            build_discriminator(run.model, spec.n_bins, spec.tile_frames)
+            if run.mode == "gan"
+            else None
+        )
         model = Pix2Pix(generator, discriminator, l1_weight=config.l1_weight)
-        model.compile(adam(config.gen_lr, config.beta_1, fp16),
-                      adam(config.disc_lr, config.beta_1, fp16) if discriminator is not None else None)
+        model.compile(
+            adam(config.gen_lr, config.beta_1, fp16),
+            adam(config.disc_lr, config.beta_1, fp16) if discriminator is not None else None,
+        )
     return model
 
 
@@ -240,8 +301,10 @@ def steps_per_epoch(run: Run) -> int:
     n_train = dataset.count_pairs(run.features_path, run.origin, run.target, run.train_split)
     batch = run.config.batch_size
     if batch > n_train:
-        raise ConfigError(f"batch_size={batch}: larger than the {n_train} training pairs of "
-                          f"{run.origin} -> {run.target} (expected at most {n_train})")
+        raise ConfigError(
+            f"batch_size={batch}: larger than the {n_train} training pairs of "
+            f"{run.origin} -> {run.target} (expected at most {n_train})"
+        )
     return run.config.steps_per_epoch or n_train // batch
 
 
@@ -251,36 +314,81 @@ def train_data(run: Run, epoch: int, repeat: bool | None = None) -> tf.data.Data
     ``repeat`` defaults to whether ``config.steps_per_epoch`` is set.
     """
     repeat = run.config.steps_per_epoch is not None if repeat is None else repeat
-    return dataset.make_dataset(run.features_path, run.origin, run.target, run.train_split, run.config.batch_size,
-                                shuffle=True, augment=True, seed=run.config.seed + epoch, drop_remainder=True,
-                                repeat=repeat, spectrogram=run.spectrogram)
+    return dataset.make_dataset(
+        run.features_path,
+        run.origin,
+        run.target,
+        run.train_split,
+        run.config.batch_size,
+        shuffle=True,
+        augment=True,
+        seed=run.config.seed + epoch,
+        drop_remainder=True,
+        repeat=repeat,
+        spectrogram=run.spectrogram,
+    )
 
 
 def _val_data(run: Run) -> tf.data.Dataset | None:
     if run.val_split is None:
         return None
-    return dataset.make_dataset(run.features_path, run.origin, run.target, run.val_split, run.config.batch_size,
-                                shuffle=False, augment=False, spectrogram=run.spectrogram)
+    return dataset.make_dataset(
+        run.features_path,
+        run.origin,
+        run.target,
+        run.val_split,
+        run.config.batch_size,
+        shuffle=False,
+        augment=False,
+        spectrogram=run.spectrogram,
+    )
 
 
-def prepare(features_path, model_dir, origin: str, target: str, mode: str, model: ModelConfig | None,
-            config: TrainConfig | None, resume: bool, force: bool) -> tuple[Run, Any]:
+def prepare(
+    features_path,
+    model_dir,
+    origin: str,
+    target: str,
+    mode: str,
+    model: ModelConfig | None,
+    config: TrainConfig | None,
+    resume: bool,
+    force: bool,
+) -> tuple[Run, Any]:
     """Check the request and resolve the run's settings (saved ones when resuming); returns (run, manifest)."""
     features_path, model_dir = Path(features_path), Path(model_dir)
     _check_request(mode, origin, target)
     manifest = dataset.load_manifest(features_path)
     existing = read_run_config(model_dir)
     if resume and existing is not None and not force:
-        model = model or ModelConfig.from_dict(existing["model"], source=str(model_dir / MODEL_CONFIG_FILE))
-        config = config or TrainConfig.from_dict(existing["train"], source=str(model_dir / MODEL_CONFIG_FILE))
+        model = model or ModelConfig.from_dict(
+            existing["model"], source=str(model_dir / MODEL_CONFIG_FILE)
+        )
+        config = config or TrainConfig.from_dict(
+            existing["train"], source=str(model_dir / MODEL_CONFIG_FILE)
+        )
     config = config or TrainConfig()
     train_split, val_split = _splits(manifest, config)
-    run = Run(features_path.resolve(), model_dir, mode, origin, target, manifest.spectrogram,
-              model or ModelConfig(), config, train_split, val_split)
-    check_tile_shape(run.model, run.spectrogram.n_bins, run.spectrogram.tile_frames, discriminator=mode == "gan")
+    run = Run(
+        features_path.resolve(),
+        model_dir,
+        mode,
+        origin,
+        target,
+        manifest.spectrogram,
+        model or ModelConfig(),
+        config,
+        train_split,
+        val_split,
+    )
+    check_tile_shape(
+        run.model, run.spectrogram.n_bins, run.spectrogram.tile_frames, discriminator=mode == "gan"
+    )
     _check_model_dir(run, existing, resume, force)
     if val_split is None:
-        warnings.warn(f"{features_path}: no validation pieces; validation losses are skipped", stacklevel=3)
+        warnings.warn(
+            f"{features_path}: no validation pieces; validation losses are skipped", stacklevel=3
+        )
     return run, manifest
 
 
@@ -291,7 +399,7 @@ class Session:
 
     config: TrainConfig
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         self.policy = keras.mixed_precision.global_policy()
         keras.utils.set_random_seed(self.config.seed)
         if self.config.deterministic:
@@ -308,32 +416,63 @@ def _restore(model: Pix2Pix, run: Run, epoch_offset: int | None) -> tuple[int, l
     found = list_checkpoints(run.model_dir)
     latest = max(found, default=0)
     if epoch_offset is not None and epoch_offset != latest:
-        raise ModelError(f"epoch_offset={epoch_offset}: the last completed epoch in {run.model_dir} is {latest} "
-                         f"(expected {latest}; omit --epoch_offset to continue from it)")
+        raise ModelError(
+            f"epoch_offset={epoch_offset}: the last completed epoch in {run.model_dir} is {latest} "
+            f"(expected {latest}; omit --epoch_offset to continue from it)"
+        )
     if not latest:
         return 0, []
     done, history = load_checkpoint(model, found[latest])
-    model.optimizer.learning_rate = run.config.gen_lr  # the checkpoint holds the old rates; the config rules
+    model.optimizer.learning_rate = (
+        run.config.gen_lr
+    )  # the checkpoint holds the old rates; the config rules
     if model.disc_optimizer is not None:
         model.disc_optimizer.learning_rate = run.config.disc_lr
     return done, history
 
 
-def _fit_epoch(model: Pix2Pix, run: Run, epoch: int, steps: int, val_data, progress: bool) -> dict[str, float]:
+def _fit_epoch(
+    model: Pix2Pix, run: Run, epoch: int, steps: int, val_data, progress: bool
+) -> dict[str, float]:
     """Train epoch ``epoch`` (0-based) with ``fit``; returns its history row."""
     started = time.monotonic()
-    callbacks = [keras.callbacks.TensorBoard(str(run.model_dir / LOG_DIR), write_graph=False)] if HAS_TENSORBOARD else []
-    logs = model.fit(train_data(run, epoch), steps_per_epoch=steps, validation_data=val_data, initial_epoch=epoch,
-                     epochs=epoch + 1, callbacks=callbacks, shuffle=False,
-                     verbose=1 if progress else 0).history
-    return {"epoch": epoch + 1, **{name: float(values[-1]) for name, values in logs.items()},
-            "seconds": round(time.monotonic() - started, 3)}
+    callbacks = (
+        [keras.callbacks.TensorBoard(str(run.model_dir / LOG_DIR), write_graph=False)]
+        if HAS_TENSORBOARD
+        else []
+    )
+    logs = model.fit(
+        train_data(run, epoch),
+        steps_per_epoch=steps,
+        validation_data=val_data,
+        initial_epoch=epoch,
+        epochs=epoch + 1,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=1 if progress else 0,
+    ).history
+    return {
+        "epoch": epoch + 1,
+        **{name: float(values[-1]) for name, values in logs.items()},
+        "seconds": round(time.monotonic() - started, 3),
+    }
 
 
-def train(features_path, model_dir, origin: str, target: str, *, mode: str = "gan",
-          model: ModelConfig | None = None, config: TrainConfig | None = None, resume: bool = False,
-          force: bool = False, epoch_offset: int | None = None, max_minutes: float | None = None,
-          progress: bool = True) -> TrainResult:
+def train(
+    features_path,
+    model_dir,
+    origin: str,
+    target: str,
+    *,
+    mode: str = "gan",
+    model: ModelConfig | None = None,
+    config: TrainConfig | None = None,
+    resume: bool = False,
+    force: bool = False,
+    epoch_offset: int | None = None,
+    max_minutes: float | None = None,
+    progress: bool = True,
+) -> TrainResult:
     """Train (or resume training) a Pix2Pix model; writes the model directory of the module docstring.
 
     Args:
@@ -364,9 +503,14 @@ def train(features_path, model_dir, origin: str, target: str, *, mode: str = "ga
     if max_minutes is not None and not max_minutes > 0:
         raise ConfigError(f"max_minutes={max_minutes} must be > 0")
     if not HAS_TENSORBOARD:
-        warnings.warn("the tensorboard package is not installed; no TensorBoard logs (pip install tensorboard)",
-                      stacklevel=2)
-    run, manifest = prepare(features_path, model_dir, origin, target, mode, model, config, resume, force)
+        warnings.warn(
+            "the tensorboard package is not installed; no TensorBoard logs (pip install "
+            "tensorboard)",
+            stacklevel=2,
+        )
+    run, manifest = prepare(
+        features_path, model_dir, origin, target, mode, model, config, resume, force
+    )
     steps = steps_per_epoch(run)
     if force:
         _clear_run(run.model_dir)
@@ -378,11 +522,21 @@ def train(features_path, model_dir, origin: str, target: str, *, mode: str = "ga
         return _loop(net, run, manifest, steps, done, history, max_minutes, progress)
 
 
-def _loop(net: Pix2Pix, run: Run, manifest, steps: int, done: int, history: list[dict],
-          max_minutes: float | None, progress: bool) -> TrainResult:
+def _loop(
+    net: Pix2Pix,
+    run: Run,
+    manifest,
+    steps: int,
+    done: int,
+    history: list[dict],
+    max_minutes: float | None,
+    progress: bool,
+) -> TrainResult:
     """Epochs ``done + 1 .. config.epochs``, each followed by its checkpoint and outputs."""
     started = time.monotonic()
-    split = run.val_split if run.val_split is not None else run.train_split  # no validation: a training piece
+    split = (
+        run.val_split if run.val_split is not None else run.train_split
+    )  # no validation: a training piece
     excerpt, val_data = load_excerpt(manifest, split, run.origin, run.target), _val_data(run)
     stopped = trained = False
     for epoch in range(done, run.config.epochs):
@@ -394,9 +548,15 @@ def _loop(net: Pix2Pix, run: Run, manifest, steps: int, done: int, history: list
         write_samples(net, excerpt, run.spectrogram, run.model_dir, epoch + 1)
         write_curves(run.model_dir, history)
         done, trained = epoch + 1, True
-        if max_minutes is not None and time.monotonic() - started >= 60 * max_minutes and done < run.config.epochs:
+        if (
+            max_minutes is not None
+            and time.monotonic() - started >= 60 * max_minutes
+            and done < run.config.epochs
+        ):
             stopped = True
             break
-    if not trained and not (run.model_dir / GENERATOR_FILE).exists():  # killed before its first export
+    if (
+        not trained and not (run.model_dir / GENERATOR_FILE).exists()
+    ):  # killed before its first export
         export_generator(net, run.model_dir)
     return TrainResult(run.model_dir, done, history, stopped, run.model_dir / GENERATOR_FILE)

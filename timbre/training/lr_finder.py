@@ -22,10 +22,10 @@ import keras
 import numpy as np
 
 from timbre import plotting
-from timbre.training import loop
 from timbre.config import ModelConfig, TrainConfig
 from timbre.errors import ConfigError
 from timbre.fileio import atomic_path
+from timbre.training import loop
 from timbre.training.pix2pix import Pix2Pix
 
 CSV_FILE, PNG_FILE = "lr_finder.csv", "lr_finder.png"
@@ -74,8 +74,16 @@ def suggest(learning_rates: np.ndarray, smoothed: np.ndarray) -> float:
     return float(learning_rates[int(np.argmin(slopes))])
 
 
-def sweep(model: Pix2Pix, data, steps: int = 100, min_lr: float = 1e-7, max_lr: float = 1.0,
-          beta: float = 0.9, diverge: float = 4.0, progress: bool = False) -> LRSweep:
+def sweep(
+    model: Pix2Pix,
+    data,
+    steps: int = 100,
+    min_lr: float = 1e-7,
+    max_lr: float = 1.0,
+    beta: float = 0.9,
+    diverge: float = 4.0,
+    progress: bool = False,
+) -> LRSweep:
     """Run the sweep on ``model`` (compiled; it is trained, so pass a throw-away one).
 
     Args:
@@ -94,14 +102,20 @@ def sweep(model: Pix2Pix, data, steps: int = 100, min_lr: float = 1e-7, max_lr: 
     if not isinstance(steps, int) or steps < 3:
         raise ConfigError(f"steps={steps!r} must be an integer >= 3")
     if not 0 < min_lr < max_lr:
-        raise ConfigError(f"learning-rate range [{min_lr}, {max_lr}] (expected 0 < min_lr < max_lr)")
+        raise ConfigError(
+            f"learning-rate range [{min_lr}, {max_lr}] (expected 0 < min_lr < max_lr)"
+        )
     rates = np.geomspace(min_lr, max_lr, steps)
     name = "gen_total" if model.discriminator is not None else "gen_l1"
     callback = _SweepCallback(rates, name, beta, diverge)
-    model.fit(data, steps_per_epoch=steps, epochs=1, callbacks=[callback], verbose=1 if progress else 0)
+    model.fit(
+        data, steps_per_epoch=steps, epochs=1, callbacks=[callback], verbose=1 if progress else 0
+    )
     taken = len(callback.losses)
     smoothed = np.asarray(callback.smoothed)
-    return LRSweep(rates[:taken], np.asarray(callback.losses), smoothed, suggest(rates[:taken], smoothed))
+    return LRSweep(
+        rates[:taken], np.asarray(callback.losses), smoothed, suggest(rates[:taken], smoothed)
+    )
 
 
 def write_sweep(result: LRSweep, folder: str | Path) -> tuple[Path, Path]:
@@ -110,17 +124,32 @@ def write_sweep(result: LRSweep, folder: str | Path) -> tuple[Path, Path]:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["learning_rate", "loss", "smoothed"])
-    writer.writerows(zip(result.learning_rates.tolist(), result.losses.tolist(), result.smoothed.tolist()))
+    writer.writerows(
+        zip(result.learning_rates.tolist(), result.losses.tolist(), result.smoothed.tolist())
+    )
     with atomic_path(folder / CSV_FILE) as tmp:
         tmp.write_text(text.getvalue())
-    figure = plotting.lr_finder_figure(result.learning_rates, result.losses, result.smoothed, result.suggestion)
+    figure = plotting.lr_finder_figure(
+        result.learning_rates, result.losses, result.smoothed, result.suggestion
+    )
     plotting.save_figure(figure, folder / PNG_FILE)
     return folder / CSV_FILE, folder / PNG_FILE
 
 
-def find_learning_rate(features_path, model_dir, origin: str, target: str, *, mode: str = "gan",
-                       model: ModelConfig | None = None, config: TrainConfig | None = None, steps: int = 100,
-                       min_lr: float = 1e-7, max_lr: float = 1.0, progress: bool = True) -> LRSweep:
+def find_learning_rate(
+    features_path,
+    model_dir,
+    origin: str,
+    target: str,
+    *,
+    mode: str = "gan",
+    model: ModelConfig | None = None,
+    config: TrainConfig | None = None,
+    steps: int = 100,
+    min_lr: float = 1e-7,
+    max_lr: float = 1.0,
+    progress: bool = True,
+) -> LRSweep:
     """Sweep the learning rate on the training pairs; writes the CSV and PNG into ``model_dir``.
 
     Uses a fresh model built like :func:`timbre.training.loop.train` would (a run
@@ -129,7 +158,9 @@ def find_learning_rate(features_path, model_dir, origin: str, target: str, *, mo
     Raises:
         The errors of :func:`timbre.training.loop.train`'s checks, and those of :func:`sweep`.
     """
-    run, _ = loop.prepare(features_path, model_dir, origin, target, mode, model, config, resume=True, force=False)
+    run, _ = loop.prepare(
+        features_path, model_dir, origin, target, mode, model, config, resume=True, force=False
+    )
     loop.steps_per_epoch(run)  # checks the instruments and the batch size
     with loop.Session(run.config):
         net = loop.build_model(run, loop.make_strategy(run.config.distribute))

@@ -39,7 +39,9 @@ def block_filters(config: ModelConfig, index: int) -> int:
     return min(config.base_filters * 2**index, config.base_filters * config.max_filters_factor)
 
 
-def check_tile_shape(config: ModelConfig, n_bins: int, tile_frames: int, discriminator: bool = False) -> None:
+def check_tile_shape(
+    config: ModelConfig, n_bins: int, tile_frames: int, discriminator: bool = False
+) -> None:
     """Raise unless both tile sides are positive multiples of ``2**config.depth`` (and, with
     ``discriminator``, fit the PatchGAN: multiples of ``2**disc_layers``, at least 3 times it).
 
@@ -49,17 +51,28 @@ def check_tile_shape(config: ModelConfig, n_bins: int, tile_frames: int, discrim
     size, disc = 2**config.depth, 2**config.disc_layers
     for name, value in (("n_bins", n_bins), ("tile_frames", tile_frames)):
         if not isinstance(value, int) or value <= 0 or value % size:
-            raise ConfigError(f"tile shape: {name}={value} is not a positive multiple of 2**depth={size} "
-                              f"(depth={config.depth}); use a smaller --depth or other spectrogram settings")
+            raise ConfigError(
+                f"tile shape: {name}={value} is not a positive multiple of 2**depth={size} "
+                f"(depth={config.depth}); use a smaller --depth or other spectrogram settings"
+            )
         if discriminator and (value % disc or value // disc < 3):
-            raise ConfigError(f"tile shape: {name}={value} does not fit a PatchGAN with disc_layers="
-                              f"{config.disc_layers} (expected a multiple of {disc}, at least {3 * disc})")
+            raise ConfigError(
+                f"tile shape: {name}={value} does not fit a PatchGAN with disc_layers="
+                f"{config.disc_layers} (expected a multiple of {disc}, at least {3 * disc})"
+            )
 
 
 def _down(x, filters: int, batchnorm: bool, name: str):
     """Conv 4x4 stride 2 -> [BatchNorm] -> LeakyReLU: halves height and width."""
-    x = layers.Conv2D(filters, 4, strides=2, padding="same", kernel_initializer=_init(),
-                      use_bias=not batchnorm, name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters,
+        4,
+        strides=2,
+        padding="same",
+        kernel_initializer=_init(),
+        use_bias=not batchnorm,
+        name=f"{name}_conv",
+    )(x)
     if batchnorm:
         x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.LeakyReLU(LEAK, name=f"{name}_act")(x)
@@ -67,8 +80,15 @@ def _down(x, filters: int, batchnorm: bool, name: str):
 
 def _up(x, filters: int, dropout: float, name: str):
     """Transposed conv 4x4 stride 2 -> BatchNorm -> [Dropout] -> ReLU: doubles height and width."""
-    x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", kernel_initializer=_init(),
-                               use_bias=False, name=f"{name}_deconv")(x)
+    x = layers.Conv2DTranspose(
+        filters,
+        4,
+        strides=2,
+        padding="same",
+        kernel_initializer=_init(),
+        use_bias=False,
+        name=f"{name}_deconv",
+    )(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     if dropout > 0:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
@@ -105,8 +125,16 @@ def build_generator(config: ModelConfig, n_bins: int, tile_frames: int) -> keras
         filters = block_filters(config, config.depth - 2 - j)
         x = _up(x, filters, config.dropout if j < config.dropout_blocks else 0.0, name=f"up{j}")
         x = layers.Concatenate(name=f"skip{j}")([x, skip])
-    outputs = layers.Conv2DTranspose(1, 4, strides=2, padding="same", kernel_initializer=_init(),
-                                     activation="tanh", dtype="float32", name="output")(x)  # (batch, 256, 256, 1)
+    outputs = layers.Conv2DTranspose(
+        1,
+        4,
+        strides=2,
+        padding="same",
+        kernel_initializer=_init(),
+        activation="tanh",
+        dtype="float32",
+        name="output",
+    )(x)  # (batch, 256, 256, 1)
     return keras.Model(inputs, outputs, name="generator")
 
 
@@ -135,10 +163,17 @@ def build_discriminator(config: ModelConfig, n_bins: int, tile_frames: int) -> k
         # i=0: (batch, 128, 128, 64); i=1: (batch, 64, 64, 128); i=2: (batch, 32, 32, 256)
         x = _down(x, block_filters(config, i), batchnorm=i > 0, name=f"disc{i}")
     x = layers.ZeroPadding2D(name="pad0")(x)  # (batch, 34, 34, 256)
-    x = layers.Conv2D(block_filters(config, config.disc_layers), 4, kernel_initializer=_init(), use_bias=False,
-                      name="patch_conv")(x)  # (batch, 31, 31, 512)
+    x = layers.Conv2D(
+        block_filters(config, config.disc_layers),
+        4,
+        kernel_initializer=_init(),
+        use_bias=False,
+        name="patch_conv",
+    )(x)  # (batch, 31, 31, 512)
     x = layers.BatchNormalization(name="patch_bn")(x)
     x = layers.LeakyReLU(LEAK, name="patch_act")(x)
     x = layers.ZeroPadding2D(name="pad1")(x)  # (batch, 33, 33, 512)
-    logits = layers.Conv2D(1, 4, kernel_initializer=_init(), dtype="float32", name="logits")(x)  # (batch, 30, 30, 1)
+    logits = layers.Conv2D(1, 4, kernel_initializer=_init(), dtype="float32", name="logits")(
+        x
+    )  # (batch, 30, 30, 1)
     return keras.Model([origin, candidate], logits, name="discriminator")

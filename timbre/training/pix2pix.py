@@ -23,7 +23,9 @@ GAN_METRICS = ("gen_total", "gen_gan", "gen_l1", "disc")
 GENERATOR_METRICS = ("gen_l1",)
 
 
-def adam(learning_rate: float, beta_1: float = 0.5, loss_scaling: bool = False) -> keras.optimizers.Optimizer:
+def adam(
+    learning_rate: float, beta_1: float = 0.5, loss_scaling: bool = False
+) -> keras.optimizers.Optimizer:
     """Adam as in pix2pix (lr 2e-4, beta_1 0.5), wrapped for fp16 loss scaling if asked."""
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer
@@ -57,8 +59,13 @@ class Pix2Pix(keras.Model):
         l1_weight: weight of the L1 term of the generator loss (GAN mode only).
     """
 
-    def __init__(self, generator: keras.Model, discriminator: keras.Model | None = None,
-                 l1_weight: float = 100.0, **kwargs) -> None:
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model | None = None,
+        l1_weight: float = 100.0,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
@@ -67,12 +74,19 @@ class Pix2Pix(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.disc_optimizer = None
 
-    def compile(self, gen_optimizer: keras.optimizers.Optimizer,
-                disc_optimizer: keras.optimizers.Optimizer | None = None, **kwargs) -> None:
+    def compile(
+        self,
+        gen_optimizer: keras.optimizers.Optimizer,
+        disc_optimizer: keras.optimizers.Optimizer | None = None,
+        **kwargs,
+    ) -> None:
         """Set the two optimisers (``disc_optimizer`` only with a discriminator)."""
         if (disc_optimizer is None) != (self.discriminator is None):
-            raise ConfigError("Pix2Pix.compile: disc_optimizer is "
-                              f"{'missing' if disc_optimizer is None else 'given'} (expected one exactly when there is a discriminator)")
+            raise ConfigError(
+                "Pix2Pix.compile: disc_optimizer is "
+                f"{'missing' if disc_optimizer is None else 'given'} (expected one exactly when "
+                "there is a discriminator)"
+            )
         super().compile(optimizer=gen_optimizer, **kwargs)
         self.disc_optimizer = disc_optimizer
 
@@ -114,7 +128,12 @@ class Pix2Pix(keras.Model):
         fake_logits = self.discriminator([origin, fake], training=training)
         gan = _bce_with_logits(fake_logits, real=True)
         disc = _bce_with_logits(real_logits, real=True) + _bce_with_logits(fake_logits, real=False)
-        return {"gen_total": gan + self.l1_weight * l1, "gen_gan": gan, "gen_l1": l1, "disc": disc}, fake
+        return {
+            "gen_total": gan + self.l1_weight * l1,
+            "gen_gan": gan,
+            "gen_l1": l1,
+            "disc": disc,
+        }, fake
 
     def _update_trackers(self, losses: dict) -> dict:
         for name, value in losses.items():
@@ -125,7 +144,9 @@ class Pix2Pix(keras.Model):
         origin, target = data
         with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
             losses, _ = self._forward(origin, target, training=True)
-            gen_loss = self.optimizer.scale_loss(_per_replica(losses.get("gen_total", losses["gen_l1"])))
+            gen_loss = self.optimizer.scale_loss(
+                _per_replica(losses.get("gen_total", losses["gen_l1"]))
+            )
             if self.discriminator is not None:
                 disc_loss = self.disc_optimizer.scale_loss(_per_replica(losses["disc"]))
         gen_variables = self.generator.trainable_variables

@@ -19,8 +19,8 @@ import numpy as np
 from timbre import audio, plotting
 from timbre.config import SpectrogramConfig
 from timbre.fileio import load_npy
-from timbre.training.pix2pix import Pix2Pix
 from timbre.spectrogram import SILENCE, invert_log_spectrogram, log_spectrogram
+from timbre.training.pix2pix import Pix2Pix
 
 SAMPLES_DIR = "samples"
 
@@ -51,14 +51,26 @@ def load_excerpt(manifest, split: str | list[str], origin: str, target: str) -> 
         clips = [audio.load(path, spec.sample_rate)[0][:length] for path in paths]
         (origin_spec, phase), (target_spec, _) = (log_spectrogram(clip, spec) for clip in clips)
         pad = [(0, 0), (0, spec.tile_frames - origin_spec.shape[1])]
-        return Excerpt(piece, np.pad(origin_spec, pad, constant_values=SILENCE),
-                       np.pad(target_spec, pad, constant_values=SILENCE), phase, len(clips[0]))
-    warnings.warn(f"{paths[0]}: audio not found; samples/ gets spectrogram PNGs but no WAV", stacklevel=2)
-    tiles = [np.asarray(load_npy(manifest.tile_path(name, piece))[0], dtype=np.float32) for name in (origin, target)]
+        return Excerpt(
+            piece,
+            np.pad(origin_spec, pad, constant_values=SILENCE),
+            np.pad(target_spec, pad, constant_values=SILENCE),
+            phase,
+            len(clips[0]),
+        )
+    warnings.warn(
+        f"{paths[0]}: audio not found; samples/ gets spectrogram PNGs but no WAV", stacklevel=2
+    )
+    tiles = [
+        np.asarray(load_npy(manifest.tile_path(name, piece))[0], dtype=np.float32)
+        for name in (origin, target)
+    ]
     return Excerpt(piece, tiles[0], tiles[1], None, 0)
 
 
-def write_samples(model: Pix2Pix, excerpt: Excerpt, spec: SpectrogramConfig, model_dir: Path, epoch: int) -> None:
+def write_samples(
+    model: Pix2Pix, excerpt: Excerpt, spec: SpectrogramConfig, model_dir: Path, epoch: int
+) -> None:
     """samples/epoch_XXX.png (input | prediction | target) and, with audio, samples/epoch_XXX.wav."""
     tile = excerpt.origin[None, :, :, None].astype(np.float32)
     prediction = np.asarray(model.generator(tile, training=False), dtype=np.float32)[0, :, :, 0]
@@ -67,5 +79,7 @@ def write_samples(model: Pix2Pix, excerpt: Excerpt, spec: SpectrogramConfig, mod
     plotting.save_figure(figure, model_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.png")
     if excerpt.phase is not None:
         frames = excerpt.phase.shape[1]
-        converted = invert_log_spectrogram(prediction[:, :frames], excerpt.phase, spec, excerpt.length)
+        converted = invert_log_spectrogram(
+            prediction[:, :frames], excerpt.phase, spec, excerpt.length
+        )
         audio.save(model_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.wav", converted, spec.sample_rate)
