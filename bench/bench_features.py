@@ -11,7 +11,8 @@ Writes ``--minutes`` of synthetic paired audio per instrument (two instruments,
   2. times the training pipeline (``make_dataset``, shuffled, augmented) over
      the computed tiles for ``--passes`` passes after one warm-up batch.
 The CPU-second figure (user + system time of all processes) shows the cost per
-tile even when other work shares the cores. Prints the figures; asserts nothing (timings belong here, not in tests).
+tile even when other work shares the cores. Prints the figures; asserts nothing
+(timings belong here, not in tests).
 """
 
 from __future__ import annotations

@@ -65,7 +65,10 @@ def default_converter(phase: str, batch_size: int, precision: str = "float32"):
 
 
 class RssSampler:
-    """Samples this process's resident memory every ``interval`` s in a thread; ``peak_mb`` is the highest."""
+    """Samples this process's resident memory every ``interval`` s in a thread.
+
+    ``peak_mb`` is the highest sample.
+    """
 
     def __init__(self, interval: float = 0.02) -> None:
         import psutil
@@ -179,7 +182,10 @@ def speed(seconds: float, batch_size: int) -> None:
 def phase_comparison(
     origin_path: str, target_path: str, iterations: tuple[int, ...] = (8, 32, 100)
 ) -> None:
-    """Input phase vs Griffin-Lim on the target's own magnitude (what a perfect generator would predict)."""
+    """Input phase vs Griffin-Lim on the target's own magnitude.
+
+    The target's own magnitude is what a perfect generator would predict.
+    """
     from timbre import spectrogram as sp
     from timbre.evaluation import metrics
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Training throughput and peak memory of the Pix2Pix GAN on this machine.
+r"""Training throughput and peak memory of the Pix2Pix GAN on this machine.
 
 For each case (the default 54.4 M-parameter model in float32 and bf16, the
 small CPU model), a fresh subprocess builds the GAN on 256x256 tiles, runs
@@ -11,7 +11,8 @@ subprocess's maximum resident set size.
 For scale: the original project trained the default model at 2.8 samples/s
 with 5.2 GiB on this kind of machine (eager loop).
 
-    .venv/bin/python bench/bench_train.py [--steps 6] [--cases default-f32,default-bf16,small-f32,small-bf16]
+    .venv/bin/python bench/bench_train.py [--steps 6] \
+        [--cases default-f32,default-bf16,small-f32,small-bf16]
 """
 
 from __future__ import annotations

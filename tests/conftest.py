@@ -51,7 +51,10 @@ def write_nsynth_folder(
     velocities=NSYNTH_VELOCITIES,
     with_json=True,
 ):
-    """A tiny NSynth json/wav layout: sines (strings: plus a 2nd harmonic), 16 kHz, 4 s, held 3 s."""
+    """A tiny NSynth json/wav layout: sines, 16 kHz, 4 s, held 3 s.
+
+    The strings get a 2nd harmonic on top of the sine.
+    """
     import json
     from pathlib import Path
 
@@ -97,7 +100,10 @@ def nsynth_folder(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def soundfont_banks(tmp_path_factory):
-    """keyboard_acoustic and string_acoustic rendered from the bundled SoundFont, pitches 57, 60, 69 only."""
+    """keyboard_acoustic and string_acoustic rendered from the bundled SoundFont.
+
+    Pitches 57, 60 and 69 only.
+    """
     from timbre.synthesis.notebank import prepare_soundfont_bank
 
     return prepare_soundfont_bank(
@@ -116,7 +122,7 @@ FEATURE_INSTRUMENTS = ("keyboard_acoustic", "string_acoustic")
 def write_audio_folder(
     folder, pieces, instruments=FEATURE_INSTRUMENTS, sample_rate=16000, seed=0, split=True
 ):
-    """``<folder>/<instrument>/<piece>.wav`` + ``manifest.json`` as synthesize_audios.py writes them.
+    """``<folder>/<instrument>/<piece>.wav`` + ``manifest.json``, as synthesize_audios.py writes.
 
     ``pieces`` maps piece -> (seconds, split). All instruments of a piece share
     one random on/off envelope (0.1 s steps) under different sines plus a little
@@ -164,7 +170,9 @@ def write_audio_folder(
 def write_feature_store(
     folder, pieces, config, instruments=FEATURE_INSTRUMENTS, fill=None, peaks=None, features=None
 ):
-    """A tile store as compute_features.py writes it, without audio (fast: ``np.save`` straight away).
+    """A tile store as compute_features.py writes it, without audio.
+
+    Fast: the tiles go through ``np.save`` straight away.
 
     ``pieces`` maps piece -> (n_tiles, split); ``fill(instrument, piece, n_tiles)``
     returns the float16 tiles (default: tile ``i`` of piece number ``p`` holds

@@ -1,4 +1,7 @@
-"""timbre.training.dataset: the tf.data pair pipeline (shapes, order, augmentation, silence, memory, errors)."""
+"""timbre.training.dataset: the tf.data pair pipeline.
+
+Shapes, order, augmentation, silence, memory and errors.
+"""
 
 import json
 import shutil
@@ -321,7 +324,9 @@ MEMORY_SCRIPT = textwrap.dedent("""
     import resource, sys
     from timbre.training.dataset import make_dataset
     n = 0
-    for origin, target in make_dataset(sys.argv[1], "keyboard_acoustic", "string_acoustic", "train", 16, seed=1):
+    for origin, target in make_dataset(
+        sys.argv[1], "keyboard_acoustic", "string_acoustic", "train", 16, seed=1
+    ):
         n += int(origin.shape[0])
     print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """)

@@ -21,7 +21,10 @@ NOTES_HZ = (261.63, 329.63, 392.0, 523.25)
 def melody(
     harmonics: dict[int, float], shift: float = 1.0, seconds_per_note: float = 0.4
 ) -> np.ndarray:
-    """The same four notes (transposed by ``shift``) with a harmonic recipe (a timbre), decaying, 16 kHz."""
+    """The same four notes (transposed by ``shift``) with a harmonic recipe (a timbre).
+
+    The notes decay; 16 kHz.
+    """
     t = np.arange(int(seconds_per_note * SR)) / SR
     envelope = np.exp(-4 * t) * np.minimum(1, t * 200)
     notes = [
@@ -37,7 +40,10 @@ SQUAREISH = {1: 1.0, 3: 1 / 3, 5: 1 / 5, 7: 1 / 7}  # target timbre: odd harmoni
 
 
 class IdentityConverter:
-    """Stand-in for timbre.conversion.converter.Converter: returns its input, tiles of SPEC.tile_frames."""
+    """Stand-in for timbre.conversion.converter.Converter: returns its input.
+
+    Its tiles are SPEC.tile_frames long.
+    """
 
     def convert(self, audio_in: np.ndarray) -> np.ndarray:
         return np.asarray(audio_in, dtype=np.float32).copy()
@@ -49,7 +55,10 @@ class IdentityConverter:
 
 
 def write_pair_folders(root, names=("a", "b", "c")):
-    """audios/<instrument>/<piece>.wav: soft saw (origin) vs square-ish (target) melodies, 1.6 s each."""
+    """audios/<instrument>/<piece>.wav: soft saw (origin) vs square-ish (target) melodies.
+
+    1.6 s each.
+    """
     for i, name in enumerate(names):
         for instrument, recipe in (("keyboard_acoustic", SOFT_SAW), ("string_acoustic", SQUAREISH)):
             audio.save(

@@ -55,7 +55,10 @@ def melody(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
 
 
 def vibrato(seconds: float, sample_rate: int) -> np.ndarray:
-    """A tone whose spectrum changes at a steady pace (vibrato and tremolo), so no frame is special."""
+    """A tone whose spectrum changes at a steady pace, so no frame is special.
+
+    The changes are vibrato and tremolo.
+    """
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
     tone = np.sin(2 * np.pi * (440 * t + 30 * np.sin(2 * np.pi * 0.37 * t))) * (
         0.6 + 0.4 * np.sin(2 * np.pi * 1.3 * t)
@@ -94,7 +97,10 @@ def test_identity_reproduces_input_without_seams(identity, small):
 
 
 def test_seam_check_catches_a_converter_with_seams(small):
-    """A generator that darkens the end of each tile, pasted without overlap, fails the seam check."""
+    """A generator that darkens the end of each tile fails the seam check.
+
+    Its tiles are pasted without overlap.
+    """
     x = keras.Input((small.n_bins, small.tile_frames, 1))
     ramp = np.linspace(0.0, -0.8, small.tile_frames, dtype=np.float32)[None, None, :, None]
     seamy = keras.Model(x, keras.layers.Rescaling(1.0, offset=ramp)(x))

@@ -7,7 +7,10 @@ from timbre.synthesis import corpus, midi
 
 
 def write_midi(path, notes, drums=(), pedal=()):
-    """``notes``/``drums``: (start, end, pitch, velocity); ``pedal``: (down, up) on the piano track."""
+    """Write a MIDI file of ``notes``, ``drums`` and ``pedal`` to ``path``.
+
+    ``notes``/``drums``: (start, end, pitch, velocity); ``pedal``: (down, up) on the piano track.
+    """
     score = pretty_midi.PrettyMIDI()
     piano = pretty_midi.Instrument(program=0)
     piano.notes = [pretty_midi.Note(velocity=v, pitch=p, start=s, end=e) for s, e, p, v in notes]

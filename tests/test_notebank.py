@@ -141,7 +141,10 @@ def test_soundfont_bad_inputs(tmp_path, monkeypatch):
         )
     with pytest.raises(
         NoteBankError,
-        match="unknown instrument 'strings_acoustic'.*did you mean 'string_acoustic'.*--program NAME=N",
+        match=(
+            "unknown instrument 'strings_acoustic'.*did you mean 'string_acoustic'"
+            ".*--program NAME=N"
+        ),
     ):
         notebank.prepare_soundfont_bank(tmp_path / "c2", ["strings_acoustic"])
     with pytest.raises(

@@ -1,4 +1,7 @@
-"""predict.py in-process: a tiny model dir made in tmp_path, files and folders, every error branch."""
+"""predict.py in-process: files, folders and every error branch.
+
+Uses a tiny model dir made in tmp_path.
+"""
 
 from __future__ import annotations
 

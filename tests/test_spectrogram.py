@@ -180,7 +180,10 @@ def test_errors(spec_config):
 
 
 def test_import_does_not_load_tensorflow():
-    code = "import sys, timbre.spectrogram, timbre.audio, timbre.config; sys.exit('tensorflow' in sys.modules)"
+    code = (
+        "import sys, timbre.spectrogram, timbre.audio, timbre.config; "
+        "sys.exit('tensorflow' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

@@ -119,8 +119,9 @@ def test_pedal_sustains_until_lifted_and_restrike_cuts():
         [(0.0, 0.5, 60, 100), (1.0, 1.2, 60, 100), (0.0, 0.1, 64, 100), (0.0, 0.3, 67, 100)],
         pedal=[(0.2, 2.0)],
     )
-    # sorted by onset: 60@0 (held by the pedal but re-struck at 1.0), 64 (released before the pedal),
-    # 67 (released while it is down: sounds until 2.0), 60@1 (held until 2.0)
+    # sorted by onset: 60@0 (held by the pedal but re-struck at 1.0),
+    # 64 (released before the pedal), 67 (released while it is down: sounds until 2.0),
+    # 60@1 (held until 2.0)
     np.testing.assert_allclose(sounding_ends(score), [1.0, 0.1, 2.0, 2.0])
     pedal_other_track = Score.from_notes([(0.0, 0.5, 60, 100)], pedal=[(0.2, 2.0, 1)])
     np.testing.assert_allclose(sounding_ends(pedal_other_track), [0.5])

@@ -120,8 +120,8 @@ import json, numpy as np, keras
 model = keras.saving.load_model({str(result.generator_path)!r}, safe_mode=True)
 tile = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 1)).astype(np.float32)
 out = np.asarray(model(tile))
-print(json.dumps([list(model.input_shape), list(out.shape), str(out.dtype), float(out.min()), float(out.max()),
-                  bool(np.isfinite(out).all())]))
+print(json.dumps([list(model.input_shape), list(out.shape), str(out.dtype),
+                  float(out.min()), float(out.max()), bool(np.isfinite(out).all())]))
 """
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -239,9 +239,12 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from timbre.training import loop
 from timbre.config import ModelConfig, TrainConfig
 replicas = loop.make_strategy("mirrored").num_replicas_in_sync
-result = loop.train(sys.argv[1], sys.argv[2], "keys", "strings", model=ModelConfig(base_filters=4, depth=5),
-                        config=TrainConfig(batch_size=4, epochs=1, steps_per_epoch=1, distribute="mirrored"),
-                        progress=False)
+result = loop.train(
+    sys.argv[1], sys.argv[2], "keys", "strings",
+    model=ModelConfig(base_filters=4, depth=5),
+    config=TrainConfig(batch_size=4, epochs=1, steps_per_epoch=1, distribute="mirrored"),
+    progress=False,
+)
 print(json.dumps({"replicas": replicas, "history": result.history}))
 """
 

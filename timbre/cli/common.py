@@ -29,9 +29,10 @@ def run(
     body: Callable[[argparse.Namespace], int | None],
     argv: Sequence[str] | None,
 ) -> int:
-    """Parse ``argv`` and call ``body(args)``; a ``TimbreError`` becomes ``error: ...`` and status 1.
+    """Parse ``argv`` and call ``body(args)``; return the exit status.
 
-    Warnings are shown as one ``warning: ...`` line each.
+    A ``TimbreError`` becomes ``error: ...`` and status 1. Warnings are shown as one
+    ``warning: ...`` line each.
     """
     args = parser.parse_args(argv)
     previous = warnings.showwarning
@@ -48,7 +49,10 @@ def run(
 
 
 def report_failures(reasons: Iterable[str]) -> int:
-    """Print ``failed: <reason>`` per failure to stderr; return the exit status (1 if any failed)."""
+    """Print ``failed: <reason>`` per failure to stderr; return the exit status.
+
+    The status is 1 if any failed, else 0.
+    """
     reasons = list(reasons)
     for reason in reasons:
         print(f"failed: {reason}", file=sys.stderr)

@@ -1,4 +1,7 @@
-"""evaluate.py / ``timbre evaluate``: score a model's conversions against the true target instrument."""
+"""evaluate.py / ``timbre evaluate``: score a model's conversions against the true target.
+
+The true target is the recording of the same piece by the target instrument.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +23,13 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evaluate.py",
-        description="Convert every test piece with the model and score it against the target recording, next to "
-        "two baselines: identity (the origin audio itself) and oracle (the target's own magnitude "
-        "with "
-        "the origin's phase). Writes results.json, results.csv, results.md and eval.png and prints "
-        "the "
-        "table, including the share of the identity-to-oracle gap the model closes.",
+        description=(
+            "Convert every test piece with the model and score it against the target recording, "
+            "next to two baselines: identity (the origin audio itself) and oracle (the target's "
+            "own magnitude with the origin's phase). Writes results.json, results.csv, "
+            "results.md and eval.png and prints the table, including the share of the "
+            "identity-to-oracle gap the model closes."
+        ),
     )
     parser.add_argument(
         "--model", required=True, type=Path, help="model directory (or its generator.keras)"

@@ -14,9 +14,11 @@ from timbre.errors import DatasetError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compute_features.py",
-        description="Turn <audios>/<instrument>/<piece>.wav (from synthesize_audios.py) into float16 tiles "
-        "<features>/<instrument>/<piece>.npy and <features>/manifest.json. Resumable: rerun to "
-        "finish.",
+        description=(
+            "Turn <audios>/<instrument>/<piece>.wav (from synthesize_audios.py) into float16 "
+            "tiles <features>/<instrument>/<piece>.npy and <features>/manifest.json. "
+            "Resumable: rerun to finish."
+        ),
     )
     parser.add_argument(
         "--audios_path",

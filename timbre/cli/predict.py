@@ -1,4 +1,5 @@
-"""predict.py: convert a recording (or a folder of them) to the target instrument with a trained model.
+"""predict.py: convert a recording (or a folder of them) to the target instrument with a
+trained model.
 
 ``predict.py --model M --input IN --output OUT``: ``M`` is a model directory
 (its ``config.json`` gives the spectrogram settings) or the ``generator.keras``
@@ -30,7 +31,7 @@ def non_negative_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    summary = __doc__.splitlines()[0].split(": ", 1)[1]
+    summary = " ".join(__doc__.split("\n\n")[0].split()).split(": ", 1)[1]
     parser = argparse.ArgumentParser(
         prog="predict.py", description=summary[0].upper() + summary[1:]
     )
@@ -40,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--input",
         required=True,
-        help="audio file (any format libsndfile reads, any rate, channels mixed to mono) or a folder",
+        help=(
+            "audio file (any format libsndfile reads, any rate, channels mixed to mono) or a folder"
+        ),
     )
     parser.add_argument(
         "--output",
@@ -149,7 +152,10 @@ def plan_paths(source: Path, target: Path, *, plot: bool, force: bool, subtype: 
 
 
 def _describe(result) -> str:
-    line = f"{result.input_path} -> {result.output_path} ({result.seconds:.2f} s at {result.sample_rate} Hz)"
+    line = (
+        f"{result.input_path} -> {result.output_path} "
+        f"({result.seconds:.2f} s at {result.sample_rate} Hz)"
+    )
     if result.scaled:
         line += (
             f"; scaled by {20 * math.log10(result.gain):.1f} dB to avoid clipping "

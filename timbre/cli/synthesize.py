@@ -1,4 +1,5 @@
-"""`synthesize_audios.py` / `timbre synthesize`: render MIDI with several instruments, aligned sample for sample.
+"""`synthesize_audios.py` / `timbre synthesize`: render MIDI with several instruments, aligned
+sample for sample.
 
 Without --midi_path a seeded corpus of generated keyboard pieces is written to
 <audios_path>/midi/ and used. Without --nsynth_path the note banks are rendered
@@ -91,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--subtype",
         choices=["PCM_16", "PCM_24", "FLOAT"],
         default="PCM_16",
-        help="WAV sample format (default: %(default)s; FLOAT files differ by a time stamp run to run)",
+        help=(
+            "WAV sample format (default: %(default)s; "
+            "FLOAT files differ by a time stamp run to run)"
+        ),
     )
     parser.add_argument(
         "--corpus_minutes",

@@ -1,4 +1,5 @@
-"""Evaluation: ``metrics`` (TensorFlow-free formulas) and ``scoring`` (systems, conditions, reports).
+"""Evaluation: ``metrics`` and ``scoring``.
 
-TensorFlow loads only when ``scoring`` loads a model to convert with.
+``metrics`` holds the TensorFlow-free formulas; ``scoring`` the systems, conditions
+and reports. TensorFlow loads only when ``scoring`` loads a model to convert with.
 """

@@ -52,8 +52,9 @@ UNITS = {
 def seam_ratio(audio: np.ndarray, config: SpectrogramConfig, border_frames: np.ndarray) -> float:
     """Tile-seam ratio: how much the spectrum jumps at tile borders compared with elsewhere.
 
-    With ``S`` the normalised log-magnitude of ``audio`` (:func:`timbre.spectrogram.log_spectrogram`)
-    and ``d[t] = mean_f |S[f, t + 1] - S[f, t]|`` the frame-to-frame change,
+    With ``S`` the normalised log-magnitude of ``audio``
+    (:func:`timbre.spectrogram.log_spectrogram`) and
+    ``d[t] = mean_f |S[f, t + 1] - S[f, t]|`` the frame-to-frame change,
     the ratio is ``mean(d[b - 1] for b in borders) / mean(d[t] for all other t)``.
     About 1 means no seams; a converter that cuts and pastes tiles scores well above 1.
 
@@ -109,7 +110,11 @@ def _check_pair(
 def _power(
     audio: np.ndarray, sample_rate: int, n_fft: int, hop_length: int, max_hz: float | None
 ) -> np.ndarray:
-    """Power spectrogram of the bins at or below ``max_hz`` (all if None), shape (n_bins, n_frames)."""
+    """Power spectrogram of the bins at or below ``max_hz`` (all if None).
+
+    Returns:
+        Shape (n_bins, n_frames).
+    """
     n_bins = (
         n_fft // 2 + 1
         if max_hz is None

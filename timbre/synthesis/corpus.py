@@ -96,7 +96,10 @@ class _Piece:
         self.pedal: list[tuple[float, float]] = []
 
     def pitch(self, degree: int, low: int) -> int:
-        """Pitch of scale ``degree`` (0 = tonic, 7 = an octave up) in the octave starting at ``low``."""
+        """Pitch of scale ``degree`` in the octave starting at ``low``.
+
+        ``degree`` 0 is the tonic, 7 an octave up.
+        """
         base = low - (low - self.tonic) % 12
         return base + 12 * (degree // 7) + self.scale[degree % 7]
 
@@ -126,7 +129,10 @@ class _Piece:
 def _pretty_midi(
     notes: Sequence[tuple[float, float, int, int]], pedal: Sequence[tuple[float, float]], bpm: float
 ):
-    """One piano track of ``(start_s, end_s, pitch, velocity)`` notes and ``(down_s, up_s)`` pedal intervals."""
+    """One piano track of notes and pedal intervals.
+
+    The notes are ``(start_s, end_s, pitch, velocity)``, the pedal intervals ``(down_s, up_s)``.
+    """
     import pretty_midi
 
     midi = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=bpm)
@@ -203,7 +209,11 @@ def _articulation(rng: np.random.Generator) -> float:
 
 
 def _bar(piece: _Piece, texture: str, t: float, root: int, melody: int, velocity: float) -> int:
-    """Write one bar of ``texture`` on the chord of degree ``root``; returns the melody's last degree."""
+    """Write one bar of ``texture`` on the chord of degree ``root``.
+
+    Returns:
+        The melody's last degree.
+    """
     rng, beat, n_beats = piece.rng, piece.beat, piece.meter
     jitter = lambda: velocity + rng.normal(0, 6)  # noqa: E731
     left = _articulation(rng)

@@ -45,7 +45,11 @@ class Score:
 
     @classmethod
     def from_notes(cls, notes: Sequence[tuple], pedal: Sequence[tuple] = ()) -> Score:
-        """Build from ``(start_s, end_s, pitch, velocity[, track])`` tuples and ``(down_s, up_s[, track])`` pedal tuples."""
+        """Build from note tuples and pedal tuples.
+
+        The notes are ``(start_s, end_s, pitch, velocity[, track])``, the pedal intervals
+        ``(down_s, up_s[, track])``.
+        """
         rows = [tuple(n) + (0,) * (5 - len(n)) for n in notes]
         data = np.array(rows, dtype=np.float64).reshape(-1, 5)
         order = np.argsort(data[:, 0], kind="stable")

@@ -111,7 +111,11 @@ class NoteBank:
         return np.array(sorted(v for p, v in self.notes if p == pitch), dtype=np.int64)
 
     def note(self, pitch: int, velocity: int) -> np.ndarray:
-        """The recording of ``(pitch, velocity)``: float32 ``(n,)`` at ``sample_rate``, read-only."""
+        """The recording of ``(pitch, velocity)``.
+
+        Returns:
+            float32 ``(n,)`` at ``sample_rate``, read-only.
+        """
         key = (int(pitch), int(velocity))
         if key not in self._cache:
             path = self.folder / "audio" / f"{self.notes[key]}.wav"
@@ -180,7 +184,10 @@ def open_nsynth_bank(
 
 
 def _nsynth_index(folder: Path) -> dict[str, tuple[str, int, int, int]]:
-    """``note_str -> (instrument_str, pitch, velocity, sample_rate)`` from examples.json or file names."""
+    """``note_str -> (instrument_str, pitch, velocity, sample_rate)``.
+
+    Read from examples.json, or from the file names without it.
+    """
     json_path = folder / "examples.json"
     if json_path.is_file():
         examples = read_json(json_path)
@@ -262,7 +269,10 @@ def default_soundfont() -> Path:
 
 
 def default_cache_dir(soundfont: str | os.PathLike) -> Path:
-    """``$TIMBRE_CACHE/banks/<hash>`` (default ``~/.cache/timbre``); the hash covers the file and render settings."""
+    """``$TIMBRE_CACHE/banks/<hash>`` (default ``~/.cache/timbre``).
+
+    The hash covers the file and the render settings.
+    """
     digest = hashlib.sha1(
         repr((BANK_PITCHES, BANK_VELOCITIES, BANK_RATE, HELD_SECONDS, NOTE_SECONDS)).encode()
     )
@@ -343,7 +353,10 @@ def prepare_soundfont_bank(
 def _render_missing(
     soundfont: Path, folder: Path, chosen: Mapping[str, int], progress: bool, pitches: Sequence[int]
 ) -> None:
-    """Render the instruments of ``chosen`` that ``folder`` lacks; examples.json is rewritten after each."""
+    """Render the instruments of ``chosen`` that ``folder`` lacks.
+
+    examples.json is rewritten after each.
+    """
     json_path = folder / "examples.json"
     examples = read_json(json_path) if json_path.is_file() else {}
     done = {e.get("instrument_str") for e in examples.values()}
@@ -397,7 +410,11 @@ def _open_soundfont(soundfont: Path):
 def _render_instrument(
     synth, label: str, progress: bool, pitches: Sequence[int]
 ) -> dict[tuple[int, int], np.ndarray]:
-    """Every (pitch, velocity) of the bank on channel 0: float32 ``(NOTE_SECONDS * BANK_RATE,)`` each."""
+    """Every (pitch, velocity) of the bank on channel 0.
+
+    Returns:
+        float32 ``(NOTE_SECONDS * BANK_RATE,)`` per note.
+    """
     from tqdm.auto import tqdm
 
     held, rest = int(HELD_SECONDS * BANK_RATE), int((NOTE_SECONDS - HELD_SECONDS) * BANK_RATE)
@@ -423,7 +440,11 @@ def _save_instrument(
     notes: Mapping[tuple[int, int], np.ndarray],
     soundfont: Path,
 ) -> dict[str, dict]:
-    """Write one instrument's notes with one gain; returns its examples.json entries (silent notes left out)."""
+    """Write one instrument's notes with one gain.
+
+    Returns:
+        Its examples.json entries (silent notes left out).
+    """
     peak = max(float(np.max(np.abs(x))) for x in notes.values())
     if peak < SILENT_NOTE:
         raise NoteBankError(

@@ -152,7 +152,10 @@ def render_pairs(
 
 
 def split_pieces(names: Sequence[str], seed: int) -> dict[str, list[str]]:
-    """Seeded train/val/test split of piece names: 80/10/10 %, >= 1 val and test from 3 pieces on."""
+    """Seeded train/val/test split of piece names: 80/10/10 %.
+
+    From 3 pieces on, val and test get at least one piece each.
+    """
     names = sorted(names)
     n = len(names)
     n_held = max(1, int(round(0.1 * n))) if n >= 3 else 0
@@ -203,7 +206,9 @@ def _digest(path: Path) -> str:
 
 
 class _Ledger:
-    """``<audios>/.render_state.json``: piece -> SHA-1 of the MIDI file its complete audio was rendered from.
+    """``<audios>/.render_state.json``: piece -> SHA-1 of its MIDI file.
+
+    The SHA-1 is that of the MIDI file the piece's complete audio was rendered from.
 
     A piece is trusted only while its MIDI file is unchanged, so a folder reused
     with other MIDI files (or another generated corpus) under the same names is
@@ -300,7 +305,11 @@ def _init_worker(banks: BankSet, config: SynthConfig) -> None:
 
 
 def _render_piece(task: tuple[str, str, str]) -> tuple[str, float | None, str | None, dict]:
-    """Render one piece with every instrument: ``(name, seconds, failure reason, substitutions)``."""
+    """Render one piece with every instrument.
+
+    Returns:
+        ``(name, seconds, failure reason, substitutions)``.
+    """
     name, midi_file, audios = task
     try:
         score = midi.read(midi_file)

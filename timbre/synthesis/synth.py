@@ -109,7 +109,11 @@ class NoteSynthesizer:
         return onsets, lengths, seconds
 
     def render(self, score: Score) -> np.ndarray:
-        """Play ``score``; returns float32 ``(round(seconds * sample_rate),)`` peaking at ``-headroom_db`` dBFS."""
+        """Play ``score``.
+
+        Returns:
+            float32 ``(round(seconds * sample_rate),)`` peaking at ``-headroom_db`` dBFS.
+        """
         config, rate = self.config, self.bank.sample_rate
         onsets, lengths, seconds = self.timing(score)
         n_mix = int(np.ceil(seconds * rate))
@@ -143,7 +147,10 @@ class NoteSynthesizer:
         return out
 
     def _note(self, pitch: int, velocity: int) -> np.ndarray:
-        """The bank's recording for ``(pitch, velocity)`` at the bank's rate (nearest velocity, nearest pitch)."""
+        """The bank's recording for ``(pitch, velocity)`` at the bank's rate.
+
+        The nearest velocity and the nearest pitch stand in for missing ones.
+        """
         key = (pitch, velocity)
         if key not in self._notes:
             source = int(self._pitches[np.argmin(np.abs(self._pitches - pitch))])
@@ -172,4 +179,7 @@ class NoteSynthesizer:
 def substitution_message(instrument: str, substitutions: dict[int, int]) -> str:
     """One line naming the pitches that were built from a neighbour by resampling."""
     pairs = ", ".join(f"{wanted} from {used}" for wanted, used in sorted(substitutions.items()))
-    return f"{instrument}: the note bank lacks {len(substitutions)} pitches; made them by resampling the nearest: {pairs}"
+    return (
+        f"{instrument}: the note bank lacks {len(substitutions)} pitches; "
+        f"made them by resampling the nearest: {pairs}"
+    )

@@ -41,7 +41,10 @@ CHECKPOINT_DIR, HISTORY_FILE = "checkpoints", "history.csv"
 
 
 def list_checkpoints(model_dir: Path) -> dict[int, Path]:
-    """The checkpoints in ``model_dir``, {completed epochs: path}, oldest first ({} if there are none)."""
+    """The checkpoints in ``model_dir``, {completed epochs: path}, oldest first.
+
+    {} if there are none.
+    """
     folder = model_dir / CHECKPOINT_DIR
     found = {}
     for path in folder.glob("epoch_*.npz") if folder.is_dir() else ():
@@ -54,7 +57,10 @@ def list_checkpoints(model_dir: Path) -> dict[int, Path]:
 def save_checkpoint(
     model: Pix2Pix, model_dir: Path, epoch: int, history: list[dict], keep: int
 ) -> Path:
-    """Write the full training state after ``epoch`` completed epochs; prune to the newest ``keep``."""
+    """Write the full training state after ``epoch`` completed epochs.
+
+    Older checkpoints are pruned to the newest ``keep``.
+    """
     variables = model.state_variables()
     meta = {"epoch": epoch, "history": history, "paths": [v.path for v in variables]}
     path = model_dir / CHECKPOINT_DIR / f"epoch_{epoch:04d}.npz"

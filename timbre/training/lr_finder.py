@@ -66,7 +66,10 @@ class _SweepCallback(keras.callbacks.Callback):
 
 
 def suggest(learning_rates: np.ndarray, smoothed: np.ndarray) -> float:
-    """Learning rate of the steepest descent of ``smoothed`` vs log(learning rate), before its minimum."""
+    """Learning rate of the steepest descent of ``smoothed`` vs log(learning rate).
+
+    Only the part before the minimum of ``smoothed`` counts.
+    """
     end = int(np.argmin(smoothed)) + 1
     if end < 3:
         return float(learning_rates[max(end - 1, 0)])
@@ -119,7 +122,11 @@ def sweep(
 
 
 def write_sweep(result: LRSweep, folder: str | Path) -> tuple[Path, Path]:
-    """Write ``lr_finder.csv`` (learning_rate, loss, smoothed) and ``lr_finder.png``; returns both paths."""
+    """Write ``lr_finder.csv`` (learning_rate, loss, smoothed) and ``lr_finder.png``.
+
+    Returns:
+        Both paths.
+    """
     folder = Path(folder)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")

@@ -115,13 +115,15 @@ def build_generator(config: ModelConfig, n_bins: int, tile_frames: int) -> keras
     x, skips = inputs, []
     for i in range(config.depth):
         # i=0: (batch, 128, 128, 64) ... i=3: (batch, 16, 16, 512) ... i=7: (batch, 1, 1, 512)
-        # No BatchNorm in the first block (as pix2pix) nor in the innermost one (as the official pix2pix
-        # U-Net): at 1x1 it would normalise batch_size values per channel, and its moving averages then
-        # disagree with training-time statistics, which made validation loss jump between epochs.
+        # No BatchNorm in the first block (as pix2pix) nor in the innermost one (as the
+        # official pix2pix U-Net): at 1x1 it would normalise batch_size values per channel,
+        # and its moving averages then disagree with training-time statistics, which made
+        # validation loss jump between epochs.
         x = _down(x, block_filters(config, i), batchnorm=0 < i < config.depth - 1, name=f"down{i}")
         skips.append(x)
     for j, skip in enumerate(reversed(skips[:-1])):
-        # j=0: (batch, 2, 2, 512) -> with skip (batch, 2, 2, 1024) ... j=6: (batch, 128, 128, 64 + 64)
+        # j=0: (batch, 2, 2, 512) -> with skip (batch, 2, 2, 1024) ...
+        # j=6: (batch, 128, 128, 64 + 64)
         filters = block_filters(config, config.depth - 2 - j)
         x = _up(x, filters, config.dropout if j < config.dropout_blocks else 0.0, name=f"up{j}")
         x = layers.Concatenate(name=f"skip{j}")([x, skip])

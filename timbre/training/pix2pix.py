@@ -32,7 +32,10 @@ def adam(
 
 
 def _bce_with_logits(logits, real: bool):
-    """Mean binary cross-entropy of logits against an all-real (1) or all-fake (0) label, float32."""
+    """Mean binary cross-entropy of logits against an all-real (1) or all-fake (0) label.
+
+    Computed in float32.
+    """
     logits = ops.cast(logits, "float32")
     labels = ops.ones_like(logits) if real else ops.zeros_like(logits)
     return ops.mean(ops.binary_crossentropy(labels, logits, from_logits=True))

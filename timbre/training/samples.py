@@ -37,7 +37,9 @@ class Excerpt:
 
 
 def load_excerpt(manifest, split: str | list[str], origin: str, target: str) -> Excerpt:
-    """The first tile of the first piece of ``split`` (a split name of the manifest or a list of pieces).
+    """The first tile of the first piece of ``split``.
+
+    ``split`` is a split name of the manifest or a list of pieces.
 
     Spectrograms come from the audio under ``manifest.audios_path`` (so the
     WAV can use the origin's phase); without the audio, from the first tile
@@ -71,7 +73,10 @@ def load_excerpt(manifest, split: str | list[str], origin: str, target: str) -> 
 def write_samples(
     model: Pix2Pix, excerpt: Excerpt, spec: SpectrogramConfig, model_dir: Path, epoch: int
 ) -> None:
-    """samples/epoch_XXX.png (input | prediction | target) and, with audio, samples/epoch_XXX.wav."""
+    """Write samples/epoch_XXX.png (input | prediction | target).
+
+    With audio, also samples/epoch_XXX.wav.
+    """
     tile = excerpt.origin[None, :, :, None].astype(np.float32)
     prediction = np.asarray(model.generator(tile, training=False), dtype=np.float32)[0, :, :, 0]
     panels = [("input", excerpt.origin), ("prediction", prediction), ("target", excerpt.target)]
