@@ -26,7 +26,7 @@ def sine(freq_hz: float, seconds: float, sample_rate: int, amplitude: float = 0.
 
 @pytest.fixture
 def spec_config() -> SpectrogramConfig:
-    """The DESIGN.md defaults."""
+    """The default spectrogram settings."""
     return SpectrogramConfig()
 
 

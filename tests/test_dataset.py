@@ -17,8 +17,9 @@ from conftest import FEATURE_INSTRUMENTS, write_audio_folder, write_feature_stor
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError
-from timbre.features import compute_features, tile_path
-from timbre.training.dataset import count_pairs, load_manifest, make_dataset, split_by_fraction
+from timbre.features import compute_features
+from timbre.store import load_manifest, tile_path
+from timbre.training.dataset import count_pairs, make_dataset, split_by_fraction
 
 ORIGIN, TARGET = FEATURE_INSTRUMENTS
 STORE = {

@@ -70,7 +70,7 @@ def write_pair_folders(root, names=("a", "b", "c")):
 def write_features_manifest(
     root, audios, split=None, instruments=("keyboard_acoustic", "string_acoustic")
 ):
-    split = split or {"train": ["a"], "val": ["b"], "test": ["b", "c"]}
+    split = split or {"train": ["a"], "val": [], "test": ["b", "c"]}
     pieces = {
         name: {"n_tiles": 1, "split": part, "seconds": 1.6}
         for part, names in split.items()
@@ -203,25 +203,26 @@ def test_evaluate_pairs_and_written_outputs(tmp_path):
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_test_pairs_reads_the_test_split(tmp_path):
+def test_split_pairs_reads_the_test_split(tmp_path):
     audios = write_pair_folders(tmp_path)
     features = write_features_manifest(tmp_path, audios)
-    pairs = scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+    pairs = scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
     assert pairs == [
         Pair("b", audios / "keyboard_acoustic" / "b.wav", audios / "string_acoustic" / "b.wav"),
         Pair("c", audios / "keyboard_acoustic" / "c.wav", audios / "string_acoustic" / "c.wav"),
     ]
     assert (
-        len(scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic", max_pieces=1)) == 1
+        len(scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic", max_pieces=1))
+        == 1
     )
 
 
-def test_test_pairs_errors(tmp_path):
+def test_split_pairs_errors(tmp_path):
     with pytest.raises(
         DatasetError,
         match=r"features: .* not found \(expected the folder compute_features.py wrote\)",
     ):
-        scoring.test_pairs(tmp_path / "nowhere", "keyboard_acoustic", "string_acoustic")
+        scoring.split_pairs(tmp_path / "nowhere", "keyboard_acoustic", "string_acoustic")
     audios = write_pair_folders(tmp_path)
     features = write_features_manifest(tmp_path, audios)
     with pytest.raises(
@@ -229,22 +230,22 @@ def test_test_pairs_errors(tmp_path):
         match=r"no instrument 'guitar_acoustic', the model's target \(features hold "
         r"\['keyboard_acoustic', 'string_acoustic'\]",
     ):
-        scoring.test_pairs(features, "keyboard_acoustic", "guitar_acoustic")
+        scoring.split_pairs(features, "keyboard_acoustic", "guitar_acoustic")
     write_features_manifest(tmp_path, audios, split={"train": ["a", "b"], "val": ["c"], "test": []})
     with pytest.raises(
         DatasetError, match=r"the test split is empty \(train 2, val 1, test 0 pieces\)"
     ):
-        scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+        scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
     write_features_manifest(
         tmp_path, audios, split={"train": ["a"], "val": [], "test": ["b", "zz"]}
     )
     with pytest.raises(
         DatasetError, match=r"2 audio files of the test pieces are missing \(e.g. .*zz.wav\)"
     ):
-        scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+        scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
     write_features_manifest(tmp_path, tmp_path / "gone")
     with pytest.raises(DatasetError, match=r"audios_path .*gone not found"):
-        scoring.test_pairs(features, "keyboard_acoustic", "string_acoustic")
+        scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
 
 
 def test_folder_pairs_errors(tmp_path):
@@ -444,7 +445,7 @@ def test_evaluate_cli_errors(tmp_path, capsys):
 
     audios = write_pair_folders(tmp_path, names=("a", "b"))
     features = write_features_manifest(
-        tmp_path, audios, split={"train": ["a"], "val": ["b"], "test": ["b"]}
+        tmp_path, audios, split={"train": ["a"], "val": ["c"], "test": ["b"]}
     )
     model = save_model(tmp_path / "model", identity_generator(), target="guitar_acoustic")
     cases = [

@@ -12,7 +12,8 @@ from timbre import spectrogram as sp
 from timbre.cli import features as cli_features
 from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError
-from timbre.features import compute_features, tile_file_layout, tile_path, tile_peaks_db
+from timbre.features import compute_features, tile_peaks_db
+from timbre.store import tile_file_layout, tile_path
 
 PIECES = {"a": (1.3, "train"), "b": (0.9, "train"), "c": (0.5, "val"), "d": (0.7, "test")}
 ORIGIN, TARGET = FEATURE_INSTRUMENTS

@@ -1,7 +1,7 @@
 """Settings as frozen dataclasses, saved as JSON beside every output.
 
 Each stage writes the settings it used next to its output and the next stage
-reads them back (DESIGN.md): ``features/manifest.json`` holds the
+reads them back: the feature store's manifest holds the
 ``SpectrogramConfig``, a model directory's ``config.json`` holds every config.
 Values are checked once, in ``__post_init__``.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from typing import Any, TypeVar
 
-from timbre.errors import ConfigError, DatasetError, ModelError
+from timbre.errors import ConfigError
 from timbre.fileio import read_json, write_json
 
 C = TypeVar("C", bound="JsonConfig")
@@ -53,7 +52,9 @@ def _positive_int(owner: str, **values: int) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class SpectrogramConfig(JsonConfig):
-    """How audio becomes normalised log-magnitude tiles (defaults: DESIGN.md)."""
+    """How audio becomes normalised log-magnitude tiles (defaults: the original Pix2Pix timbre
+    work).
+    """
 
     sample_rate: int = 44100  # Hz; audio is resampled to this before the STFT
     n_fft: int = 1024  # FFT size = Hann window length, samples
@@ -95,10 +96,11 @@ class SpectrogramConfig(JsonConfig):
         return self.n_bins * self.sample_rate / self.n_fft
 
 
-# --- Owned by the synthesis stage (timbre.synthesis.synth / timbre.synthesis.notebank / synthesize_audios.py).
+# --- Owned by the synthesis stage (timbre.synthesis.synth / timbre.synthesis.notebank /
+# synthesize_audios.py).
 @dataclasses.dataclass(frozen=True)
 class SynthConfig(JsonConfig):
-    """How MIDI notes become audio (recorded in ``<audios>/manifest.json``).
+    """How MIDI notes become audio (recorded in the audio manifest, :mod:`timbre.audio_manifest`).
 
     Timing: a note starting at ``t`` s and lasting ``d`` s in the MIDI file
     starts at ``t / playback_speed`` and sounds for
@@ -112,7 +114,8 @@ class SynthConfig(JsonConfig):
     max_seconds: float | None = None  # cut pieces longer than this (output seconds); None keeps all
     release_seconds: float = 0.05  # fade-out after each note's end (and at a cut)
     headroom_db: float = 1.0  # each rendered file peaks at -headroom_db dBFS
-    subtype: str = "PCM_16"  # WAV samples: "PCM_16"/"PCM_24" (same bytes every run) or "FLOAT" (libsndfile stamps the time)
+    # WAV samples: "PCM_16"/"PCM_24" (same bytes every run) or "FLOAT" (libsndfile stamps the time)
+    subtype: str = "PCM_16"
 
     def __post_init__(self) -> None:
         _positive_int("SynthConfig", sample_rate=self.sample_rate)
@@ -154,7 +157,7 @@ class SynthConfig(JsonConfig):
 # --- Owned by the feature stage (timbre.features / compute_features.py).
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig(JsonConfig):
-    """How paired audio becomes training tiles (recorded in ``<features>/manifest.json``).
+    """How paired audio becomes training tiles (recorded in the :mod:`timbre.store` manifest).
 
     Tile files keep every tile (so tile i of all instruments of a piece covers
     the same frames); near-silent pairs are dropped when the training pairs
@@ -182,10 +185,12 @@ class FeatureConfig(JsonConfig):
             )
 
 
-# --- Owned by the model/training stage (timbre.training.model / timbre.training.pix2pix / timbre.training.loop).
+# --- Owned by the model/training stage (timbre.training.model / timbre.training.pix2pix /
+# timbre.training.loop).
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(JsonConfig):
-    """Generator and discriminator architecture (defaults: the pix2pix paper, 54.4 M generator parameters).
+    """Generator and discriminator architecture (defaults: the pix2pix paper, 54.4 M generator
+    parameters).
 
     Tiles must have both sides divisible by ``2**depth``. Tests use
     ``ModelConfig(base_filters=4, depth=5)`` on 32x32 tiles; the CPU demo e.g.
@@ -269,55 +274,3 @@ class TrainConfig(JsonConfig):
             raise ConfigError(
                 f"TrainConfig: distribute={self.distribute!r} (expected one of {DISTRIBUTE})"
             )
-
-
-# --- A model directory (written by timbre.training.loop, read by inference and evaluation).
-MODEL_CONFIG_FILE = "config.json"  # every setting of the run, origin and target
-GENERATOR_FILE = "generator.keras"  # the exported generator
-NOT_A_MODEL = "expected a model directory holding config.json and generator.keras, or the generator.keras inside one"
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelInfo:
-    """Where a model directory's files are and what its ``config.json`` says."""
-
-    directory: Path  # the model directory
-    generator: Path  # its generator.keras (or the .keras file that was named)
-    spectrogram: SpectrogramConfig  # the settings the generator was trained with
-    origin: str | None  # input instrument (None when config.json does not say)
-    target: str | None  # output instrument (likewise)
-
-
-def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
-    """Read a model directory, or the ``generator.keras`` inside one, without loading the network.
-
-    Raises:
-        ModelError: the path is missing or not a model, a file is missing,
-            ``config.json`` is unreadable or has no usable spectrogram settings.
-    """
-    path = Path(model_path)
-    if not path.exists():
-        raise ModelError(f"{path}: not found ({NOT_A_MODEL})")
-    directory, generator = (path, path / GENERATOR_FILE) if path.is_dir() else (path.parent, path)
-    if generator.suffix != ".keras":
-        raise ModelError(f"{path}: not a model, not a .keras file ({NOT_A_MODEL})")
-    config_path = directory / MODEL_CONFIG_FILE
-    missing = [p.name for p in (config_path, generator) if not p.is_file()]
-    if missing:
-        raise ModelError(
-            f"{path}: not a model, {' and '.join(missing)} missing in {directory} ({NOT_A_MODEL})"
-        )
-    try:
-        data = read_json(config_path)
-    except DatasetError as e:
-        raise ModelError(f"{e} ({NOT_A_MODEL})") from e
-    if not isinstance(data, dict) or not isinstance(data.get("spectrogram"), dict):
-        raise ModelError(
-            f"{config_path}: no 'spectrogram' settings (expected the config.json that training "
-            "writes)"
-        )
-    try:
-        spectrogram = SpectrogramConfig.from_dict(data["spectrogram"], source=str(config_path))
-    except (ConfigError, TypeError) as e:
-        raise ModelError(f"{config_path}: unusable spectrogram settings ({e})") from e
-    return ModelInfo(directory, generator, spectrogram, data.get("origin"), data.get("target"))

@@ -1,10 +1,6 @@
-"""Paired audio folders -> a tile store and its manifest (no TensorFlow: see ``dataset``).
+"""Paired audio folders -> a tile store and its manifest (TensorFlow-free).
 
-Layout written under ``features_path``::
-
-    <instrument>/<piece>.npy   float16 (n_tiles, n_bins, tile_frames), normalised log magnitude in [-1, 1]
-    manifest.json              settings, instruments, pieces (tile counts, split, per-tile peaks), split
-
+The layout written under ``features_path`` is :mod:`timbre.store`'s.
 Tile ``i`` of every instrument of a piece covers the same frames: positions come
 from :func:`timbre.spectrogram.tile_starts` with ``FeatureConfig.overlap`` and
 no tile is ever dropped from a file. Each piece records, per instrument, the
@@ -35,24 +31,16 @@ import numpy as np
 from tqdm import tqdm
 
 from timbre import audio as audio_io
+from timbre import audio_manifest, store
 from timbre import spectrogram as sp
 from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, TimbreError
-from timbre.fileio import load_npy, read_json, save_npy, write_json
+from timbre.fileio import load_npy, save_npy
 from timbre.parallel import check_jobs, forks, pool_context
+from timbre.store import settings_diff, tile_file_layout, tile_path
 
-__all__ = [
-    "FeatureSummary",
-    "compute_features",
-    "tile_path",
-    "tile_file_layout",
-    "tile_peaks_db",
-    "settings_diff",
-]
+__all__ = ["FeatureSummary", "compute_features", "tile_peaks_db"]
 
-MANIFEST = "manifest.json"  # name of the manifest in the audio and features folders
-VERSION = 1  # features manifest format
-SPLITS = ("train", "val", "test")
 MANIFEST_EVERY_S = 30.0  # seconds between manifest rewrites during a run
 PEAK_FLOOR_DB = -200.0  # peak of an all-silent tile
 
@@ -91,21 +79,6 @@ def tile_peaks_db(tiles: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
 # --- The audio side: which pieces, which instruments, which split.
 
 
-def _read_audio_manifest(audios_path: Path) -> dict[str, Any]:
-    path = audios_path / MANIFEST
-    data = read_json(path)
-    if (
-        not isinstance(data, dict)
-        or not isinstance(data.get("pieces"), dict)
-        or not isinstance(data.get("instruments"), list)
-    ):
-        raise DatasetError(
-            f"{path}: no 'pieces' and 'instruments' "
-            f"(expected the manifest written by synthesize_audios.py)"
-        )
-    return data
-
-
 def _choose_instruments(
     available: list[str], requested: Sequence[str] | None, source: Path
 ) -> list[str]:
@@ -122,30 +95,6 @@ def _choose_instruments(
     if len(set(requested)) != len(requested):
         raise ConfigError(f"instruments: {list(requested)} lists an instrument twice")
     return list(requested)
-
-
-def _split_of(audio_manifest: dict[str, Any], source: Path) -> tuple[dict[str, str], bool]:
-    """Piece -> split name, and whether the audio manifest gave a split at all."""
-    pieces = audio_manifest["pieces"]
-    given = {}
-    for name, members in (audio_manifest.get("split") or {}).items():
-        for piece in members:
-            if piece in given and given[piece] != name:
-                raise DatasetError(
-                    f"{source}: piece '{piece}' is in splits '{given[piece]}' and '{name}' "
-                    f"(expected each piece in one split)"
-                )
-            given[piece] = name
-    for piece, entry in pieces.items():
-        if isinstance(entry, dict) and entry.get("split") and piece not in given:
-            given[piece] = entry["split"]
-    unknown = sorted({s for s in given.values() if s not in SPLITS})
-    if unknown:
-        raise DatasetError(
-            f"{source}: unknown split names {unknown} (expected {', '.join(SPLITS)})"
-        )
-    has_split = bool(given)
-    return {piece: given.get(piece, "train") for piece in pieces}, has_split
 
 
 # --- One piece, in a worker process.
@@ -208,7 +157,7 @@ def _compute_piece(
 
 
 def _pool_context(job: _PieceJob) -> multiprocessing.context.BaseContext:
-    """:func:`timbre.parallel.pool_context`; forked workers inherit librosa's parts, loaded here once."""
+    """:func:`timbre.parallel.pool_context`; forked workers inherit librosa, loaded here once."""
     if forks():
         sp.log_spectrogram(np.zeros(job.spectrogram.n_fft, np.float32), job.spectrogram)
     return pool_context()
@@ -243,7 +192,7 @@ def _run_jobs(jobs: list[_PieceJob], n_workers: int, progress: bool):
 # --- The run.
 
 
-class _Store:
+class _Manifest:
     """The manifest being built; written atomically now and then."""
 
     def __init__(
@@ -253,7 +202,7 @@ class _Store:
         split: dict[str, str],
         seconds: dict[str, float],
     ) -> None:
-        self.path = features_path / MANIFEST
+        self.features_path = features_path
         self.header, self.split, self.seconds = header, split, seconds
         self.pieces: dict[str, dict[str, Any]] = {}
         self.failed: dict[str, str] = {}
@@ -277,19 +226,7 @@ class _Store:
     def write(self, complete: bool, force: bool = True) -> None:
         if not force and time.monotonic() - self.written < MANIFEST_EVERY_S:
             return
-        pieces = {name: self.pieces[name] for name in sorted(self.pieces)}
-        split = {name: [p for p in pieces if pieces[p]["split"] == name] for name in SPLITS}
-        failed = {name: self.failed[name] for name in sorted(self.failed)}
-        write_json(
-            self.path,
-            {
-                **self.header,
-                "pieces": pieces,
-                "split": split,
-                "failed": failed,
-                "complete": complete,
-            },
-        )
+        store.write_manifest(self.features_path, self.header, self.pieces, self.failed, complete)
         self.written = time.monotonic()
 
 
@@ -297,10 +234,9 @@ def _previous(
     features_path: Path, spectrogram: SpectrogramConfig, features: FeatureConfig
 ) -> dict[str, Any]:
     """An earlier run's manifest (or {}); refuses tiles made with other settings."""
-    path = features_path / MANIFEST
-    if not path.exists():
+    data = store.read_previous(features_path)
+    if not data:
         return {}
-    data = read_json(path)
     have = {
         **(data.get("spectrogram") or {}),
         "overlap": (data.get("features") or {}).get("overlap"),
@@ -312,15 +248,6 @@ def _previous(
             f"use another features folder or delete this one"
         )
     return data
-
-
-def settings_diff(have: dict[str, Any], want: dict[str, Any]) -> str:
-    """``"n_bins=128 (requested 256), ..."`` for the keys of ``want`` whose values differ; "" if none."""
-    return ", ".join(
-        f"{key}={have.get(key)} (requested {value})"
-        for key, value in want.items()
-        if have.get(key) != value
-    )
 
 
 def _existing_peaks(
@@ -358,23 +285,23 @@ def _plan(
     spectrogram: SpectrogramConfig,
     overlap: int,
     previous: dict[str, Any],
-    store: _Store,
+    manifest: _Manifest,
 ) -> tuple[list[_PieceJob], dict, list[str]]:
-    """Jobs for pieces with missing files; finished pieces go straight into ``store``."""
+    """Jobs for pieces with missing files; finished pieces go straight into ``manifest``."""
     jobs, partial, skipped = [], {}, []
-    for piece in sorted(store.split):
+    for piece in sorted(manifest.split):
         job = _PieceJob(audios_path, features_path, piece, tuple(names), (), spectrogram, overlap)
         try:
             found = {name: _existing_peaks(job, name, previous) for name in names}
         except TimbreError as e:
-            store.failed[piece] = str(e)
+            manifest.failed[piece] = str(e)
             continue
         todo = tuple(name for name, value in found.items() if value is None)
         if todo:
             jobs.append(dataclasses.replace(job, todo=todo))
             partial[piece] = {name: value for name, value in found.items() if value is not None}
         else:
-            store.add(
+            manifest.add(
                 piece,
                 next(iter(found.values()))[0],
                 {name: value[1] for name, value in found.items()},
@@ -393,7 +320,7 @@ def compute_features(
     jobs: int = 1,
     progress: bool = True,
 ) -> FeatureSummary:
-    """Turn ``<audios>/<instrument>/<piece>.wav`` into tile files and ``<features>/manifest.json``.
+    """Turn ``<audios>/<instrument>/<piece>.wav`` into tile files and the store's manifest.
 
     Resumable: tile files that exist with the right layout (and are newer
     than their audio) are kept; only missing ones are computed. A piece that
@@ -402,10 +329,11 @@ def compute_features(
     of the run completes. Warnings raised in workers are re-issued here.
 
     Args:
-        audios_path: folder written by ``synthesize_audios.py`` (``manifest.json`` + WAVs).
+        audios_path: folder written by ``synthesize_audios.py`` (its manifest + WAVs).
         features_path: output folder (created).
-        instruments: subset of the audio manifest's instruments; ``None`` takes all. Instruments
-            of an earlier run into ``features_path`` stay in the manifest (a later run can add some).
+        instruments: subset of the audio manifest's instruments; ``None`` takes all.
+            Instruments of an earlier run into ``features_path`` stay in the manifest
+            (a later run can add some).
         spectrogram: STFT and tile settings; default ``SpectrogramConfig()``.
         features: overlap and silence settings; default ``FeatureConfig()``.
         jobs: worker processes (1 computes in this process).
@@ -430,18 +358,17 @@ def compute_features(
         )
     if not audios_path.is_dir():
         raise DatasetError(f"{audios_path}: audio folder not found")
-    audio_manifest = _read_audio_manifest(audios_path)
-    names = _choose_instruments(audio_manifest["instruments"], instruments, audios_path / MANIFEST)
-    split, split_given = _split_of(audio_manifest, audios_path / MANIFEST)
+    source = audio_manifest.manifest_path(audios_path)
+    audios = audio_manifest.read(audios_path)
+    names = _choose_instruments(audios["instruments"], instruments, source)
+    split, split_given = audio_manifest.split_of(audios, source)
     if not split:
-        raise DatasetError(f"{audios_path / MANIFEST}: no pieces (expected at least one)")
+        raise DatasetError(f"{source}: no pieces (expected at least one)")
     previous = _previous(features_path, spectrogram, features)
-    kept = [
-        name for name in previous.get("instruments", []) if name not in names
-    ]  # earlier runs' instruments stay
-    names = [name for name in kept if name in audio_manifest["instruments"]] + names
+    # earlier runs' instruments stay
+    kept = [name for name in previous.get("instruments", []) if name not in names]
+    names = [name for name in kept if name in audios["instruments"]] + names
     header = {
-        "version": VERSION,
         "spectrogram": spectrogram.to_dict(),
         "features": features.to_dict(),
         "audios_path": str(audios_path),
@@ -449,10 +376,9 @@ def compute_features(
         "split_given": split_given,
     }
     seconds = {
-        p: (e.get("seconds") if isinstance(e, dict) else None)
-        for p, e in audio_manifest["pieces"].items()
+        p: (e.get("seconds") if isinstance(e, dict) else None) for p, e in audios["pieces"].items()
     }
-    store = _Store(features_path, header, split, seconds)
+    manifest = _Manifest(features_path, header, split, seconds)
     todo, partial, skipped = _plan(
         names,
         audios_path,
@@ -460,69 +386,24 @@ def compute_features(
         spectrogram,
         features.overlap,
         previous.get("pieces") or {},
-        store,
+        manifest,
     )
-    store.write(complete=False)
+    manifest.write(complete=False)
     computed = []
     for piece, result, caught in _run_jobs(todo, jobs, progress):
         for message in caught:
             warnings.warn(message, stacklevel=2)
         if isinstance(result, str):
-            store.failed[piece] = result
+            manifest.failed[piece] = result
             continue
         found = {**partial[piece], **result}
-        store.add(piece, next(iter(result.values()))[0], {name: found[name][1] for name in names})
+        manifest.add(
+            piece, next(iter(result.values()))[0], {name: found[name][1] for name in names}
+        )
         computed.append(piece)
-        store.write(complete=False, force=False)
-    store.write(complete=True)
-    n_tiles = sum(entry["n_tiles"] for entry in store.pieces.values())
+        manifest.write(complete=False, force=False)
+    manifest.write(complete=True)
+    n_tiles = sum(entry["n_tiles"] for entry in manifest.pieces.values())
     return FeatureSummary(
-        features_path, sorted(computed), skipped, dict(sorted(store.failed.items())), n_tiles
+        features_path, sorted(computed), skipped, dict(sorted(manifest.failed.items())), n_tiles
     )
-
-
-# --- Reading tile files back (resumed runs here; ``dataset`` reads the manifest and the tiles).
-
-
-def tile_path(features_path: str | os.PathLike, instrument: str, piece: str) -> Path:
-    """``<features>/<instrument>/<piece>.npy``."""
-    return Path(features_path) / instrument / f"{piece}.npy"
-
-
-def tile_file_layout(path: str | os.PathLike) -> tuple[int, tuple[int, ...]]:
-    """Check a tile file's header and size without reading its data.
-
-    Returns:
-        ``(offset, shape)``: byte offset of the first tile and the array shape
-        (n_tiles, n_bins, tile_frames).
-
-    Raises:
-        DatasetError: missing file, not an ``.npy`` file, not float16 3-D
-            C-ordered tiles, or shorter than its header says (names the file).
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
-            offset = f.tell()
-    except FileNotFoundError as e:
-        raise DatasetError(f"{path}: tile file not found") from e
-    except (ValueError, OSError, EOFError) as e:
-        raise DatasetError(f"{path}: corrupt tile file, not a NumPy .npy array ({e})") from e
-    if dtype != np.float16 or len(shape) != 3 or fortran_order:
-        raise DatasetError(
-            f"{path}: {dtype} array of shape {shape} "
-            f"(expected float16 tiles (n_tiles, n_bins, tile_frames))"
-        )
-    expected = offset + int(np.prod(shape)) * 2
-    size = path.stat().st_size
-    if size != expected:
-        raise DatasetError(
-            f"{path}: truncated or corrupt tile file "
-            f"({size} bytes, expected {expected} for shape {shape})"
-        )
-    return offset, tuple(int(n) for n in shape)

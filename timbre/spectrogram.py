@@ -1,6 +1,6 @@
 """Log-magnitude spectrograms, tiling and inversion: pure NumPy/librosa, no TensorFlow.
 
-The representation (DESIGN.md): a centred Hann STFT; magnitudes scaled by
+The representation: a centred Hann STFT; magnitudes scaled by
 ``2 / sum(window)`` so a full-scale sinusoid has magnitude 1; the lowest
 ``n_bins`` bins kept; then ``log1p(mag / amin) / log1p(1 / amin)`` clipped to
 [0, 1] and mapped to [-1, 1]. -1 is silence (:data:`SILENCE`). Arrays are

@@ -24,11 +24,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre import audio
+from timbre import audio, audio_manifest
 from timbre import spectrogram as sp
 from timbre.cli.common import positive_int, run
 from timbre.config import (
-    GENERATOR_FILE,
     FeatureConfig,
     ModelConfig,
     SpectrogramConfig,
@@ -36,6 +35,8 @@ from timbre.config import (
     TrainConfig,
 )
 from timbre.fileio import read_json, write_json
+from timbre.modeldir import ModelDir
+from timbre.store import load_manifest
 from timbre.synthesis import corpus, notebank, render
 
 ORIGIN, TARGET = "keyboard_acoustic", "string_acoustic"
@@ -62,8 +63,10 @@ class Preset:
 
 
 PRESETS = {
-    # Tuning record (README, "Tuning the demo"): L1 only; no dropout (pix2pix's dropout is the GAN's noise
-    # source and only slows L1 fitting); Adam 5e-4 with beta_1 0.9; bf16; 90 minutes of generated music.
+    # Tuning record (README, "Tuning the demo"): L1 only; no dropout (pix2pix's dropout is the GAN's
+    # noise
+    # source and only slows L1 fitting); Adam 5e-4 with beta_1 0.9; bf16; 90 minutes of generated
+    # music.
     "cpu": Preset(
         SpectrogramConfig(),
         ModelConfig(base_filters=16, dropout=0.0),
@@ -152,7 +155,7 @@ def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
         f"training: {preset.mode} mode, base_filters={preset.model.base_filters}, "
         f"{preset.train.mixed_precision}, budget {minutes:g} min",
     )
-    if marker.exists() and (model_dir / GENERATOR_FILE).exists():
+    if marker.exists() and ModelDir(model_dir).generator.exists():
         _done(
             start,
             f"already trained ({read_json(marker)['epochs']} epochs); delete {marker} to train "
@@ -173,15 +176,14 @@ def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
         max_minutes=minutes,
     )
     write_json(marker, {"epochs": result.epochs_done, "minutes": minutes})
-    _done(start, f"{result.epochs_done} epochs; curves in {model_dir / 'curves.png'}")
+    _done(start, f"{result.epochs_done} epochs; curves in {ModelDir(model_dir).curves}")
     return model_dir
 
 
 def _up_to_date(path: Path, model_dir: Path) -> bool:
-    """True when ``path`` exists and was written after the model's generator (so a rerun may keep it)."""
-    return (
-        path.exists() and path.stat().st_mtime_ns > (model_dir / GENERATOR_FILE).stat().st_mtime_ns
-    )
+    """True when ``path`` exists and was written after the model's generator (a rerun keeps it)."""
+    generator = ModelDir(model_dir).generator
+    return path.exists() and path.stat().st_mtime_ns > generator.stat().st_mtime_ns
 
 
 def _write_melody(out: Path) -> Path:
@@ -196,12 +198,11 @@ def _convert(out: Path, model_dir: Path, features: Path, preset: Preset) -> list
     start = _stage(5, "conversion: held-out test pieces and a short melody")
     from timbre.conversion.converter import load_converter
     from timbre.plotting import save_figure, spectrogram_figure
-    from timbre.training.dataset import load_manifest
 
     banks = notebank.prepare_soundfont_bank(
         out / "bank", [ORIGIN, TARGET], pitches=preset.bank_pitches, progress=False
     )
-    melody = render.render_pairs(
+    render.render_pairs(
         _write_melody(out),
         out / "melody",
         banks,
@@ -210,7 +211,7 @@ def _convert(out: Path, model_dir: Path, features: Path, preset: Preset) -> list
         progress=False,
     )
     sources = [(out / "audios", piece) for piece in load_manifest(features).split["test"]]
-    sources += [(out / "melody", piece) for piece in read_json(melody.manifest)["pieces"]]
+    sources += [(out / "melody", piece) for piece in audio_manifest.read(out / "melody")["pieces"]]
     converter = load_converter(model_dir)
     config, folders = preset.spectrogram, []
     for audios, piece in sources:

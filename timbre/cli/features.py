@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from timbre import audio_manifest, store
 from timbre.cli.common import add_jobs, parse_instruments, report_failures, run
 from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import DatasetError
@@ -16,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="compute_features.py",
         description=(
             "Turn <audios>/<instrument>/<piece>.wav (from synthesize_audios.py) into float16 "
-            "tiles <features>/<instrument>/<piece>.npy and <features>/manifest.json. "
+            f"tiles <features>/<instrument>/<piece>.npy and <features>/{store.MANIFEST}. "
             "Resumable: rerun to finish."
         ),
     )
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--audios",
         required=True,
         type=Path,
-        help="folder written by synthesize_audios.py (holds manifest.json)",
+        help=f"folder written by synthesize_audios.py (holds {audio_manifest.MANIFEST})",
     )
     parser.add_argument(
         "--features_path", "--features", required=True, type=Path, help="output folder"
@@ -60,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--spectrogram_config",
         type=Path,
         default=None,
-        help="JSON file of SpectrogramConfig fields (default: the DESIGN.md settings)",
+        help=(
+            "JSON file of SpectrogramConfig fields "
+            "(default: n_fft 1024, hop 512, 256 bins x 256 frames at 44.1 kHz)"
+        ),
     )
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return parser

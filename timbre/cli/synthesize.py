@@ -13,6 +13,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from timbre import audio_manifest
 from timbre.cli.common import add_jobs, add_seed, parse_instruments, report_failures, run
 
 
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--audios_path",
         required=True,
-        help="output folder: <instrument>/<piece>.wav and manifest.json",
+        help=f"output folder: <instrument>/<piece>.wav and {audio_manifest.MANIFEST}",
     )
     parser.add_argument(
         "--midi_path", help="folder of MIDI files, searched recursively (default: generated corpus)"

@@ -7,16 +7,18 @@ the generator alone, L1 loss, no discriminator flags).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from timbre import store
 from timbre.cli.common import positive_int, run
 from timbre.config import DISTRIBUTE, MIXED_PRECISION, ModelConfig, TrainConfig
 from timbre.errors import DatasetError
 
 DESCRIPTIONS = {
-    "gan": "Train the Pix2Pix timbre-transfer GAN (U-Net generator + PatchGAN) on an instrument pair.",
+    "gan": (
+        "Train the Pix2Pix timbre-transfer GAN (U-Net generator + PatchGAN) on an instrument pair."
+    ),
     "generator": "Train the Pix2Pix U-Net generator alone with an L1 loss (no discriminator).",
 }
 TRAIN_FLAGS = {  # flag -> TrainConfig field
@@ -52,7 +54,7 @@ def _positive_float(text: str) -> float:
 def build_parser(mode: str) -> argparse.ArgumentParser:
     """The parser of train.py (``mode="gan"``) or train_generator.py (``mode="generator"``).
 
-    Optimisation flags default to ``None``: the saved value when resuming, else TrainConfig's default.
+    Optimisation flags default to ``None``: the saved value when resuming, else the default.
     """
     d = TrainConfig()
     parser = argparse.ArgumentParser(
@@ -150,27 +152,16 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     return parser
 
 
-def _configs(
-    args: argparse.Namespace, model_dir: Path, mode: str
-) -> tuple[ModelConfig | None, TrainConfig]:
-    """The flags given on top of the saved configs (when resuming) or the defaults."""
-    from timbre.training import loop
-
-    saved = loop.read_run_config(model_dir) if args.resume and not args.force else None
-    train_base = TrainConfig.from_dict(saved["train"]) if saved else TrainConfig()
-    given = {
+def _overrides(args: argparse.Namespace) -> tuple[dict, dict]:
+    """The model and training fields given as flags (the library puts them on the saved run's
+    settings when resuming, else on the defaults: :func:`timbre.training.loop.resolve_configs`)."""
+    train = {
         field: getattr(args, flag)
         for flag, field in TRAIN_FLAGS.items()
         if getattr(args, flag, None) is not None
     }
-    model_given = {
-        flag: getattr(args, flag) for flag in MODEL_FLAGS if getattr(args, flag) is not None
-    }
-    model = None
-    if model_given:
-        model_base = ModelConfig.from_dict(saved["model"]) if saved else ModelConfig()
-        model = dataclasses.replace(model_base, **model_given)
-    return model, dataclasses.replace(train_base, **given)
+    model = {flag: getattr(args, flag) for flag in MODEL_FLAGS if getattr(args, flag) is not None}
+    return model, train
 
 
 def body(args: argparse.Namespace, mode: str) -> int:
@@ -178,16 +169,16 @@ def body(args: argparse.Namespace, mode: str) -> int:
     from timbre.training import loop
 
     features = Path(args.dataset_path)
-    if not (features / "manifest.json").is_file():
+    if not store.manifest_path(features).is_file():
         raise DatasetError(
-            f"{features}: no manifest.json (expected a features folder written by "
+            f"{features}: no {store.MANIFEST} (expected a features folder written by "
             "compute_features.py)"
         )
     suffix = "_generator" if mode == "generator" else ""
     model_dir = Path(args.model_dir or f"models/{args.origin}_to_{args.target}{suffix}")
     args.resume = args.resume or args.epoch_offset is not None
     loop.select_gpu(args.gpu)
-    model, config = _configs(args, model_dir, mode)
+    model, config = _overrides(args)
     common = dict(mode=mode, model=model, config=config, progress=not args.quiet)
     if args.findlr:
         from timbre.training import lr_finder

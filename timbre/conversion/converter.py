@@ -1,6 +1,6 @@
 """Conversion: a trained generator turns a recording into the target instrument.
 
-Per file (DESIGN.md): audio at the model's rate -> normalised log-magnitude
+Per file: audio at the model's rate -> normalised log-magnitude
 (:func:`timbre.spectrogram.log_spectrogram`) -> overlapping tiles of
 ``(n_bins, tile_frames)`` -> generator -> tiles blended with a normalised
 window -> magnitude with the input's phase (or Griffin-Lim) -> one inverse STFT
@@ -40,9 +40,10 @@ from tqdm.auto import tqdm
 
 from timbre import audio as au
 from timbre import spectrogram as sp
-from timbre.config import NOT_A_MODEL, SpectrogramConfig, read_model_info
+from timbre.config import SpectrogramConfig
 from timbre.conversion.streaming import StreamingConversion
 from timbre.errors import AudioError, ConfigError, ModelError
+from timbre.modeldir import NOT_A_MODEL, ModelInfo, read_model_info
 
 PHASES = ("input", "griffinlim")  # how the output phase is made
 PRECISIONS = (
@@ -87,7 +88,9 @@ def _check_generator(generator: keras.Model, config: SpectrogramConfig, name: st
         )
 
 
-def load_generator(model_path: str | os.PathLike) -> tuple[keras.Model, SpectrogramConfig]:
+def load_generator(
+    model_path: str | os.PathLike | ModelInfo,
+) -> tuple[keras.Model, SpectrogramConfig]:
     """Load a trained generator and the spectrogram settings it was trained with.
 
     Args:
@@ -102,7 +105,7 @@ def load_generator(model_path: str | os.PathLike) -> tuple[keras.Model, Spectrog
         ModelError: the path is not a model, the files are unreadable, or the
             generator's shape disagrees with the settings.
     """
-    info = read_model_info(model_path)
+    info = model_path if isinstance(model_path, ModelInfo) else read_model_info(model_path)
     try:
         generator = keras.saving.load_model(info.generator, safe_mode=True, compile=False)
     except (
@@ -183,7 +186,9 @@ class Converter:
         )
 
     def generate(self, tiles: np.ndarray) -> np.ndarray:
-        """Run the generator on tiles (n_tiles, n_bins, tile_frames) in batches; output clipped to [-1, 1]."""
+        """Run the generator on tiles (n_tiles, n_bins, tile_frames) in batches; output clipped to
+        [-1, 1].
+        """
         out = np.empty(tiles.shape, dtype=np.float32)
         for i in range(0, len(tiles), self.batch_size):
             batch = np.ascontiguousarray(
@@ -193,7 +198,9 @@ class Converter:
         return out
 
     def tile_borders(self, n_frames: int) -> np.ndarray:
-        """Frames where this converter's tile edges lie (for :func:`timbre.evaluation.metrics.seam_ratio`)."""
+        """Frames where this converter's tile edges lie (for
+        :func:`timbre.evaluation.metrics.seam_ratio`).
+        """
         return sp.tile_borders(n_frames, self.spectrogram.tile_frames, self.overlap)
 
     def convert(self, audio: np.ndarray) -> np.ndarray:
@@ -296,7 +303,7 @@ class Converter:
         block_frames: int,
         keep_frames: bool,
     ) -> tuple[float, tuple[list, list]]:
-        """Pass 1: convert block by block into a float32 file at the model's rate; return its peak."""
+        """Pass 1: convert block by block into a float32 file at the model's rate; its peak."""
         stream = StreamingConversion(self, keep_frames=PLOT_FRAMES if keep_frames else 0)
         rate, peak = self.spectrogram.sample_rate, 0.0
         with (
@@ -328,7 +335,8 @@ class Converter:
         ]
         title = f"{name} ({self.phase} phase)"
         if panels[0][1].shape[1] >= PLOT_FRAMES:
-            title += f", first {PLOT_FRAMES * self.spectrogram.hop_length / self.spectrogram.sample_rate:.1f} s"
+            seconds = PLOT_FRAMES * self.spectrogram.hop_length / self.spectrogram.sample_rate
+            title += f", first {seconds:.1f} s"
         plotting.save_figure(plotting.spectrogram_figure(panels, self.spectrogram, title), path)
 
 
@@ -341,7 +349,9 @@ def _compiled_forward(generator: keras.Model, config: SpectrogramConfig):
 
 
 def _bfloat16(generator: keras.Model) -> keras.Model:
-    """A copy of ``generator`` (same weights) whose layers compute in bfloat16, except the output layer."""
+    """A copy of ``generator`` (same weights) whose layers compute in bfloat16, except the output
+    layer.
+    """
     last = generator.layers[-1].name
 
     def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
@@ -366,7 +376,8 @@ def _make_folder(folder: Path) -> Path:
 def _copy_scaled(
     raw: Path, output: Path, rate: int, length: int, gain: float, subtype: str
 ) -> float:
-    """Pass 2: resample ``raw`` to ``rate``, fit it to ``length`` samples, scale by ``gain``, write atomically.
+    """Pass 2: resample ``raw`` to ``rate``, fit it to ``length`` samples, scale by ``gain``, write
+    atomically.
 
     Returns the peak before scaling.
     """

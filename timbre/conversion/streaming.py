@@ -1,4 +1,5 @@
-"""Streaming conversion: the block-by-block twin of :meth:`timbre.conversion.converter.Converter.convert`.
+"""Streaming conversion: the block-by-block twin of
+:meth:`timbre.conversion.converter.Converter.convert`.
 
 Pure NumPy/librosa (no TensorFlow): the converter passed in supplies the
 generator call (``generate``), the blend window and the settings. Memory is
@@ -89,7 +90,7 @@ class StreamingConversion:
         return self._release(self.n_frames, final=True)
 
     def _analyse(self) -> None:
-        """STFT of every frame the signal now covers (centred frames, as timbre.spectrogram.stft)."""
+        """STFT of every frame the signal now covers (centred frames, as spectrogram.stft)."""
         config, n_fft, hop = self.config, self.config.n_fft, self.config.hop_length
         if len(self.signal) < n_fft:
             return
@@ -111,7 +112,9 @@ class StreamingConversion:
         self.n_frames += count
 
     def _predict(self, final: bool) -> None:
-        """Predict full batches of pending tiles (all of them if ``final``) and add them to the blend."""
+        """Predict full batches of pending tiles (all of them if ``final``) and add them to the
+        blend.
+        """
         batch_size, tile_frames = self.converter.batch_size, self.config.tile_frames
         window = self.converter.window
         while len(self.pending) >= batch_size or (final and self.pending):
@@ -150,7 +153,8 @@ class StreamingConversion:
 
 
 class _OverlapAdd:
-    """Streaming inverse of the centred Hann STFT: overlap-add frames as they come, emit final samples.
+    """Streaming inverse of the centred Hann STFT: overlap-add frames as they come, emit final
+    samples.
 
     Same arithmetic as ``librosa.istft`` (window-square normalisation, the
     ``n_fft // 2`` padding trimmed), so the concatenated output equals the
@@ -169,7 +173,7 @@ class _OverlapAdd:
         self.start = self.n_frames = self.emitted = 0
 
     def feed(self, spectrum: np.ndarray) -> np.ndarray:
-        """Add frames (n_bins, k) complex (unscaled STFT, higher bins zero); return final samples."""
+        """Add frames (n_bins, k) complex (unscaled STFT, higher bins zero); final samples out."""
         count = spectrum.shape[1]
         full = np.zeros((self.n_fft // 2 + 1, count), dtype=np.complex64)
         full[: spectrum.shape[0]] = spectrum
@@ -226,7 +230,8 @@ class _SegmentedGriffinLim:
     def feed(
         self, spec: np.ndarray, phase: np.ndarray, n_samples: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Take final frames (normalised spectrogram, input phase); return frames with Griffin-Lim phase.
+        """Take final frames (normalised spectrogram, input phase); return frames with Griffin-Lim
+        phase.
 
         ``n_samples``: the input's length once all frames were given, else None.
         """

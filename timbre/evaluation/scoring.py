@@ -32,10 +32,12 @@ from tqdm.auto import tqdm
 
 from timbre import audio, plotting
 from timbre import spectrogram as sp
-from timbre.config import MODEL_CONFIG_FILE, SpectrogramConfig, read_model_info
+from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, ModelError
 from timbre.evaluation import metrics
-from timbre.fileio import atomic_path, read_json, write_json
+from timbre.fileio import atomic_path, write_json
+from timbre.modeldir import ModelDir, ModelInfo, read_model_info
+from timbre.store import load_manifest
 
 SYSTEMS = ("identity", "model", "model_griffinlim", "oracle")  # display order
 MODEL_SYSTEMS = {
@@ -83,7 +85,9 @@ class Pair:
 
 
 class ConverterLike(Protocol):
-    """What :func:`evaluate_pairs` needs of a converter (:class:`timbre.conversion.converter.Converter`)."""
+    """What :func:`evaluate_pairs` needs of a converter
+    (:class:`timbre.conversion.converter.Converter`).
+    """
 
     def convert(self, audio: np.ndarray) -> np.ndarray: ...
 
@@ -92,7 +96,9 @@ class ConverterLike(Protocol):
 
 @dataclasses.dataclass
 class EvalResults:
-    """Scores: ``pieces[piece][system][metric]``, ``mean[system][metric]``, ``gap_closed[system][metric]``."""
+    """Scores: ``pieces[piece][system][metric]``, ``mean[system][metric]``,
+    ``gap_closed[system][metric]``.
+    """
 
     pieces: dict[str, dict[str, dict[str, float]]]
     mean: dict[str, dict[str, float]]
@@ -123,26 +129,36 @@ def read_model_settings(model_path: str | os.PathLike) -> tuple[str, str, Spectr
     """``(origin, target, spectrogram)`` of a model directory (or its ``generator.keras``).
 
     Raises:
-        ModelError: not a model (see :func:`timbre.config.read_model_info`), or its
+        The errors of :func:`model_info`.
+    """
+    info = model_info(model_path)
+    return info.origin, info.target, info.spectrogram
+
+
+def model_info(model_path: str | os.PathLike) -> ModelInfo:
+    """The model's :class:`~timbre.modeldir.ModelInfo`, read once, with both instruments named.
+
+    Raises:
+        ModelError: not a model (see :func:`timbre.modeldir.read_model_info`), or its
             ``config.json`` does not name the origin and target instruments.
     """
     info = read_model_info(model_path)
     missing = [key for key in ("origin", "target") if getattr(info, key) is None]
     if missing:
         raise ModelError(
-            f"model: {info.directory / MODEL_CONFIG_FILE} lacks {missing} "
+            f"model: {ModelDir(info.directory).config} lacks {missing} "
             "(expected a config.json written by train.py)"
         )
-    return info.origin, info.target, info.spectrogram
+    return info
 
 
-def test_pairs(
+def split_pairs(
     features_path: str | os.PathLike, origin: str, target: str, max_pieces: int | None = None
 ) -> list[Pair]:
     """The test-split pieces of a features folder, as (origin, target) audio pairs.
 
     Args:
-        features_path: folder holding ``manifest.json`` (compute_features.py).
+        features_path: folder holding the feature store (compute_features.py).
         origin, target: instruments the model converts between.
         max_pieces: keep the first N pieces (sorted by name).
 
@@ -155,33 +171,28 @@ def test_pairs(
         raise DatasetError(
             f"features: {folder} not found (expected the folder compute_features.py wrote)"
         )
-    manifest = read_json(folder / "manifest.json")
-    instruments = list(manifest.get("instruments", []))
+    manifest = load_manifest(folder)
     for role, name in (("origin", origin), ("target", target)):
-        if name not in instruments:
+        if name not in manifest.instruments:
             raise DatasetError(
                 f"features {folder}: no instrument {name!r}, the model's {role} "
-                f"(features hold {instruments}; the model converts {origin} -> {target})"
+                f"(features hold {list(manifest.instruments)}; the model converts "
+                f"{origin} -> {target})"
             )
-    split = manifest.get("split", {})
-    pieces = sorted(split.get("test", []))
+    pieces = sorted(manifest.split.get("test", []))
     if not pieces:
-        counts = ", ".join(
-            f"{name} {len(split.get(name, []))}" for name in ("train", "val", "test")
-        )
         raise DatasetError(
-            f"features {folder}: the test split is empty ({counts} pieces) "
+            f"features {folder}: the test split is empty ({manifest.split_counts()} pieces) "
             "(expected at least one test piece); or use --origin_dir/--target_dir"
         )
-    audios = Path(manifest.get("audios_path", ""))
-    if not audios.is_dir():
+    if manifest.audios_path is None or not manifest.audios_path.is_dir():
         raise DatasetError(
-            f"features {folder}: audios_path {audios} not found (expected the audio folder "
-            "the features were computed from)"
+            f"features {folder}: audios_path {manifest.audios_path} not found (expected the "
+            "audio folder the features were computed from)"
         )
     pieces = pieces[:max_pieces] if max_pieces else pieces
     pairs = [
-        Pair(piece, audios / origin / f"{piece}.wav", audios / target / f"{piece}.wav")
+        Pair(piece, manifest.audio_path(origin, piece), manifest.audio_path(target, piece))
         for piece in pieces
     ]
     missing = [
@@ -198,7 +209,8 @@ def test_pairs(
 def folder_pairs(
     origin_dir: str | os.PathLike, target_dir: str | os.PathLike, max_pieces: int | None = None
 ) -> list[Pair]:
-    """Pairs of audio files with the same name in two folders (files in one folder only are skipped, with a warning).
+    """Pairs of audio files with the same name in two folders (files in one folder only are skipped,
+    with a warning).
 
     Raises:
         DatasetError: a folder is missing, or the folders share no audio file name.
@@ -253,7 +265,9 @@ def load_pair(
 
 
 def oracle(origin: np.ndarray, target: np.ndarray, spectrogram: SpectrogramConfig) -> np.ndarray:
-    """The target's normalised log magnitude with the origin's phase, inverted to ``len(target)`` samples."""
+    """The target's normalised log magnitude with the origin's phase, inverted to ``len(target)``
+    samples.
+    """
     magnitude, _ = sp.log_spectrogram(target, spectrogram)
     _, phase = sp.log_spectrogram(origin, spectrogram)
     return sp.invert_log_spectrogram(magnitude, phase, spectrogram, len(target))
@@ -338,7 +352,7 @@ def evaluate_pairs(
     """Score every pair (tqdm progress over pieces) and summarise.
 
     Args:
-        pairs: the pieces (:func:`test_pairs` or :func:`folder_pairs`).
+        pairs: the pieces (:func:`split_pairs` or :func:`folder_pairs`).
         converters: ``{system: converter}`` for the model systems.
         spectrogram: the model's settings; audio is compared at its sample rate.
         config: evaluation settings.
@@ -384,13 +398,17 @@ def _nanmean(values: Sequence[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
-def load_converters(model_path: str | os.PathLike, config: EvalConfig) -> dict[str, ConverterLike]:
-    """One :class:`timbre.conversion.converter.Converter` per model system of ``config.phase``, sharing one generator."""
+def load_converters(
+    model: str | os.PathLike | ModelInfo, config: EvalConfig
+) -> dict[str, ConverterLike]:
+    """One :class:`timbre.conversion.converter.Converter` per model system of ``config.phase``,
+    sharing one generator.
+    """
     from timbre.conversion import (
         converter,
     )  # imports TensorFlow: only when a model is actually loaded
 
-    generator, spectrogram = converter.load_generator(model_path)
+    generator, spectrogram = converter.load_generator(model)
     return {
         system: converter.Converter(
             generator,
@@ -404,7 +422,7 @@ def load_converters(model_path: str | os.PathLike, config: EvalConfig) -> dict[s
 
 
 def markdown_table(results: EvalResults) -> str:
-    """Systems x metrics (means over pieces) and one "gap closed" row per model system, in Markdown."""
+    """Systems x metrics (means over pieces) and a "gap closed" row per model system (Markdown)."""
     arrows = {
         **{m: "↓" for m in metrics.LOWER_IS_BETTER},
         **{m: "↑" for m in metrics.HIGHER_IS_BETTER},
@@ -437,7 +455,8 @@ def _format(value: float) -> str:
 
 
 def write_results(results: EvalResults, output_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``results.json``, ``results.csv``, ``results.md`` and ``eval.png`` (atomically) into ``output_dir``.
+    """Write ``results.json``, ``results.csv``, ``results.md`` and ``eval.png`` (atomically) into
+    ``output_dir``.
 
     Returns:
         ``{"json": path, "csv": path, "markdown": path, "plot": path}``.
@@ -475,7 +494,8 @@ def evaluate(
     config: EvalConfig = EvalConfig(),
     progress: bool = True,
 ) -> tuple[EvalResults, dict[str, Path]]:
-    """Convert and score the test pieces of ``features_path`` (or two folders of aligned audio), write the results.
+    """Convert and score the test pieces of ``features_path`` (or two folders of aligned audio),
+    write the results.
 
     Args:
         model_path: a model directory or its ``generator.keras``.
@@ -498,14 +518,13 @@ def evaluate(
             "evaluate: give either features_path or both origin_dir and target_dir "
             f"(got features_path={features_path}, origin_dir={origin_dir}, target_dir={target_dir})"
         )
-    origin, target, spectrogram = read_model_settings(model_path)
+    info = model_info(model_path)
+    origin, target, spectrogram = info.origin, info.target, info.spectrogram
     if features_path is not None:
-        pairs = test_pairs(features_path, origin, target, config.max_pieces)
+        pairs = split_pairs(features_path, origin, target, config.max_pieces)
     else:
         pairs = folder_pairs(origin_dir, target_dir, config.max_pieces)
-    results = evaluate_pairs(
-        pairs, load_converters(model_path, config), spectrogram, config, progress
-    )
+    results = evaluate_pairs(pairs, load_converters(info, config), spectrogram, config, progress)
     sources = {"features_path": features_path, "origin_dir": origin_dir, "target_dir": target_dir}
     results.settings.update(
         {
@@ -517,6 +536,6 @@ def evaluate(
     )
     paths = write_results(
         results,
-        output_dir if output_dir is not None else read_model_info(model_path).directory / "eval",
+        output_dir if output_dir is not None else ModelDir(info.directory).eval,
     )
     return results, paths

@@ -11,12 +11,7 @@ trusts audio of a MIDI file that has since changed. A folder holding audio
 rendered with other settings is refused. A MIDI file that cannot be read (or
 holds no notes) is reported by name and reason and skipped.
 
-``<audios>/manifest.json`` (version 1)::
-
-    {"version": 1, "synth": SynthConfig, "note_bank": {"source", "path", "programs"|"presets"},
-     "sample_rate": 44100, "instruments": [...],
-     "pieces": {"<piece>": {"midi": path, "seconds": s, "split": "train"|"val"|"test"}},
-     "split": {"train": [...], "val": [...], "test": [...]}, "failed": {"<midi path>": reason}}
+The folder's layout and its manifest are :mod:`timbre.audio_manifest`'s.
 
 The split is by piece, seeded: 80/10/10 %, with at least one val and one test
 piece once there are 3 pieces or more (fewer: all train).
@@ -36,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre import audio
+from timbre import audio, audio_manifest
+from timbre.audio_manifest import SPLITS
 from timbre.config import SynthConfig
 from timbre.errors import DatasetError, MidiError, TimbreError
 from timbre.fileio import read_json, write_json
@@ -45,11 +41,8 @@ from timbre.synthesis import midi
 from timbre.synthesis.notebank import BankSet
 from timbre.synthesis.synth import NoteSynthesizer, substitution_message
 
-MANIFEST = "manifest.json"
 STATE = ".render_state.json"  # which pieces are complete, from which MIDI content (see _Ledger)
 STATE_SAVE_SECONDS = 5.0
-MANIFEST_VERSION = 1
-SPLITS = ("train", "val", "test")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +95,6 @@ def render_pairs(
         )
     audios = Path(audios_path)
     header = {
-        "version": MANIFEST_VERSION,
         "synth": config.to_dict(),
         "note_bank": banks.describe(),
         "sample_rate": config.sample_rate,
@@ -118,9 +110,7 @@ def render_pairs(
     ]
     pending = [path for path in names if path not in set(done)]
     ledger.forget([names[path] for path in pending])
-    write_json(
-        audios / MANIFEST, {**header, "pieces": {}, "split": {s: [] for s in SPLITS}, "failed": {}}
-    )
+    audio_manifest.write(audios, header, {}, {s: [] for s in SPLITS}, {})
     try:
         results = _run(pending, names, audios, banks, config, jobs, progress, ledger.add)
     finally:
@@ -140,10 +130,10 @@ def render_pairs(
         name: {"midi": midi_of[name], "seconds": round(seconds[name], 6), "split": of[name]}
         for name in sorted(seconds)
     }
-    write_json(audios / MANIFEST, {**header, "pieces": pieces, "split": split, "failed": failed})
+    manifest = audio_manifest.write(audios, header, pieces, split, failed)
     rendered = [name for name, _, reason in results if reason is None]
     return RenderSummary(
-        audios / MANIFEST,
+        manifest,
         rendered,
         sorted(names[p] for p in done),
         failed,
@@ -170,17 +160,16 @@ def split_pieces(names: Sequence[str], seed: int) -> dict[str, list[str]]:
 
 def _check_previous(audios: Path, header: dict) -> None:
     """Refuse to resume into a folder rendered with other settings."""
-    path = audios / MANIFEST
-    if not path.is_file():
+    old = audio_manifest.read_previous(audios)
+    if old is None:
         return
-    old = read_json(path)
     old_bank, bank = old.get("note_bank", {}), header["note_bank"]
     key = "programs" if bank["source"] == "soundfont" else "presets"
     shared = set(old_bank.get(key, {})) & set(bank[key])
     differs = [
         what
         for what, same in [
-            ("version", old.get("version") == header["version"]),
+            ("version", old.get("version") == audio_manifest.VERSION),
             ("synth", old.get("synth") == header["synth"]),
             (
                 "note bank",

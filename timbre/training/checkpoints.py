@@ -1,6 +1,6 @@
 """Full-state checkpoints and the history they carry, in a model directory.
 
-Files (the rest of the model directory is described in :mod:`timbre.training.loop`)::
+Files (the whole model directory is described in :mod:`timbre.modeldir`)::
 
     checkpoints/epoch_XXXX.npz   the full state after an epoch; newest ``keep`` kept
     history.csv                  one row per completed epoch (epoch, losses, val_ losses, seconds)
@@ -35,9 +35,8 @@ import numpy as np
 
 from timbre.errors import ModelError
 from timbre.fileio import atomic_path
+from timbre.modeldir import ModelDir
 from timbre.training.pix2pix import Pix2Pix
-
-CHECKPOINT_DIR, HISTORY_FILE = "checkpoints", "history.csv"
 
 
 def list_checkpoints(model_dir: Path) -> dict[int, Path]:
@@ -45,7 +44,7 @@ def list_checkpoints(model_dir: Path) -> dict[int, Path]:
 
     {} if there are none.
     """
-    folder = model_dir / CHECKPOINT_DIR
+    folder = ModelDir(model_dir).checkpoints
     found = {}
     for path in folder.glob("epoch_*.npz") if folder.is_dir() else ():
         stem = path.stem.removeprefix("epoch_")
@@ -63,7 +62,7 @@ def save_checkpoint(
     """
     variables = model.state_variables()
     meta = {"epoch": epoch, "history": history, "paths": [v.path for v in variables]}
-    path = model_dir / CHECKPOINT_DIR / f"epoch_{epoch:04d}.npz"
+    path = ModelDir(model_dir).checkpoint(epoch)
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
         for name, value in [("meta", json.dumps(meta))] + [
             (f"v{i:04d}", v) for i, v in enumerate(variables)
@@ -118,13 +117,13 @@ def write_history(model_dir: Path, history: list[dict]) -> None:
     writer = csv.DictWriter(text, ["epoch", *names, "seconds"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
-    with atomic_path(model_dir / HISTORY_FILE) as tmp:
+    with atomic_path(ModelDir(model_dir).history) as tmp:
         tmp.write_text(text.getvalue())
 
 
 def read_history(model_dir: str | Path) -> list[dict[str, float]]:
     """The rows of a model directory's history.csv (epoch as int), [] if there is none."""
-    path = Path(model_dir) / HISTORY_FILE
+    path = ModelDir(Path(model_dir)).history
     if not path.exists():
         return []
     with open(path, newline="") as f:

@@ -30,9 +30,7 @@ A piece with a single tile is never shifted.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,113 +38,19 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from timbre import spectrogram as sp
-from timbre.config import FeatureConfig, SpectrogramConfig
+from timbre import store
+from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError
-from timbre.features import MANIFEST, SPLITS, VERSION, settings_diff, tile_file_layout, tile_path
-from timbre.fileio import read_json
+from timbre.store import FeatureManifest, load_manifest, tile_file_layout
 
-__all__ = ["FeatureManifest", "load_manifest", "make_dataset", "count_pairs", "split_by_fraction"]
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureManifest:
-    """``<features>/manifest.json``, checked (see :func:`load_manifest`)."""
-
-    path: Path  # the features folder
-    spectrogram: SpectrogramConfig  # settings the tiles were made with
-    features: FeatureConfig  # overlap and silence settings
-    instruments: tuple[str, ...]
-    pieces: dict[
-        str, dict[str, Any]
-    ]  # piece -> {"n_tiles", "split", "seconds", "n_frames", "peak_db"}
-    split: dict[str, list[str]]  # split name -> pieces
-    audios_path: Path | None  # the audio folder the tiles came from
-    split_given: bool = True  # False: the audio had no split and every piece is in "train"
-
-    def tile_path(self, instrument: str, piece: str) -> Path:
-        return tile_path(self.path, instrument, piece)
-
-    def tile_starts(self, piece: str) -> np.ndarray:
-        """First frame of each tile of ``piece`` (from ``n_frames``; without it, regular steps)."""
-        entry, frames = self.pieces[piece], self.spectrogram.tile_frames
-        n_frames = (
-            entry.get("n_frames")
-            or (entry["n_tiles"] - 1) * (frames - self.features.overlap) + frames
-        )
-        return sp.tile_starts(int(n_frames), frames, self.features.overlap)
-
-
-def _manifest_error(path: Path, what: str) -> DatasetError:
-    return DatasetError(
-        f"{path}: {what} (expected a features manifest written by compute_features.py)"
-    )
-
-
-def _check_pieces(path: Path, pieces: dict[str, Any], split: dict[str, list[str]]) -> None:
-    """Every piece has a tile count; every split member is a piece, in one split only."""
-    owner: dict[str, str] = {}
-    for piece, entry in pieces.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("n_tiles"), int):
-            raise _manifest_error(path, f"piece '{piece}' has no tile count 'n_tiles'")
-    for name, members in split.items():
-        for piece in members:
-            if piece not in pieces:
-                raise _manifest_error(path, f"split '{name}' names unknown piece '{piece}'")
-            if piece in owner:
-                raise _manifest_error(
-                    path, f"piece '{piece}' is in splits '{owner[piece]}' and '{name}'"
-                )
-            owner[piece] = name
-
-
-def load_manifest(features_path: str | os.PathLike) -> FeatureManifest:
-    """Read and check ``<features_path>/manifest.json``.
-
-    ``features``, ``audios_path`` and per-piece ``n_frames``/``peak_db`` are
-    optional (hand-written stores work); ``spectrogram``, ``instruments``,
-    ``pieces`` (each with ``n_tiles``) and ``split`` are required.
-
-    Warns when the manifest comes from a run that has not finished.
-
-    Raises:
-        DatasetError: missing folder or manifest, invalid JSON, missing keys,
-            a piece in two splits or a split naming an unknown piece (names the file).
-        ConfigError: invalid settings in the manifest.
-    """
-    folder = Path(features_path)
-    if not folder.is_dir():
-        raise DatasetError(
-            f"{folder}: features folder not found (expected the output of compute_features.py)"
-        )
-    path = folder / MANIFEST
-    data = read_json(path)
-    if not isinstance(data, dict) or data.get("version", VERSION) != VERSION:
-        raise _manifest_error(
-            path, f"version {data.get('version') if isinstance(data, dict) else None}"
-        )
-    missing = [key for key in ("spectrogram", "instruments", "pieces", "split") if key not in data]
-    if missing:
-        raise _manifest_error(path, f"missing keys {missing}")
-    _check_pieces(path, data["pieces"], data["split"])
-    pieces = data["pieces"]
-    if data.get("complete") is False:
-        warnings.warn(
-            f"{path}: the feature run has not finished ({len(pieces)} pieces so far); "
-            f"rerun compute_features.py to complete it",
-            stacklevel=2,
-        )
-    audios = data.get("audios_path")
-    return FeatureManifest(
-        folder,
-        SpectrogramConfig.from_dict(data["spectrogram"], source=str(path)),
-        FeatureConfig.from_dict(data.get("features") or {}, source=str(path)),
-        tuple(data["instruments"]),
-        pieces,
-        {k: list(v) for k, v in data["split"].items()},
-        Path(audios) if audios else None,
-        bool(data.get("split_given", True)),
-    )
+__all__ = [
+    "PairSet",
+    "open_pairs",
+    "pair_dataset",
+    "make_dataset",
+    "count_pairs",
+    "split_by_fraction",
+]
 
 
 def split_by_fraction(
@@ -179,50 +83,6 @@ def split_by_fraction(
     return {"train": [p for p in names if p not in val], "val": sorted(val)}
 
 
-def _check_spectrogram(manifest: FeatureManifest, expected: SpectrogramConfig | None) -> None:
-    if expected is None or expected == manifest.spectrogram:
-        return
-    diff = settings_diff(manifest.spectrogram.to_dict(), expected.to_dict())
-    raise ConfigError(
-        f"{manifest.path}: features made with other spectrogram settings: {diff} "
-        f"(expected identical settings); recompute the features or use the features' settings"
-    )
-
-
-def _check_instrument(manifest: FeatureManifest, role: str, name: str) -> None:
-    if name in manifest.instruments:
-        return
-    close = difflib.get_close_matches(name, manifest.instruments, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise DatasetError(
-        f"{role} instrument '{name}' is not in the features at {manifest.path} "
-        f"(available: {', '.join(manifest.instruments) or 'none'}){hint}"
-    )
-
-
-def _select_pieces(manifest: FeatureManifest, split: str | Sequence[str]) -> list[str]:
-    if not isinstance(split, str):
-        unknown = [p for p in split if p not in manifest.pieces]
-        if unknown:
-            raise DatasetError(f"pieces {unknown[:5]} are not in the features at {manifest.path}")
-        if not split:
-            raise DatasetError("split: an empty list of pieces (expected at least one piece)")
-        return list(dict.fromkeys(split))
-    if split not in manifest.split and split not in SPLITS:
-        raise ConfigError(
-            f"split '{split}' (expected one of "
-            f"{', '.join(sorted(set(SPLITS) | set(manifest.split)))})"
-        )
-    pieces = manifest.split.get(split, [])
-    if not pieces:
-        counts = ", ".join(f"{name} {len(members)}" for name, members in manifest.split.items())
-        hint = "" if manifest.split_given else "; the audio had no split: use split_by_fraction"
-        raise DatasetError(
-            f"split '{split}' has 0 pieces ({len(manifest.pieces)} pieces in total: {counts}){hint}"
-        )
-    return list(pieces)
-
-
 def _pairs(
     manifest: FeatureManifest, pieces: list[str], origin: str, target: str, keep_silent: bool
 ) -> np.ndarray:
@@ -248,19 +108,19 @@ def _pairs(
     return np.concatenate(rows).astype(np.int64) if rows else np.zeros((0, 2), np.int64)
 
 
-def _prepare(
-    features_path,
+def _select(
+    manifest: FeatureManifest,
     origin: str,
     target: str,
-    split,
+    split: str | Sequence[str],
     keep_silent: bool,
     spectrogram: SpectrogramConfig | None = None,
-) -> tuple[FeatureManifest, list[str], np.ndarray]:
-    manifest = load_manifest(features_path)
-    _check_spectrogram(manifest, spectrogram)
-    _check_instrument(manifest, "origin", origin)
-    _check_instrument(manifest, "target", target)
-    pieces = _select_pieces(manifest, split)
+) -> tuple[list[str], np.ndarray]:
+    """The pieces of ``split`` and their (piece, tile) pairs; manifest only, no tile reads."""
+    manifest.check_spectrogram(spectrogram)
+    manifest.check_instrument("origin", origin)
+    manifest.check_instrument("target", target)
+    pieces = manifest.select(split)
     pairs = _pairs(manifest, pieces, origin, target, keep_silent)
     if len(pairs) == 0:
         n_tiles = sum(manifest.pieces[p]["n_tiles"] for p in pieces)
@@ -268,26 +128,33 @@ def _prepare(
             f"split {split!r}: all {n_tiles} tile pairs of {origin}/{target} are near silence "
             f"(below {manifest.features.silence_db} dB); pass keep_silent=True or lower silence_db"
         )
-    return manifest, pieces, pairs
+    return pieces, pairs
+
+
+def _manifest(source: FeatureManifest | str | os.PathLike) -> FeatureManifest:
+    return source if isinstance(source, FeatureManifest) else load_manifest(source)
 
 
 def count_pairs(
-    features_path: str | os.PathLike,
+    source: FeatureManifest | str | os.PathLike,
     origin: str,
     target: str,
     split: str | Sequence[str],
     keep_silent: bool = False,
 ) -> int:
-    """Number of (origin, target) pairs :func:`make_dataset` yields per pass (manifest only, no tile reads).
+    """Number of (origin, target) pairs a pass yields (manifest only, no tile reads).
+
+    Args:
+        source: an opened :class:`~timbre.store.FeatureManifest`, or a features folder.
 
     Raises:
-        The errors of :func:`make_dataset` that the manifest alone can show.
+        The errors of :func:`open_pairs` that the manifest alone can show.
     """
-    return len(_prepare(features_path, origin, target, split, keep_silent)[2])
+    return len(_select(_manifest(source), origin, target, split, keep_silent)[1])
 
 
 class _PairReader:
-    """Reads batches of aligned (origin, target) tiles, or shifted windows of them, from the tile files."""
+    """Reads batches of aligned (origin, target) tiles, or shifted windows of them, from files."""
 
     def __init__(
         self, manifest: FeatureManifest, pieces: list[str], origin: str, target: str
@@ -305,8 +172,9 @@ class _PairReader:
             if len(starts) != manifest.pieces[piece]["n_tiles"]:
                 entry = manifest.pieces[piece]
                 raise DatasetError(
-                    f"{manifest.path}/manifest.json: piece '{piece}' has {entry['n_tiles']} tiles "
-                    f"but n_frames={entry.get('n_frames')} gives {len(starts)}"
+                    f"{store.manifest_path(manifest.path)}: piece '{piece}' has "
+                    f"{entry['n_tiles']} tiles but n_frames={entry.get('n_frames')} "
+                    f"gives {len(starts)}"
                 )
 
     def _layout(self, manifest: FeatureManifest, instrument: str, piece: str) -> tuple[Path, int]:
@@ -316,7 +184,7 @@ class _PairReader:
         if shape != expected:
             raise DatasetError(
                 f"{path}: tiles of shape {shape} "
-                f"(expected {expected} from {manifest.path}/manifest.json)"
+                f"(expected {expected} from {store.manifest_path(manifest.path)})"
             )
         return path, offset
 
@@ -351,7 +219,10 @@ class _PairReader:
             dest[:, self.frames - cut :] = two[1][:, self.frames - step : self.frames - step + cut]
 
     def batch(self, pairs: np.ndarray, shifts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Tiles of ``pairs`` ((n, 2): piece number, tile); ``shifts`` in [0, 1) or None. Float16 (n, bins, frames)."""
+        """Tiles of ``pairs`` ((n, 2): piece number, tile), float16 (n, bins, frames).
+
+        ``shifts``: one window shift in [0, 1) per pair, or None for the tiles as stored.
+        """
         origin = np.empty((len(pairs), self.n_bins, self.frames), np.float16)
         target = np.empty_like(origin)
         for k, (piece, tile) in enumerate(pairs):
@@ -362,11 +233,61 @@ class _PairReader:
         return origin, target
 
 
-def make_dataset(
-    features_path: str | os.PathLike,
+@dataclasses.dataclass(frozen=True)
+class PairSet:
+    """The (origin, target) pairs of one split, opened once: pass it to :func:`pair_dataset`.
+
+    Building it reads the manifest's entries and every tile file's header (so a
+    missing or truncated file is reported before training starts); iterating a
+    dataset made from it reads only tile data.
+    """
+
+    manifest: FeatureManifest
+    split: str | list[str]  # the split name, or the explicit list of pieces
+    pieces: list[str]
+    pairs: np.ndarray  # (n_pairs, 2) int64: piece number in ``pieces``, tile number
+    reader: _PairReader
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+
+def open_pairs(
+    source: FeatureManifest | str | os.PathLike,
     origin: str,
     target: str,
     split: str | Sequence[str],
+    *,
+    spectrogram: SpectrogramConfig | None = None,
+    keep_silent: bool = False,
+) -> PairSet:
+    """Open the (origin, target) pairs of ``split`` once.
+
+    Args:
+        source: an opened :class:`~timbre.store.FeatureManifest`, or a features folder.
+        origin: input instrument, e.g. ``"keyboard_acoustic"``.
+        target: output instrument.
+        split: ``"train"``, ``"val"`` or ``"test"``, or an explicit list of
+            pieces (e.g. from :func:`split_by_fraction`).
+        spectrogram: the settings the caller expects; a mismatch raises.
+        keep_silent: keep pairs whose origin and target are both near silence.
+
+    Raises:
+        ConfigError: unknown split name, or spectrogram settings differing
+            from ``spectrogram`` (names the fields).
+        DatasetError: missing/corrupt manifest, instrument not in the features
+            (lists the available ones), a split with no pieces, all pairs
+            silent, a missing, corrupt or truncated tile file (names it).
+    """
+    manifest = _manifest(source)
+    pieces, pairs = _select(manifest, origin, target, split, keep_silent, spectrogram)
+    reader = _PairReader(manifest, pieces, origin, target)
+    chosen = split if isinstance(split, str) else list(split)
+    return PairSet(manifest, chosen, pieces, pairs, reader)
+
+
+def pair_dataset(
+    pairs: PairSet,
     batch_size: int,
     *,
     shuffle: bool = True,
@@ -374,48 +295,34 @@ def make_dataset(
     seed: int = 0,
     repeat: bool = False,
     drop_remainder: bool = False,
-    spectrogram: SpectrogramConfig | None = None,
-    keep_silent: bool = False,
 ) -> tf.data.Dataset:
-    """A ``tf.data.Dataset`` of (origin, target) tile batches.
+    """A ``tf.data.Dataset`` of (origin, target) tile batches from an opened :class:`PairSet`.
 
     Args:
-        features_path: folder written by ``compute_features.py``.
-        origin: input instrument, e.g. ``"keyboard_acoustic"``.
-        target: output instrument.
-        split: ``"train"``, ``"val"`` or ``"test"``, or an explicit list of
-            pieces (e.g. from :func:`split_by_fraction`).
+        pairs: from :func:`open_pairs`; reused across epochs (nothing is re-read).
         batch_size: pairs per batch.
         shuffle: seeded shuffle of the pairs, a new order on every iteration.
         augment: random time shift of the tile window (module docstring);
-            ``None``: on for ``"train"``, off otherwise.
+            ``None``: on for the ``"train"`` split, off otherwise.
         seed: non-negative; seeds the shuffle and the shifts.
         repeat: repeat forever (each pass reshuffled).
         drop_remainder: drop the last, smaller batch of a pass.
-        spectrogram: the settings the caller expects; a mismatch raises.
-        keep_silent: keep pairs whose origin and target are both near silence.
 
     Returns:
         Dataset of ``(origin, target)``, each float32 of shape
         (batch, n_bins, tile_frames, 1), values in [-1, 1]; prefetched.
 
     Raises:
-        ConfigError: bad ``batch_size``/``seed``, unknown split name, or
-            spectrogram settings differing from ``spectrogram`` (names the fields).
-        DatasetError: missing/corrupt manifest, instrument not in the features
-            (lists the available ones), a split with no pieces, all pairs
-            silent, a missing, corrupt or truncated tile file (names it).
+        ConfigError: bad ``batch_size`` or ``seed``.
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ConfigError(f"batch_size={batch_size!r} must be a positive integer")
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
-    manifest, pieces, pairs = _prepare(
-        features_path, origin, target, split, keep_silent, spectrogram
-    )
-    reader = _PairReader(manifest, pieces, origin, target)
-    augment = (split == "train") if augment is None else augment
-    shape = (manifest.spectrogram.n_bins, manifest.spectrogram.tile_frames)
+    augment = (pairs.split == "train") if augment is None else augment
+    spec = pairs.manifest.spectrogram
+    shape = (spec.n_bins, spec.tile_frames)
+    reader, numbered = pairs.reader, pairs.pairs
 
     def read(batch_number: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         shifts = (
@@ -423,7 +330,7 @@ def make_dataset(
             if augment
             else None
         )
-        return reader.batch(pairs[numbers], shifts)
+        return reader.batch(numbered[numbers], shifts)
 
     def load(batch_number: tf.Tensor, numbers: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         tiles = tf.numpy_function(
@@ -433,11 +340,33 @@ def make_dataset(
             tf.ensure_shape(tf.cast(t, tf.float32)[..., None], (None, *shape, 1)) for t in tiles
         )
 
-    dataset = tf.data.Dataset.range(len(pairs))
+    dataset = tf.data.Dataset.range(len(numbered))
     if shuffle:
-        dataset = dataset.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(numbered), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def make_dataset(
+    source: FeatureManifest | str | os.PathLike,
+    origin: str,
+    target: str,
+    split: str | Sequence[str],
+    batch_size: int,
+    *,
+    spectrogram: SpectrogramConfig | None = None,
+    keep_silent: bool = False,
+    **options: Any,
+) -> tf.data.Dataset:
+    """:func:`open_pairs` then :func:`pair_dataset` (``options``: its keyword arguments).
+
+    For one-off use; a training loop opens the pairs once and calls
+    :func:`pair_dataset` for every epoch. Raises the errors of both.
+    """
+    pairs = open_pairs(
+        source, origin, target, split, spectrogram=spectrogram, keep_silent=keep_silent
+    )
+    return pair_dataset(pairs, batch_size, **options)

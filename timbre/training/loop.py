@@ -1,17 +1,12 @@
 """Training runs: a model directory that survives any crash, trained with Keras ``fit``.
 
-Model directory (DESIGN.md)::
+The model directory's layout is :mod:`timbre.modeldir`'s. ``generator.keras``
+holds the generator of the best epoch so far: the lowest validation L1
+(``val_gen_l1``), or the last epoch when there is no validation.
 
-    config.json          {"version", "mode", "origin", "target", "features_path", "spectrogram", "model", "train"}
-    checkpoints/         epoch_XXXX.npz: the full state after an epoch (:mod:`timbre.training.checkpoints`);
-                         newest ``keep_checkpoints`` kept
-    history.csv          one row per completed epoch (epoch, losses, val_ losses, seconds)
-    logs/                TensorBoard
-    samples/epoch_XXX.png, epoch_XXX.wav   a fixed validation excerpt: input | prediction | target, converted audio
-                         (:mod:`timbre.training.samples`)
-    curves.png           training curves, redrawn every epoch
-    generator.keras      the exported generator of the best epoch so far: the lowest validation L1
-                         (``val_gen_l1``), or the last epoch when there is no validation
+Inputs are opened once: :func:`prepare` reads the feature manifest,
+:func:`open_data` the pairs of the training and validation splits (with every
+tile file's header); each epoch then only builds a new shuffle of them.
 
 Crash safety: every file is written atomically, and each epoch's checkpoint
 is written before ``history.csv`` is rebuilt from it (see
@@ -32,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -43,19 +37,13 @@ import numpy as np
 import tensorflow as tf
 
 from timbre import plotting
-from timbre.config import (
-    GENERATOR_FILE,
-    MODEL_CONFIG_FILE,
-    ModelConfig,
-    SpectrogramConfig,
-    TrainConfig,
-)
+from timbre.config import ModelConfig, SpectrogramConfig, TrainConfig
 from timbre.errors import ConfigError, ModelError
-from timbre.fileio import atomic_path, read_json, write_json
+from timbre.fileio import atomic_path
+from timbre.modeldir import ModelDir
+from timbre.store import FeatureManifest, load_manifest
 from timbre.training import dataset
 from timbre.training.checkpoints import (
-    CHECKPOINT_DIR,
-    HISTORY_FILE,
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
@@ -63,22 +51,9 @@ from timbre.training.checkpoints import (
 )
 from timbre.training.model import build_discriminator, build_generator, check_tile_shape
 from timbre.training.pix2pix import Pix2Pix, adam
-from timbre.training.samples import SAMPLES_DIR, load_excerpt, write_samples
+from timbre.training.samples import load_excerpt, write_samples
 
-CURVES_FILE = "curves.png"
-BEST_METRIC = (
-    "val_gen_l1"  # the validation loss that picks the exported generator (both modes track it)
-)
-LOG_DIR = "logs"
-RUN_FILES = (
-    MODEL_CONFIG_FILE,
-    HISTORY_FILE,
-    GENERATOR_FILE,
-    CURVES_FILE,
-    CHECKPOINT_DIR,
-    SAMPLES_DIR,
-    LOG_DIR,
-)
+BEST_METRIC = "val_gen_l1"  # the validation loss that picks the exported generator (both modes)
 MODES = ("gan", "generator")
 HAS_TENSORBOARD = (
     importlib.util.find_spec("tensorboard") is not None
@@ -108,7 +83,7 @@ class Run:
     target: str
     spectrogram: SpectrogramConfig
     model: ModelConfig
-    config: TrainConfig
+    train: TrainConfig  # saved under "train" in config.json
     train_split: str | list[str] = "train"  # a split name or a list of pieces (not saved: derived)
     val_split: str | list[str] | None = "val"  # None: no validation
 
@@ -121,14 +96,21 @@ class Run:
             "features_path": str(self.features_path),
             "spectrogram": self.spectrogram.to_dict(),
             "model": self.model.to_dict(),
-            "train": self.config.to_dict(),
+            "train": self.train.to_dict(),
         }
 
+    @property
+    def files(self) -> ModelDir:
+        return ModelDir(self.model_dir)
 
-def read_run_config(model_dir: str | Path) -> dict[str, Any] | None:
-    """The ``config.json`` of a model directory, or ``None`` when there is none."""
-    path = Path(model_dir) / MODEL_CONFIG_FILE
-    return read_json(path) if path.exists() else None
+
+@dataclasses.dataclass(frozen=True)
+class RunData:
+    """A run's training inputs, opened once (:func:`open_data`)."""
+
+    manifest: FeatureManifest
+    train: dataset.PairSet
+    val: dataset.PairSet | None  # None: no validation pieces
 
 
 # --- Checking the request against the features and the model directory.
@@ -144,7 +126,9 @@ def _check_request(mode: str, origin: str, target: str) -> None:
 
 
 def _splits(manifest, config: TrainConfig) -> tuple[str | list[str], str | list[str] | None]:
-    """(training split, validation split or None): the manifest's, else ``validation_fraction`` of the pieces."""
+    """(training split, validation split or None): the manifest's, else ``validation_fraction`` of
+    the pieces.
+    """
     if manifest.split_given:
         return "train", ("val" if manifest.split.get("val") else None)
     pieces = manifest.split.get("train") or sorted(manifest.pieces)
@@ -191,29 +175,22 @@ def _check_model_dir(run: Run, existing: dict[str, Any] | None, resume: bool, fo
         )
 
 
-def _clear_run(model_dir: Path) -> None:
-    """Remove what a previous run wrote (``force``); other files are left alone."""
-    for name in RUN_FILES:
-        path = model_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-
-
 # --- Per-epoch outputs.
 
 
 def export_generator(model: Pix2Pix, model_dir: Path) -> Path:
-    """Save the generator as ``generator.keras`` atomically (standard layers only: safe mode loads it)."""
-    path = model_dir / GENERATOR_FILE
+    """Save the generator as ``generator.keras`` atomically (standard layers only: safe mode loads
+    it).
+    """
+    path = ModelDir(model_dir).generator
     with atomic_path(path) as tmp:
         model.generator.save(tmp)
     return path
 
 
 def is_best_epoch(history: list[dict], metric: str = BEST_METRIC) -> bool:
-    """True when the newest row of ``history`` has the lowest ``metric`` so far (always when it has none).
+    """True when the newest row of ``history`` has the lowest ``metric`` so far (always when it has
+    none).
 
     Validation L1 jumps from epoch to epoch at the learning rates that train fast,
     so the exported generator is the best validated one, not merely the last.
@@ -229,14 +206,15 @@ def write_curves(model_dir: Path, history: list[dict]) -> None:
         key: [row.get(key, np.nan) for row in history]
         for key in sorted({k for row in history for k in row} - {"epoch", "seconds"})
     }
-    plotting.save_figure(plotting.history_figure(series), model_dir / CURVES_FILE)
+    plotting.save_figure(plotting.history_figure(series), ModelDir(model_dir).curves)
 
 
 # --- Setting up: devices, strategy, precision, the model, the data.
 
 
 def select_gpu(gpu: int | None) -> None:
-    """Make only GPU ``gpu`` visible (-1: none, CPU only; None: leave TF's default). Call before any TF op.
+    """Make only GPU ``gpu`` visible (-1: none, CPU only; None: leave TF's default). Call before any
+    TF op.
 
     Raises:
         ConfigError: no such GPU, or TF is already initialised.
@@ -258,7 +236,8 @@ def select_gpu(gpu: int | None) -> None:
 
 
 def make_strategy(distribute: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy: "none" (default), "mirrored" (all local GPUs, else all logical CPUs)
+    """The tf.distribute strategy: "none" (default), "mirrored" (all local GPUs, else all logical
+    CPUs)
     or "multiworker" (reads TF_CONFIG)."""
     if distribute == "none":
         return tf.distribute.get_strategy()
@@ -274,7 +253,7 @@ def make_strategy(distribute: str) -> tf.distribute.Strategy:
 
 def build_model(run: Run, strategy: tf.distribute.Strategy) -> Pix2Pix:
     """Generator (+ discriminator in GAN mode) and their Adam optimisers, under ``strategy``."""
-    spec, config = run.spectrogram, run.config
+    spec, config = run.spectrogram, run.train
     fp16 = config.mixed_precision == "fp16"
     with strategy.scope():
         generator = build_generator(run.model, spec.n_bins, spec.tile_frames)
@@ -291,57 +270,82 @@ def build_model(run: Run, strategy: tf.distribute.Strategy) -> Pix2Pix:
     return model
 
 
-def steps_per_epoch(run: Run) -> int:
-    """Training steps per epoch (``config.steps_per_epoch`` or one pass); checks instruments and batch size.
+def open_data(run: Run, manifest: FeatureManifest) -> RunData:
+    """Open the training and validation pairs once (manifest entries and tile-file headers).
+
+    Raises:
+        DatasetError: an instrument is absent from the features, a missing or corrupt tile file.
+    """
+    options = dict(spectrogram=run.spectrogram)
+    train = dataset.open_pairs(manifest, run.origin, run.target, run.train_split, **options)
+    val = (
+        None
+        if run.val_split is None
+        else dataset.open_pairs(manifest, run.origin, run.target, run.val_split, **options)
+    )
+    return RunData(manifest, train, val)
+
+
+def steps_per_epoch(run: Run, data: RunData) -> int:
+    """Training steps per epoch (``steps_per_epoch`` or one pass over the training pairs).
 
     Raises:
         ConfigError: the batch size exceeds the training pairs.
-        DatasetError: an instrument is absent from the features.
     """
-    n_train = dataset.count_pairs(run.features_path, run.origin, run.target, run.train_split)
-    batch = run.config.batch_size
+    n_train, batch = len(data.train), run.train.batch_size
     if batch > n_train:
         raise ConfigError(
             f"batch_size={batch}: larger than the {n_train} training pairs of "
             f"{run.origin} -> {run.target} (expected at most {n_train})"
         )
-    return run.config.steps_per_epoch or n_train // batch
+    return run.train.steps_per_epoch or n_train // batch
 
 
-def train_data(run: Run, epoch: int, repeat: bool | None = None) -> tf.data.Dataset:
-    """Epoch ``epoch``'s training batches, shuffled with ``seed + epoch`` (resumes see the same order).
+def train_data(run: Run, data: RunData, epoch: int, repeat: bool | None = None) -> tf.data.Dataset:
+    """Epoch ``epoch``'s training batches, shuffled with ``seed + epoch`` (resumes see the same
+    order).
 
-    ``repeat`` defaults to whether ``config.steps_per_epoch`` is set.
+    ``repeat`` defaults to whether ``steps_per_epoch`` is set.
     """
-    repeat = run.config.steps_per_epoch is not None if repeat is None else repeat
-    return dataset.make_dataset(
-        run.features_path,
-        run.origin,
-        run.target,
-        run.train_split,
-        run.config.batch_size,
+    repeat = run.train.steps_per_epoch is not None if repeat is None else repeat
+    return dataset.pair_dataset(
+        data.train,
+        run.train.batch_size,
         shuffle=True,
         augment=True,
-        seed=run.config.seed + epoch,
+        seed=run.train.seed + epoch,
         drop_remainder=True,
         repeat=repeat,
-        spectrogram=run.spectrogram,
     )
 
 
-def _val_data(run: Run) -> tf.data.Dataset | None:
-    if run.val_split is None:
+def _val_data(run: Run, data: RunData) -> tf.data.Dataset | None:
+    if data.val is None:
         return None
-    return dataset.make_dataset(
-        run.features_path,
-        run.origin,
-        run.target,
-        run.val_split,
-        run.config.batch_size,
-        shuffle=False,
-        augment=False,
-        spectrogram=run.spectrogram,
-    )
+    return dataset.pair_dataset(data.val, run.train.batch_size, shuffle=False, augment=False)
+
+
+def resolve_configs(
+    saved: dict[str, Any] | None,
+    model: ModelConfig | dict[str, Any] | None,
+    config: TrainConfig | dict[str, Any] | None,
+    source: str,
+) -> tuple[ModelConfig, TrainConfig]:
+    """The run's settings, worked out in one place.
+
+    A full config is taken as it is. ``None`` or a dict of fields takes the
+    saved run's settings (``saved``: its ``config.json``, when resuming) or
+    else the defaults, with the dict's fields on top: so a resumed run keeps
+    its settings except the flags given again.
+    """
+
+    def resolve(kind: type, given: Any, key: str) -> Any:
+        if isinstance(given, kind):
+            return given
+        base = kind.from_dict(saved[key], source=source) if saved else kind()
+        return dataclasses.replace(base, **given) if given else base
+
+    return resolve(ModelConfig, model, "model"), resolve(TrainConfig, config, "train")
 
 
 def prepare(
@@ -350,24 +354,21 @@ def prepare(
     origin: str,
     target: str,
     mode: str,
-    model: ModelConfig | None,
-    config: TrainConfig | None,
+    model: ModelConfig | dict[str, Any] | None,
+    config: TrainConfig | dict[str, Any] | None,
     resume: bool,
     force: bool,
-) -> tuple[Run, Any]:
-    """Check the request and resolve the run's settings (saved ones when resuming); returns (run, manifest)."""
+) -> tuple[Run, FeatureManifest]:
+    """Check the request and resolve the run's settings (saved ones when resuming); returns (run,
+    manifest).
+    """
     features_path, model_dir = Path(features_path), Path(model_dir)
     _check_request(mode, origin, target)
-    manifest = dataset.load_manifest(features_path)
-    existing = read_run_config(model_dir)
-    if resume and existing is not None and not force:
-        model = model or ModelConfig.from_dict(
-            existing["model"], source=str(model_dir / MODEL_CONFIG_FILE)
-        )
-        config = config or TrainConfig.from_dict(
-            existing["train"], source=str(model_dir / MODEL_CONFIG_FILE)
-        )
-    config = config or TrainConfig()
+    manifest = load_manifest(features_path)
+    files = ModelDir(model_dir)
+    existing = files.read_config()
+    saved = existing if resume and not force else None
+    model, config = resolve_configs(saved, model, config, str(files.config))
     train_split, val_split = _splits(manifest, config)
     run = Run(
         features_path.resolve(),
@@ -376,7 +377,7 @@ def prepare(
         origin,
         target,
         manifest.spectrogram,
-        model or ModelConfig(),
+        model,
         config,
         train_split,
         val_split,
@@ -394,7 +395,8 @@ def prepare(
 
 @dataclasses.dataclass
 class Session:
-    """Process-wide TF settings of a run: seed, precision policy (restored afterwards, for in-process
+    """Process-wide TF settings of a run: seed, precision policy (restored afterwards, for
+    in-process
     callers such as tests) and op determinism (TF cannot switch it off again: it stays on)."""
 
     config: TrainConfig
@@ -412,7 +414,7 @@ class Session:
 
 
 def _restore(model: Pix2Pix, run: Run, epoch_offset: int | None) -> tuple[int, list[dict]]:
-    """Load the newest checkpoint (or check it is ``epoch_offset``'s); (0, []) when there is none."""
+    """Load the newest checkpoint (or check it is ``epoch_offset``'s); (0, []) if there is none."""
     found = list_checkpoints(run.model_dir)
     latest = max(found, default=0)
     if epoch_offset is not None and epoch_offset != latest:
@@ -424,25 +426,25 @@ def _restore(model: Pix2Pix, run: Run, epoch_offset: int | None) -> tuple[int, l
         return 0, []
     done, history = load_checkpoint(model, found[latest])
     model.optimizer.learning_rate = (
-        run.config.gen_lr
+        run.train.gen_lr
     )  # the checkpoint holds the old rates; the config rules
     if model.disc_optimizer is not None:
-        model.disc_optimizer.learning_rate = run.config.disc_lr
+        model.disc_optimizer.learning_rate = run.train.disc_lr
     return done, history
 
 
 def _fit_epoch(
-    model: Pix2Pix, run: Run, epoch: int, steps: int, val_data, progress: bool
+    model: Pix2Pix, run: Run, data: RunData, epoch: int, steps: int, val_data, progress: bool
 ) -> dict[str, float]:
     """Train epoch ``epoch`` (0-based) with ``fit``; returns its history row."""
     started = time.monotonic()
     callbacks = (
-        [keras.callbacks.TensorBoard(str(run.model_dir / LOG_DIR), write_graph=False)]
+        [keras.callbacks.TensorBoard(str(run.files.logs), write_graph=False)]
         if HAS_TENSORBOARD
         else []
     )
     logs = model.fit(
-        train_data(run, epoch),
+        train_data(run, data, epoch),
         steps_per_epoch=steps,
         validation_data=val_data,
         initial_epoch=epoch,
@@ -465,15 +467,16 @@ def train(
     target: str,
     *,
     mode: str = "gan",
-    model: ModelConfig | None = None,
-    config: TrainConfig | None = None,
+    model: ModelConfig | dict[str, Any] | None = None,
+    config: TrainConfig | dict[str, Any] | None = None,
     resume: bool = False,
     force: bool = False,
     epoch_offset: int | None = None,
     max_minutes: float | None = None,
     progress: bool = True,
 ) -> TrainResult:
-    """Train (or resume training) a Pix2Pix model; writes the model directory of the module docstring.
+    """Train (or resume training) a Pix2Pix model; writes the model directory of the module
+    docstring.
 
     Args:
         features_path: folder written by ``compute_features.py``.
@@ -481,13 +484,16 @@ def train(
         origin: input instrument, e.g. ``"keyboard_acoustic"``.
         target: output instrument, e.g. ``"string_acoustic"``.
         mode: ``"gan"`` (pix2pix) or ``"generator"`` (the generator alone, L1 loss).
-        model: architecture; ``None``: the saved one when resuming, else the defaults.
-        config: optimisation settings; ``None``: the saved ones when resuming, else the defaults.
+        model: architecture; ``None`` or a dict of fields: the saved one when resuming, else
+            the defaults, with the dict's fields on top (:func:`resolve_configs`).
+        config: optimisation settings, resolved like ``model``.
             ``config.epochs`` counts all epochs, so resuming with a larger value trains on.
-        resume: continue the run in ``model_dir`` from its newest checkpoint (a fresh start if it has none).
+        resume: continue the run in ``model_dir`` from its newest checkpoint (a fresh start if it
+            has none).
         force: start over in a ``model_dir`` that holds a run (its run files are deleted).
         epoch_offset: with ``resume``, the epoch the caller expects to continue from (checked).
-        max_minutes: wall-clock budget; no new epoch starts once it is spent (the current one finishes,
+        max_minutes: wall-clock budget; no new epoch starts once it is spent (the current one
+            finishes,
             its outputs and ``generator.keras`` are written).
         progress: show Keras progress bars.
 
@@ -495,9 +501,11 @@ def train(
         A :class:`TrainResult`.
 
     Raises:
-        ConfigError: origin equal to target, a batch size larger than the training set, an unknown mode.
+        ConfigError: origin equal to target, a batch size larger than the training set, an unknown
+            mode.
         DatasetError: missing/corrupt features, instruments absent from them.
-        ModelError: ``model_dir`` holds another run (without ``resume``/``force``), or the resumed run's
+        ModelError: ``model_dir`` holds another run (without ``resume``/``force``), or the resumed
+            run's
             spectrogram or model settings differ.
     """
     if max_minutes is not None and not max_minutes > 0:
@@ -511,21 +519,22 @@ def train(
     run, manifest = prepare(
         features_path, model_dir, origin, target, mode, model, config, resume, force
     )
-    steps = steps_per_epoch(run)
+    data = open_data(run, manifest)
+    steps = steps_per_epoch(run, data)
     if force:
-        _clear_run(run.model_dir)
-    write_json(run.model_dir / MODEL_CONFIG_FILE, run.to_dict())
-    with Session(run.config):
-        net = build_model(run, make_strategy(run.config.distribute))
+        run.files.clear_run()
+    run.files.write_config(run.to_dict())
+    with Session(run.train):
+        net = build_model(run, make_strategy(run.train.distribute))
         done, history = _restore(net, run, epoch_offset) if resume else (0, [])
         write_history(run.model_dir, history)
-        return _loop(net, run, manifest, steps, done, history, max_minutes, progress)
+        return _loop(net, run, data, steps, done, history, max_minutes, progress)
 
 
 def _loop(
     net: Pix2Pix,
     run: Run,
-    manifest,
+    data: RunData,
     steps: int,
     done: int,
     history: list[dict],
@@ -537,11 +546,12 @@ def _loop(
     split = (
         run.val_split if run.val_split is not None else run.train_split
     )  # no validation: a training piece
-    excerpt, val_data = load_excerpt(manifest, split, run.origin, run.target), _val_data(run)
+    excerpt = load_excerpt(data.manifest, split, run.origin, run.target)
+    val_data = _val_data(run, data)
     stopped = trained = False
-    for epoch in range(done, run.config.epochs):
-        history.append(_fit_epoch(net, run, epoch, steps, val_data, progress))
-        save_checkpoint(net, run.model_dir, epoch + 1, history, run.config.keep_checkpoints)
+    for epoch in range(done, run.train.epochs):
+        history.append(_fit_epoch(net, run, data, epoch, steps, val_data, progress))
+        save_checkpoint(net, run.model_dir, epoch + 1, history, run.train.keep_checkpoints)
         write_history(run.model_dir, history)
         if is_best_epoch(history):
             export_generator(net, run.model_dir)
@@ -551,12 +561,10 @@ def _loop(
         if (
             max_minutes is not None
             and time.monotonic() - started >= 60 * max_minutes
-            and done < run.config.epochs
+            and done < run.train.epochs
         ):
             stopped = True
             break
-    if (
-        not trained and not (run.model_dir / GENERATOR_FILE).exists()
-    ):  # killed before its first export
+    if not trained and not run.files.generator.exists():  # killed before its first export
         export_generator(net, run.model_dir)
-    return TrainResult(run.model_dir, done, history, stopped, run.model_dir / GENERATOR_FILE)
+    return TrainResult(run.model_dir, done, history, stopped, run.files.generator)

@@ -165,13 +165,14 @@ def find_learning_rate(
     Raises:
         The errors of :func:`timbre.training.loop.train`'s checks, and those of :func:`sweep`.
     """
-    run, _ = loop.prepare(
+    run, manifest = loop.prepare(
         features_path, model_dir, origin, target, mode, model, config, resume=True, force=False
     )
-    loop.steps_per_epoch(run)  # checks the instruments and the batch size
-    with loop.Session(run.config):
-        net = loop.build_model(run, loop.make_strategy(run.config.distribute))
-        data = loop.train_data(run, 0, repeat=True)
+    opened = loop.open_data(run, manifest)
+    loop.steps_per_epoch(run, opened)  # checks the batch size
+    with loop.Session(run.train):
+        net = loop.build_model(run, loop.make_strategy(run.train.distribute))
+        data = loop.train_data(run, opened, 0, repeat=True)
         result = sweep(net, data, steps, min_lr, max_lr, progress=progress)
     write_sweep(result, run.model_dir)
     return result

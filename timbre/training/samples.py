@@ -19,10 +19,9 @@ import numpy as np
 from timbre import audio, plotting
 from timbre.config import SpectrogramConfig
 from timbre.fileio import load_npy
+from timbre.modeldir import ModelDir
 from timbre.spectrogram import SILENCE, invert_log_spectrogram, log_spectrogram
 from timbre.training.pix2pix import Pix2Pix
-
-SAMPLES_DIR = "samples"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,10 +80,10 @@ def write_samples(
     prediction = np.asarray(model.generator(tile, training=False), dtype=np.float32)[0, :, :, 0]
     panels = [("input", excerpt.origin), ("prediction", prediction), ("target", excerpt.target)]
     figure = plotting.spectrogram_figure(panels, spec, title=f"{excerpt.piece}, epoch {epoch}")
-    plotting.save_figure(figure, model_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.png")
+    plotting.save_figure(figure, ModelDir(model_dir).sample(epoch, ".png"))
     if excerpt.phase is not None:
         frames = excerpt.phase.shape[1]
         converted = invert_log_spectrogram(
             prediction[:, :frames], excerpt.phase, spec, excerpt.length
         )
-        audio.save(model_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.wav", converted, spec.sample_rate)
+        audio.save(ModelDir(model_dir).sample(epoch, ".wav"), converted, spec.sample_rate)

@@ -1,0 +1,157 @@
+"""The model directory's layout, in one place (TensorFlow-free).
+
+A model directory, written by :mod:`timbre.training.loop` and read by
+conversion, evaluation and the demo::
+
+    config.json          {"version", "mode", "origin", "target", "features_path",
+                          "spectrogram", "model", "train"}
+    checkpoints/         epoch_XXXX.npz: the full state after an epoch
+                         (:mod:`timbre.training.checkpoints`); the newest few are kept
+    history.csv          one row per completed epoch (epoch, losses, val_ losses, seconds)
+    logs/                TensorBoard
+    samples/             epoch_XXX.png, epoch_XXX.wav: a fixed validation excerpt
+    curves.png           training curves, redrawn every epoch
+    generator.keras      the exported generator of the best epoch so far
+    eval/                evaluate.py's results (its default output folder)
+
+Every other module asks this one for a path; none spells a file name itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from timbre.config import SpectrogramConfig
+from timbre.errors import ConfigError, DatasetError, ModelError
+from timbre.fileio import read_json, write_json
+
+CONFIG_FILE = "config.json"  # every setting of the run, origin and target
+GENERATOR_FILE = "generator.keras"  # the exported generator
+CHECKPOINT_DIR = "checkpoints"
+HISTORY_FILE = "history.csv"
+SAMPLES_DIR = "samples"
+CURVES_FILE = "curves.png"
+LOG_DIR = "logs"
+EVAL_DIR = "eval"
+RUN_FILES = (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    GENERATOR_FILE,
+    CURVES_FILE,
+    CHECKPOINT_DIR,
+    SAMPLES_DIR,
+    LOG_DIR,
+)  # what a training run writes (and ``--force`` removes)
+NOT_A_MODEL = (
+    "expected a model directory holding config.json and generator.keras, "
+    "or the generator.keras inside one"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDir:
+    """Paths inside one model directory (nothing is read until asked)."""
+
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def generator(self) -> Path:
+        return self.path / GENERATOR_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINT_DIR
+
+    @property
+    def history(self) -> Path:
+        return self.path / HISTORY_FILE
+
+    @property
+    def curves(self) -> Path:
+        return self.path / CURVES_FILE
+
+    @property
+    def logs(self) -> Path:
+        return self.path / LOG_DIR
+
+    @property
+    def eval(self) -> Path:
+        return self.path / EVAL_DIR
+
+    def checkpoint(self, epoch: int) -> Path:
+        """``checkpoints/epoch_XXXX.npz``: the full state after ``epoch`` completed epochs."""
+        return self.checkpoints / f"epoch_{epoch:04d}.npz"
+
+    def sample(self, epoch: int, suffix: str) -> Path:
+        """``samples/epoch_XXX<suffix>`` of a completed epoch (1-based)."""
+        return self.path / SAMPLES_DIR / f"epoch_{epoch:03d}{suffix}"
+
+    def read_config(self) -> dict[str, Any] | None:
+        """The ``config.json`` as written by training, or ``None`` when there is none."""
+        return read_json(self.config) if self.config.exists() else None
+
+    def write_config(self, data: dict[str, Any]) -> None:
+        write_json(self.config, data)
+
+    def clear_run(self) -> None:
+        """Remove what a previous run wrote (``--force``); other files are left alone."""
+        for name in RUN_FILES:
+            path = self.path / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """Where a model directory's files are and what its ``config.json`` says."""
+
+    directory: Path  # the model directory
+    generator: Path  # its generator.keras (or the .keras file that was named)
+    spectrogram: SpectrogramConfig  # the settings the generator was trained with
+    origin: str | None  # input instrument (None when config.json does not say)
+    target: str | None  # output instrument (likewise)
+
+
+def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
+    """Read a model directory, or the ``generator.keras`` inside one, without loading the network.
+
+    Raises:
+        ModelError: the path is missing or not a model, a file is missing,
+            ``config.json`` is unreadable or has no usable spectrogram settings.
+    """
+    path = Path(model_path)
+    if not path.exists():
+        raise ModelError(f"{path}: not found ({NOT_A_MODEL})")
+    directory, generator = (path, path / GENERATOR_FILE) if path.is_dir() else (path.parent, path)
+    if generator.suffix != ".keras":
+        raise ModelError(f"{path}: not a model, not a .keras file ({NOT_A_MODEL})")
+    config_path = directory / CONFIG_FILE
+    missing = [p.name for p in (config_path, generator) if not p.is_file()]
+    if missing:
+        raise ModelError(
+            f"{path}: not a model, {' and '.join(missing)} missing in {directory} ({NOT_A_MODEL})"
+        )
+    try:
+        data = read_json(config_path)
+    except DatasetError as e:
+        raise ModelError(f"{e} ({NOT_A_MODEL})") from e
+    if not isinstance(data, dict) or not isinstance(data.get("spectrogram"), dict):
+        raise ModelError(
+            f"{config_path}: no 'spectrogram' settings (expected the config.json that training "
+            "writes)"
+        )
+    try:
+        spectrogram = SpectrogramConfig.from_dict(data["spectrogram"], source=str(config_path))
+    except (ConfigError, TypeError) as e:
+        raise ModelError(f"{config_path}: unusable spectrogram settings ({e})") from e
+    return ModelInfo(directory, generator, spectrogram, data.get("origin"), data.get("target"))
