@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 DEMO_MINUTES ?= 10
 DEMO_DIR ?= demo
 
-.PHONY: test demo setup fluidsynth clean-demo
+.PHONY: test lint demo setup fluidsynth clean-demo
 
 setup: $(STAMP) fluidsynth
 
@@ -23,8 +23,12 @@ $(STAMP): requirements.txt pyproject.toml
 fluidsynth:
 	@sh tools/ensure_fluidsynth.sh
 
-test: setup
+test: setup lint
 	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 demo: setup
 	$(PY) -m timbre.cli.demo --minutes $(DEMO_MINUTES) --output $(DEMO_DIR)

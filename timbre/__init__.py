@@ -1,7 +1,9 @@
 """timbre: musical timbre transfer with Pix2Pix on log-magnitude spectrograms.
 
-The package never imports TensorFlow at import time; only ``dataset``,
-``model``, ``pix2pix``, ``training`` and ``inference`` do.
+Importing the package loads no TensorFlow. Only ``timbre.training`` (all of it)
+and ``timbre.conversion.converter`` import TensorFlow; everything else, the
+command line's parsers included, is TensorFlow-free (``tests/test_architecture.py``
+checks it).
 """
 
 __version__ = "0.1.0"

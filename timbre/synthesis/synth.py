@@ -33,7 +33,7 @@ from timbre.errors import NoteBankError
 from timbre.synthesis.midi import Score
 from timbre.synthesis.notebank import NoteBank
 
-SILENCE = 1e-9  # a mix whose peak is below this is returned as zeros, unscaled
+SILENT_MIX_PEAK = 1e-9  # a mix whose peak is below this is returned as zeros, unscaled
 
 
 def sounding_ends(score: Score) -> np.ndarray:
@@ -142,7 +142,7 @@ class NoteSynthesizer:
         if out.size != n_out:
             out = np.concatenate([out[:n_out], np.zeros(max(n_out - out.size, 0), np.float32)])
         peak = max(float(out.max(initial=0.0)), -float(out.min(initial=0.0)))
-        if peak > SILENCE:
+        if peak > SILENT_MIX_PEAK:
             out *= np.float32(10 ** (-self.config.headroom_db / 20) / peak)
         return out
 

@@ -1,0 +1,108 @@
+"""The package's shape: the TensorFlow line and a one-way import graph."""
+
+from __future__ import annotations
+
+import ast
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import timbre
+
+PACKAGE = Path(timbre.__file__).parent
+# The only modules that import TensorFlow (or Keras); everything else is TF-free.
+TF_SIDE = {"timbre.training", "timbre.conversion.converter"}
+
+
+def _modules() -> list[str]:
+    names = ["timbre"]
+    for info in pkgutil.walk_packages([str(PACKAGE)], prefix="timbre."):
+        names.append(info.name)
+    return sorted(names)
+
+
+def _tf_side(name: str) -> bool:
+    return any(name == side or name.startswith(side + ".") for side in TF_SIDE)
+
+
+def test_tf_free_modules_import_without_tensorflow():
+    free = [name for name in _modules() if not _tf_side(name)]
+    assert "timbre.store" in free and "timbre.conversion.streaming" in free
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {free!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def _imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """The timbre modules ``path`` imports, anywhere in the file (lazy imports included)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            for alias in node.names:
+                child = f"{base}.{alias.name}"
+                found.add(child if child in known else base)
+    return {module for module in found if module in known and module != name}
+
+
+def _graph() -> dict[str, set[str]]:
+    known = set(_modules())
+    graph = {}
+    for name in known:
+        relative = Path(*name.split(".")[1:])
+        path = PACKAGE / relative / "__init__.py"
+        if not path.exists():
+            path = (PACKAGE / relative).with_suffix(".py")
+        graph[name] = _imports(path, name, known)
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for child in sorted(graph[node]):
+            if state.get(child) == 1:
+                return stack[stack.index(child) :] + [child]
+            if child not in state:
+                found = visit(child)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycle():
+    graph = _graph()
+    assert "timbre.conversion.streaming" in graph["timbre.conversion.converter"]
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
