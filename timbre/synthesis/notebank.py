@@ -164,23 +164,34 @@ def open_nsynth_bank(
             unknown instrument (lists the valid names, suggests the closest),
             preset out of range.
     """
+    folder = _nsynth_folder(folder)
+    if isinstance(preset, bool) or not isinstance(preset, int) or preset < 0:
+        raise NoteBankError(f"preset={preset!r} (expected an integer >= 0)")
+    index = _nsynth_index(folder)
+    banks = {
+        name: _nsynth_note_bank(folder, index, name, _resolve(name, index, preset, folder))
+        for name in instruments
+    }
+    choice = {name: bank.instrument_str for name, bank in banks.items()}
+    return BankSet("nsynth", str(folder), banks, choice)
+
+
+def _nsynth_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise NoteBankError(
             f"{folder}: NSynth folder not found (expected examples.json and audio/<note_str>.wav)"
         )
-    if isinstance(preset, bool) or not isinstance(preset, int) or preset < 0:
-        raise NoteBankError(f"preset={preset!r} (expected an integer >= 0)")
-    index = _nsynth_index(folder)
-    banks, choice = {}, {}
-    for name in instruments:
-        instrument_str = _resolve(name, index, preset, folder)
-        notes = {(p, v): s for s, (i, p, v, _) in index.items() if i == instrument_str}
-        _check_audio(folder, instrument_str, notes)
-        rate = next(r for s, (i, _, _, r) in index.items() if i == instrument_str)
-        banks[name] = NoteBank(name, instrument_str, folder, notes, rate)
-        choice[name] = instrument_str
-    return BankSet("nsynth", str(folder), banks, choice)
+    return folder
+
+
+def _nsynth_note_bank(
+    folder: Path, index: Mapping[str, tuple], name: str, instrument_str: str
+) -> NoteBank:
+    notes = {(p, v): s for s, (i, p, v, _) in index.items() if i == instrument_str}
+    _check_audio(folder, instrument_str, notes)
+    rate = next(r for i, _, _, r in index.values() if i == instrument_str)
+    return NoteBank(name, instrument_str, folder, notes, rate)
 
 
 def _nsynth_index(folder: Path) -> dict[str, tuple[str, int, int, int]]:
@@ -224,13 +235,9 @@ def _resolve(name: str, index: Mapping[str, tuple], preset: int, folder: Path) -
     instrument_strs = sorted({i for i, *_ in index.values()})
     if name in instrument_strs:
         return name
-    family_source = {}
-    for i in instrument_strs:
-        family_source.setdefault(i.rsplit("_", 1)[0], []).append(i)
+    family_source = _family_members(index)
     if name in family_source:
-        members = family_source[
-            name
-        ]  # ids are the zero-padded suffix, so sorted names are sorted ids
+        members = family_source[name]
         if preset >= len(members):
             raise NoteBankError(
                 f"{folder}: preset {preset} of {name} is out of range (expected "
@@ -239,6 +246,30 @@ def _resolve(name: str, index: Mapping[str, tuple], preset: int, folder: Path) -
             )
         return members[preset]
     raise NoteBankError(unknown_instrument(name, sorted(family_source) + instrument_strs))
+
+
+def open_nsynth_presets(folder: str | os.PathLike, name: str) -> list[NoteBank]:
+    """Every instrument of ``name``'s family and source (presets 0, 1, ...); the index is read once.
+
+    Raises:
+        NoteBankError: as :func:`open_nsynth_bank`.
+    """
+    folder = _nsynth_folder(folder)
+    index = _nsynth_index(folder)
+    members = _family_members(index)
+    if name not in members:
+        raise NoteBankError(unknown_instrument(name, sorted(members)))
+    return [
+        _nsynth_note_bank(folder, index, name, instrument_str) for instrument_str in members[name]
+    ]
+
+
+def _family_members(index: Mapping[str, tuple]) -> dict[str, list[str]]:
+    """``family_source -> sorted instrument_strs`` (ids are zero-padded, so sorted by id)."""
+    members: dict[str, list[str]] = {}
+    for instrument_str in sorted({i for i, *_ in index.values()}):
+        members.setdefault(instrument_str.rsplit("_", 1)[0], []).append(instrument_str)
+    return members
 
 
 def _check_audio(folder: Path, instrument_str: str, notes: Mapping) -> None:

@@ -34,11 +34,12 @@ import numpy as np
 from timbre import audio, audio_manifest
 from timbre.audio_manifest import SPLITS
 from timbre.config import SynthConfig
-from timbre.errors import DatasetError, MidiError, TimbreError
+from timbre.errors import DatasetError, MidiError, NoteBankError, TimbreError
 from timbre.fileio import read_json, write_json
 from timbre.parallel import check_jobs, pool_context
 from timbre.synthesis import midi
 from timbre.synthesis.notebank import BankSet
+from timbre.synthesis.sources import SourcePool
 from timbre.synthesis.synth import NoteSynthesizer, substitution_message
 
 STATE = ".render_state.json"  # which pieces are complete, from which MIDI content (see _Ledger)
@@ -62,19 +63,25 @@ def render_pairs(
     banks: BankSet,
     config: SynthConfig | None = None,
     *,
+    pools: Sequence[SourcePool] = (),
     jobs: int | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> RenderSummary:
     """Render every MIDI file under ``midi_path`` with every instrument of ``banks``.
 
+    An instrument with a pool in ``pools`` is rendered, piece by piece, by the
+    source its pool draws for that piece (seeded by ``seed`` and the piece's
+    name); the manifest records each piece's ``sources``.
+
     Args:
         midi_path: a folder searched recursively for ``.mid``/``.midi`` (any case), or one file.
         audios_path: output folder (created); a previous run's output there is resumed.
         banks: the instruments' note banks.
+        pools: source pools replacing their instrument's bank (:mod:`timbre.synthesis.sources`).
         config: synthesis settings (default ``SynthConfig()``).
         jobs: worker processes (default: all cores).
-        seed: seed of the train/val/test split.
+        seed: seed of the train/val/test split and of the pools' draws.
         progress: show a tqdm progress bar.
 
     Returns:
@@ -83,6 +90,7 @@ def render_pairs(
     Raises:
         MidiError: no MIDI files found.
         DatasetError: ``audios_path`` holds audio rendered with other settings.
+        NoteBankError: a pool for an instrument that ``banks`` does not have.
         ConfigError: ``jobs`` is not a positive integer.
     """
     config = config or SynthConfig()
@@ -94,14 +102,25 @@ def render_pairs(
             f"{midi_path}: no MIDI files (expected .mid or .midi files, searched recursively)"
         )
     audios = Path(audios_path)
+    pools = {pool.instrument: pool for pool in pools}
+    strays = sorted(set(pools) - set(banks.instruments))
+    if strays:
+        raise NoteBankError(f"pools for {strays}: not among the instruments {banks.instruments}")
     header = {
         "synth": config.to_dict(),
         "note_bank": banks.describe(),
         "sample_rate": config.sample_rate,
         "instruments": banks.instruments,
     }
+    if pools:
+        header["pools"] = {name: pool.describe() for name, pool in pools.items()}
+        header["draw_seed"] = seed
     _check_previous(audios, header)
     names = midi.piece_names(files, midi_path)
+    sources = {
+        name: {instrument: pool.draw(name, seed) for instrument, pool in pools.items()}
+        for name in names.values()
+    }
     ledger = _Ledger(audios, {names[path]: _digest(path) for path in files})
     done = [
         path
@@ -112,7 +131,9 @@ def render_pairs(
     ledger.forget([names[path] for path in pending])
     audio_manifest.write(audios, header, {}, {s: [] for s in SPLITS}, {})
     try:
-        results = _run(pending, names, audios, banks, config, jobs, progress, ledger.add)
+        results = _run(
+            pending, names, sources, audios, (banks, pools, config), jobs, progress, ledger.add
+        )
     finally:
         ledger.save()
     seconds = {
@@ -128,6 +149,7 @@ def render_pairs(
     midi_of = {name: str(path) for path, name in names.items()}
     pieces = {
         name: {"midi": midi_of[name], "seconds": round(seconds[name], 6), "split": of[name]}
+        | ({"sources": sources[name]} if pools else {})
         for name in sorted(seconds)
     }
     manifest = audio_manifest.write(audios, header, pieces, split, failed)
@@ -176,6 +198,8 @@ def _check_previous(audios: Path, header: dict) -> None:
                 (old_bank.get("source"), old_bank.get("path")) == (bank["source"], bank["path"]),
             ),
             ("instrument choice", all(old_bank[key][k] == bank[key][k] for k in shared)),
+            ("source pools", old.get("pools") == header.get("pools")),
+            ("seed of the source draws", old.get("draw_seed") == header.get("draw_seed")),
         ]
         if not same
     ]
@@ -231,9 +255,9 @@ class _Ledger:
 def _run(
     pending: list[Path],
     names: dict[Path, str],
+    sources: dict[str, dict[str, str]],
     audios: Path,
-    banks: BankSet,
-    config: SynthConfig,
+    setup: tuple[BankSet, dict[str, SourcePool], SynthConfig],
     jobs: int,
     progress: bool,
     finished: Callable[[str], None],
@@ -244,19 +268,19 @@ def _run(
     """
     from tqdm.auto import tqdm
 
-    tasks = [(names[path], str(path), str(audios)) for path in pending]
+    tasks = [(names[path], str(path), str(audios), sources[names[path]]) for path in pending]
     bar = tqdm(total=len(tasks), desc="synthesizing", unit="piece", disable=not progress)
     results, substitutions = [], {}
     try:
         if jobs == 1 or len(tasks) <= 1:
-            _init_worker(banks, config)
+            _init_worker(*setup)
             outputs = map(_render_piece, tasks)
         else:
             pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=min(jobs, len(tasks)),
                 mp_context=pool_context(),
                 initializer=_init_worker,
-                initargs=(banks, config),
+                initargs=setup,
             )
             outputs = pool.map(_render_piece, tasks)
         for name, seconds, reason, subs in outputs:
@@ -283,26 +307,37 @@ def _run(
     return results
 
 
-_SYNTHS: dict[str, NoteSynthesizer] = {}  # per process: instrument -> synthesizer (its note cache)
+# per process: (instrument, source or "") -> synthesizer (with its note cache)
+_SYNTHS: dict[tuple[str, str], NoteSynthesizer] = {}
 
 
-def _init_worker(banks: BankSet, config: SynthConfig) -> None:
+def _init_worker(banks: BankSet, pools: dict[str, SourcePool], config: SynthConfig) -> None:
     _SYNTHS.clear()
-    _SYNTHS.update(
-        {name: NoteSynthesizer(bank, config, warn=False) for name, bank in banks.banks.items()}
-    )
+    for name, bank in banks.banks.items():
+        if name not in pools:
+            _SYNTHS[(name, "")] = NoteSynthesizer(bank, config, warn=False)
+    for name, pool in pools.items():
+        for source, bank in pool.sources.items():
+            _SYNTHS[(name, source)] = NoteSynthesizer(bank, config, warn=False)
 
 
-def _render_piece(task: tuple[str, str, str]) -> tuple[str, float | None, str | None, dict]:
-    """Render one piece with every instrument.
+def _render_piece(
+    task: tuple[str, str, str, dict[str, str]],
+) -> tuple[str, float | None, str | None, dict]:
+    """Render one piece with every instrument (pooled ones by the piece's drawn source).
 
     Returns:
         ``(name, seconds, failure reason, substitutions)``.
     """
-    name, midi_file, audios = task
+    name, midi_file, audios, drawn = task
+    synths = {
+        instrument: synth
+        for (instrument, source), synth in _SYNTHS.items()
+        if source == drawn.get(instrument, "")
+    }
     try:
         score = midi.read(midi_file)
-        outputs = {instrument: synth.render(score) for instrument, synth in _SYNTHS.items()}
+        outputs = {instrument: synth.render(score) for instrument, synth in synths.items()}
     except TimbreError as e:
         return name, None, str(e), {}
     lengths = {out.size for out in outputs.values()}
@@ -311,14 +346,14 @@ def _render_piece(task: tuple[str, str, str]) -> tuple[str, float | None, str | 
     if len(lengths) != 1:  # banks at different rates; never for one NSynth folder or SoundFont
         n = max(lengths)
         outputs = {k: np.pad(v, (0, n - v.size)) for k, v in outputs.items()}
-    config = next(iter(_SYNTHS.values())).config
+    config = next(iter(synths.values())).config
     for instrument, out in outputs.items():
         audio.save(
             Path(audios) / instrument / f"{name}.wav", out, config.sample_rate, config.subtype
         )
     subs = {
         instrument: dict(synth.substitutions)
-        for instrument, synth in _SYNTHS.items()
+        for instrument, synth in synths.items()
         if synth.substitutions
     }
     return name, next(iter(outputs.values())).size / config.sample_rate, None, subs
