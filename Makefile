@@ -1,6 +1,7 @@
 # timbre: the two set-up commands. Each creates .venv when missing, installs the
-# Python requirements into it, installs the system FluidSynth library when it is
-# missing (as root or with sudo; otherwise it stops with the command to run), then runs.
+# Python requirements into it, installs the system FluidSynth library and the
+# SoundFonts of the default piano pool when they are missing (as root or with
+# sudo; otherwise it stops with the command to run), then runs.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,9 +9,9 @@ STAMP  := $(VENV)/.installed
 DEMO_MINUTES ?= 10
 DEMO_DIR ?= demo
 
-.PHONY: test lint demo setup fluidsynth clean-demo
+.PHONY: test lint demo setup system-packages clean-demo
 
-setup: $(STAMP) fluidsynth
+setup: $(STAMP) system-packages
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "timbre needs Python >= 3.10, found " + sys.version.split()[0])'
@@ -20,8 +21,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-fluidsynth:
-	@sh tools/ensure_fluidsynth.sh
+system-packages:
+	@sh tools/ensure_system_packages.sh
 
 test: setup lint
 	$(PY) -m pytest -q

@@ -3,13 +3,22 @@ sample for sample.
 
 Without --midi_path a seeded corpus of generated keyboard pieces is written to
 <audios_path>/midi/ and used. Without --nsynth_path the note banks are rendered
-from a SoundFont (default: the General MIDI SoundFont bundled with pretty_midi)
-into --bank_cache (default ~/.cache/timbre/banks/<soundfont-hash>/) once.
+from SoundFonts into --bank_cache (default ~/.cache/timbre/banks/<soundfont-hash>/)
+once per SoundFont.
+
+Sources: each instrument of --pool (default keyboard_acoustic) is played, piece
+by piece, by a source drawn from a pool: the acoustic pianos (GM programs 0 and
+1) of every SoundFont (TimGM6mb bundled with pretty_midi, MuseScore General and
+Csound's GM bank where their Debian packages are installed, and every
+--soundfont), or with --nsynth_path every preset of its family. The other
+instruments (the targets) have one source: the first --soundfont (default
+TimGM6mb), or NSynth --preset.
 """
 
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +34,10 @@ def _program(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(
             f"{text!r} (expected NAME=PROGRAM, e.g. string_acoustic=48)"
         ) from None
+
+
+def _pool_names(text: str) -> list[str]:
+    return [] if text.strip() == "none" else parse_instruments(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--nsynth_path", help="NSynth json/wav folder (examples.json + audio/)")
     source.add_argument(
-        "--soundfont", help="a .sf2 file (default: TimGM6mb.sf2 bundled with pretty_midi)"
+        "--soundfont",
+        action="append",
+        default=[],
+        help="a .sf2/.sf3 file, added to the pools; the first also plays the other instruments "
+        "(default: TimGM6mb.sf2 bundled with pretty_midi; repeatable)",
+    )
+    parser.add_argument(
+        "--pool",
+        type=_pool_names,
+        default=["keyboard_acoustic"],
+        help="comma-separated instruments drawn from a source pool per piece, or 'none' "
+        "(default: keyboard_acoustic)",
+    )
+    parser.add_argument(
+        "--hold_out",
+        type=parse_instruments,
+        default=[],
+        metavar="SOURCE[,SOURCE]",
+        help="sources left out of the pools, e.g. sf_GMbank:0 (a piano kept for evaluation)",
     )
     parser.add_argument(
         "--instruments",
@@ -113,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _body(args: argparse.Namespace) -> int:
     from timbre.config import SynthConfig
     from timbre.errors import ConfigError
-    from timbre.synthesis import corpus, notebank, render
+    from timbre.synthesis import corpus, notebank, render, sources
 
     config = SynthConfig(
         playback_speed=args.playback_speed,
@@ -127,16 +158,38 @@ def _body(args: argparse.Namespace) -> int:
             "--program: applies to SoundFont banks only (expected no --program with --nsynth_path; "
             "choose NSynth instruments by name or --preset)"
         )
+    pooled = [name for name in args.pool if name in args.instruments]
     if args.nsynth_path:
         banks = notebank.open_nsynth_bank(args.nsynth_path, args.instruments, args.preset)
+        pools = [sources.nsynth_pool(args.nsynth_path, name) for name in pooled]
     else:
         banks = notebank.prepare_soundfont_bank(
             args.bank_cache,
             args.instruments,
-            args.soundfont,
+            args.soundfont[0] if args.soundfont else None,
             dict(args.program),
             progress=not args.quiet,
         )
+        soundfonts = sources.default_soundfonts() + [Path(s) for s in args.soundfont]
+        if pooled and sources.missing_soundfonts():
+            warnings.warn(
+                f"the default piano pool lacks the SoundFonts of {sources.missing_soundfonts()} "
+                "(install them: make setup, or apt-get install them)",
+                stacklevel=1,
+            )
+        pools = [
+            sources.soundfont_pool(
+                name, soundfonts, programs=dict(args.program), progress=not args.quiet
+            )
+            for name in pooled
+        ]
+    unknown = sorted(set(args.hold_out) - {source for pool in pools for source in pool.sources})
+    if unknown:
+        available = sorted(source for pool in pools for source in pool.sources)
+        raise ConfigError(
+            f"--hold_out: unknown sources {unknown} (the pools have: {', '.join(available)})"
+        )
+    pools = [pool.without([s for s in args.hold_out if s in pool.sources]) for pool in pools]
     midi_path = args.midi_path
     if midi_path is None:
         midi_path = Path(args.audios_path) / "midi"
@@ -146,6 +199,7 @@ def _body(args: argparse.Namespace) -> int:
         args.audios_path,
         banks,
         config,
+        pools=pools,
         jobs=args.jobs,
         seed=args.seed,
         progress=not args.quiet,
