@@ -22,7 +22,9 @@ class JsonConfig:
     """Mixin: dict/JSON round trip for a frozen dataclass; unknown keys are refused."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """JSON-ready: tuples become lists, so a dict compares equal to its JSON round trip."""
+        data = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any], source: str = "config") -> C:
@@ -152,6 +154,37 @@ class SynthConfig(JsonConfig):
             raise ConfigError(
                 f"SynthConfig: subtype={self.subtype!r} (expected 'PCM_16', 'PCM_24' or 'FLOAT')"
             )
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig(JsonConfig):
+    """Augmentation of the origin part, seeded per piece (:mod:`timbre.synthesis.augment`)."""
+
+    tilt_db_per_octave: float = 3.0  # EQ tilt drawn in +-this, dB per octave around 1 kHz
+    reverb_probability: float = 0.5  # share of pieces given room reverberation
+    rt60_s: tuple[float, float] = (0.2, 1.2)  # range of the reverberation time, seconds
+    wet: tuple[float, float] = (0.1, 0.5)  # range of the reverberant/direct amplitude ratio
+    noise: bool = True  # add white noise
+    snr_db: tuple[float, float] = (35.0, 60.0)  # range of its signal-to-noise ratio, dB
+
+    def __post_init__(self) -> None:
+        if not (
+            isinstance(self.tilt_db_per_octave, (int, float)) and 0 <= self.tilt_db_per_octave <= 12
+        ):
+            raise ConfigError(
+                f"AugmentConfig: tilt_db_per_octave={self.tilt_db_per_octave!r} (expected 0 to 12)"
+            )
+        if not 0.0 <= self.reverb_probability <= 1.0:
+            raise ConfigError(
+                f"AugmentConfig: reverb_probability={self.reverb_probability!r} (expected 0 to 1)"
+            )
+        for name, low, high in (("rt60_s", 0.01, 10.0), ("wet", 0.0, 2.0), ("snr_db", 0.0, 120.0)):
+            value = getattr(self, name)
+            if not (len(value) == 2 and low <= value[0] <= value[1] <= high):
+                raise ConfigError(
+                    f"AugmentConfig: {name}={value!r} (expected (min, max) with "
+                    f"{low} <= min <= max <= {high})"
+                )
 
 
 # --- Owned by the feature stage (timbre.features / compute_features.py).

@@ -33,10 +33,11 @@ import numpy as np
 
 from timbre import audio, audio_manifest
 from timbre.audio_manifest import SPLITS
-from timbre.config import SynthConfig
+from timbre.config import AugmentConfig, SynthConfig
 from timbre.errors import DatasetError, MidiError, NoteBankError, TimbreError
 from timbre.fileio import read_json, write_json
 from timbre.parallel import check_jobs, pool_context
+from timbre.synthesis import augment as augmentation
 from timbre.synthesis import midi
 from timbre.synthesis.notebank import BankSet
 from timbre.synthesis.sources import SourcePool
@@ -64,6 +65,7 @@ def render_pairs(
     config: SynthConfig | None = None,
     *,
     pools: Sequence[SourcePool] = (),
+    augment: AugmentConfig | None = None,
     jobs: int | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -72,7 +74,9 @@ def render_pairs(
 
     An instrument with a pool in ``pools`` is rendered, piece by piece, by the
     source its pool draws for that piece (seeded by ``seed`` and the piece's
-    name); the manifest records each piece's ``sources``.
+    name); the manifest records each piece's ``sources``. With ``augment``,
+    the pooled instruments' parts are augmented as real recordings would be
+    (:mod:`timbre.synthesis.augment`, seeded likewise; recorded as ``augment``).
 
     Args:
         midi_path: a folder searched recursively for ``.mid``/``.midi`` (any case), or one file.
@@ -115,10 +119,18 @@ def render_pairs(
     if pools:
         header["pools"] = {name: pool.describe() for name, pool in pools.items()}
         header["draw_seed"] = seed
+    if augment is not None:
+        if not pools:
+            raise NoteBankError("augment: applies to pooled instruments (expected pools)")
+        header["augment"] = augment.to_dict()
     _check_previous(audios, header)
     names = midi.piece_names(files, midi_path)
     sources = {
         name: {instrument: pool.draw(name, seed) for instrument, pool in pools.items()}
+        for name in names.values()
+    }
+    augments = {
+        name: augmentation.draw(augment, name, seed) if augment is not None else None
         for name in names.values()
     }
     ledger = _Ledger(audios, {names[path]: _digest(path) for path in files})
@@ -131,9 +143,8 @@ def render_pairs(
     ledger.forget([names[path] for path in pending])
     audio_manifest.write(audios, header, {}, {s: [] for s in SPLITS}, {})
     try:
-        results = _run(
-            pending, names, sources, audios, (banks, pools, config), jobs, progress, ledger.add
-        )
+        setup = (banks, pools, config)
+        results = _run(pending, names, sources, augments, audios, setup, jobs, progress, ledger.add)
     finally:
         ledger.save()
     seconds = {
@@ -150,6 +161,7 @@ def render_pairs(
     pieces = {
         name: {"midi": midi_of[name], "seconds": round(seconds[name], 6), "split": of[name]}
         | ({"sources": sources[name]} if pools else {})
+        | ({"augment": augments[name].to_dict()} if augment is not None else {})
         for name in sorted(seconds)
     }
     manifest = audio_manifest.write(audios, header, pieces, split, failed)
@@ -200,6 +212,7 @@ def _check_previous(audios: Path, header: dict) -> None:
             ("instrument choice", all(old_bank[key][k] == bank[key][k] for k in shared)),
             ("source pools", old.get("pools") == header.get("pools")),
             ("seed of the source draws", old.get("draw_seed") == header.get("draw_seed")),
+            ("augmentation", old.get("augment") == header.get("augment")),
         ]
         if not same
     ]
@@ -256,6 +269,7 @@ def _run(
     pending: list[Path],
     names: dict[Path, str],
     sources: dict[str, dict[str, str]],
+    augments: dict[str, augmentation.Draw | None],
     audios: Path,
     setup: tuple[BankSet, dict[str, SourcePool], SynthConfig],
     jobs: int,
@@ -268,7 +282,10 @@ def _run(
     """
     from tqdm.auto import tqdm
 
-    tasks = [(names[path], str(path), str(audios), sources[names[path]]) for path in pending]
+    tasks = [
+        (names[path], str(path), str(audios), sources[names[path]], augments[names[path]])
+        for path in pending
+    ]
     bar = tqdm(total=len(tasks), desc="synthesizing", unit="piece", disable=not progress)
     results, substitutions = [], {}
     try:
@@ -321,15 +338,23 @@ def _init_worker(banks: BankSet, pools: dict[str, SourcePool], config: SynthConf
             _SYNTHS[(name, source)] = NoteSynthesizer(bank, config, warn=False)
 
 
+def _at_peak(samples: np.ndarray, headroom_db: float) -> np.ndarray:
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    return samples if peak == 0.0 else samples * np.float32(10 ** (-headroom_db / 20) / peak)
+
+
 def _render_piece(
-    task: tuple[str, str, str, dict[str, str]],
+    task: tuple[str, str, str, dict[str, str], augmentation.Draw | None],
 ) -> tuple[str, float | None, str | None, dict]:
     """Render one piece with every instrument (pooled ones by the piece's drawn source).
+
+    The pooled instruments' parts are augmented when the task carries a draw,
+    then brought back to the configured peak.
 
     Returns:
         ``(name, seconds, failure reason, substitutions)``.
     """
-    name, midi_file, audios, drawn = task
+    name, midi_file, audios, drawn, augmented = task
     synths = {
         instrument: synth
         for (instrument, source), synth in _SYNTHS.items()
@@ -347,6 +372,12 @@ def _render_piece(
         n = max(lengths)
         outputs = {k: np.pad(v, (0, n - v.size)) for k, v in outputs.items()}
     config = next(iter(synths.values())).config
+    if augmented is not None:
+        for instrument in drawn:
+            outputs[instrument] = _at_peak(
+                augmentation.apply(outputs[instrument], config.sample_rate, augmented),
+                config.headroom_db,
+            )
     for instrument, out in outputs.items():
         audio.save(
             Path(audios) / instrument / f"{name}.wav", out, config.sample_rate, config.subtype
