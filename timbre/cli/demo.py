@@ -16,7 +16,9 @@ Stages, each resumable (a second run reuses what is done and finishes quickly):
    marked with ``demo_complete.json`` and not trained again
 5. conversion of the held-out test pieces and of a separate short melody ->
    ``<out>/converted/<piece>/{input,converted,target}.wav`` + ``spectrograms.png``
-6. evaluation (model vs identity vs oracle) -> ``<out>/eval/``
+6. evaluation (model vs identity vs oracle) of the test pieces played by the
+   training pianos and by the held-out pianos, each clean and "as recordings
+   arrive" -> ``<out>/eval/{training_pianos,held_out_piano}/{clean,excerpt}/``
 """
 
 from __future__ import annotations
@@ -312,40 +314,52 @@ def _convert(
 
 
 EVAL_SETS = {  # output folder under <out>/eval -> what it scores
-    "training_pianos": "the test pieces, played by the pianos of the training pool",
-    "held_out_piano": "the test pieces, played by pianos training never heard",
+    "training_pianos": "test pieces, pianos of the training pool",
+    "held_out_piano": "test pieces, pianos training never heard",
 }
+CONDITIONS = {"clean": "clean", "excerpt": "as recordings arrive"}
 
 
 def _evaluate(out: Path, model_dir: Path, features: Path, held_out: Path) -> str:
+    """Score both sets of test pieces in both conditions.
+
+    Returns:
+        The report: each table, then the share of the gap closed for all four.
+    """
     start = _stage(6, "evaluation on the test pieces: model vs identity vs oracle")
     from timbre.evaluation.scoring import EvalConfig, evaluate, markdown_table
 
     inputs = {
         "training_pianos": {"features_path": features},
-        "held_out_piano": {
-            "origin_dir": held_out / ORIGIN,
-            "target_dir": held_out / TARGET,
-        },
+        "held_out_piano": {"origin_dir": held_out / ORIGIN, "target_dir": held_out / TARGET},
     }
-    report = []
+    tables, shares = [], {}
     for name, source in inputs.items():
-        folder = out / "eval" / name
-        if _up_to_date(folder / "results.json", model_dir):
-            table = (folder / "results.md").read_text()
-            closed = read_json(folder / "results.json")["gap_closed"]["model"]["lsd_db"]
-        else:
-            results, _ = evaluate(
-                model_dir, output_dir=folder, config=EvalConfig(phase="both"), **source
+        for condition, label in CONDITIONS.items():
+            folder = out / "eval" / name / condition
+            if _up_to_date(folder / "results.json", model_dir):
+                table = (folder / "results.md").read_text()
+                closed = read_json(folder / "results.json")["gap_closed"]["model"]["lsd_db"]
+            else:
+                config = EvalConfig(phase="both", condition=condition)
+                results, _ = evaluate(model_dir, output_dir=folder, config=config, **source)
+                table, closed = markdown_table(results), results.gap_closed["model"]["lsd_db"]
+            tables.append(f"{EVAL_SETS[name]}, {label} ({folder}):\n{table}")
+            shares[name, condition] = (
+                "n/a" if closed is None or closed != closed else f"{closed:.1%}"  # None/NaN
             )
-            table, closed = markdown_table(results), results.gap_closed["model"]["lsd_db"]
-        share = "n/a" if closed is None or closed != closed else f"{closed:.0%}"  # None/NaN
-        report.append(
-            f"{EVAL_SETS[name]} ({folder}):\n{table}\nThe model closes {share} of the "
-            "identity-to-oracle gap in log-spectral distance."
-        )
     _done(start, f"results in {out / 'eval'}")
-    return "\n\n".join(report)
+    summary = [
+        "Share of the identity-to-oracle gap in log-spectral distance the model closes:",
+        "",
+        "| test pieces | " + " | ".join(CONDITIONS.values()) + " |",
+        "| --- |" + " --- |" * len(CONDITIONS),
+    ]
+    summary += [
+        f"| {EVAL_SETS[name]} | " + " | ".join(shares[name, c] for c in CONDITIONS) + " |"
+        for name in inputs
+    ]
+    return "\n".join(tables) + "\n" + "\n".join(summary)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -396,7 +410,7 @@ def _body(args: argparse.Namespace) -> int:
     print(f"demo finished in {(time.perf_counter() - begin) / 60:.1f} min. Look at:")
     print(f"  converted audio + spectrograms: {out / 'converted'}/<piece>/ (e.g. {folders[-1]})")
     print(f"  training curves:                {model_dir / 'curves.png'}")
-    print(f"  evaluation:                     {out / 'eval'}/<set>/results.md, .json, eval.png")
+    print(f"  evaluation:                     {out / 'eval'}/<pieces>/<condition>/results.md")
     return 0
 
 

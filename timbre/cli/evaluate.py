@@ -93,12 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="score only the first S seconds of each piece (default: whole pieces)",
     )
+    parser.add_argument(
+        "--condition",
+        choices=["clean", "excerpt", "both"],
+        default="clean",
+        help="clean: whole pieces as rendered; excerpt: as recordings arrive (cut mid-piece at "
+        "both ends, the input at a random peak level from -35 to -1 dBFS); both: each into "
+        "<output>/clean and <output>/excerpt (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the excerpts' cuts and levels (default: 0)"
+    )
     parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
     return parser
 
 
 def _body(args: argparse.Namespace) -> int:
     from timbre.evaluation.scoring import EvalConfig, evaluate  # imported here so --help stays fast
+    from timbre.modeldir import ModelDir, read_model_info
 
     if (args.origin_dir is None) != (args.target_dir is None):
         raise ConfigError(
@@ -115,25 +127,34 @@ def _body(args: argparse.Namespace) -> int:
     ):
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: folder not found")
-    config = EvalConfig(
-        phase=args.phase,
-        iterations=args.iterations,
-        batch_size=args.batch_size,
-        max_hz=args.max_hz,
-        max_pieces=args.max_pieces,
-        max_seconds=args.max_seconds,
-    )
-    _, paths = evaluate(
-        args.model,
-        features_path=args.features,
-        origin_dir=args.origin_dir,
-        target_dir=args.target_dir,
-        output_dir=args.output,
-        config=config,
-        progress=not args.no_progress,
-    )
-    print(paths["markdown"].read_text(), end="")
-    print(f"\nwrote {', '.join(str(path) for path in paths.values())}")
+    conditions = ["clean", "excerpt"] if args.condition == "both" else [args.condition]
+    for condition in conditions:
+        config = EvalConfig(
+            phase=args.phase,
+            iterations=args.iterations,
+            batch_size=args.batch_size,
+            max_hz=args.max_hz,
+            max_pieces=args.max_pieces,
+            max_seconds=args.max_seconds,
+            condition=condition,
+            seed=args.seed,
+        )
+        output = args.output
+        if len(conditions) > 1:
+            output = (
+                args.output or ModelDir(read_model_info(args.model).directory).eval
+            ) / condition
+        _, paths = evaluate(
+            args.model,
+            features_path=args.features,
+            origin_dir=args.origin_dir,
+            target_dir=args.target_dir,
+            output_dir=output,
+            config=config,
+            progress=not args.no_progress,
+        )
+        print(paths["markdown"].read_text(), end="")
+        print(f"\nwrote {', '.join(str(path) for path in paths.values())}\n")
     return 0
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import math
 import os
 import warnings
@@ -46,6 +47,9 @@ MODEL_SYSTEMS = {
     "both": ("model", "model_griffinlim"),
 }
 PHASE_OF_SYSTEM = {"model": "input", "model_griffinlim": "griffinlim"}
+CONDITIONS = ("clean", "excerpt")
+EXCERPT_START = (0.1, 0.4)  # excerpt: the cut-in point, as a share of the piece's length
+EXCERPT_END = (0.6, 0.9)  # ... and the cut-out point
 GAP_TOLERANCE = 1e-9  # |identity - oracle| at or below this leaves the gap undefined (NaN)
 
 
@@ -59,8 +63,21 @@ class EvalConfig:
     max_hz: float = 8000.0  # upper edge of the compared band, Hz (also capped at the model's band)
     max_pieces: int | None = None  # score only the first N pieces (sorted by name)
     max_seconds: float | None = None  # score only the first S seconds of each piece
+    condition: str = "clean"  # clean: pieces as rendered; excerpt: as recordings arrive
+    excerpt_peak_db: tuple[float, float] = (-35.0, -1.0)  # excerpt: range of the input's peak
+    seed: int = 0  # excerpt: seeds each piece's cut points and level
 
     def __post_init__(self) -> None:
+        if self.condition not in CONDITIONS:
+            raise ConfigError(
+                f"EvalConfig: condition={self.condition!r} (expected one of {CONDITIONS})"
+            )
+        low, high = self.excerpt_peak_db
+        if not -120.0 <= low <= high <= 0.0:
+            raise ConfigError(
+                f"EvalConfig: excerpt_peak_db={self.excerpt_peak_db!r} (expected (low, high) "
+                "dBFS with -120 <= low <= high <= 0)"
+            )
         if self.phase not in MODEL_SYSTEMS:
             raise ConfigError(
                 f"EvalConfig: phase={self.phase!r} (expected one of {sorted(MODEL_SYSTEMS)})"
@@ -264,6 +281,41 @@ def load_pair(
     return origin[:length], target[:length]
 
 
+def as_recording(
+    origin: np.ndarray, target: np.ndarray, name: str, config: EvalConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pair as a recording arrives: cut mid-piece at both ends, the input at a random level.
+
+    Cut points are drawn in :data:`EXCERPT_START` and :data:`EXCERPT_END` of the
+    length (so the excerpt starts and ends wherever the music happens to be,
+    mid-note as a rule); the origin is scaled to a peak drawn in
+    ``config.excerpt_peak_db``. Both are drawn from ``config.seed`` and the
+    piece's name. The target is cut alike and keeps its level.
+    """
+    digest = int(hashlib.sha1(name.encode()).hexdigest()[:12], 16)
+    rng = np.random.default_rng([config.seed, digest])
+    n = len(origin)
+    start, end = int(rng.uniform(*EXCERPT_START) * n), int(rng.uniform(*EXCERPT_END) * n)
+    peak_db = rng.uniform(*config.excerpt_peak_db)
+    origin = origin[start:end]
+    peak = float(np.max(np.abs(origin))) if origin.size else 0.0
+    if peak > 0.0:
+        origin = (origin * (10 ** (peak_db / 20) / peak)).astype(np.float32)
+    return origin, target[start:end]
+
+
+def at_level_of(audio_in: np.ndarray, reference: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``audio_in`` with one gain that brings its active level to ``reference``'s.
+
+    (:func:`timbre.audio.active_level_db`); silent audio is returned as it is.
+    """
+    have = audio.active_level_db(audio_in, sample_rate)
+    want = audio.active_level_db(reference, sample_rate)
+    if not (np.isfinite(have) and np.isfinite(want)):
+        return audio_in
+    return (audio_in * 10 ** ((want - have) / 20)).astype(np.float32)
+
+
 def oracle(origin: np.ndarray, target: np.ndarray, spectrogram: SpectrogramConfig) -> np.ndarray:
     """The target's normalised log magnitude with the origin's phase, inverted to ``len(target)``
     samples.
@@ -282,6 +334,10 @@ def score_piece(
 ) -> dict[str, dict[str, float]]:
     """Scores of identity, the converters' outputs and the oracle against ``target``.
 
+    Every output is brought to the target's active level with one gain before it
+    is scored (:func:`at_level_of`), so a level change alone earns nothing: the
+    identity baseline is the input at the target's level.
+
     Args:
         origin, target: aligned audio of equal length at ``spectrogram.sample_rate``.
         converters: ``{system: converter}``, e.g. ``{"model": ...}``; the first one's
@@ -297,9 +353,10 @@ def score_piece(
     )
     outputs = {"identity": origin, "oracle": oracle(origin, target, spectrogram)}
     outputs.update({system: converter.convert(origin) for system, converter in converters.items()})
+    rate = spectrogram.sample_rate
     return {
         system: metrics.score(
-            np.asarray(outputs[system], dtype=np.float32),
+            at_level_of(np.asarray(outputs[system], dtype=np.float32), target, rate),
             target,
             spectrogram.sample_rate,
             max_hz,
@@ -373,6 +430,8 @@ def evaluate_pairs(
     pieces, seconds = {}, 0.0
     for pair in tqdm(pairs, desc="evaluate", unit="piece", disable=not progress):
         origin, target = load_pair(pair, spectrogram.sample_rate, config.max_seconds)
+        if config.condition == "excerpt":
+            origin, target = as_recording(origin, target, pair.name, config)
         pieces[pair.name] = score_piece(origin, target, converters, spectrogram, max_hz)
         seconds += len(target) / spectrogram.sample_rate
     mean = {
@@ -445,9 +504,20 @@ def markdown_table(results: EvalResults) -> str:
         f"Means over {settings['n_pieces']} pieces ({settings['seconds']:.1f} s) at "
         f"{settings['sample_rate']} Hz, band 0-{settings['max_hz_used']:.0f} Hz. Gap closed = "
         "(identity - model) / (identity - oracle): 100 % reaches the oracle, 0 % is no better than "
-        "the origin."
+        f"the origin. {_condition_text(settings)} Every output is brought to the target's level "
+        "before it is scored."
     )
     return "\n".join(lines) + "\n\n" + caption + "\n"
+
+
+def _condition_text(settings: Mapping[str, Any]) -> str:
+    if settings.get("condition", "clean") == "clean":
+        return "Condition: clean (whole pieces as rendered)."
+    low, high = settings["excerpt_peak_db"]
+    return (
+        "Condition: as recordings arrive (each piece cut mid-piece at both ends, the input at a "
+        f"random peak level from {low:g} to {high:g} dBFS, seed {settings['seed']})."
+    )
 
 
 def _format(value: float) -> str:
