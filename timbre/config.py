@@ -118,6 +118,9 @@ class SynthConfig(JsonConfig):
     headroom_db: float = 1.0  # each rendered file peaks at -headroom_db dBFS
     # WAV samples: "PCM_16"/"PCM_24" (same bytes every run) or "FLOAT" (libsndfile stamps the time)
     subtype: str = "PCM_16"
+    # "notes": each note from its bank recording (held 3 s, 5 velocities, as NSynth);
+    # "fluidsynth": SoundFont instruments played whole by FluidSynth (NSynth banks: notes)
+    renderer: str = "notes"
 
     def __post_init__(self) -> None:
         _positive_int("SynthConfig", sample_rate=self.sample_rate)
@@ -149,6 +152,10 @@ class SynthConfig(JsonConfig):
         if not (isinstance(self.headroom_db, (int, float)) and 0.0 <= self.headroom_db <= 60.0):
             raise ConfigError(
                 f"SynthConfig: headroom_db={self.headroom_db!r} (expected 0 to 60 dB)"
+            )
+        if self.renderer not in ("notes", "fluidsynth"):
+            raise ConfigError(
+                f"SynthConfig: renderer={self.renderer!r} (expected 'notes' or 'fluidsynth')"
             )
         if self.subtype not in ("PCM_16", "PCM_24", "FLOAT"):
             raise ConfigError(

@@ -89,6 +89,9 @@ class NoteBank:
         folder: the NSynth-layout folder (holds ``audio/``).
         notes: ``(pitch, velocity) -> note_str``.
         sample_rate: Hz of the note files.
+        soundfont_program: ``(SoundFont path, GM program)`` the notes were rendered
+            from, for a bank made from a SoundFont (None for NSynth); lets
+            :class:`~timbre.synthesis.fluid.PieceSynthesizer` play the same instrument.
     """
 
     instrument: str
@@ -96,6 +99,7 @@ class NoteBank:
     folder: Path
     notes: dict[tuple[int, int], str]
     sample_rate: int
+    soundfont_program: tuple[str, int] | None = None
     _cache: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def __getstate__(self) -> dict:  # worker processes get the index, not loaded audio
@@ -377,7 +381,9 @@ def prepare_soundfont_bank(
     for name, program in chosen.items():
         instrument_str = f"{name}_{program:03d}"
         notes = {(p, v): s for s, (i, p, v, _) in index.items() if i == instrument_str}
-        banks[name] = NoteBank(name, instrument_str, folder, notes, BANK_RATE)
+        banks[name] = NoteBank(
+            name, instrument_str, folder, notes, BANK_RATE, (str(soundfont), program)
+        )
     return BankSet("soundfont", str(soundfont), banks, chosen)
 
 
@@ -396,7 +402,7 @@ def _render_missing(
     }
     if not todo:
         return
-    synth, sfid = _open_soundfont(soundfont)
+    synth, sfid = open_soundfont(soundfont)
     try:
         for name, program in todo.items():
             if synth.program_select(0, sfid, 0, program) != 0:
@@ -422,12 +428,28 @@ def _import_fluidsynth():
     return fluidsynth
 
 
-def _open_soundfont(soundfont: Path):
+def open_soundfont(
+    soundfont: Path, sample_rate: int = BANK_RATE, gain: float = 1.5, lazy: bool = False
+):
+    """A FluidSynth synthesizer (reverb and chorus off) with ``soundfont`` loaded.
+
+    ``lazy``: load a preset's samples only when it is selected (fast for one program).
+
+    Returns:
+        ``(synth, soundfont id)``; the caller deletes the synth.
+
+    Raises:
+        NoteBankError: no FluidSynth library, or a file FluidSynth cannot load.
+    """
     fluidsynth = _import_fluidsynth()
     synth = fluidsynth.Synth(
-        gain=1.5,
-        samplerate=float(BANK_RATE),
-        **{"synth.reverb.active": 0, "synth.chorus.active": 0},
+        gain=gain,
+        samplerate=float(sample_rate),
+        **{
+            "synth.reverb.active": 0,
+            "synth.chorus.active": 0,
+            "synth.dynamic-sample-loading": int(lazy),
+        },
     )
     sfid = synth.sfload(str(soundfont))
     if sfid < 0:

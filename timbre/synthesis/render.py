@@ -39,9 +39,10 @@ from timbre.fileio import read_json, write_json
 from timbre.parallel import check_jobs, pool_context
 from timbre.synthesis import augment as augmentation
 from timbre.synthesis import midi
-from timbre.synthesis.notebank import BankSet
+from timbre.synthesis.fluid import PieceSynthesizer
+from timbre.synthesis.notebank import BankSet, NoteBank
 from timbre.synthesis.sources import SourcePool
-from timbre.synthesis.synth import NoteSynthesizer, substitution_message
+from timbre.synthesis.synth import NoteSynthesizer, at_headroom, substitution_message
 
 STATE = ".render_state.json"  # which pieces are complete, from which MIDI content (see _Ledger)
 STATE_SAVE_SECONDS = 5.0
@@ -325,22 +326,24 @@ def _run(
 
 
 # per process: (instrument, source or "") -> synthesizer (with its note cache)
-_SYNTHS: dict[tuple[str, str], NoteSynthesizer] = {}
+_SYNTHS: dict[tuple[str, str], NoteSynthesizer | PieceSynthesizer] = {}
 
 
 def _init_worker(banks: BankSet, pools: dict[str, SourcePool], config: SynthConfig) -> None:
     _SYNTHS.clear()
     for name, bank in banks.banks.items():
         if name not in pools:
-            _SYNTHS[(name, "")] = NoteSynthesizer(bank, config, warn=False)
+            _SYNTHS[(name, "")] = _synthesizer(bank, config)
     for name, pool in pools.items():
         for source, bank in pool.sources.items():
-            _SYNTHS[(name, source)] = NoteSynthesizer(bank, config, warn=False)
+            _SYNTHS[(name, source)] = _synthesizer(bank, config)
 
 
-def _at_peak(samples: np.ndarray, headroom_db: float) -> np.ndarray:
-    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-    return samples if peak == 0.0 else samples * np.float32(10 ** (-headroom_db / 20) / peak)
+def _synthesizer(bank: NoteBank, config: SynthConfig) -> NoteSynthesizer | PieceSynthesizer:
+    """FluidSynth for SoundFont banks when ``config.renderer`` says so, else the note bank."""
+    if config.renderer == "fluidsynth" and bank.soundfont_program is not None:
+        return PieceSynthesizer(*bank.soundfont_program, config)
+    return NoteSynthesizer(bank, config, warn=False)
 
 
 def _render_piece(
@@ -374,7 +377,7 @@ def _render_piece(
     config = next(iter(synths.values())).config
     if augmented is not None:
         for instrument in drawn:
-            outputs[instrument] = _at_peak(
+            outputs[instrument] = at_headroom(
                 augmentation.apply(outputs[instrument], config.sample_rate, augmented),
                 config.headroom_db,
             )

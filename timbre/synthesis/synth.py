@@ -61,6 +61,32 @@ def sounding_ends(score: Score) -> np.ndarray:
     return ends
 
 
+def timing(score: Score, config: SynthConfig) -> tuple[np.ndarray, np.ndarray, float]:
+    """Output onsets and sounding lengths in seconds, and the output duration.
+
+    Every renderer of a piece uses this, so all instruments of a piece align.
+
+    Returns:
+        ``(onsets_s, lengths_s, seconds)``: ``(n,)`` and ``(n,)`` for every
+        note, and the output duration: the end of the last release, or
+        ``max_seconds`` when that is shorter (notes starting later are not played).
+    """
+    onsets = score.start / config.playback_speed
+    lengths = (sounding_ends(score) - score.start) * config.duration_rate / config.playback_speed
+    seconds = float(np.max(onsets + lengths)) + config.release_seconds if len(score) else 0.0
+    if config.max_seconds is not None and seconds > config.max_seconds:
+        seconds = float(config.max_seconds)
+    return onsets, lengths, seconds
+
+
+def at_headroom(out: np.ndarray, headroom_db: float) -> np.ndarray:
+    """``out`` scaled in place to peak at ``-headroom_db`` dBFS (silence stays silence)."""
+    peak = max(float(out.max(initial=0.0)), -float(out.min(initial=0.0)))
+    if peak > SILENT_MIX_PEAK:
+        out *= np.float32(10 ** (-headroom_db / 20) / peak)
+    return out
+
+
 class NoteSynthesizer:
     """Renders scores with one instrument's note bank.
 
@@ -91,22 +117,8 @@ class NoteSynthesizer:
         self._warned = False
 
     def timing(self, score: Score) -> tuple[np.ndarray, np.ndarray, float]:
-        """Output onsets and sounding lengths in seconds, and the output duration.
-
-        Returns:
-            ``(onsets_s, lengths_s, seconds)``: ``(n,)`` and ``(n,)`` for every
-            note, and the output duration: the end of the last release, or
-            ``max_seconds`` when that is shorter (notes starting later are not played).
-        """
-        config = self.config
-        onsets = score.start / config.playback_speed
-        lengths = (
-            (sounding_ends(score) - score.start) * config.duration_rate / config.playback_speed
-        )
-        seconds = float(np.max(onsets + lengths)) + config.release_seconds if len(score) else 0.0
-        if config.max_seconds is not None and seconds > config.max_seconds:
-            seconds = float(config.max_seconds)
-        return onsets, lengths, seconds
+        """:func:`timing` with this synthesizer's settings."""
+        return timing(score, self.config)
 
     def render(self, score: Score) -> np.ndarray:
         """Play ``score``.
@@ -141,10 +153,7 @@ class NoteSynthesizer:
         )  # a new array (or ``mix`` itself): ours to scale
         if out.size != n_out:
             out = np.concatenate([out[:n_out], np.zeros(max(n_out - out.size, 0), np.float32)])
-        peak = max(float(out.max(initial=0.0)), -float(out.min(initial=0.0)))
-        if peak > SILENT_MIX_PEAK:
-            out *= np.float32(10 ** (-self.config.headroom_db / 20) / peak)
-        return out
+        return at_headroom(out, self.config.headroom_db)
 
     def _note(self, pitch: int, velocity: int) -> np.ndarray:
         """The bank's recording for ``(pitch, velocity)`` at the bank's rate.
