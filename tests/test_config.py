@@ -1,9 +1,15 @@
-import numpy as np
+"""timbre.config: defaults, JSON round trips and one refusal per validation branch."""
+
 import pytest
 
-from timbre.config import SpectrogramConfig
-from timbre.errors import ConfigError, DatasetError
-from timbre.fileio import load_npy, read_json, save_npy, write_json
+from timbre.config import (
+    FeatureConfig,
+    ModelConfig,
+    SpectrogramConfig,
+    SynthConfig,
+    TrainConfig,
+)
+from timbre.errors import ConfigError
 
 
 def test_defaults_follow_design():
@@ -45,32 +51,54 @@ def test_unknown_keys_refused():
         SpectrogramConfig.from_dict({"hop": 3})
 
 
-def test_fileio_errors(tmp_path):
-    with pytest.raises(DatasetError, match="nothing.json: file not found"):
-        read_json(tmp_path / "nothing.json")
-    (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(DatasetError, match="bad.json: not valid JSON"):
-        read_json(tmp_path / "bad.json")
-    with pytest.raises(DatasetError, match="nothing.npy: file not found"):
-        load_npy(tmp_path / "nothing.npy")
-    save_npy(tmp_path / "a.npy", np.arange(1000, dtype=np.float16))
-    data = (tmp_path / "a.npy").read_bytes()
-    (tmp_path / "cut.npy").write_bytes(data[:500])
-    with pytest.raises(DatasetError, match="cut.npy: corrupt or truncated"):
-        load_npy(tmp_path / "cut.npy")
-    write_json(tmp_path / "ok.json", {"a": 1})
-    assert read_json(tmp_path / "ok.json") == {"a": 1}
+def test_synth_config_validation():
+    with pytest.raises(ConfigError, match="playback_speed=0 must be a positive number"):
+        SynthConfig(playback_speed=0)
+    with pytest.raises(ConfigError, match="transpose=1.5"):
+        SynthConfig(transpose=1.5)
+    with pytest.raises(ConfigError, match="max_seconds=-1"):
+        SynthConfig(max_seconds=-1)
+    with pytest.raises(
+        ConfigError, match="subtype='PCM_8' .expected 'PCM_16', 'PCM_24' or 'FLOAT'"
+    ):
+        SynthConfig(subtype="PCM_8")
+    assert SynthConfig.from_dict(SynthConfig(transpose=3).to_dict()) == SynthConfig(transpose=3)
 
 
-def test_written_files_get_the_usual_permissions(tmp_path):
-    import os
-    import stat
+def test_feature_config_validation():
+    with pytest.raises(ConfigError, match="silence_db=5"):
+        FeatureConfig(silence_db=5)
+    with pytest.raises(ConfigError, match="overlap=-1"):
+        FeatureConfig(overlap=-1)
 
-    mask = os.umask(0o022)
-    try:
-        write_json(tmp_path / "a.json", {})
-        save_npy(tmp_path / "a.npy", np.zeros(3))
-    finally:
-        os.umask(mask)
-    for name in ("a.json", "a.npy"):
-        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"depth": 0}, "depth=0 must be a positive integer"),
+        ({"base_filters": 2.5}, "base_filters=2.5 must be a positive integer"),
+        ({"dropout": 1.0}, "dropout=1.0 must lie in"),
+        ({"dropout_blocks": -1}, "dropout_blocks=-1 must be a non-negative integer"),
+    ],
+)
+def test_model_config_validation(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        ModelConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"batch_size": 0}, "batch_size=0 must be a positive integer"),
+        ({"steps_per_epoch": 0}, "steps_per_epoch=0 must be a positive integer"),
+        ({"seed": -1}, "seed=-1 must be a non-negative integer"),
+        ({"gen_lr": 0.0}, "gen_lr=0.0 must be > 0"),
+        ({"beta_1": 1.0}, "beta_1=1.0 must lie in"),
+        ({"validation_fraction": 1.0}, "validation_fraction=1.0 must lie in"),
+        ({"mixed_precision": "fp8"}, "mixed_precision='fp8' \\(expected one of"),
+        ({"distribute": "horovod"}, "distribute='horovod' \\(expected one of"),
+    ],
+)
+def test_train_config_validation(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**kwargs)

@@ -18,7 +18,7 @@ def demo_run(tmp_path_factory):
     return out, status
 
 
-def test_demo_writes_every_artefact(demo_run, capsys):
+def test_demo_writes_every_artefact(demo_run):
     out, status = demo_run
     assert status == 0
     preset = demo.PRESETS["tiny"]
@@ -36,12 +36,15 @@ def test_demo_writes_every_artefact(demo_run, capsys):
         assert (folder / "spectrograms.png").read_bytes()[:8] == PNG_MAGIC
     assert (out / "model" / "curves.png").read_bytes()[:8] == PNG_MAGIC
     assert (out / "model" / "generator.keras").stat().st_size > 0
-    results = json.loads((out / "eval" / "results.json").read_text())
-    for system in ("model", "model_griffinlim", "identity", "oracle"):
-        assert np.isfinite(results["mean"][system]["lsd_db"])
-    assert results["mean"]["oracle"]["lsd_db"] < results["mean"]["identity"]["lsd_db"]
-    assert (out / "eval" / "eval.png").read_bytes()[:8] == PNG_MAGIC
-    assert "| identity |" in (out / "eval" / "results.md").read_text()
+    written = sorted((out / "eval").rglob("results.json"))  # eval/<set>/.../results.json
+    assert {path.relative_to(out / "eval").parts[0] for path in written} == set(demo.EVAL_SETS)
+    for path in written:
+        results = json.loads(path.read_text())
+        for system in ("model", "model_griffinlim", "identity", "oracle"):
+            assert np.isfinite(results["mean"][system]["lsd_db"]), (path, system)
+        assert results["mean"]["oracle"]["lsd_db"] < results["mean"]["identity"]["lsd_db"]
+        assert (path.parent / "eval.png").read_bytes()[:8] == PNG_MAGIC
+        assert "| identity |" in (path.parent / "results.md").read_text()
 
 
 def test_second_run_reuses_everything(demo_run, capsys):
@@ -49,7 +52,7 @@ def test_second_run_reuses_everything(demo_run, capsys):
     kept = [
         out / "model" / "generator.keras",
         out / "converted" / "ode_to_joy" / "converted.wav",
-        out / "eval" / "results.json",
+        *sorted((out / "eval").rglob("results.json")),
     ]
     before = [path.stat().st_mtime_ns for path in kept]
     assert (

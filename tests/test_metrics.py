@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import sine
+from helpers import sine
 
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig

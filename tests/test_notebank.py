@@ -3,7 +3,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import NSYNTH_PITCHES, NSYNTH_VELOCITIES, write_nsynth_folder
+from helpers import NSYNTH_PITCHES, NSYNTH_VELOCITIES, write_nsynth_folder
 
 from timbre import audio
 from timbre.errors import NoteBankError

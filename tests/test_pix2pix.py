@@ -1,21 +1,19 @@
 import numpy as np
 import pytest
+from helpers import TINY_MODEL
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from timbre.config import ModelConfig  # noqa: E402
 from timbre.errors import ConfigError  # noqa: E402
 from timbre.training.model import build_discriminator, build_generator  # noqa: E402
 from timbre.training.pix2pix import GAN_METRICS, Pix2Pix, adam  # noqa: E402
 
-TINY = ModelConfig(base_filters=4, depth=5)
-
 
 def _gan(with_discriminator=True, lr=2e-4):
     keras.utils.set_random_seed(0)
-    discriminator = build_discriminator(TINY, 32, 32) if with_discriminator else None
-    model = Pix2Pix(build_generator(TINY, 32, 32), discriminator)
+    discriminator = build_discriminator(TINY_MODEL, 32, 32) if with_discriminator else None
+    model = Pix2Pix(build_generator(TINY_MODEL, 32, 32), discriminator)
     model.compile(adam(lr), adam(lr) if with_discriminator else None)
     return model
 
@@ -64,6 +62,6 @@ def test_state_variables_cover_both_optimisers(rng):
 
 
 def test_compile_checks_optimisers():
-    model = Pix2Pix(build_generator(TINY, 32, 32), build_discriminator(TINY, 32, 32))
+    model = Pix2Pix(build_generator(TINY_MODEL, 32, 32), build_discriminator(TINY_MODEL, 32, 32))
     with pytest.raises(ConfigError, match="disc_optimizer is missing"):
         model.compile(adam(1e-3))

@@ -1,10 +1,12 @@
+"""timbre.synthesis.render and synthesize_audios.py: paired audio, manifest, resume."""
+
 import json
 import multiprocessing
 import time
 
 import numpy as np
 import pytest
-from test_midi import write_midi
+from helpers import write_midi
 
 from timbre import audio
 from timbre.cli.synthesize import main
@@ -87,7 +89,9 @@ def test_pool_is_deterministic_and_resume_renders_only_what_is_missing(
     assert (
         wavs(tmp_path / "a") == wavs(tmp_path / "b") and len(wavs(tmp_path / "a")) == 8
     )  # same bytes
-    assert (tmp_path / "a" / "manifest.json").read_bytes() != b""
+    assert json.loads(first.manifest.read_text()) == json.loads(
+        (tmp_path / "b" / "manifest.json").read_text()
+    )  # same pieces, splits and settings
     again = render.render_pairs(midi_folder, tmp_path / "a", banks, jobs=2, seed=1, progress=False)
     assert again.rendered == [] and sorted(again.skipped) == sorted(first.rendered)
     assert (

@@ -1,12 +1,15 @@
+"""timbre.evaluation.scoring and evaluate.py: pairs, baselines, written results, errors."""
+
 import json
 import math
 import re
 
 import numpy as np
 import pytest
+from helpers import identity_generator, write_features_manifest, write_model_dir
 
 from timbre import audio
-from timbre.config import SpectrogramConfig
+from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, ModelError
 from timbre.evaluation import metrics, scoring
 from timbre.evaluation.scoring import EvalConfig, EvalResults, Pair
@@ -67,48 +70,21 @@ def write_pair_folders(root, names=("a", "b", "c")):
     return root / "audios"
 
 
-def write_features_manifest(
-    root, audios, split=None, instruments=("keyboard_acoustic", "string_acoustic")
-):
+def features_for(root, audios, split=None):
+    """``<root>/features``: a store manifest whose pieces (1 tile each) come from ``audios``."""
     split = split or {"train": ["a"], "val": [], "test": ["b", "c"]}
     pieces = {
         name: {"n_tiles": 1, "split": part, "seconds": 1.6}
         for part, names in split.items()
         for name in names
     }
-    manifest = {
-        "version": 1,
-        "spectrogram": SPEC.to_dict(),
-        "features": {"overlap": 0},
-        "audios_path": str(audios),
-        "instruments": list(instruments),
-        "pieces": pieces,
-        "split": split,
-    }
-    (root / "features").mkdir(parents=True, exist_ok=True)
-    (root / "features" / "manifest.json").write_text(json.dumps(manifest))
-    return root / "features"
-
-
-def write_model_config(
-    folder, origin="keyboard_acoustic", target="string_acoustic", spectrogram=SPEC
-):
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "version": 1,
-        "mode": "generator",
-        "origin": origin,
-        "target": target,
-        "features_path": "",
-        "spectrogram": spectrogram.to_dict(),
-        "model": {},
-        "train": {},
-    }
-    (folder / "config.json").write_text(json.dumps(config))
-    (folder / "generator.keras").write_text(
-        "placeholder: only its presence is checked before loading"
+    return write_features_manifest(
+        root / "features",
+        SPEC,
+        pieces,
+        audios_path=audios,
+        features=FeatureConfig(overlap=0),
     )
-    return folder
 
 
 def test_oracle_scores_at_least_as_well_as_identity():
@@ -205,7 +181,7 @@ def test_evaluate_pairs_and_written_outputs(tmp_path):
 
 def test_split_pairs_reads_the_test_split(tmp_path):
     audios = write_pair_folders(tmp_path)
-    features = write_features_manifest(tmp_path, audios)
+    features = features_for(tmp_path, audios)
     pairs = scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
     assert pairs == [
         Pair("b", audios / "keyboard_acoustic" / "b.wav", audios / "string_acoustic" / "b.wav"),
@@ -224,26 +200,24 @@ def test_split_pairs_errors(tmp_path):
     ):
         scoring.split_pairs(tmp_path / "nowhere", "keyboard_acoustic", "string_acoustic")
     audios = write_pair_folders(tmp_path)
-    features = write_features_manifest(tmp_path, audios)
+    features = features_for(tmp_path, audios)
     with pytest.raises(
         DatasetError,
         match=r"no instrument 'guitar_acoustic', the model's target \(features hold "
         r"\['keyboard_acoustic', 'string_acoustic'\]",
     ):
         scoring.split_pairs(features, "keyboard_acoustic", "guitar_acoustic")
-    write_features_manifest(tmp_path, audios, split={"train": ["a", "b"], "val": ["c"], "test": []})
+    features_for(tmp_path, audios, split={"train": ["a", "b"], "val": ["c"], "test": []})
     with pytest.raises(
         DatasetError, match=r"the test split is empty \(train 2, val 1, test 0 pieces\)"
     ):
         scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
-    write_features_manifest(
-        tmp_path, audios, split={"train": ["a"], "val": [], "test": ["b", "zz"]}
-    )
+    features_for(tmp_path, audios, split={"train": ["a"], "val": [], "test": ["b", "zz"]})
     with pytest.raises(
         DatasetError, match=r"2 audio files of the test pieces are missing \(e.g. .*zz.wav\)"
     ):
         scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
-    write_features_manifest(tmp_path, tmp_path / "gone")
+    features_for(tmp_path, tmp_path / "gone")
     with pytest.raises(DatasetError, match=r"audios_path .*gone not found"):
         scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
 
@@ -276,20 +250,13 @@ def test_load_pair_trims_unequal_lengths(tmp_path):
     assert len(origin) == len(target) == 900
 
 
-def test_model_settings_errors(tmp_path):
+def test_model_settings_need_origin_and_target(tmp_path):
     with pytest.raises(ModelError, match=r"nothing: not found \(expected a model directory"):
-        scoring.read_model_settings(tmp_path / "nothing")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelError, match=r"config.json and generator.keras missing"):
-        scoring.read_model_settings(tmp_path / "empty")
-    (tmp_path / "empty" / "config.json").write_text("{}")
-    (tmp_path / "empty" / "generator.keras").write_text("placeholder")
-    with pytest.raises(ModelError, match=r"no 'spectrogram' settings"):
-        scoring.read_model_settings(tmp_path / "empty")
-    (tmp_path / "empty" / "config.json").write_text(json.dumps({"spectrogram": SPEC.to_dict()}))
-    with pytest.raises(ModelError, match=r"lacks \['origin', 'target'\]"):
-        scoring.read_model_settings(tmp_path / "empty")
-    model = write_model_config(tmp_path / "model")
+        scoring.read_model_settings(tmp_path / "nothing")  # read_model_info's errors reach here
+    anonymous = write_model_dir(tmp_path / "anonymous", SPEC, origin=None, target=None)
+    with pytest.raises(ModelError, match=r"config.json lacks \['origin', 'target'\]"):
+        scoring.read_model_settings(anonymous)
+    model = write_model_dir(tmp_path / "model", SPEC)
     assert scoring.read_model_settings(model) == ("keyboard_acoustic", "string_acoustic", SPEC)
 
 
@@ -349,16 +316,7 @@ MODEL_SPEC = SpectrogramConfig(
 
 
 def save_model(folder, generator, target="string_acoustic"):
-    write_model_config(folder, target=target, spectrogram=MODEL_SPEC)
-    generator.save(folder / "generator.keras")
-    return folder
-
-
-def identity_generator():
-    import keras
-
-    inputs = keras.Input((MODEL_SPEC.n_bins, MODEL_SPEC.tile_frames, 1))
-    return keras.Model(inputs, keras.layers.Identity()(inputs), name="generator")
+    return write_model_dir(folder, MODEL_SPEC, generator, target=target)
 
 
 def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
@@ -367,7 +325,7 @@ def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
     from timbre.training.model import build_generator
 
     audios = write_pair_folders(tmp_path)
-    features = write_features_manifest(tmp_path, audios)
+    features = features_for(tmp_path, audios)
     generator = build_generator(
         ModelConfig(base_filters=4, depth=5), MODEL_SPEC.n_bins, MODEL_SPEC.tile_frames
     )
@@ -423,7 +381,7 @@ def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
 
 def test_identity_generator_scores_like_the_identity_baseline(tmp_path):
     audios = write_pair_folders(tmp_path, names=("a",))
-    model = save_model(tmp_path / "model", identity_generator())
+    model = save_model(tmp_path / "model", identity_generator(MODEL_SPEC))
     results, paths = scoring.evaluate(
         model / "generator.keras",
         origin_dir=audios / "keyboard_acoustic",
@@ -444,10 +402,8 @@ def test_evaluate_cli_errors(tmp_path, capsys):
     from timbre.cli.evaluate import main
 
     audios = write_pair_folders(tmp_path, names=("a", "b"))
-    features = write_features_manifest(
-        tmp_path, audios, split={"train": ["a"], "val": ["c"], "test": ["b"]}
-    )
-    model = save_model(tmp_path / "model", identity_generator(), target="guitar_acoustic")
+    features = features_for(tmp_path, audios, split={"train": ["a"], "val": ["c"], "test": ["b"]})
+    model = save_model(tmp_path / "model", identity_generator(MODEL_SPEC), target="guitar_acoustic")
     cases = [
         (
             ["--model", str(tmp_path / "none"), "--features", str(features)],

@@ -3,10 +3,9 @@ import warnings
 import librosa
 import numpy as np
 import pytest
-from conftest import write_nsynth_folder
+from helpers import write_nsynth_folder
 
 from timbre.config import SynthConfig
-from timbre.errors import ConfigError
 from timbre.synthesis.midi import Score
 from timbre.synthesis.notebank import open_nsynth_bank
 from timbre.synthesis.synth import NoteSynthesizer, sounding_ends
@@ -174,17 +173,3 @@ def test_silence_does_not_divide_by_zero(tmp_path):
     bank = open_nsynth_bank(folder, ["mallet_acoustic"]).banks["mallet_acoustic"]
     out = NoteSynthesizer(bank).render(one_note(60, seconds=0.5))
     assert out.size == round(0.55 * RATE) and np.all(out == 0)
-
-
-def test_config_validation():
-    with pytest.raises(ConfigError, match="playback_speed=0 must be a positive number"):
-        SynthConfig(playback_speed=0)
-    with pytest.raises(ConfigError, match="transpose=1.5"):
-        SynthConfig(transpose=1.5)
-    with pytest.raises(ConfigError, match="max_seconds=-1"):
-        SynthConfig(max_seconds=-1)
-    with pytest.raises(
-        ConfigError, match="subtype='PCM_8' .expected 'PCM_16', 'PCM_24' or 'FLOAT'"
-    ):
-        SynthConfig(subtype="PCM_8")
-    assert SynthConfig.from_dict(SynthConfig(transpose=3).to_dict()) == SynthConfig(transpose=3)
