@@ -35,6 +35,7 @@ from timbre import audio, audio_manifest
 from timbre import spectrogram as sp
 from timbre.cli.common import positive_int, run
 from timbre.config import (
+    AugmentConfig,
     FeatureConfig,
     ModelConfig,
     SpectrogramConfig,
@@ -70,6 +71,8 @@ class Preset:
     corpus_minutes: float  # generated music, per instrument
     bank_pitches: tuple[int, ...]  # pitches rendered into the note bank
     overlap: int  # training tile overlap, frames
+    renderer: str = "notes"  # SynthConfig.renderer: "notes" (bank) or "fluidsynth" (whole pieces)
+    augment: AugmentConfig | None = None  # augmentation of the keyboard part; None: none
 
 
 PRESETS = {
@@ -103,6 +106,10 @@ PRESETS = {
         overlap=0,
     ),
 }
+
+
+def _synth_config(preset: Preset) -> SynthConfig:
+    return SynthConfig(sample_rate=preset.spectrogram.sample_rate, renderer=preset.renderer)
 
 
 def _stage(number: int, title: str) -> float:
@@ -164,8 +171,9 @@ def _data(out: Path, preset: Preset, jobs: int, seed: int) -> tuple[Path, Banks]
         midi_folder,
         out / "audios",
         banks.banks,
-        SynthConfig(sample_rate=preset.spectrogram.sample_rate),
+        _synth_config(preset),
         pools=[banks.train],
+        augment=preset.augment,
         jobs=jobs,
         seed=seed,
     )
@@ -254,7 +262,7 @@ def _held_out_audio(out: Path, features: Path, banks: Banks, preset: Preset) -> 
         folder / "midi",
         folder,
         banks.banks,
-        SynthConfig(sample_rate=preset.spectrogram.sample_rate),
+        _synth_config(preset),
         pools=[banks.held_out],
         jobs=1,
         progress=False,
@@ -273,7 +281,7 @@ def _convert(
         _write_melody(out),
         out / "melody",
         banks.banks,
-        SynthConfig(sample_rate=preset.spectrogram.sample_rate),
+        _synth_config(preset),
         pools=[banks.held_out],
         jobs=1,
         progress=False,
