@@ -10,6 +10,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from timbre import __version__
+from timbre.cli import common
+
 COMMANDS = {  # command -> (module under timbre.cli, one-line help)
     "synthesize": ("synthesize", "render paired audio from MIDI with two or more instruments"),
     "features": ("features", "compute normalised log-magnitude tiles from paired audio"),
@@ -22,16 +25,28 @@ COMMANDS = {  # command -> (module under timbre.cli, one-line help)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``timbre <command> ...``: run one command's ``main`` with the remaining arguments."""
+    """``timbre <command> ...``: run one command's ``main`` with the remaining arguments.
+
+    ``timbre``, ``timbre --help``: the commands, on stdout (status 0 for --help,
+    2 without a command); ``timbre --version``; ``timbre <command> --help`` shows
+    ``timbre <command>`` as the program name.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--version":
+        print(f"timbre {__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         width = max(map(len, COMMANDS))
         lines = [f"  {name:<{width}}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
-        print(
-            "usage: timbre <command> [options]\n\ncommands:\n" + "\n".join(lines), file=sys.stderr
+        usage = (
+            "usage: timbre <command> [options]   (timbre <command> --help for its options)\n"
+            "       timbre --version\n\ncommands:\n" + "\n".join(lines)
         )
-        if argv and argv[0] not in ("-h", "--help"):
+        asked = bool(argv) and argv[0] in ("-h", "--help")
+        print(usage, file=sys.stdout if asked else sys.stderr)
+        if argv and not asked:
             print(f"error: unknown command {argv[0]!r}", file=sys.stderr)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+        return 0 if asked else 2
     module = importlib.import_module(f"timbre.cli.{COMMANDS[argv[0]][0]}")
+    common.INVOKED_AS = f"timbre {argv[0]}"
     return module.main(argv[1:])

@@ -1,17 +1,34 @@
-"""What every command shares: running a body with clean errors, common flags."""
+"""What every command shares: running a body with clean errors, common flags.
+
+Every command ends in one of: its output and status 0; ``error: <what>`` on one
+line and status 1 (a ``TimbreError``, or an ``OSError``/``MemoryError`` a user
+can cause: a full disk, a path that is a file, no permission); or, on Ctrl-C,
+``interrupted; <how to continue>`` and status 130. No traceback either way,
+and nothing half-written: every file is written atomically.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import re
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 from timbre.errors import TimbreError
 
-# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is noise to a user of the commands.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ start-up chatter (oneDNN notices, CUDA probing) is noise to a user of the
+# commands; --verbose shows it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+INVOKED_AS: str | None = None  # "timbre <command>" when run through the timbre entry point
+INTERRUPTED = "rerun the same command to resume; finished files are kept"
+_CHATTER = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|[IWE]\d{4} [\d:.]+ +\d+ \S+\.cc:\d+\] )"
+)  # absl's pre-initialisation lines and TensorFlow's C++ log lines
 
 
 def fail(message: object) -> int:
@@ -28,13 +45,20 @@ def run(
     parser: argparse.ArgumentParser,
     body: Callable[[argparse.Namespace], int | None],
     argv: Sequence[str] | None,
+    interrupted: str = INTERRUPTED,
 ) -> int:
     """Parse ``argv`` and call ``body(args)``; return the exit status.
 
-    A ``TimbreError`` becomes ``error: ...`` and status 1. Warnings are shown as one
-    ``warning: ...`` line each.
+    A ``TimbreError``, and an ``OSError`` or ``MemoryError``, becomes one
+    ``error: ...`` line and status 1; Ctrl-C becomes ``interrupted; <interrupted>``
+    (how to continue, for this command) and status 130. Warnings are shown as
+    one ``warning: ...`` line each.
     """
+    if INVOKED_AS:
+        parser.prog = INVOKED_AS
     args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     previous = warnings.showwarning
     warnings.showwarning = _show_warning
     try:
@@ -42,10 +66,64 @@ def run(
     except TimbreError as e:
         return fail(e)
     except KeyboardInterrupt:
-        return fail("interrupted; finished files are kept and a rerun resumes")
+        print(f"interrupted; {interrupted}", file=sys.stderr)
+        return 130
+    except MemoryError:
+        return fail("out of memory; use fewer --jobs, a smaller --batch_size or shorter inputs")
+    except OSError as e:
+        return fail(describe_os_error(e))
     finally:
         warnings.showwarning = previous
     return 0 if status is None else int(status)
+
+
+def describe_os_error(error: OSError) -> str:
+    """``<path>: <cause>`` in words (``no space left on device``), from an ``OSError``."""
+    cause = error.strerror or str(error) or type(error).__name__
+    if error.errno == errno.ENOSPC:
+        cause = "no space left on device; free some space and rerun"
+    where = error.filename if error.filename is not None else "file system"
+    return f"{where}: {cause[0].lower() + cause[1:]}"
+
+
+def start_tensorflow(verbose: bool = False) -> None:
+    """Import TensorFlow (and probe its devices) with its native start-up chatter hidden.
+
+    TensorFlow's C++ side prints oneDNN notices and CUDA probing errors to the
+    process's stderr before its logging can be configured; they are caught at
+    the file-descriptor level and dropped, and any other line is passed on.
+    ``verbose`` shows everything.
+    """
+    if verbose or "tensorflow" in sys.modules:
+        import tensorflow  # noqa: F401
+
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        lines = sink.read().decode(errors="replace").splitlines()
+    for line in lines:
+        if not _CHATTER.match(line):
+            print(line, file=sys.stderr)
+
+
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` (no progress bars; ``--no_progress`` is an alias) and ``--verbose``."""
+    parser.add_argument(
+        "--quiet", "--no_progress", dest="quiet", action="store_true", help="no progress bars"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show TensorFlow's start-up messages too"
+    )
 
 
 def report_failures(reasons: Iterable[str]) -> int:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from timbre import audio, audio_manifest
 from timbre import spectrogram as sp
-from timbre.cli.common import positive_int, run
+from timbre.cli.common import positive_int, run, start_tensorflow
 from timbre.config import (
     AugmentConfig,
     FeatureConfig,
@@ -213,6 +213,7 @@ def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
             "again",
         )
         return model_dir
+    start_tensorflow()
     from timbre.training.loop import train
 
     result = train(

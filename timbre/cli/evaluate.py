@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre.cli.common import positive_int, run
+from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
 from timbre.errors import ConfigError, DatasetError, ModelError
 
 
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the excerpts' cuts and levels (default: 0)"
     )
-    parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    add_output_flags(parser)
     return parser
 
 
@@ -127,6 +127,7 @@ def _body(args: argparse.Namespace) -> int:
     ):
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: folder not found")
+    start_tensorflow(args.verbose)
     conditions = ["clean", "excerpt"] if args.condition == "both" else [args.condition]
     for condition in conditions:
         config = EvalConfig(
@@ -151,7 +152,7 @@ def _body(args: argparse.Namespace) -> int:
             target_dir=args.target_dir,
             output_dir=output,
             config=config,
-            progress=not args.no_progress,
+            progress=not args.quiet,
         )
         print(paths["markdown"].read_text(), end="")
         print(f"\nwrote {', '.join(str(path) for path in paths.values())}\n")
@@ -159,4 +160,9 @@ def _body(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), _body, argv)
+    return run(
+        build_parser(),
+        _body,
+        argv,
+        interrupted="nothing was written; rerun the same command to evaluate again",
+    )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from timbre import audio_manifest, store
-from timbre.cli.common import add_jobs, parse_instruments, report_failures, run
+from timbre.cli.common import add_jobs, add_output_flags, parse_instruments, report_failures, run
 from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import DatasetError
 
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(default: n_fft 1024, hop 512, 256 bins x 256 frames at 44.1 kHz)"
         ),
     )
-    parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    add_output_flags(parser)
     return parser
 
 
@@ -90,7 +90,7 @@ def _body(args: argparse.Namespace) -> int:
         spectrogram=spectrogram,
         features=features,
         jobs=args.jobs,
-        progress=not args.no_progress,
+        progress=not args.quiet,
     )
     print(
         f"{len(summary.computed)} pieces computed, {len(summary.skipped)} already done, "

@@ -23,7 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from timbre import audio_manifest
-from timbre.cli.common import add_jobs, add_seed, parse_instruments, report_failures, run
+from timbre.cli.common import (
+    add_jobs,
+    add_output_flags,
+    add_seed,
+    parse_instruments,
+    report_failures,
+    run,
+)
 
 
 def _program(text: str) -> tuple[str, int]:
@@ -137,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_jobs(parser)
     add_seed(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_output_flags(parser)
     return parser
 
 

@@ -7,13 +7,15 @@ the generator alone, L1 loss, no discriminator flags).
 from __future__ import annotations
 
 import argparse
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from timbre import store
-from timbre.cli.common import positive_int, run
+from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
 from timbre.config import DISTRIBUTE, MIXED_PRECISION, ModelConfig, TrainConfig
-from timbre.errors import DatasetError
+from timbre.errors import ConfigError, DatasetError
+from timbre.fileio import read_json
 
 DESCRIPTIONS = {
     "gan": (
@@ -28,19 +30,46 @@ TRAIN_FLAGS = {  # flag -> TrainConfig field
     "gen_lr": "gen_lr",
     "disc_lr": "disc_lr",
     "l1_weight": "l1_weight",
+    "beta_1": "beta_1",
+    "keep_checkpoints": "keep_checkpoints",
     "validation_split": "validation_fraction",
     "seed": "seed",
     "mixed_precision": "mixed_precision",
     "distribute": "distribute",
     "deterministic": "deterministic",
 }
-MODEL_FLAGS = ("base_filters", "depth")
+MODEL_FLAGS = ("base_filters", "depth", "dropout", "dropout_blocks", "disc_layers")
 
 
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"{value} is not in (0, 1)")
+    return value
+
+
+def _yes_no(text: str) -> bool:
+    """argparse type: true/false, yes/no, 1/0 (``--findlr True``, as the original project)."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} (expected true or false)")
+
+
+def _unit_interval(text: str) -> float:
+    """argparse type: a number in [0, 1)."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
     return value
 
 
@@ -64,19 +93,31 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         "--dataset_path",
         "--features_path",
         dest="dataset_path",
-        required=True,
         help="features folder written by compute_features.py",
     )
-    parser.add_argument("--origin", required=True, help="input instrument, e.g. keyboard_acoustic")
-    parser.add_argument("--target", required=True, help="output instrument, e.g. string_acoustic")
     parser.add_argument(
-        "--model_dir", help="output folder (default: models/<origin>_to_<target>[_generator])"
+        "--config",
+        type=Path,
+        help="train from a saved configuration: a model directory's config.json (e.g. "
+        "demo/model/config.json); its features, instruments and settings are the defaults, "
+        "flags given override them",
+    )
+    parser.add_argument("--origin", help="input instrument, e.g. keyboard_acoustic")
+    parser.add_argument("--target", help="output instrument, e.g. string_acoustic")
+    parser.add_argument(
+        "--model",
+        "--model_dir",
+        dest="model_dir",
+        help="model directory to write (default: models/<origin>_to_<target>[_generator])",
     )
     parser.add_argument(
         "--gpu", type=int, help="use only this GPU (-1: CPU only; default: TensorFlow's choice)"
     )
     parser.add_argument(
-        "--epochs", type=positive_int, help=f"total epochs, counted across resumes ({d.epochs})"
+        "--epochs",
+        type=positive_int,
+        help=f"total epochs, counted across resumes: with --resume, training goes on until this "
+        f"many are done ({d.epochs})",
     )
     parser.add_argument(
         "--epoch_offset",
@@ -91,7 +132,14 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         "--batch_size", type=positive_int, help=f"tile pairs per step ({d.batch_size})"
     )
     parser.add_argument(
-        "--gen_lr", type=_positive_float, help=f"generator Adam learning rate ({d.gen_lr})"
+        "--gen_lr",
+        "--lr",
+        dest="gen_lr",
+        type=_positive_float,
+        help=f"generator Adam learning rate; --lr is an alias ({d.gen_lr})",
+    )
+    parser.add_argument(
+        "--beta_1", type=_unit_interval, help=f"Adam beta_1 of both optimisers ({d.beta_1})"
     )
     if mode == "gan":
         parser.add_argument(
@@ -105,14 +153,18 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--validation_split",
         type=_fraction,
-        help="fraction of the pieces held out for "
-        f"validation when the features have no split ({d.validation_fraction})",
+        help="fraction of the pieces HELD OUT for validation when the features have no split "
+        f"(the original project's flag was the training fraction) ({d.validation_fraction})",
     )
     parser.add_argument(
         "--findlr",
-        action="store_true",
+        nargs="?",
+        const=True,
+        default=False,
+        type=_yes_no,
         help="only sweep the learning rate: writes lr_finder.csv "
-        "and lr_finder.png to the model directory and prints the suggestion",
+        "and lr_finder.png to the model directory and prints the suggestion "
+        "(--findlr, or --findlr true as in the original project)",
     )
     parser.add_argument(
         "--base_filters",
@@ -123,6 +175,25 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         "--depth",
         type=positive_int,
         help=f"generator down blocks ({ModelConfig().depth}; tiles must be divisible by 2**depth)",
+    )
+    m = ModelConfig()
+    parser.add_argument(
+        "--dropout", type=_unit_interval, help=f"dropout rate of the first up blocks ({m.dropout})"
+    )
+    parser.add_argument(
+        "--dropout_blocks",
+        type=_non_negative_int,
+        help=f"up blocks (from the bottleneck) with dropout ({m.dropout_blocks})",
+    )
+    parser.add_argument(
+        "--disc_layers",
+        type=positive_int,
+        help=f"stride-2 blocks of the PatchGAN ({m.disc_layers}: 70x70 patches)",
+    )
+    parser.add_argument(
+        "--keep_checkpoints",
+        type=positive_int,
+        help=f"newest full-state checkpoints kept ({d.keep_checkpoints})",
     )
     parser.add_argument(
         "--seed", type=int, help=f"seeds weights, dropout and the data order ({d.seed})"
@@ -148,7 +219,7 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--force", action="store_true", help="start over in a --model_dir that holds a run"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_output_flags(parser)
     return parser
 
 
@@ -164,8 +235,53 @@ def _overrides(args: argparse.Namespace) -> tuple[dict, dict]:
     return model, train
 
 
+def _from_config(args: argparse.Namespace, mode: str) -> tuple[dict, dict]:
+    """Fill ``args`` from ``--config`` (a model directory's config.json); given flags win.
+
+    Returns:
+        The model and training fields to use: the flags given, on top of the
+        saved ones when ``--config`` is given (then complete).
+    """
+    model, train = _overrides(args)
+    if args.config is None:
+        return model, train
+    saved = read_json(args.config)
+    if not isinstance(saved, dict) or not isinstance(saved.get("train"), dict):
+        raise ConfigError(
+            f"--config {args.config}: no 'train' settings (expected the config.json that training "
+            "writes in a model directory)"
+        )
+    if saved.get("mode", mode) != mode:
+        script = "train.py" if saved["mode"] == "gan" else "train_generator.py"
+        raise ConfigError(
+            f"--config {args.config}: a {saved['mode']!r} run (expected {mode!r}); use {script}"
+        )
+    for flag, key in (
+        ("dataset_path", "features_path"),
+        ("origin", "origin"),
+        ("target", "target"),
+    ):
+        if getattr(args, flag) is None:
+            setattr(args, flag, saved.get(key))
+    return {**saved.get("model", {}), **model}, {**saved["train"], **train}
+
+
 def body(args: argparse.Namespace, mode: str) -> int:
     """Check paths, build the configs, make one library call, print the outcome."""
+    model, config = _from_config(args, mode)
+    missing = [
+        f"--{flag}" for flag in ("dataset_path", "origin", "target") if not getattr(args, flag)
+    ]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)}: required (or give --config with a saved run)")
+    if args.validation_split is not None and args.validation_split > 0.5:
+        warnings.warn(
+            f"--validation_split {args.validation_split}: holds out {args.validation_split:.0%} of "
+            "the pieces for validation (here it is the held-out fraction; the original project's "
+            "flag was the training fraction)",
+            stacklevel=1,
+        )
+    start_tensorflow(args.verbose)
     from timbre.training import loop
 
     features = Path(args.dataset_path)
@@ -178,7 +294,8 @@ def body(args: argparse.Namespace, mode: str) -> int:
     model_dir = Path(args.model_dir or f"models/{args.origin}_to_{args.target}{suffix}")
     args.resume = args.resume or args.epoch_offset is not None
     loop.select_gpu(args.gpu)
-    model, config = _overrides(args)
+    if args.config is not None:  # the saved settings, complete: taken as they are
+        model, config = ModelConfig.from_dict(model), TrainConfig.from_dict(config)
     common = dict(mode=mode, model=model, config=config, progress=not args.quiet)
     if args.findlr:
         from timbre.training import lr_finder
@@ -213,4 +330,9 @@ def body(args: argparse.Namespace, mode: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None, mode: str = "gan") -> int:
-    return run(build_parser(mode), lambda args: body(args, mode), argv)
+    return run(
+        build_parser(mode),
+        lambda args: body(args, mode),
+        argv,
+        interrupted="rerun with --resume to continue after the last finished epoch",
+    )
