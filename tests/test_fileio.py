@@ -1,13 +1,16 @@
 """timbre.fileio: JSON and NumPy reads that name the file, atomic writes."""
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from timbre.errors import DatasetError
-from timbre.fileio import atomic_path, load_npy, read_json, save_npy, write_json
+from timbre.errors import BusyError, DatasetError
+from timbre.fileio import atomic_path, load_npy, read_json, run_lock, save_npy, write_json
 
 
 def test_fileio_errors(tmp_path):
@@ -48,3 +51,58 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
             raise RuntimeError("killed")
     assert read_json(path) == {"old": True}
     assert sorted(p.name for p in path.parent.iterdir()) == ["a.json"]
+
+
+def test_run_lock_refuses_a_second_run_and_names_the_holder(tmp_path):
+    with run_lock(tmp_path / "out", "train.py --model out") as path:
+        assert path.read_text() == f"PID {os.getpid()}: train.py --model out"
+        code = (
+            "import sys\n"
+            "from timbre.fileio import run_lock\n"
+            "from timbre.errors import BusyError\n"
+            "try:\n"
+            f"    with run_lock({str(tmp_path / 'out')!r}, 'second'):\n"
+            "        sys.exit(0)\n"
+            "except BusyError as e:\n"
+            "    print(e)\n"
+            "    sys.exit(3)\n"
+        )
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert other.returncode == 3
+        assert f"in use by another timbre run (PID {os.getpid()}: train.py --model out)" in (
+            other.stdout
+        )
+    assert not path.exists()  # released and removed on a normal exit
+    with run_lock(tmp_path / "out", "again"):  # free again
+        pass
+
+
+def test_run_lock_of_a_killed_run_is_taken_over(tmp_path):
+    code = (
+        "import os, sys, time\n"
+        "from timbre.fileio import run_lock\n"
+        f"with run_lock({str(tmp_path)!r}, 'doomed'):\n"
+        "    print('locked', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(BusyError, match="doomed"):
+            with run_lock(tmp_path, "me"):
+                pass
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    finally:
+        holder.kill()
+    assert (tmp_path / ".timbre.lock").exists()  # left behind by the kill
+    with run_lock(tmp_path, "me") as path:  # stale: taken over
+        assert "me" in path.read_text()
+
+
+def test_run_lock_is_released_when_the_body_raises(tmp_path):
+    with pytest.raises(RuntimeError):
+        with run_lock(tmp_path, "first"):
+            raise RuntimeError("boom")
+    with run_lock(tmp_path, "second"):
+        pass

@@ -32,3 +32,7 @@ class DatasetError(TimbreError, OSError):
 
 class ModelError(TimbreError, OSError):
     """A model directory or file is missing, foreign or inconsistent."""
+
+
+class BusyError(TimbreError, OSError):
+    """Another timbre run holds the output folder (see :func:`timbre.fileio.run_lock`)."""

@@ -6,6 +6,8 @@ destination only once complete, so a run killed at any moment leaves either
 the old file or the new one, never a half-written file a rerun would trust.
 Temporary names start with ``.`` and contain ``.tmp-``; they are ignored by
 every reader in timbre.
+
+:func:`run_lock` keeps two runs from writing one folder at once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from timbre.errors import DatasetError
+from timbre.errors import BusyError, DatasetError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; runs are not protected from each other there
+    fcntl = None
+
+LOCK_FILE = ".timbre.lock"  # in an output folder while a run writes it
 
 
 @contextlib.contextmanager
@@ -106,3 +115,61 @@ def load_npy(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
         raise DatasetError(f"{path}: file not found") from e
     except (ValueError, OSError, EOFError) as e:
         raise DatasetError(f"{path}: corrupt or truncated array file ({e})") from e
+
+
+@contextlib.contextmanager
+def run_lock(folder: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Hold ``<folder>/.timbre.lock`` while a run writes ``folder``; a second run is refused.
+
+    The lock is an advisory ``flock`` on that file, which records the holder's
+    PID and command. The operating system releases it when the holder exits,
+    however it exits (SIGKILL included), so a lock left by a killed run is
+    stale by construction and the next run simply takes it. Released on every
+    exit path; the file is removed when the run ends normally.
+
+    Args:
+        folder: the output folder (created if missing).
+        what: what the run is, for the message another run gets (e.g. ``"train.py"``).
+
+    Raises:
+        BusyError: another live process holds the lock (names its PID and command).
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    if fcntl is None:
+        yield path
+        return
+    fd = _locked(path, folder)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"PID {os.getpid()}: {what}".encode(), 0)
+        try:
+            yield path
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _locked(path: Path, folder: Path) -> int:
+    """A descriptor of ``path`` holding its exclusive flock (retried if the file was replaced)."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise BusyError(
+                f"{folder}: in use by another timbre run ({holder}); wait for it to finish or "
+                "stop it (expected one run per folder at a time)"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:  # the holder we waited for removed it as it finished
+            same = False
+        if same:
+            return fd
+        os.close(fd)

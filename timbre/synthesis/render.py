@@ -35,7 +35,7 @@ from timbre import audio, audio_manifest
 from timbre.audio_manifest import SPLITS
 from timbre.config import AugmentConfig, SynthConfig
 from timbre.errors import DatasetError, MidiError, NoteBankError, TimbreError
-from timbre.fileio import read_json, write_json
+from timbre.fileio import read_json, run_lock, write_json
 from timbre.parallel import check_jobs, pool_context
 from timbre.synthesis import augment as augmentation
 from timbre.synthesis import midi
@@ -95,6 +95,7 @@ def render_pairs(
     Raises:
         MidiError: no MIDI files found.
         DatasetError: ``audios_path`` holds audio rendered with other settings.
+        BusyError: another run is writing ``audios_path``.
         NoteBankError: a pool for an instrument that ``banks`` does not have.
         ConfigError: ``jobs`` is not a positive integer.
     """
@@ -124,56 +125,61 @@ def render_pairs(
         if not pools:
             raise NoteBankError("augment: applies to pooled instruments (expected pools)")
         header["augment"] = augment.to_dict()
-    _check_previous(audios, header)
-    names = midi.piece_names(files, midi_path)
-    sources = {
-        name: {instrument: pool.draw(name, seed) for instrument, pool in pools.items()}
-        for name in names.values()
-    }
-    augments = {
-        name: augmentation.draw(augment, name, seed) if augment is not None else None
-        for name in names.values()
-    }
-    ledger = _Ledger(audios, {names[path]: _digest(path) for path in files})
-    done = [
-        path
-        for path, name in names.items()
-        if ledger.trusted(name) and _complete(audios, banks.instruments, name)
-    ]
-    pending = [path for path in names if path not in set(done)]
-    ledger.forget([names[path] for path in pending])
-    audio_manifest.write(audios, header, {}, {s: [] for s in SPLITS}, {})
-    try:
-        setup = (banks, pools, config)
-        results = _run(pending, names, sources, augments, audios, setup, jobs, progress, ledger.add)
-    finally:
-        ledger.save()
-    seconds = {
-        names[p]: audio.info(audios / banks.instruments[0] / f"{names[p]}.wav").seconds
-        for p in done
-    }
-    seconds.update({name: s for name, s, reason in results if reason is None})
-    failed = {
-        str(path): reason for path, (_, _, reason) in zip(pending, results) if reason is not None
-    }
-    split = split_pieces(sorted(seconds), seed)
-    of = {name: part for part, members in split.items() for name in members}
-    midi_of = {name: str(path) for path, name in names.items()}
-    pieces = {
-        name: {"midi": midi_of[name], "seconds": round(seconds[name], 6), "split": of[name]}
-        | ({"sources": sources[name]} if pools else {})
-        | ({"augment": augments[name].to_dict()} if augment is not None else {})
-        for name in sorted(seconds)
-    }
-    manifest = audio_manifest.write(audios, header, pieces, split, failed)
-    rendered = [name for name, _, reason in results if reason is None]
-    return RenderSummary(
-        manifest,
-        rendered,
-        sorted(names[p] for p in done),
-        failed,
-        float(sum(seconds[name] for name in rendered)),
-    )
+    with run_lock(audios, "synthesize_audios.py (render_pairs)"):
+        _check_previous(audios, header)
+        names = midi.piece_names(files, midi_path)
+        sources = {
+            name: {instrument: pool.draw(name, seed) for instrument, pool in pools.items()}
+            for name in names.values()
+        }
+        augments = {
+            name: augmentation.draw(augment, name, seed) if augment is not None else None
+            for name in names.values()
+        }
+        ledger = _Ledger(audios, {names[path]: _digest(path) for path in files})
+        done = [
+            path
+            for path, name in names.items()
+            if ledger.trusted(name) and _complete(audios, banks.instruments, name)
+        ]
+        pending = [path for path in names if path not in set(done)]
+        ledger.forget([names[path] for path in pending])
+        audio_manifest.write(audios, header, {}, {s: [] for s in SPLITS}, {})
+        try:
+            setup = (banks, pools, config)
+            results = _run(
+                pending, names, sources, augments, audios, setup, jobs, progress, ledger.add
+            )
+        finally:
+            ledger.save()
+        seconds = {
+            names[p]: audio.info(audios / banks.instruments[0] / f"{names[p]}.wav").seconds
+            for p in done
+        }
+        seconds.update({name: s for name, s, reason in results if reason is None})
+        failed = {
+            str(path): reason
+            for path, (_, _, reason) in zip(pending, results)
+            if reason is not None
+        }
+        split = split_pieces(sorted(seconds), seed)
+        of = {name: part for part, members in split.items() for name in members}
+        midi_of = {name: str(path) for path, name in names.items()}
+        pieces = {
+            name: {"midi": midi_of[name], "seconds": round(seconds[name], 6), "split": of[name]}
+            | ({"sources": sources[name]} if pools else {})
+            | ({"augment": augments[name].to_dict()} if augment is not None else {})
+            for name in sorted(seconds)
+        }
+        manifest = audio_manifest.write(audios, header, pieces, split, failed)
+        rendered = [name for name, _, reason in results if reason is None]
+        return RenderSummary(
+            manifest,
+            rendered,
+            sorted(names[p] for p in done),
+            failed,
+            float(sum(seconds[name] for name in rendered)),
+        )
 
 
 def split_pieces(names: Sequence[str], seed: int) -> dict[str, list[str]]:
