@@ -21,12 +21,29 @@ optimiser state equal the uninterrupted run's bit for bit (tested), and so do
 the logged losses except ``gen_total``, which may differ in its last bit (the
 sum ``gen_gan + l1_weight * gen_l1`` is not always rounded the same way).
 Without it they agree up to floating-point reduction order.
+
+Scale-out (``TrainConfig.distribute``, :func:`make_strategy`): ``batch_size`` is
+always the global batch, split evenly across the replicas (it must be a
+multiple of their number). With ``"mirrored"`` one machine's devices share each
+global batch, so a step sees the pairs and time shifts it would see on one
+device, and the checkpoints have the same layout. BatchNorm statistics are per
+replica, so the run equals a one-device run (up to rounding: tested) only when
+half a batch has the statistics of the whole, e.g. all pairs alike. With
+``"multiworker"`` every worker (process or machine, TF_CONFIG) runs this same
+:func:`train`: worker ``i`` of ``n`` reads only its shard of the training pairs
+(:func:`train_data`), and only the chief writes the model directory; the other
+workers write theirs into a scratch folder that is removed at the end
+(:func:`is_chief`). A resumed run reads the model directory's checkpoints on
+every worker, so it must be one folder every worker sees at the same path;
+the workers check that they all continue from the same epoch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -65,7 +82,7 @@ POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 class TrainResult:
     """What a training run did."""
 
-    model_dir: Path
+    model_dir: Path  # the model directory (written by the chief alone in a cluster)
     epochs_done: int  # completed epochs in total, across resumes
     history: list[dict[str, float]]  # one row per completed epoch (as history.csv)
     stopped_by_budget: bool  # max_minutes ended the run before config.epochs
@@ -235,20 +252,106 @@ def select_gpu(gpu: int | None) -> None:
         ) from e
 
 
+class _FitReduce:
+    """A strategy's ``reduce`` for what Keras 3's ``fit`` and ``evaluate`` pass to it
+    (keras-team/keras#20585): a nest of values, reduced leaf by leaf; a scalar (a loss) with
+    ``axis=0``, reduced across the replicas; and, once before the first step, a batch of data
+    with ``axis=None``, which Keras wants only for its shape: this replica's part is returned
+    without any communication (the parts may differ in length, a partial batch)."""
+
+    def reduce(self, reduce_op, value, axis):
+        parent = super()
+
+        def reduce_one(one):
+            first = self.experimental_local_results(one)[0]
+            if first.shape.rank == 0:
+                return parent.reduce(reduce_op, one, None)
+            return first if axis is None else parent.reduce(reduce_op, one, axis)
+
+        return tf.nest.map_structure(reduce_one, value)
+
+
+class _MirroredStrategy(_FitReduce, tf.distribute.MirroredStrategy):
+    pass
+
+
+class _MultiWorkerStrategy(_FitReduce, tf.distribute.MultiWorkerMirroredStrategy):
+    pass
+
+
 def make_strategy(distribute: str) -> tf.distribute.Strategy:
     """The tf.distribute strategy: "none" (default), "mirrored" (all local GPUs, else all logical
-    CPUs)
-    or "multiworker" (reads TF_CONFIG)."""
+    CPUs) or "multiworker" (the cluster and this worker's task in TF_CONFIG; every worker runs the
+    same :func:`train`).
+
+    Raises:
+        ConfigError: an unknown ``distribute``, or "multiworker" asked for after TensorFlow has
+            started (it must be the first TensorFlow call of the process).
+    """
     if distribute == "none":
         return tf.distribute.get_strategy()
     if distribute == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy(
+        return _MirroredStrategy(
             [d.name for d in devices], cross_device_ops=tf.distribute.ReductionToOneDevice()
         )
     if distribute == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            return _MultiWorkerStrategy()
+        except RuntimeError as e:
+            raise ConfigError(
+                f"distribute='multiworker': TensorFlow is already initialised ({e}) (expected a "
+                "fresh process per worker: start train.py once on each)"
+            ) from e
     raise ConfigError(f"distribute={distribute!r} (expected one of none, mirrored, multiworker)")
+
+
+def worker_count(strategy: tf.distribute.Strategy) -> int:
+    """Workers (processes, usually machines) that ``strategy`` spans: 1 unless "multiworker"."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    return strategy.num_replicas_in_sync // len(strategy.extended.worker_devices)
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the model directory: the chief of a "multiworker" cluster
+    (task ``chief``, else ``worker`` 0), or the only process otherwise."""
+    return bool(strategy.extended.should_checkpoint)
+
+
+def _worker_values(strategy: tf.distribute.Strategy, value: int) -> list[int]:
+    """``value`` as each replica of the cluster has it; a collective, so every worker must call it
+    at the same point ([value] without other workers)."""
+    if worker_count(strategy) == 1:
+        return [value]
+    local = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant([value], tf.int64)
+    )
+    return [int(v) for v in strategy.gather(local, axis=0).numpy()]
+
+
+def _check_replicas(run: Run, strategy: tf.distribute.Strategy) -> None:
+    """Raise ConfigError unless the global batch splits evenly across the replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if run.train.batch_size % replicas:
+        raise ConfigError(
+            f"batch_size={run.train.batch_size}: not a multiple of the {replicas} replicas of "
+            f"distribute={run.train.distribute!r} (expected a multiple of {replicas}: it is the "
+            "global batch, split evenly across the replicas)"
+        )
+
+
+@contextlib.contextmanager
+def _output_run(run: Run, strategy: tf.distribute.Strategy):
+    """Yield the run whose ``model_dir`` this process writes: ``run`` on the chief; on any other
+    worker a copy writing into a scratch folder, removed afterwards (the Keras multi-worker
+    pattern: every worker takes the same steps, collectives included, but only the chief's
+    files remain)."""
+    if is_chief(strategy):
+        yield run
+        return
+    with tempfile.TemporaryDirectory(prefix="timbre-worker-") as scratch:
+        yield dataclasses.replace(run, model_dir=Path(scratch))
 
 
 def build_model(run: Run, strategy: tf.distribute.Strategy) -> Pix2Pix:
@@ -267,6 +370,11 @@ def build_model(run: Run, strategy: tf.distribute.Strategy) -> Pix2Pix:
             adam(config.gen_lr, config.beta_1, fp16),
             adam(config.disc_lr, config.beta_1, fp16) if discriminator is not None else None,
         )
+        if tf.distribute.has_strategy():
+            # Each optimiser's slots now, over its own network: under a strategy, fit would build
+            # the generator's over every variable of the model (the discriminator's too), and
+            # its checkpoints would no longer load into a fresh model.
+            model.build_optimizers()
     return model
 
 
@@ -301,28 +409,90 @@ def steps_per_epoch(run: Run, data: RunData) -> int:
     return run.train.steps_per_epoch or n_train // batch
 
 
-def train_data(run: Run, data: RunData, epoch: int, repeat: bool | None = None) -> tf.data.Dataset:
-    """Epoch ``epoch``'s training batches, shuffled with ``seed + epoch`` (resumes see the same
-    order).
+def train_data(
+    run: Run,
+    data: RunData,
+    epoch: int,
+    repeat: bool | None = None,
+    strategy: tf.distribute.Strategy | None = None,
+) -> tf.data.Dataset | tf.distribute.DistributedDataset:
+    """Epoch ``epoch``'s training batches, in an order fixed by ``seed`` and ``epoch`` (resumes see
+    the same order).
 
-    ``repeat`` defaults to whether ``steps_per_epoch`` is set.
+    On one worker (``strategy`` None, "none" or "mirrored"): global batches of ``batch_size``
+    shuffled with ``seed + epoch``; ``fit`` splits each one evenly across the local replicas,
+    so a step sees the same pairs and time shifts as on one device.
+
+    On ``n`` workers ("multiworker"): worker ``i`` reads only pairs ``i, i + n, i + 2n, ...`` of
+    the training pairs (a fixed shard of the pair numbers, taken before shuffling and batching),
+    shuffled with seed ``(seed + epoch) * n + i``, in per-replica batches of
+    ``batch_size / replicas``. Each pair is read by one worker and seen once per epoch across
+    the cluster (a pass of ``len(pairs) // batch_size`` steps); no worker reads another's tiles.
+
+    Args:
+        repeat: repeat the pairs forever; defaults to whether ``steps_per_epoch`` is set.
+        strategy: the run's strategy (default: TensorFlow's current one).
+
+    Returns:
+        A dataset of (origin, target) batches, or on several workers a distributed dataset of
+        this worker's per-replica batches.
     """
     repeat = run.train.steps_per_epoch is not None if repeat is None else repeat
-    return dataset.pair_dataset(
-        data.train,
-        run.train.batch_size,
-        shuffle=True,
-        augment=True,
-        seed=run.train.seed + epoch,
-        drop_remainder=True,
-        repeat=repeat,
-    )
+    strategy = strategy or tf.distribute.get_strategy()
+    batch_size, seed = run.train.batch_size, run.train.seed + epoch
+    if worker_count(strategy) == 1:
+        return _pairs_pipeline(data.train, batch_size, seed, repeat)
+
+    def pipeline(context: tf.distribute.InputContext) -> tf.data.Dataset:
+        count, index = context.num_input_pipelines, context.input_pipeline_id
+        shard = dataclasses.replace(data.train, pairs=data.train.pairs[index::count])
+        per_replica = context.get_per_replica_batch_size(batch_size)
+        return _pairs_pipeline(shard, per_replica, seed * count + index, repeat)
+
+    return strategy.distribute_datasets_from_function(pipeline)
 
 
-def _val_data(run: Run, data: RunData) -> tf.data.Dataset | None:
+def _pairs_pipeline(
+    pairs: dataset.PairSet, batch_size: int, seed: int, repeat: bool
+) -> tf.data.Dataset:
+    """Shuffled, shifted batches of ``pairs`` that restart from the same order on every iteration.
+
+    A seeded shuffle moves on to a new order each time its dataset is iterated, and under a
+    strategy ``fit`` iterates once (reading one batch to build the model) before training; built
+    inside ``flat_map``, the pipeline is made afresh per iteration, so training always gets the
+    first order of ``seed``, as on one device.
+    """
+
+    def build(_) -> tf.data.Dataset:
+        return dataset.pair_dataset(
+            pairs,
+            batch_size,
+            shuffle=True,
+            augment=True,
+            seed=seed,
+            drop_remainder=True,
+            repeat=repeat,
+        )
+
+    return tf.data.Dataset.from_tensors(0).flat_map(build)
+
+
+def _val_data(run: Run, data: RunData, strategy: tf.distribute.Strategy) -> tf.data.Dataset | None:
+    """The validation batches (global batches of ``batch_size``, in order, not shifted).
+
+    On several workers each one reads them all and evaluates its share of every batch
+    (tf.data auto-sharding by data): the validation pairs are few.
+    """
     if data.val is None:
         return None
-    return dataset.pair_dataset(data.val, run.train.batch_size, shuffle=False, augment=False)
+    batches = dataset.pair_dataset(data.val, run.train.batch_size, shuffle=False, augment=False)
+    if worker_count(strategy) > 1:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        batches = batches.with_options(options)
+    return batches
 
 
 def resolve_configs(
@@ -434,7 +604,14 @@ def _restore(model: Pix2Pix, run: Run, epoch_offset: int | None) -> tuple[int, l
 
 
 def _fit_epoch(
-    model: Pix2Pix, run: Run, data: RunData, epoch: int, steps: int, val_data, progress: bool
+    model: Pix2Pix,
+    run: Run,
+    data: RunData,
+    epoch: int,
+    steps: int,
+    val_data,
+    progress: bool,
+    strategy: tf.distribute.Strategy,
 ) -> dict[str, float]:
     """Train epoch ``epoch`` (0-based) with ``fit``; returns its history row."""
     started = time.monotonic()
@@ -444,7 +621,7 @@ def _fit_epoch(
         else []
     )
     logs = model.fit(
-        train_data(run, data, epoch),
+        train_data(run, data, epoch, strategy=strategy),
         steps_per_epoch=steps,
         validation_data=val_data,
         initial_epoch=epoch,
@@ -501,12 +678,12 @@ def train(
         A :class:`TrainResult`.
 
     Raises:
-        ConfigError: origin equal to target, a batch size larger than the training set, an unknown
-            mode.
+        ConfigError: origin equal to target, a batch size larger than the training set or not a
+            multiple of the replicas, an unknown mode.
         DatasetError: missing/corrupt features, instruments absent from them.
         ModelError: ``model_dir`` holds another run (without ``resume``/``force``), or the resumed
-            run's
-            spectrogram or model settings differ.
+            run's spectrogram or model settings differ, or the workers of a cluster found
+            different checkpoints.
     """
     if max_minutes is not None and not max_minutes > 0:
         raise ConfigError(f"max_minutes={max_minutes} must be > 0")
@@ -521,14 +698,31 @@ def train(
     )
     data = open_data(run, manifest)
     steps = steps_per_epoch(run, data)
-    if force:
-        run.files.clear_run()
-    run.files.write_config(run.to_dict())
+    strategy = make_strategy(run.train.distribute)  # "multiworker": before any other TF op
+    _check_replicas(run, strategy)
     with Session(run.train):
-        net = build_model(run, make_strategy(run.train.distribute))
-        done, history = _restore(net, run, epoch_offset) if resume else (0, [])
-        write_history(run.model_dir, history)
-        return _loop(net, run, data, steps, done, history, max_minutes, progress)
+        net = build_model(run, strategy)
+        with strategy.scope():  # restoring creates the optimisers' variables
+            done, history = _restore(net, run, epoch_offset) if resume and not force else (0, [])
+        _check_same_start(run, strategy, done)  # also: nobody writes before every worker has read
+        with _output_run(run, strategy) as out:
+            if force:
+                out.files.clear_run()
+            out.files.write_config(out.to_dict())
+            write_history(out.model_dir, history)
+            result = _loop(net, out, data, steps, done, history, max_minutes, progress, strategy)
+    return dataclasses.replace(result, model_dir=run.model_dir, generator_path=run.files.generator)
+
+
+def _check_same_start(run: Run, strategy: tf.distribute.Strategy, done: int) -> None:
+    """Raise ModelError unless every worker restored the same epoch (a collective)."""
+    found = sorted(set(_worker_values(strategy, done)))
+    if len(found) > 1:
+        raise ModelError(
+            f"{run.model_dir}: the workers continue from different epochs {found} (expected the "
+            "same checkpoints on every worker: --model_dir must be one folder that every worker "
+            "reads at the same path)"
+        )
 
 
 def _loop(
@@ -540,17 +734,22 @@ def _loop(
     history: list[dict],
     max_minutes: float | None,
     progress: bool,
+    strategy: tf.distribute.Strategy,
 ) -> TrainResult:
-    """Epochs ``done + 1 .. config.epochs``, each followed by its checkpoint and outputs."""
+    """Epochs ``done + 1 .. config.epochs``, each followed by its checkpoint and outputs.
+
+    Every worker of a cluster runs every step of it (writing into its own ``run.model_dir``) and
+    they stop after the same epoch: the time budget is spent when it is spent on any worker.
+    """
     started = time.monotonic()
     split = (
         run.val_split if run.val_split is not None else run.train_split
     )  # no validation: a training piece
     excerpt = load_excerpt(data.manifest, split, run.origin, run.target)
-    val_data = _val_data(run, data)
+    val_data = _val_data(run, data, strategy)
     stopped = trained = False
     for epoch in range(done, run.train.epochs):
-        history.append(_fit_epoch(net, run, data, epoch, steps, val_data, progress))
+        history.append(_fit_epoch(net, run, data, epoch, steps, val_data, progress, strategy))
         save_checkpoint(net, run.model_dir, epoch + 1, history, run.train.keep_checkpoints)
         write_history(run.model_dir, history)
         if is_best_epoch(history):
@@ -558,13 +757,11 @@ def _loop(
         write_samples(net, excerpt, run.spectrogram, run.model_dir, epoch + 1)
         write_curves(run.model_dir, history)
         done, trained = epoch + 1, True
-        if (
-            max_minutes is not None
-            and time.monotonic() - started >= 60 * max_minutes
-            and done < run.train.epochs
-        ):
-            stopped = True
-            break
+        if max_minutes is not None and done < run.train.epochs:
+            spent = time.monotonic() - started >= 60 * max_minutes
+            if max(_worker_values(strategy, int(spent))):
+                stopped = True
+                break
     if not trained and not run.files.generator.exists():  # killed before its first export
         export_generator(net, run.model_dir)
     return TrainResult(run.model_dir, done, history, stopped, run.files.generator)
