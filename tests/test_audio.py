@@ -105,3 +105,119 @@ def test_is_audio_file(tmp_path):
         "a.wav",
         "b.FLAC",
     ]
+
+
+# --- Level measure and limiter ---------------------------------------------------------------
+
+
+def playing(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """Notes (0.3-0.8 s, -13.5 dBFS RMS) with long pauses (0.5-2 s) between them."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    while sum(map(len, parts)) < seconds * sample_rate:
+        note = sine(rng.uniform(200, 900), rng.uniform(0.3, 0.8), sample_rate, 0.3)
+        parts += [note, np.zeros(int(rng.uniform(0.5, 2.0) * sample_rate), np.float32)]
+    return np.concatenate(parts)[: int(seconds * sample_rate)]
+
+
+def test_active_level_of_a_sine_and_of_silence():
+    assert audio.active_level_db(sine(440, 2.0, 16000, 1.0), 16000) == pytest.approx(
+        -3.01, abs=0.01
+    )
+    assert audio.active_level_db(sine(440, 0.1, 16000, 0.1), 16000) == pytest.approx(-23.0, abs=0.1)
+    assert audio.active_level_db(np.zeros(50000), 16000) == float("-inf")
+    assert audio.active_level_db(np.zeros(0), 16000) == float("-inf")
+
+
+def test_active_level_moves_exactly_with_gain():
+    music = playing(20.0)
+    level = audio.active_level_db(music, 16000)
+    for gain_db in (-60, -40, -20, -6, 6):
+        scaled = music * np.float32(10 ** (gain_db / 20))
+        assert audio.active_level_db(scaled, 16000) == pytest.approx(level + gain_db, abs=1e-3)
+
+
+def test_active_level_ignores_pauses_and_one_transient():
+    """Pauses hardly move it (the RMS of the whole file drops 5 dB, this 2.3: blocks that
+    straddle a pause still count); a click does not move it at all, a power mean moves by dB.
+    """
+    music = playing(30.0)
+    level = audio.active_level_db(music, 16000)
+    notes_only = audio.active_level_db(music[np.abs(music) > 0], 16000)
+    assert notes_only == pytest.approx(20 * np.log10(0.3 / np.sqrt(2)), abs=0.05)
+    plain_rms = 10 * np.log10(np.mean(music.astype(np.float64) ** 2))
+    assert notes_only - 3 < level < notes_only and plain_rms < level - 2
+    clicked = music * np.float32(0.01)
+    clicked[160000:160080] = 0.9  # 5 ms at -1 dBFS, 37 dB over the playing level
+    assert audio.active_level_db(clicked, 16000) == pytest.approx(level - 40, abs=0.25)
+    power_mean = 10 * np.log10(np.mean(clicked.astype(np.float64) ** 2))
+    assert power_mean > 10 * np.log10(np.mean((music * 0.01).astype(np.float64) ** 2)) + 2
+
+
+def test_level_meter_does_not_care_how_the_audio_was_cut():
+    music = playing(7.3)
+    meter = audio.LevelMeter(16000)
+    for start in range(0, len(music), 777):
+        meter.add(music[start : start + 777])
+    assert meter.level_db() == pytest.approx(audio.active_level_db(music, 16000), abs=1e-9)
+
+
+def limit(samples: np.ndarray, block: int, sample_rate: int = 16000):
+    limiter = audio.PeakLimiter(sample_rate)
+    parts = [limiter.feed(samples[i : i + block]) for i in range(0, len(samples), block)]
+    return np.concatenate(parts + [limiter.finish()]), limiter
+
+
+def test_limiter_leaves_quiet_audio_alone():
+    music = playing(3.0)
+    out, limiter = limit(music, 1000)
+    np.testing.assert_array_equal(out, music)
+    assert limiter.reduction_db == 0.0 and limiter.limited == 0
+
+
+@pytest.mark.parametrize("block", [1, 333, 1 << 20])
+def test_limiter_never_exceeds_the_ceiling_and_acts_only_near_overloads(block):
+    music = playing(3.0)
+    music[8000] = 4.0  # one wild sample (+12 dBFS)
+    music[30000:32000] *= 5  # a loud passage
+    out, limiter = limit(music, block)
+    assert out.shape == music.shape
+    assert np.max(np.abs(out)) <= audio.LIMIT_CEILING * (1 + 1e-6)
+    reach = 2 * round(audio.LIMIT_RAMP_S * 16000)
+    near = np.convolve(np.abs(music) > audio.LIMIT_CEILING, np.ones(2 * reach + 1), "same") > 0
+    np.testing.assert_array_equal(out[~near], music[~near])
+    assert np.mean(near) < 0.1 and 0 < limiter.limited <= np.count_nonzero(near)
+    assert limiter.reduction_db == pytest.approx(20 * np.log10(audio.LIMIT_CEILING / 4.0), abs=0.01)
+    whole, _ = limit(music, len(music))
+    np.testing.assert_allclose(out, whole, atol=1e-6)
+
+
+def test_limiter_gain_moves_in_ramps():
+    """No step in the gain: neighbouring samples of a steady tone are scaled alike."""
+    tone = sine(100, 1.0, 16000, 0.5)
+    tone[8000:8010] = 3.0
+    out, _ = limit(tone, 4096)
+    gain = np.divide(out, tone, out=np.ones_like(out), where=np.abs(tone) > 0.1)
+    steady = (np.abs(tone) > 0.1) & (np.abs(tone) < 1)
+    steps = np.abs(np.diff(gain))[steady[1:] & steady[:-1]]
+    assert gain.min() < 0.5 and steps.max() < 0.05
+
+
+def test_resampler_streams_like_resample():
+    samples = sine(440, 1.0, 22050, 0.5)
+    stream = audio.Resampler(22050, 16000)
+    parts = [stream.feed(samples[i : i + 1000]) for i in range(0, len(samples), 1000)]
+    parts.append(stream.feed(np.zeros(0, np.float32), last=True))
+    streamed = np.concatenate(parts)
+    whole = audio.resample(samples, 22050, 16000)
+    assert abs(len(streamed) - len(whole)) <= 1
+    n = min(len(streamed), len(whole))
+    np.testing.assert_allclose(streamed[:n], whole[:n], atol=1e-3)
+    assert audio.Resampler(8000, 8000).feed(samples) is not None
+
+
+def test_read_blocks_can_skip_the_level_warning(tmp_path, recwarn):
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(100), 16000)
+    list(audio.read_blocks(silent, warn=False))
+    assert not [w for w in recwarn if "silent" in str(w.message)]
