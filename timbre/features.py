@@ -6,7 +6,9 @@ from :func:`timbre.spectrogram.tile_starts` with ``FeatureConfig.overlap`` and
 no tile is ever dropped from a file. Each piece records, per instrument, the
 peak of every tile in dB (full-scale sine = 0 dB, floor -200 dB) so the
 training pipeline can drop pairs that are near silence on both sides without
-opening the files.
+opening the files, and the active level of the whole file
+(:func:`timbre.audio.active_level_db`, dBFS; ``None`` for silence), which
+training turns into the level a model expects its input at.
 
 The run is resumable and deterministic: files are written atomically, a file
 that exists with the right layout is kept, and the manifest (rewritten every
@@ -133,7 +135,7 @@ def _compute_piece(
     """Compute and save the missing tile files of one piece.
 
     Returns:
-        ``(piece, {instrument: (n_frames, peaks_db)} or the failure reason, warnings)``.
+        ``(piece, {instrument: (n_frames, peaks_db, level_db)} or the failure reason, warnings)``.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -150,6 +152,7 @@ def _compute_piece(
                 results[name] = (
                     spectrogram.shape[1],
                     tile_peaks_db(tiles, job.spectrogram).tolist(),
+                    _level_db(samples, job.spectrogram.sample_rate),
                 )
         except TimbreError as e:
             results = str(e)
@@ -208,7 +211,13 @@ class _Manifest:
         self.failed: dict[str, str] = {}
         self.written = 0.0
 
-    def add(self, piece: str, n_frames: int, peaks: dict[str, list[float]]) -> None:
+    def add(
+        self,
+        piece: str,
+        n_frames: int,
+        peaks: dict[str, list[float]],
+        levels: dict[str, float | None],
+    ) -> None:
         counts = {name: len(values) for name, values in peaks.items()}
         if len(set(counts.values())) != 1:
             self.failed[piece] = (
@@ -221,6 +230,7 @@ class _Manifest:
             "split": self.split[piece],
             "seconds": self.seconds[piece],
             "peak_db": peaks,
+            "level_db": {name: level for name, level in levels.items() if level is not None},
         }
 
     def write(self, complete: bool, force: bool = True) -> None:
@@ -252,8 +262,11 @@ def _previous(
 
 def _existing_peaks(
     job: _PieceJob, name: str, previous: dict[str, Any]
-) -> tuple[int, list[float]] | None:
-    """(n_frames, peaks) of a finished tile file, or None when it must be computed."""
+) -> tuple[int, list[float], float | None] | None:
+    """(n_frames, peaks, level) of a finished tile file, or None when it must be computed.
+
+    Peaks and level come from the earlier manifest, else from the tile file and the audio.
+    """
     path = tile_path(job.features_path, name, job.piece)
     wav = job.audios_path / name / f"{job.piece}.wav"
     if not path.exists() or (wav.exists() and wav.stat().st_mtime > path.stat().st_mtime):
@@ -266,9 +279,20 @@ def _existing_peaks(
         return None
     entry = previous.get(job.piece) or {}
     peaks = (entry.get("peak_db") or {}).get(name)
+    level = (entry.get("level_db") or {}).get(name)
+    if level is None and wav.exists():  # a manifest from before levels were recorded
+        rate = job.spectrogram.sample_rate
+        level = _level_db(audio_io.load(wav, rate)[0], rate)
     if peaks is not None and len(peaks) == shape[0] and "n_frames" in entry:
-        return entry["n_frames"], peaks
-    return _frames_from_audio(job), tile_peaks_db(load_npy(path), job.spectrogram).tolist()
+        return entry["n_frames"], peaks, level
+    peaks = tile_peaks_db(load_npy(path), job.spectrogram).tolist()
+    return _frames_from_audio(job), peaks, level
+
+
+def _level_db(samples: np.ndarray, sample_rate: int) -> float | None:
+    """:func:`timbre.audio.active_level_db` to 0.01 dB; None for silence (JSON has no -inf)."""
+    level = audio_io.active_level_db(samples, sample_rate)
+    return round(level, 2) if np.isfinite(level) else None
 
 
 def _frames_from_audio(job: _PieceJob) -> int:
@@ -305,6 +329,7 @@ def _plan(
                 piece,
                 next(iter(found.values()))[0],
                 {name: value[1] for name, value in found.items()},
+                {name: value[2] for name, value in found.items()},
             )
             skipped.append(piece)
     return jobs, partial, skipped
@@ -398,7 +423,10 @@ def compute_features(
             continue
         found = {**partial[piece], **result}
         manifest.add(
-            piece, next(iter(result.values()))[0], {name: found[name][1] for name in names}
+            piece,
+            next(iter(result.values()))[0],
+            {name: found[name][1] for name in names},
+            {name: found[name][2] for name in names},
         )
         computed.append(piece)
         manifest.write(complete=False, force=False)

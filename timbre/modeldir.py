@@ -3,8 +3,8 @@
 A model directory, written by :mod:`timbre.training.loop` and read by
 conversion, evaluation and the demo::
 
-    config.json          {"version", "mode", "origin", "target", "features_path",
-                          "spectrogram", "model", "train"}
+    config.json          {"version", "mode", "origin", "target", "origin_level_db",
+                          "features_path", "spectrogram", "model", "train"}
     checkpoints/         epoch_XXXX.npz: the full state after an epoch
                          (:mod:`timbre.training.checkpoints`); the newest few are kept
     history.csv          one row per completed epoch (epoch, losses, val_ losses, seconds)
@@ -120,6 +120,8 @@ class ModelInfo:
     spectrogram: SpectrogramConfig  # the settings the generator was trained with
     origin: str | None  # input instrument (None when config.json does not say)
     target: str | None  # output instrument (likewise)
+    origin_level_db: float | None = None  # median active level (dBFS) of the training pieces'
+    # origin audio (timbre.audio.active_level_db); None when config.json does not say
 
 
 def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
@@ -154,4 +156,14 @@ def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
         spectrogram = SpectrogramConfig.from_dict(data["spectrogram"], source=str(config_path))
     except (ConfigError, TypeError) as e:
         raise ModelError(f"{config_path}: unusable spectrogram settings ({e})") from e
-    return ModelInfo(directory, generator, spectrogram, data.get("origin"), data.get("target"))
+    level = data.get("origin_level_db")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))):
+        raise ModelError(f"{config_path}: origin_level_db={level!r} (expected a number, dBFS)")
+    return ModelInfo(
+        directory,
+        generator,
+        spectrogram,
+        data.get("origin"),
+        data.get("target"),
+        None if level is None else float(level),
+    )

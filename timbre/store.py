@@ -7,7 +7,8 @@ training, evaluation, the demo and the command line::
                                magnitude in [-1, 1]
     manifest.json              {"version": 1, "spectrogram", "features", "audios_path",
                                 "instruments", "split_given", "pieces": {piece: {"n_tiles",
-                                "n_frames", "split", "seconds", "peak_db": {instrument: [...]}}},
+                                "n_frames", "split", "seconds", "peak_db": {instrument: [...]},
+                                "level_db": {instrument: dBFS}}},
                                 "split": {"train": [...], "val": [...], "test": [...]},
                                 "failed": {piece: reason}, "complete": bool}
 
@@ -101,6 +102,20 @@ class FeatureManifest:
         )
         return sp.tile_starts(int(n_frames), frames, self.features.overlap)
 
+    def level_db(self, instrument: str, split: str | Sequence[str]) -> float | None:
+        """Median active level (dBFS, :func:`timbre.audio.active_level_db`) of ``instrument``
+        over the pieces of ``split`` (a split name or a list of pieces) that record one;
+        None when none does (stores written before levels were recorded).
+        """
+        pieces = self.split.get(split, []) if isinstance(split, str) else split
+        levels = [
+            level
+            for piece in pieces
+            if (level := (self.pieces.get(piece, {}).get("level_db") or {}).get(instrument))
+            is not None
+        ]
+        return round(float(np.median(levels)), 2) if levels else None
+
     def check_spectrogram(self, expected: SpectrogramConfig | None) -> None:
         """Raise ConfigError when ``expected`` (if given) differs from the tiles' settings."""
         if expected is None or expected == self.spectrogram:
@@ -182,7 +197,7 @@ def _check_pieces(path: Path, data: dict[str, Any]) -> None:
 def load_manifest(features_path: str | os.PathLike) -> FeatureManifest:
     """Read and check ``<features_path>/manifest.json``.
 
-    ``features``, ``audios_path`` and per-piece ``n_frames``/``peak_db`` are
+    ``features``, ``audios_path`` and per-piece ``n_frames``/``peak_db``/``level_db`` are
     optional (hand-written stores work); ``spectrogram``, ``instruments``,
     ``pieces`` (each with ``n_tiles``) and ``split`` are required.
 

@@ -103,6 +103,8 @@ class Run:
     train: TrainConfig  # saved under "train" in config.json
     train_split: str | list[str] = "train"  # a split name or a list of pieces (not saved: derived)
     val_split: str | list[str] | None = "val"  # None: no validation
+    origin_level_db: float | None = None  # median active level of the training pieces' origin
+    # audio (dBFS, timbre.audio.active_level_db): conversion brings inputs to it; None: unknown
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +112,7 @@ class Run:
             "mode": self.mode,
             "origin": self.origin,
             "target": self.target,
+            "origin_level_db": self.origin_level_db,
             "features_path": str(self.features_path),
             "spectrogram": self.spectrogram.to_dict(),
             "model": self.model.to_dict(),
@@ -551,6 +554,7 @@ def prepare(
         config,
         train_split,
         val_split,
+        manifest.level_db(origin, train_split),
     )
     check_tile_shape(
         run.model, run.spectrogram.n_bins, run.spectrogram.tile_frames, discriminator=mode == "gan"
