@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import sine
-from test_inference import conv_generator, identity_generator, write_model
+from test_converter import conv_generator, identity_generator, write_model
 
 from timbre.cli import predict
 from timbre.config import SpectrogramConfig
@@ -56,7 +56,8 @@ def test_converts_a_file_with_plot_and_rate(tmp_path, model_dir, capsys):
     out, rate = sf.read(tmp_path / "out" / "x.wav")
     assert rate == 22050 and len(out) == round(2.5 * 22050) and np.all(np.isfinite(out))
     assert (tmp_path / "out" / "x.png").stat().st_size > 1000
-    assert "x.wav (2.50 s at 22050 Hz)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "x.wav (2.50 s at 22050 Hz); level " in printed and "; no limiting; plot " in printed
 
 
 def test_griffin_lim_phase_and_generator_file(tmp_path, model_dir, capsys):
@@ -153,21 +154,36 @@ def test_silent_input_warns_but_converts(tmp_path, model_dir, capsys):
         )
         == 0
     )
-    assert "warning: " in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "warning: " in captured.err and "silent input, level unchanged" in captured.out
     assert sf.info(tmp_path / "o.wav").frames == 4000
 
 
-def test_loud_output_is_reported_as_scaled(tmp_path, capsys):
+def test_loud_output_is_reported_as_limited(tmp_path, capsys):
     loud = write_model(tmp_path / "loud", conv_generator(SMALL, offset=0.3), SMALL)
     source = write(tmp_path / "in.wav", 2.0, amplitude=0.9)
-    assert (
-        predict.main(
-            ["--model", str(loud), "--input", str(source), "--output", str(tmp_path / "o.wav")]
-        )
-        == 0
-    )
-    assert "dB to avoid clipping" in capsys.readouterr().out
+    args = ["--model", str(loud), "--input", str(source), "--output", str(tmp_path / "o.wav")]
+    assert predict.main(args) == 0
+    assert "; limited by up to " in capsys.readouterr().out
     assert np.max(np.abs(sf.read(tmp_path / "o.wav")[0])) <= 1.0
+
+
+def test_level_line_and_keep_level(tmp_path, capsys):
+    """A quiet file is converted at the model's training level and written back at its own
+    level, or at the training level with --keep_level off; the line says which.
+    """
+    model = write_model(tmp_path / "model", identity_generator(SMALL), SMALL, origin_level_db=-20.0)
+    source = write(tmp_path / "in.wav", 2.0, amplitude=0.01)  # a sine: -43.0 dBFS RMS
+    base = ["--model", str(model), "--input", str(source), "--output"]
+    assert predict.main(base + [str(tmp_path / "on.wav")]) == 0
+    line = capsys.readouterr().out
+    assert "level -43.0 dBFS, converted at -20.0 dBFS (+23.0 dB), written at -43.0 dBFS" in line
+    assert predict.main(base + [str(tmp_path / "off.wav"), "--keep_level", "off"]) == 0
+    assert "(+23.0 dB), written at -20.0 dBFS" in capsys.readouterr().out
+    on, off = (sf.read(tmp_path / f"{name}.wav")[0] for name in ("on", "off"))
+    middle = slice(4000, -4000)
+    assert np.max(np.abs(on[middle])) == pytest.approx(0.01, rel=0.02)
+    assert np.max(np.abs(off[middle])) == pytest.approx(0.01 * 10 ** (23.0 / 20), rel=0.02)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,11 @@
 trained model.
 
 ``predict.py --model M --input IN --output OUT``: ``M`` is a model directory
-(its ``config.json`` gives the spectrogram settings) or the ``generator.keras``
-inside one; ``IN`` a file or a folder (then ``OUT`` is a folder).
+(its ``config.json`` gives the spectrogram settings and the level the model was
+trained at) or the ``generator.keras`` inside one; ``IN`` a file or a folder
+(then ``OUT`` is a folder). Each converted file gets one line: its level, the
+gain that brought it to the model's level, the level it was written at, and
+any limiting.
 """
 
 from __future__ import annotations
@@ -95,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--keep_level",
+        choices=("on", "off"),
+        default="on",
+        help="on: the output comes back at the input's level; off: it stays at the level the "
+        "model was trained at (the input is brought to that level either way) "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--subtype",
         choices=SUBTYPES,
         default="FLOAT",
@@ -152,15 +163,27 @@ def plan_paths(source: Path, target: Path, *, plot: bool, force: bool, subtype: 
 
 
 def _describe(result) -> str:
+    """One line: the files, the level change and any limiting (nothing is ever clipped)."""
     line = (
         f"{result.input_path} -> {result.output_path} "
         f"({result.seconds:.2f} s at {result.sample_rate} Hz)"
     )
-    if result.scaled:
+    if math.isfinite(result.level_db):
+        model_db = result.level_db + result.gain_db
         line += (
-            f"; scaled by {20 * math.log10(result.gain):.1f} dB to avoid clipping "
-            f"(peak was {result.peak:.2f})"
+            f"; level {result.level_db:.1f} dBFS, converted at {model_db:.1f} dBFS "
+            f"({result.gain_db:+.1f} dB), written at "
+            f"{model_db + result.output_gain_db:.1f} dBFS"
         )
+    else:
+        line += "; silent input, level unchanged"
+    if result.limited:
+        line += (
+            f"; limited by up to {-result.limited_db:.1f} dB over "
+            f"{result.limited_seconds:.2f} s (peak was {result.peak:.2f})"
+        )
+    else:
+        line += "; no limiting"
     return line + (f"; plot {result.plot_path}" if result.plot_path else "")
 
 
@@ -187,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overlap=args.overlap,
             context=args.context,
             precision=args.precision,
+            keep_level=args.keep_level == "on",
         )
         several, failed = len(plan) > 1, 0
         for source, target, png in tqdm(plan, unit="file", disable=not several):

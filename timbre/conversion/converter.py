@@ -1,15 +1,40 @@
 """Conversion: a trained generator turns a recording into the target instrument.
 
-Per file: audio at the model's rate -> normalised log-magnitude
+Per file: audio at the model's rate -> level matched to the training level ->
+continued at both ends (linear prediction) -> normalised log-magnitude
 (:func:`timbre.spectrogram.log_spectrogram`) -> overlapping tiles of
 ``(n_bins, tile_frames)`` -> generator -> tiles blended with a normalised
 window -> magnitude with the input's phase (or Griffin-Lim) -> one inverse STFT
--> float32 audio of exactly the input's length.
+-> the input's span, at the input's level -> float32 audio of exactly the
+input's length.
 
 Seams: tiles step by ``tile_frames - overlap`` frames (the last one sits flush
 with the end). In each tile the ``context`` frames at either edge, where the
 U-Net saw zero padding, get almost no weight; the next ``overlap - 2 * context``
 frames cross-fade linearly with the neighbour's (:func:`timbre.spectrogram.blend_window`).
+
+Edges: the recording's own first and last samples are converted like its
+middle. The signal is continued by ``context + 1`` hops of linear prediction
+at each end (:func:`timbre.spectrogram.pad_edges`,
+:attr:`TilingPlan.edge_samples`) and only the input's span of the output is
+kept, so no kept sample lies where the inverse STFT's window envelope vanishes
+(that division blew the last 1-5 samples of every input with ``n % hop`` in
+496-511 up to 2-134x full scale), an abrupt start or end is analysed as the
+music going on rather than a step into silence, and the file's first and last
+frames are not a tile's context.
+
+Level: the model learnt a mapping that depends on absolute level, at the
+level of its training audio. The input's active level
+(:func:`timbre.audio.active_level_db`: a gated median of 400 ms block RMS
+levels, which one transient cannot move) is brought to ``origin_level_db``
+(recorded in the model directory by training: the median over the training
+pieces, measured on their audio by the same function when the features were
+computed; a model directory without it falls back to
+:data:`DEFAULT_ORIGIN_LEVEL_DB`, -24.75 dBFS, what the demo's training audio
+measures), converted, and the result is returned at the input's level
+(``keep_level=True``) or left at the training level (``keep_level=False``).
+Silent input is converted as it is. The level-matched input may exceed full
+scale (a quiet recording with a high crest factor); the STFT does not mind.
 
 Long files: :meth:`Converter.convert_file` reads, converts and writes in blocks
 (:class:`timbre.conversion.streaming.StreamingConversion`) with the same tile positions,
@@ -19,19 +44,19 @@ Griffin-Lim the phase is estimated per segment of ``GL_SEGMENT_FRAMES``
 frames with ``GL_CONTEXT_FRAMES`` of context on either side (whole-file
 Griffin-Lim needs the whole spectrogram in memory), so the two differ slightly.
 
-Peak level: a conversion may peak above full scale. :meth:`Converter.convert`
-returns raw samples; :meth:`Converter.convert_file` writes the raw conversion
-to a float32 scratch file and, only if the file would exceed full scale
-(peak > 1 at the output rate), scales the whole file down so it peaks at
-:data:`PEAK_TARGET`; nothing is ever clipped and the result says so.
+Peak level: :meth:`Converter.convert` returns float samples that may exceed
+full scale. :meth:`Converter.convert_file` never clips and never turns a
+whole file down for one peak: a look-ahead limiter
+(:class:`timbre.audio.PeakLimiter`, ceiling -0.09 dBFS, 20 ms gain ramps)
+reduces the gain only around the samples that would exceed full scale, and
+the result reports the deepest reduction and for how long it acted.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-import tempfile
-import warnings
 from pathlib import Path
 
 import keras
@@ -41,18 +66,28 @@ from tqdm.auto import tqdm
 from timbre import audio as au
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
-from timbre.conversion.streaming import StreamingConversion
+from timbre.conversion.streaming import PHASES, StreamingConversion, TilingPlan
 from timbre.errors import AudioError, ConfigError, ModelError
 from timbre.modeldir import NOT_A_MODEL, ModelInfo, read_model_info
 
-PHASES = ("input", "griffinlim")  # how the output phase is made
+__all__ = [
+    "PHASES",
+    "ConversionResult",
+    "Converter",
+    "TilingPlan",
+    "load_converter",
+    "load_generator",
+]
+
 PRECISIONS = (
     "float32",
     "bfloat16",
 )  # generator arithmetic; bfloat16 is ~2x faster on CPUs with AVX512-BF16/AMX
-PEAK_TARGET = 0.99  # peak of a file that had to be scaled down (-0.09 dBFS)
 PLOT_FRAMES = 2048  # --plot shows at most this many frames (23.8 s at the defaults) from the start
 BLOCK_FRAMES = 1 << 18  # input samples read per block by convert_file
+DEFAULT_ORIGIN_LEVEL_DB = -24.75  # active level (dBFS) assumed for a model dir that records none:
+# what the demo's training audio measures (keyboard_acoustic, train split of `timbre demo`, cpu
+# preset, seed 0: median -24.75 dBFS over 148 pieces, 5-95 % of pieces -30.4 to -19.1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,14 +98,18 @@ class ConversionResult:
     output_path: Path
     seconds: float  # duration of input and output, s
     sample_rate: int  # Hz of the output
-    peak: float  # peak of the raw conversion at the output rate (1 = full scale)
-    gain: float  # factor applied to the whole file; 1.0 unless peak > 1
+    level_db: float  # the input's active level, dBFS (audio.active_level_db); -inf if silent
+    gain_db: float  # gain applied to the input before the network (to the training level)
+    output_gain_db: float  # gain applied to the conversion: -gain_db with keep_level, else 0
+    peak: float  # peak of the conversion at the output rate before the limiter (1 = full scale)
+    limited_db: float  # deepest gain reduction of the limiter, dB (<= 0; 0: untouched)
+    limited_seconds: float  # how long the limiter reduced the gain, s
     plot_path: Path | None  # PNG of input and output spectrograms, if asked for
 
     @property
-    def scaled(self) -> bool:
-        """True when the file was scaled down to avoid clipping."""
-        return self.gain < 1.0
+    def limited(self) -> bool:
+        """True when the limiter turned some samples down (nothing is ever clipped)."""
+        return self.limited_db < 0.0
 
 
 def _check_generator(generator: keras.Model, config: SpectrogramConfig, name: str) -> None:
@@ -120,7 +159,7 @@ def load_generator(
 
 
 class Converter:
-    """Converts audio with a generator, seam-free, at any length.
+    """Converts audio with a generator, seam-free, at any length and level.
 
     Args:
         generator: maps (batch, n_bins, tile_frames, 1) in [-1, 1] to the same shape.
@@ -137,6 +176,12 @@ class Converter:
         context: edge frames of each tile that are (almost) discarded; default
             ``overlap // 4``. Needs ``2 * context <= overlap``; the cross-fade
             is ``overlap - 2 * context`` frames long.
+        origin_level_db: active level (dBFS, :func:`timbre.audio.active_level_db`) of the
+            audio the generator was trained on; inputs are brought to it before the
+            network. ``None``: :data:`DEFAULT_ORIGIN_LEVEL_DB`, what the demo's training
+            audio measures (:func:`load_converter` passes the model directory's).
+        keep_level: return conversions at the input's level (``True``) or at
+            ``origin_level_db`` (``False``).
 
     Raises:
         ConfigError: an argument out of range.
@@ -154,36 +199,54 @@ class Converter:
         overlap: int | None = None,
         context: int | None = None,
         precision: str = "float32",
+        origin_level_db: float | None = None,
+        keep_level: bool = True,
     ) -> None:
-        tile_frames = spectrogram.tile_frames
-        overlap = tile_frames // 4 if overlap is None else overlap
-        context = overlap // 4 if context is None else context
-        if phase not in PHASES:
-            raise ConfigError(f"phase={phase!r} (expected one of {PHASES})")
+        self.plan = TilingPlan.create(
+            spectrogram,
+            overlap=overlap,
+            context=context,
+            batch_size=batch_size,
+            phase=phase,
+            iterations=iterations,
+        )
         if precision not in PRECISIONS:
             raise ConfigError(f"precision={precision!r} (expected one of {PRECISIONS})")
-        for name, value, low in (
-            ("iterations", iterations, 0),
-            ("batch_size", batch_size, 1),
-            ("overlap", overlap, 0),
-            ("context", context, 0),
-        ):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
-        if overlap >= tile_frames or 2 * context > overlap:
+        level = DEFAULT_ORIGIN_LEVEL_DB if origin_level_db is None else origin_level_db
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not -200 < level < 20:
             raise ConfigError(
-                f"overlap={overlap}, context={context} (expected 2 * context <= overlap < "
-                f"tile_frames={tile_frames})"
+                f"origin_level_db={origin_level_db!r} (expected a level in dBFS, -200 to 20)"
             )
         _check_generator(generator, spectrogram, "generator")
-        self.generator, self.spectrogram, self.phase = generator, spectrogram, phase
-        self.iterations, self.batch_size = int(iterations), int(batch_size)
-        self.overlap, self.context = int(overlap), int(context)
-        self.window = sp.blend_window(tile_frames, overlap - 2 * context, context)
-        self.precision = precision
+        self.generator, self.precision = generator, precision
+        self.origin_level_db, self.keep_level = float(level), bool(keep_level)
         self._forward = _compiled_forward(
             generator if precision == "float32" else _bfloat16(generator), spectrogram
         )
+
+    @property
+    def spectrogram(self) -> SpectrogramConfig:
+        return self.plan.spectrogram
+
+    @property
+    def phase(self) -> str:
+        return self.plan.phase
+
+    @property
+    def iterations(self) -> int:
+        return self.plan.iterations
+
+    @property
+    def batch_size(self) -> int:
+        return self.plan.batch_size
+
+    @property
+    def overlap(self) -> int:
+        return self.plan.overlap
+
+    @property
+    def context(self) -> int:
+        return self.plan.context
 
     def generate(self, tiles: np.ndarray) -> np.ndarray:
         """Run the generator on tiles (n_tiles, n_bins, tile_frames) in batches; output clipped to
@@ -198,37 +261,73 @@ class Converter:
         return out
 
     def tile_borders(self, n_frames: int) -> np.ndarray:
-        """Frames where this converter's tile edges lie (for
-        :func:`timbre.evaluation.metrics.seam_ratio`).
+        """Frames of an input's spectrogram (``n_frames`` frames) where this converter's tile
+        edges lie (for :func:`timbre.evaluation.metrics.seam_ratio`).
         """
-        return sp.tile_borders(n_frames, self.spectrogram.tile_frames, self.overlap)
+        return self.plan.tile_borders(n_frames)
+
+    def level_gains(self, level_db: float) -> tuple[float, float]:
+        """``(input gain, output gain)`` in dB for an input of active level ``level_db``.
+
+        The input gain brings it to ``origin_level_db``; the output gain undoes
+        that with ``keep_level``, else it is 0. Silent input (``-inf``) gets 0 and 0.
+        """
+        if not math.isfinite(level_db):
+            return 0.0, 0.0
+        gain_db = self.origin_level_db - level_db
+        return gain_db, (-gain_db if self.keep_level else 0.0)
 
     def convert(self, audio: np.ndarray) -> np.ndarray:
-        """Convert a whole recording held in memory.
+        """Convert a whole recording held in memory, level-matched (see the module docstring).
 
         Args:
             audio: shape (n_samples,) at ``spectrogram.sample_rate``.
 
         Returns:
-            float32 of shape (n_samples,), raw (may peak above 1).
+            float32 of shape (n_samples,), at the input's level (or at
+            ``origin_level_db`` without ``keep_level``); not limited (may exceed 1).
 
         Raises:
-            AudioError: empty or non-finite audio (silent audio only warns).
+            AudioError: empty or non-finite audio (silent or clipped audio only warns).
             ConfigError: ``audio`` is not 1-D.
         """
+        audio = self._checked(audio)
+        rate = self.spectrogram.sample_rate
+        gain_db, output_gain_db = self.level_gains(au.active_level_db(audio, rate))
+        out = self._convert_padded(audio * _amplitude(gain_db))
+        return out * _amplitude(output_gain_db)
+
+    def convert_unmatched(self, audio: np.ndarray) -> np.ndarray:
+        """Convert at the audio's own level, without level matching: what the network makes of
+        exactly these samples (the whole-file twin of
+        :class:`timbre.conversion.streaming.StreamingConversion`). Arguments, result and errors
+        as :meth:`convert`.
+        """
+        return self._convert_padded(self._checked(audio))
+
+    def _checked(self, audio: np.ndarray) -> np.ndarray:
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise ConfigError(
                 f"audio: shape {audio.shape} (expected a 1-D array; mix channels to mono first)"
             )
-        au.check(audio, "audio", stacklevel=3)
-        config = self.spectrogram
-        spectrogram, phase = sp.log_spectrogram(audio, config)
-        tiles = self.generate(sp.tile(spectrogram, config.tile_frames, self.overlap))
-        blended = sp.blend(tiles, spectrogram.shape[1], self.overlap, self.window)
-        if self.phase == "input":
-            return sp.invert_log_spectrogram(blended, phase, config, len(audio))
-        return sp.griffin_lim(blended, config, len(audio), n_iter=self.iterations, init_phase=phase)
+        au.check(audio, "audio", stacklevel=4)
+        return audio
+
+    def _convert_padded(self, audio: np.ndarray) -> np.ndarray:
+        """Mirror the edges, convert the padded signal, keep the input's span."""
+        config, plan, edge = self.spectrogram, self.plan, self.plan.edge_samples
+        padded = sp.pad_edges(audio, edge, config.sample_rate)
+        spectrogram, phase = sp.log_spectrogram(padded, config)
+        tiles = self.generate(sp.tile(spectrogram, config.tile_frames, plan.overlap))
+        blended = sp.blend(tiles, spectrogram.shape[1], plan.overlap, plan.window)
+        if plan.phase == "input":
+            out = sp.invert_log_spectrogram(blended, phase, config, len(padded))
+        else:
+            out = sp.griffin_lim(
+                blended, config, len(padded), n_iter=plan.iterations, init_phase=phase
+            )
+        return out[edge : edge + len(audio)]
 
     def convert_file(
         self,
@@ -243,13 +342,17 @@ class Converter:
     ) -> ConversionResult:
         """Convert an audio file in blocks (bounded memory) and write the result atomically.
 
+        Two passes over the input: the first measures its level
+        (:class:`timbre.audio.LevelMeter`), the second converts, resamples,
+        limits (:class:`timbre.audio.PeakLimiter`: never clipped) and writes.
+
         Args:
             input_path: any file libsndfile reads, any rate, channels mixed to mono.
             output_path: destination; format from its suffix; folders are created.
             sample_rate: output rate in Hz; ``None`` keeps the input's rate.
             subtype: ``"FLOAT"``, ``"PCM_16"`` or ``"PCM_24"`` (see :func:`timbre.audio.save`).
-            plot_path: if given, a PNG of input and output spectrograms (first
-                :data:`PLOT_FRAMES` frames).
+            plot_path: if given, a PNG of input and output spectrograms (the same
+                span, the first :data:`PLOT_FRAMES` frames at most, at the file's levels).
             progress: show a progress bar in seconds of audio.
             block_frames: input samples read per block.
 
@@ -260,84 +363,122 @@ class Converter:
         Raises:
             AudioError: missing, unreadable or empty input; output folder that
                 cannot be created; unknown output format.
+            ConfigError: ``sample_rate`` is not positive.
         """
         input_path, output_path = Path(input_path), Path(output_path)
         source = au.info(input_path)
         rate = source.sample_rate if sample_rate is None else int(sample_rate)
         if rate <= 0:
             raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer")
-        same_rate = rate == source.sample_rate
         length = (
-            source.frames if same_rate else max(1, round(source.frames * rate / source.sample_rate))
+            source.frames
+            if rate == source.sample_rate
+            else max(1, round(source.frames * rate / source.sample_rate))
         )
         au.AudioWriter(output_path, rate, subtype)  # checks the format before the work
-        folder = _make_folder(output_path.parent)
-        with tempfile.TemporaryDirectory(prefix=f".{output_path.stem}.tmp-", dir=folder) as tmp:
-            raw = Path(tmp) / "raw.w64"  # Sony Wave64: no 4 GB limit (6.7 h of float32 at 44.1 kHz)
-            raw_peak, frames = self._stream(
-                input_path, raw, source, progress, block_frames, plot_path is not None
-            )
-            gain = 1.0 if raw_peak <= 1.0 else PEAK_TARGET / raw_peak
-            peak = _copy_scaled(raw, output_path, rate, length, gain, subtype)
-            if peak * gain > 1.0:  # resampling overshoot: scale from the peak at the output rate
-                gain = PEAK_TARGET / peak
-                _copy_scaled(raw, output_path, rate, length, gain, subtype)
+        _make_folder(output_path.parent)
+        model_rate = self.spectrogram.sample_rate
+        meter = au.LevelMeter(model_rate)
+        for block in au.read_blocks(input_path, model_rate, block_frames):
+            meter.add(block)
+        level_db = meter.level_db()
+        gains = self.level_gains(level_db)
+        stream = StreamingConversion(
+            self.generate, self.plan, keep_frames=PLOT_FRAMES if plot_path is not None else 0
+        )
+        with au.AudioWriter(output_path, rate, subtype) as writer:
+            sink = _Output(writer, model_rate, rate, length)
+            self._stream(input_path, stream, sink, gains, source.seconds, progress, block_frames)
         if plot_path is not None:
-            self._plot(frames, Path(plot_path), input_path.name)
+            self._plot(stream.kept, gains, Path(plot_path), input_path.name)
         return ConversionResult(
             input_path,
             output_path,
             source.seconds,
             rate,
-            peak,
-            gain,
+            level_db,
+            gains[0],
+            gains[1],
+            sink.peak,
+            sink.limiter.reduction_db,
+            sink.limiter.limited / rate,
             None if plot_path is None else Path(plot_path),
         )
 
     def _stream(
         self,
         input_path: Path,
-        raw: Path,
-        source: au.AudioInfo,
+        stream: StreamingConversion,
+        sink: _Output,
+        gains: tuple[float, float],
+        seconds: float,
         progress: bool,
         block_frames: int,
-        keep_frames: bool,
-    ) -> tuple[float, tuple[list, list]]:
-        """Pass 1: convert block by block into a float32 file at the model's rate; its peak."""
-        stream = StreamingConversion(self, keep_frames=PLOT_FRAMES if keep_frames else 0)
-        rate, peak = self.spectrogram.sample_rate, 0.0
-        with (
-            au.AudioWriter(raw, rate, "FLOAT") as writer,
-            tqdm(
-                total=round(source.seconds, 1),
-                unit="s",
-                desc=input_path.name,
-                disable=not progress,
-                leave=False,
-            ) as bar,
-        ):
-            for block in au.read_blocks(input_path, rate, block_frames):
-                out = stream.feed(block)
-                writer.write(out)
-                peak = max(peak, float(np.max(np.abs(out), initial=0.0)))
+    ) -> None:
+        """Pass 2: level-match, convert, restore the level, hand to ``sink``, block by block."""
+        rate = self.spectrogram.sample_rate
+        into, out_of = (np.float32(_amplitude(gain)) for gain in gains)
+        with tqdm(
+            total=round(seconds, 1),
+            unit="s",
+            desc=input_path.name,
+            disable=not progress,
+            leave=False,
+        ) as bar:
+            for block in au.read_blocks(input_path, rate, block_frames, warn=False):
+                sink.write(stream.feed(block * into) * out_of)
                 bar.update(round(len(block) / rate, 3))
-            out = stream.finish()
-            writer.write(out)
-            peak = max(peak, float(np.max(np.abs(out), initial=0.0)))
-        return peak, stream.kept
+            sink.write(stream.finish() * out_of, last=True)
 
-    def _plot(self, frames: tuple[list, list], path: Path, name: str) -> None:
+    def _plot(
+        self,
+        kept: tuple[np.ndarray, np.ndarray],
+        gains: tuple[float, float],
+        path: Path,
+        name: str,
+    ) -> None:
+        """Input and output spectrograms over the same frames, each at its file's level."""
         from timbre import plotting
 
+        config = self.spectrogram
         panels = [
-            (label, np.concatenate(parts, axis=1))
-            for label, parts in zip(("input", "output"), frames)
+            (label, sp.normalise(sp.denormalise(spec, config) * _amplitude(gain), config))
+            for label, spec, gain in zip(("input", "output"), kept, (-gains[0], gains[1]))
         ]
         title = f"{name} ({self.phase} phase)"
         if panels[0][1].shape[1] >= PLOT_FRAMES:
-            seconds = PLOT_FRAMES * self.spectrogram.hop_length / self.spectrogram.sample_rate
+            seconds = PLOT_FRAMES * config.hop_length / config.sample_rate
             title += f", first {seconds:.1f} s"
-        plotting.save_figure(plotting.spectrogram_figure(panels, self.spectrogram, title), path)
+        plotting.save_figure(plotting.spectrogram_figure(panels, config, title), path)
+
+
+class _Output:
+    """Pass 2's end: model-rate conversion -> output rate -> peak limiter -> exactly ``length``
+    samples into ``writer``; remembers the peak before the limiter.
+    """
+
+    def __init__(self, writer: au.AudioWriter, from_rate: int, to_rate: int, length: int) -> None:
+        self.writer, self.length, self.written, self.peak = writer, length, 0, 0.0
+        self.resampler = au.Resampler(from_rate, to_rate)
+        self.limiter = au.PeakLimiter(to_rate)
+
+    def write(self, block: np.ndarray, last: bool = False) -> None:
+        block = self.resampler.feed(block, last=last)
+        self.peak = max(self.peak, float(np.max(np.abs(block), initial=0.0)))
+        self._put(self.limiter.feed(block))
+        if last:
+            self._put(self.limiter.finish())
+            if self.written < self.length:
+                self.writer.write(np.zeros(self.length - self.written, dtype=np.float32))
+
+    def _put(self, block: np.ndarray) -> None:
+        block = block[: self.length - self.written]
+        self.writer.write(block)
+        self.written += len(block)
+
+
+def _amplitude(gain_db: float) -> float:
+    return 10.0 ** (gain_db / 20.0)
 
 
 def _compiled_forward(generator: keras.Model, config: SpectrogramConfig):
@@ -373,29 +514,13 @@ def _make_folder(folder: Path) -> Path:
     return folder
 
 
-def _copy_scaled(
-    raw: Path, output: Path, rate: int, length: int, gain: float, subtype: str
-) -> float:
-    """Pass 2: resample ``raw`` to ``rate``, fit it to ``length`` samples, scale by ``gain``, write
-    atomically.
-
-    Returns the peak before scaling.
-    """
-    peak, written = 0.0, 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # level warnings about the scratch file are not the user's
-        with au.AudioWriter(output, rate, subtype) as writer:
-            for block in au.read_blocks(raw, rate):
-                block = block[: length - written]
-                peak = max(peak, float(np.max(np.abs(block), initial=0.0)))
-                writer.write(block * np.float32(gain))
-                written += len(block)
-            if written < length:
-                writer.write(np.zeros(length - written, dtype=np.float32))
-    return peak
-
-
 def load_converter(model_path: str | os.PathLike, **kwargs) -> Converter:
-    """:func:`load_generator` then :class:`Converter` with ``kwargs`` (phase, iterations, ...)."""
-    generator, config = load_generator(model_path)
-    return Converter(generator, config, **kwargs)
+    """:func:`load_generator` then :class:`Converter` with ``kwargs`` (phase, iterations, ...).
+
+    The level the model was trained at comes from its ``config.json``
+    (``origin_level_db``); a model directory that does not record it gets
+    :data:`DEFAULT_ORIGIN_LEVEL_DB`, as does an explicit ``origin_level_db=None``.
+    """
+    info = read_model_info(model_path)
+    generator, config = load_generator(info)
+    return Converter(generator, config, **{"origin_level_db": info.origin_level_db, **kwargs})
