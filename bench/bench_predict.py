@@ -150,7 +150,8 @@ def speed(seconds: float, batch_size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "in.wav"
         write_music(source, seconds)
-        frames = sp.n_frames_for(int(seconds * 44100), first.spectrogram)
+        padded = int(seconds * 44100) + 2 * first.plan.edge_samples  # the edges are predicted
+        frames = sp.n_frames_for(padded, first.spectrogram)
         n_tiles = len(sp.tile_starts(frames, first.spectrogram.tile_frames, first.overlap))
         tiles = np.zeros((first.batch_size, 256, 256), dtype=np.float32)
         first.generate(tiles)
