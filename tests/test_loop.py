@@ -444,3 +444,22 @@ def test_exported_generator_is_the_best_validated_epoch():
     assert is_best_epoch(
         rows[:2] + [{"epoch": 3, "val_gen_l1": float("nan")}]
     )  # no score: exported as before
+
+
+def test_cosine_decay_falls_to_the_floor_and_survives_a_restore(tmp_path):
+    from timbre.training import loop
+
+    config = dataclasses.replace(FAST, lr_decay="cosine", gen_lr=1e-3)
+    run = loop.Run(
+        Path("f"), tmp_path, "generator", "keys", "strings", SMALL_SPEC, TINY_MODEL, config
+    )
+    net = loop.build_model(run, loop.make_strategy("none"), total_steps=10)
+    rate = net.optimizer.learning_rate
+    assert float(rate) == pytest.approx(1e-3)
+    net.optimizer.iterations.assign(5)
+    assert float(net.optimizer.learning_rate) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))
+    net.optimizer.iterations.assign(10)
+    assert float(net.optimizer.learning_rate) == pytest.approx(1e-3 * loop.LR_FLOOR)
+    constant = loop.build_model(dataclasses.replace(run, train=FAST), loop.make_strategy("none"))
+    constant.optimizer.iterations.assign(10)
+    assert float(constant.optimizer.learning_rate) == pytest.approx(FAST.gen_lr)

@@ -263,6 +263,7 @@ class ModelConfig(JsonConfig):
 
 MIXED_PRECISION = ("off", "bf16", "fp16")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
+LR_DECAYS = ("none", "cosine")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,6 +285,8 @@ class TrainConfig(JsonConfig):
     distribute: str = "none"  # tf.distribute strategy: "none", "mirrored" or "multiworker"
     keep_checkpoints: int = 2  # newest full-state checkpoints kept in checkpoints/
     deterministic: bool = False  # TF op determinism (bit-exact resume; slower, disables XLA)
+    lr_decay: str = "none"  # "none" or "cosine": both rates fall along a half cosine to 5 % of
+    # themselves over epochs x steps_per_epoch steps (set epochs to the steps you will train)
 
     def __post_init__(self) -> None:
         _positive_int(
@@ -309,6 +312,10 @@ class TrainConfig(JsonConfig):
             raise ConfigError(
                 f"TrainConfig: mixed_precision={self.mixed_precision!r} (expected one of "
                 f"{MIXED_PRECISION})"
+            )
+        if self.lr_decay not in LR_DECAYS:
+            raise ConfigError(
+                f"TrainConfig: lr_decay={self.lr_decay!r} (expected one of {LR_DECAYS})"
             )
         if self.distribute not in DISTRIBUTE:
             raise ConfigError(

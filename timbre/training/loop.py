@@ -72,6 +72,7 @@ from timbre.training.samples import load_excerpt, write_samples
 
 BEST_METRIC = "val_gen_l1"  # the validation loss that picks the exported generator (both modes)
 MODES = ("gan", "generator")
+LR_FLOOR = 0.05  # lr_decay="cosine" ends at this fraction of each learning rate
 HAS_TENSORBOARD = (
     importlib.util.find_spec("tensorboard") is not None
 )  # TF >= 2.20 no longer installs it
@@ -357,10 +358,23 @@ def _output_run(run: Run, strategy: tf.distribute.Strategy):
         yield dataclasses.replace(run, model_dir=Path(scratch))
 
 
-def build_model(run: Run, strategy: tf.distribute.Strategy) -> Pix2Pix:
-    """Generator (+ discriminator in GAN mode) and their Adam optimisers, under ``strategy``."""
+def build_model(
+    run: Run, strategy: tf.distribute.Strategy, total_steps: int | None = None
+) -> Pix2Pix:
+    """Generator (+ discriminator in GAN mode) and their Adam optimisers, under ``strategy``.
+
+    With ``lr_decay="cosine"`` and ``total_steps`` (all epochs' steps), each learning rate
+    follows a half cosine from its value to :data:`LR_FLOOR` times it; the schedule counts
+    the optimiser's own steps, which the checkpoints keep, so a resumed run continues it.
+    """
     spec, config = run.spectrogram, run.train
     fp16 = config.mixed_precision == "fp16"
+
+    def rate(value: float):
+        if config.lr_decay == "cosine" and total_steps:
+            return keras.optimizers.schedules.CosineDecay(value, total_steps, alpha=LR_FLOOR)
+        return value
+
     with strategy.scope():
         generator = build_generator(run.model, spec.n_bins, spec.tile_frames)
         discriminator = (
@@ -370,8 +384,8 @@ def build_model(run: Run, strategy: tf.distribute.Strategy) -> Pix2Pix:
         )
         model = Pix2Pix(generator, discriminator, l1_weight=config.l1_weight)
         model.compile(
-            adam(config.gen_lr, config.beta_1, fp16),
-            adam(config.disc_lr, config.beta_1, fp16) if discriminator is not None else None,
+            adam(rate(config.gen_lr), config.beta_1, fp16),
+            adam(rate(config.disc_lr), config.beta_1, fp16) if discriminator is not None else None,
         )
         if tf.distribute.has_strategy():
             # Each optimiser's slots now, over its own network: under a strategy, fit would build
@@ -599,11 +613,10 @@ def _restore(model: Pix2Pix, run: Run, epoch_offset: int | None) -> tuple[int, l
     if not latest:
         return 0, []
     done, history = load_checkpoint(model, found[latest])
-    model.optimizer.learning_rate = (
-        run.train.gen_lr
-    )  # the checkpoint holds the old rates; the config rules
-    if model.disc_optimizer is not None:
-        model.disc_optimizer.learning_rate = run.train.disc_lr
+    if run.train.lr_decay == "none":  # the checkpoint holds the old rates; the config rules
+        model.optimizer.learning_rate = run.train.gen_lr
+        if model.disc_optimizer is not None:
+            model.disc_optimizer.learning_rate = run.train.disc_lr
     return done, history
 
 
@@ -705,7 +718,7 @@ def train(
     strategy = make_strategy(run.train.distribute)  # "multiworker": before any other TF op
     _check_replicas(run, strategy)
     with Session(run.train):
-        net = build_model(run, strategy)
+        net = build_model(run, strategy, steps * run.train.epochs)
         with strategy.scope():  # restoring creates the optimisers' variables
             done, history = _restore(net, run, epoch_offset) if resume and not force else (0, [])
         _check_same_start(run, strategy, done)  # also: nobody writes before every worker has read

@@ -24,9 +24,14 @@ GENERATOR_METRICS = ("gen_l1",)
 
 
 def adam(
-    learning_rate: float, beta_1: float = 0.5, loss_scaling: bool = False
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+    beta_1: float = 0.5,
+    loss_scaling: bool = False,
 ) -> keras.optimizers.Optimizer:
-    """Adam as in pix2pix (lr 2e-4, beta_1 0.5), wrapped for fp16 loss scaling if asked."""
+    """Adam as in pix2pix (lr 2e-4, beta_1 0.5), wrapped for fp16 loss scaling if asked.
+
+    ``learning_rate`` may be a Keras schedule (of the optimiser's step count).
+    """
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer
 
