@@ -467,7 +467,8 @@ def load_converters(
         converter,
     )  # imports TensorFlow: only when a model is actually loaded
 
-    generator, spectrogram = converter.load_generator(model)
+    info = model if isinstance(model, ModelInfo) else read_model_info(model)
+    generator, spectrogram = converter.load_generator(info)
     return {
         system: converter.Converter(
             generator,
@@ -475,6 +476,7 @@ def load_converters(
             phase=PHASE_OF_SYSTEM[system],
             iterations=config.iterations,
             batch_size=config.batch_size,
+            origin_level_db=info.origin_level_db,
         )
         for system in MODEL_SYSTEMS[config.phase]
     }
