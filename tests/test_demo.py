@@ -36,11 +36,16 @@ def test_demo_writes_every_artefact(demo_run):
         assert (folder / "spectrograms.png").read_bytes()[:8] == PNG_MAGIC
     assert (out / "model" / "curves.png").read_bytes()[:8] == PNG_MAGIC
     assert (out / "model" / "generator.keras").stat().st_size > 0
-    written = sorted((out / "eval").rglob("results.json"))  # eval/<set>/.../results.json
-    assert {path.relative_to(out / "eval").parts[0] for path in written} == set(demo.EVAL_SETS)
+    written = sorted((out / "eval").rglob("results.json"))  # eval/<set>/<condition>/results.json
+    assert {path.relative_to(out / "eval").parts[:2] for path in written} == {
+        (name, condition) for name in demo.EVAL_SETS for condition in demo.CONDITIONS
+    }
     for path in written:
         results = json.loads(path.read_text())
-        for system in ("model", "model_griffinlim", "identity", "oracle"):
+        main_table = path.parent == out / "eval" / "training_pianos" / "clean"
+        systems = ("model", "identity", "oracle") + (("model_griffinlim",) if main_table else ())
+        assert set(results["mean"]) == set(systems), path  # Griffin-Lim on the main table only
+        for system in systems:
             assert np.isfinite(results["mean"][system]["lsd_db"]), (path, system)
         assert results["mean"]["oracle"]["lsd_db"] < results["mean"]["identity"]["lsd_db"]
         assert (path.parent / "eval.png").read_bytes()[:8] == PNG_MAGIC
