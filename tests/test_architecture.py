@@ -13,7 +13,7 @@ import timbre
 
 PACKAGE = Path(timbre.__file__).parent
 # The only modules that import TensorFlow (or Keras); everything else is TF-free.
-TF_SIDE = {"timbre.training", "timbre.conversion.converter"}
+TF_SIDE = {"timbre.training", "timbre.conversion.keras_backend", "timbre.conversion.export"}
 
 
 def _modules() -> list[str]:

@@ -26,6 +26,7 @@ from timbre.conversion.converter import (
     load_converter,
     load_generator,
 )
+from timbre.conversion.keras_backend import KerasGenerator
 from timbre.errors import AudioError, ConfigError, ModelError
 from timbre.evaluation import metrics
 
@@ -474,7 +475,9 @@ def test_converterargument_errors(small):
     with pytest.raises(ConfigError, match="phase='magic'"):
         Converter(generator, small, phase="magic")
     with pytest.raises(ConfigError, match="precision='float16'"):
-        Converter(generator, small, precision="float16")
+        KerasGenerator(generator, precision="float16")
+    with pytest.raises(ConfigError, match="generator: a function .expected a Generator"):
+        Converter(lambda tiles: tiles, small)
     with pytest.raises(ConfigError, match="batch_size=0 must be an integer >= 1"):
         Converter(generator, small, batch_size=0)
     with pytest.raises(ConfigError, match="iterations=-1"):
@@ -499,7 +502,7 @@ def test_converterargument_errors(small):
 def test_load_generator_round_trip(tmp_path, small):
     directory = write_model(tmp_path / "model", conv_generator(small, seed=2), small)
     generator, config = load_generator(directory)
-    assert config == small and generator.input_shape == (None, 32, 32, 1)
+    assert config == small and generator.tile_shape == (32, 32) and generator.backend == "keras"
     converter = load_converter(directory / "generator.keras", phase="griffinlim", batch_size=2)
     assert converter.phase == "griffinlim" and converter.batch_size == 2
     assert converter.origin_level_db == DEFAULT_ORIGIN_LEVEL_DB  # not recorded
@@ -563,6 +566,6 @@ def test_bfloat16_is_close_to_float32(small):
     generator = conv_generator(small, seed=4)
     audio = melody(3.0, small.sample_rate)
     exact = Converter(generator, small).convert(audio)
-    fast = Converter(generator, small, precision="bfloat16")
-    assert fast.precision == "bfloat16"
+    fast = Converter(KerasGenerator(generator, "bfloat16"), small)
+    assert fast.precision == "bfloat16" and fast.backend == "keras"
     assert relative_error(fast.convert(audio), exact) < 0.02

@@ -12,6 +12,9 @@ conversion, evaluation and the demo::
     samples/             epoch_XXX.png, epoch_XXX.wav: a fixed validation excerpt
     curves.png           training curves, redrawn every epoch
     generator.keras      the exported generator of the best epoch so far
+    generator.onnx       the same generator in ONNX, float32, written with generator.keras
+                         (conversion runs it with ONNX Runtime, without TensorFlow); it
+                         records the SHA-256 of the generator.keras it was made from
     eval/                evaluate.py's results (its default output folder)
 
 Every other module asks this one for a path; none spells a file name itself.
@@ -31,6 +34,7 @@ from timbre.fileio import read_json, write_json
 
 CONFIG_FILE = "config.json"  # every setting of the run, origin and target
 GENERATOR_FILE = "generator.keras"  # the exported generator
+GENERATOR_ONNX_FILE = "generator.onnx"  # its float32 ONNX copy (optional: older runs lack it)
 CHECKPOINT_DIR = "checkpoints"
 HISTORY_FILE = "history.csv"
 SAMPLES_DIR = "samples"
@@ -41,6 +45,7 @@ RUN_FILES = (
     CONFIG_FILE,
     HISTORY_FILE,
     GENERATOR_FILE,
+    GENERATOR_ONNX_FILE,
     CURVES_FILE,
     CHECKPOINT_DIR,
     SAMPLES_DIR,
@@ -65,6 +70,10 @@ class ModelDir:
     @property
     def generator(self) -> Path:
         return self.path / GENERATOR_FILE
+
+    @property
+    def generator_onnx(self) -> Path:
+        return self.path / GENERATOR_ONNX_FILE
 
     @property
     def checkpoints(self) -> Path:
@@ -122,6 +131,7 @@ class ModelInfo:
     target: str | None  # output instrument (likewise)
     origin_level_db: float | None = None  # median active level (dBFS) of the training pieces'
     # origin audio (timbre.audio.active_level_db); None when config.json does not say
+    generator_onnx: Path | None = None  # its generator.onnx; None when the directory has none
 
 
 def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
@@ -156,6 +166,7 @@ def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
         spectrogram = SpectrogramConfig.from_dict(data["spectrogram"], source=str(config_path))
     except (ConfigError, TypeError) as e:
         raise ModelError(f"{config_path}: unusable spectrogram settings ({e})") from e
+    onnx = directory / GENERATOR_ONNX_FILE
     level = data.get("origin_level_db")
     if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))):
         raise ModelError(f"{config_path}: origin_level_db={level!r} (expected a number, dBFS)")
@@ -166,4 +177,5 @@ def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
         data.get("origin"),
         data.get("target"),
         None if level is None else float(level),
+        onnx if onnx.is_file() else None,
     )

@@ -6,7 +6,14 @@ continued at both ends (linear prediction) -> normalised log-magnitude
 ``(n_bins, tile_frames)`` -> generator -> tiles blended with a normalised
 window -> magnitude with the input's phase (or Griffin-Lim) -> one inverse STFT
 -> the input's span, at the input's level -> float32 audio of exactly the
-input's length.
+input's length. :meth:`Converter.convert` takes audio at any rate
+(``sample_rate``): it is resampled to the model's rate and back.
+
+Runtime: this module imports no TensorFlow. The generator is handed in (a
+:class:`timbre.conversion.generator.Generator`): :func:`load_converter` runs
+the model directory's ``generator.onnx`` with ONNX Runtime when it can and
+``generator.keras`` with Keras otherwise (:mod:`timbre.conversion.backends`);
+tiling, level, blending, phase and streaming are the same code either way.
 
 Seams: tiles step by ``tile_frames - overlap`` frames (the last one sits flush
 with the end). In each tile the ``context`` frames at either edge, where the
@@ -57,18 +64,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 from tqdm.auto import tqdm
 
 from timbre import audio as au
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
+from timbre.conversion.backends import load_generator
+from timbre.conversion.generator import Generator, check_tile_shape
 from timbre.conversion.streaming import PHASES, StreamingConversion, TilingPlan
-from timbre.errors import AudioError, ConfigError, ModelError
-from timbre.modeldir import NOT_A_MODEL, ModelInfo, read_model_info
+from timbre.errors import AudioError, ConfigError
+from timbre.modeldir import read_model_info
 
 __all__ = [
     "PHASES",
@@ -79,10 +88,6 @@ __all__ = [
     "load_generator",
 ]
 
-PRECISIONS = (
-    "float32",
-    "bfloat16",
-)  # generator arithmetic; bfloat16 is ~2x faster on CPUs with AVX512-BF16/AMX
 PLOT_FRAMES = 2048  # --plot shows at most this many frames (23.8 s at the defaults) from the start
 BLOCK_FRAMES = 1 << 18  # input samples read per block by convert_file
 DEFAULT_ORIGIN_LEVEL_DB = -24.75  # active level (dBFS) assumed for a model dir that records none:
@@ -112,66 +117,36 @@ class ConversionResult:
         return self.limited_db < 0.0
 
 
-def _check_generator(generator: keras.Model, config: SpectrogramConfig, name: str) -> None:
-    expected = (config.n_bins, config.tile_frames, 1)
-    try:
-        shapes = [tuple(generator.input_shape)[1:], tuple(generator.output_shape)[1:]]
-    except (AttributeError, ValueError, TypeError) as e:
-        raise ModelError(
-            f"{name}: a model without a fixed input shape (expected (batch, *{expected}))"
-        ) from e
-    if any(shape != expected for shape in shapes):
-        raise ModelError(
-            f"{name}: input/output shapes {shapes} (expected (batch, *{expected}) from the "
-            f"spectrogram settings); was it trained with other settings?"
+def _as_generator(generator, config: SpectrogramConfig) -> Generator:
+    """A :class:`Generator` as it is (shape checked); a ``keras.Model`` wrapped in float32."""
+    keras = sys.modules.get("keras")  # a Keras model can exist only once Keras is imported
+    if keras is not None and isinstance(generator, keras.Model):
+        from timbre.conversion.keras_backend import KerasGenerator
+
+        return KerasGenerator(generator, "float32", config)
+    shape = getattr(generator, "tile_shape", None)
+    if shape is None or not callable(generator):
+        raise ConfigError(
+            f"generator: a {type(generator).__name__} (expected a Generator from "
+            "load_generator, or a keras.Model)"
         )
-
-
-def load_generator(
-    model_path: str | os.PathLike | ModelInfo,
-) -> tuple[keras.Model, SpectrogramConfig]:
-    """Load a trained generator and the spectrogram settings it was trained with.
-
-    Args:
-        model_path: a model directory (``config.json`` + ``generator.keras``) or
-            the ``generator.keras`` file inside one.
-
-    Returns:
-        ``(generator, spectrogram_config)``; the generator maps
-        (batch, n_bins, tile_frames, 1) float32 in [-1, 1] to the same shape.
-
-    Raises:
-        ModelError: the path is not a model, the files are unreadable, or the
-            generator's shape disagrees with the settings.
-    """
-    info = model_path if isinstance(model_path, ModelInfo) else read_model_info(model_path)
-    try:
-        generator = keras.saving.load_model(info.generator, safe_mode=True, compile=False)
-    except (
-        Exception
-    ) as e:  # Keras raises ValueError, OSError, TypeError, zipfile errors... for foreign files
-        raise ModelError(
-            f"{info.generator}: not a loadable Keras model ({type(e).__name__}: {e}) "
-            f"({NOT_A_MODEL})"
-        ) from e
-    _check_generator(generator, info.spectrogram, str(info.generator))
-    return generator, info.spectrogram
+    check_tile_shape([(*shape, 1)] * 2, config, "generator")
+    return generator
 
 
 class Converter:
     """Converts audio with a generator, seam-free, at any length and level.
 
     Args:
-        generator: maps (batch, n_bins, tile_frames, 1) in [-1, 1] to the same shape.
+        generator: a :class:`timbre.conversion.generator.Generator` (what
+            :func:`load_generator` returns: ONNX Runtime or Keras), or a ``keras.Model``
+            (run in float32), mapping (batch, n_bins, tile_frames[, 1]) in [-1, 1] to the
+            same shape.
         spectrogram: the settings the generator was trained with.
         phase: ``"input"`` (the input's phase) or ``"griffinlim"`` (fast
             Griffin-Lim started from the input's phase).
         iterations: Griffin-Lim iterations (>= 0).
         batch_size: tiles per generator call.
-        precision: ``"float32"`` (exact) or ``"bfloat16"`` (the generator's
-            weights kept, its layers computing in bfloat16 except the float32
-            output layer: about 2x faster on CPUs with AVX512-BF16 or AMX,
-            slower elsewhere; outputs differ by ~1e-4).
         overlap: frames shared by neighbouring tiles; default ``tile_frames // 4``.
         context: edge frames of each tile that are (almost) discarded; default
             ``overlap // 4``. Needs ``2 * context <= overlap``; the cross-fade
@@ -184,13 +159,13 @@ class Converter:
             ``origin_level_db`` (``False``).
 
     Raises:
-        ConfigError: an argument out of range.
+        ConfigError: an argument out of range, or a generator of another kind.
         ModelError: the generator's shape disagrees with ``spectrogram``.
     """
 
     def __init__(
         self,
-        generator: keras.Model,
+        generator: Generator,
         spectrogram: SpectrogramConfig,
         *,
         phase: str = "input",
@@ -198,7 +173,6 @@ class Converter:
         batch_size: int = 8,
         overlap: int | None = None,
         context: int | None = None,
-        precision: str = "float32",
         origin_level_db: float | None = None,
         keep_level: bool = True,
     ) -> None:
@@ -210,23 +184,27 @@ class Converter:
             phase=phase,
             iterations=iterations,
         )
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision={precision!r} (expected one of {PRECISIONS})")
         level = DEFAULT_ORIGIN_LEVEL_DB if origin_level_db is None else origin_level_db
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not -200 < level < 20:
             raise ConfigError(
                 f"origin_level_db={origin_level_db!r} (expected a level in dBFS, -200 to 20)"
             )
-        _check_generator(generator, spectrogram, "generator")
-        self.generator, self.precision = generator, precision
+        self.generator = _as_generator(generator, spectrogram)
         self.origin_level_db, self.keep_level = float(level), bool(keep_level)
-        self._forward = _compiled_forward(
-            generator if precision == "float32" else _bfloat16(generator), spectrogram
-        )
 
     @property
     def spectrogram(self) -> SpectrogramConfig:
         return self.plan.spectrogram
+
+    @property
+    def backend(self) -> str:
+        """The generator's runtime: ``"onnx"`` (ONNX Runtime) or ``"keras"``."""
+        return self.generator.backend
+
+    @property
+    def precision(self) -> str:
+        """The generator's arithmetic: ``"float32"`` or ``"bfloat16"``."""
+        return self.generator.precision
 
     @property
     def phase(self) -> str:
@@ -254,10 +232,8 @@ class Converter:
         """
         out = np.empty(tiles.shape, dtype=np.float32)
         for i in range(0, len(tiles), self.batch_size):
-            batch = np.ascontiguousarray(
-                tiles[i : i + self.batch_size, :, :, None], dtype=np.float32
-            )
-            out[i : i + len(batch)] = np.clip(np.asarray(self._forward(batch))[..., 0], -1.0, 1.0)
+            batch = np.ascontiguousarray(tiles[i : i + self.batch_size], dtype=np.float32)
+            out[i : i + len(batch)] = np.clip(self.generator(batch), -1.0, 1.0)
         return out
 
     def tile_borders(self, n_frames: int) -> np.ndarray:
@@ -277,33 +253,54 @@ class Converter:
         gain_db = self.origin_level_db - level_db
         return gain_db, (-gain_db if self.keep_level else 0.0)
 
-    def convert(self, audio: np.ndarray) -> np.ndarray:
+    def convert(self, audio: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
         """Convert a whole recording held in memory, level-matched (see the module docstring).
 
         Args:
-            audio: shape (n_samples,) at ``spectrogram.sample_rate``.
+            audio: shape (n_samples,), mono.
+            sample_rate: its rate in Hz; it is resampled to the model's rate, converted and
+                resampled back. ``None``: the model's rate (``spectrogram.sample_rate``).
 
         Returns:
-            float32 of shape (n_samples,), at the input's level (or at
+            float32 of shape (n_samples,) at ``sample_rate``, at the input's level (or at
             ``origin_level_db`` without ``keep_level``); not limited (may exceed 1).
 
         Raises:
             AudioError: empty or non-finite audio (silent or clipped audio only warns).
-            ConfigError: ``audio`` is not 1-D.
+            ConfigError: ``audio`` is not 1-D, or ``sample_rate`` is not a positive integer.
         """
         audio = self._checked(audio)
         rate = self.spectrogram.sample_rate
-        gain_db, output_gain_db = self.level_gains(au.active_level_db(audio, rate))
-        out = self._convert_padded(audio * _amplitude(gain_db))
-        return out * _amplitude(output_gain_db)
+        source_rate = rate if sample_rate is None else _checked_rate(sample_rate)
+        at_model_rate = au.resample(audio, source_rate, rate)
+        gain_db, output_gain_db = self.level_gains(au.active_level_db(at_model_rate, rate))
+        out = self._convert_padded(at_model_rate * _amplitude(gain_db))
+        return _fit(au.resample(out * _amplitude(output_gain_db), rate, source_rate), len(audio))
 
     def convert_unmatched(self, audio: np.ndarray) -> np.ndarray:
         """Convert at the audio's own level, without level matching: what the network makes of
         exactly these samples (the whole-file twin of
-        :class:`timbre.conversion.streaming.StreamingConversion`). Arguments, result and errors
-        as :meth:`convert`.
+        :class:`timbre.conversion.streaming.StreamingConversion`). ``audio`` at the model's
+        rate; result and errors as :meth:`convert`.
         """
         return self._convert_padded(self._checked(audio))
+
+    def convert_span(self, audio: np.ndarray) -> np.ndarray:
+        """Convert exactly these samples as one span: no level matching and no edge prediction.
+
+        The STFT of ``audio`` alone (centred frames, zeros beyond its ends), tiles at
+        :func:`timbre.spectrogram.tile_starts`, the generator, the plan's blend, the input's
+        phase (whatever ``phase`` says), one inverse STFT cut to ``len(audio)``. This is
+        what a converter written by :func:`timbre.conversion.export.export_converter`
+        computes on a chunk; :meth:`convert` runs it on the signal continued at both ends.
+
+        Args:
+            audio: shape (n_samples,) at the model's rate.
+
+        Returns:
+            float32 of shape (n_samples,).
+        """
+        return self._span(self._checked(audio), phase="input")
 
     def _checked(self, audio: np.ndarray) -> np.ndarray:
         audio = np.asarray(audio, dtype=np.float32)
@@ -315,19 +312,22 @@ class Converter:
         return audio
 
     def _convert_padded(self, audio: np.ndarray) -> np.ndarray:
-        """Mirror the edges, convert the padded signal, keep the input's span."""
-        config, plan, edge = self.spectrogram, self.plan, self.plan.edge_samples
-        padded = sp.pad_edges(audio, edge, config.sample_rate)
-        spectrogram, phase = sp.log_spectrogram(padded, config)
+        """Continue the signal at both ends, convert the padded signal, keep the input's span."""
+        edge = self.plan.edge_samples
+        padded = sp.pad_edges(audio, edge, self.spectrogram.sample_rate)
+        return self._span(padded, self.plan.phase)[edge : edge + len(audio)]
+
+    def _span(self, audio: np.ndarray, phase: str) -> np.ndarray:
+        """STFT -> tiles -> generator -> blend -> ``phase`` -> inverse STFT, ``len(audio)``."""
+        config, plan = self.spectrogram, self.plan
+        spectrogram, input_phase = sp.log_spectrogram(audio, config)
         tiles = self.generate(sp.tile(spectrogram, config.tile_frames, plan.overlap))
         blended = sp.blend(tiles, spectrogram.shape[1], plan.overlap, plan.window)
-        if plan.phase == "input":
-            out = sp.invert_log_spectrogram(blended, phase, config, len(padded))
-        else:
-            out = sp.griffin_lim(
-                blended, config, len(padded), n_iter=plan.iterations, init_phase=phase
-            )
-        return out[edge : edge + len(audio)]
+        if phase == "input":
+            return sp.invert_log_spectrogram(blended, input_phase, config, len(audio))
+        return sp.griffin_lim(
+            blended, config, len(audio), n_iter=plan.iterations, init_phase=input_phase
+        )
 
     def convert_file(
         self,
@@ -481,29 +481,19 @@ def _amplitude(gain_db: float) -> float:
     return 10.0 ** (gain_db / 20.0)
 
 
-def _compiled_forward(generator: keras.Model, config: SpectrogramConfig):
-    """``generator(x, training=False)`` as one traced TensorFlow graph for any batch size."""
-    import tensorflow as tf
+def _checked_rate(sample_rate: int) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+        raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
+    if sample_rate <= 0:
+        raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
+    return int(sample_rate)
 
-    spec = tf.TensorSpec((None, config.n_bins, config.tile_frames, 1), tf.float32)
-    return tf.function(lambda x: generator(x, training=False), input_signature=[spec])
 
-
-def _bfloat16(generator: keras.Model) -> keras.Model:
-    """A copy of ``generator`` (same weights) whose layers compute in bfloat16, except the output
-    layer.
+def _fit(audio: np.ndarray, length: int) -> np.ndarray:
+    """``audio`` cut or zero-padded to ``length`` samples (resampling there and back may be a
+    sample off).
     """
-    last = generator.layers[-1].name
-
-    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        config = layer.get_config()
-        if layer.name != last:
-            config["dtype"] = "mixed_bfloat16"
-        return layer.__class__.from_config(config)
-
-    copy = keras.models.clone_model(generator, clone_function=clone)
-    copy.set_weights(generator.get_weights())
-    return copy
+    return np.pad(audio[:length], (0, max(0, length - len(audio)))).astype(np.float32, copy=False)
 
 
 def _make_folder(folder: Path) -> Path:
@@ -514,13 +504,48 @@ def _make_folder(folder: Path) -> Path:
     return folder
 
 
-def load_converter(model_path: str | os.PathLike, **kwargs) -> Converter:
-    """:func:`load_generator` then :class:`Converter` with ``kwargs`` (phase, iterations, ...).
+def load_converter(
+    model: str | os.PathLike | None = None,
+    *,
+    backend: str = "auto",
+    precision: str = "float32",
+    **kwargs,
+) -> Converter:
+    """Load a model and make a :class:`Converter` of it: the Python API's one call.
+
+    Args:
+        model: a model directory (or the ``generator.keras`` inside one), the name of a
+            model shipped with timbre, or ``None`` for the default shipped model (see
+            :mod:`timbre.pretrained`, where installed).
+        backend: ``"auto"`` (ONNX Runtime when the directory has ``generator.onnx`` and
+            onnxruntime is installed, without importing TensorFlow; else Keras), ``"onnx"``
+            or ``"keras"`` (:mod:`timbre.conversion.backends`).
+        precision: ``"float32"`` or ``"bfloat16"`` (Keras only: ``"auto"`` then picks Keras).
+        **kwargs: :class:`Converter`'s (``phase``, ``iterations``, ``batch_size``,
+            ``overlap``, ``context``, ``keep_level``, ``origin_level_db``).
 
     The level the model was trained at comes from its ``config.json``
     (``origin_level_db``); a model directory that does not record it gets
     :data:`DEFAULT_ORIGIN_LEVEL_DB`, as does an explicit ``origin_level_db=None``.
+
+    Raises:
+        ModelError: not a model (or no such shipped model), unreadable files, a shape that
+            disagrees with the settings.
+        ConfigError: an argument out of range.
     """
-    info = read_model_info(model_path)
-    generator, config = load_generator(info)
+    info = read_model_info(_resolve(model))
+    generator, config = load_generator(info, backend=backend, precision=precision)
     return Converter(generator, config, **{"origin_level_db": info.origin_level_db, **kwargs})
+
+
+def _resolve(model: str | os.PathLike | None) -> str | os.PathLike:
+    """A shipped model's name (or ``None``) -> its directory; a path as it is."""
+    try:
+        from timbre import pretrained
+    except ImportError:  # a checkout without shipped models: paths only
+        pretrained = None
+    if pretrained is not None:
+        return pretrained.resolve(model)
+    if model is None:
+        raise ConfigError("model=None: no shipped models here (expected a model directory)")
+    return model

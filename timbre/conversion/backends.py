@@ -1,0 +1,94 @@
+"""Which runtime runs a model directory's generator, and loading it (TensorFlow-free itself).
+
+``backend="auto"`` (the default everywhere) takes ONNX Runtime
+(:mod:`timbre.conversion.onnx_backend`) when the model directory has a
+``generator.onnx`` made from its ``generator.keras``, onnxruntime is installed
+and the precision is float32; otherwise Keras
+(:mod:`timbre.conversion.keras_backend`, which imports TensorFlow). Both give
+the same tiles within 1e-4. bfloat16 arithmetic is Keras's alone: ONNX Runtime's
+CPU kernels compute float32, so ``backend="onnx"`` with ``precision="bfloat16"``
+is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from timbre.config import SpectrogramConfig
+from timbre.conversion import onnx_backend
+from timbre.conversion.generator import Generator, check_backend, check_precision
+from timbre.errors import ConfigError, ModelError
+from timbre.modeldir import ModelInfo, read_model_info
+
+
+def choose_backend(info: ModelInfo, backend: str = "auto", precision: str = "float32") -> str:
+    """``"onnx"`` or ``"keras"``: the runtime :func:`load_generator` starts with (nothing is
+    loaded; with ``"auto"``, a ``generator.onnx`` found stale at loading still falls back to
+    Keras).
+
+    Raises:
+        ConfigError: an unknown backend or precision, or ONNX with bfloat16.
+        ModelError: ``backend="onnx"`` without ``generator.onnx`` or without onnxruntime.
+    """
+    check_backend(backend)
+    check_precision(precision)
+    if backend == "onnx":
+        if precision != "float32":
+            raise ConfigError(
+                f"precision={precision!r} with backend='onnx' (expected 'float32': ONNX Runtime "
+                "computes in float32 on CPUs); use backend='keras' or 'auto' for bfloat16"
+            )
+        if info.generator_onnx is None:
+            raise ModelError(
+                f"{info.directory}: no generator.onnx (expected the ONNX copy training writes); "
+                f"add it with `timbre export --model {info.directory} --format generator_onnx`"
+            )
+        if not onnx_backend.available():
+            raise ModelError(
+                "backend='onnx': onnxruntime is not installed (pip install onnxruntime)"
+            )
+        return "onnx"
+    if backend == "keras" or precision != "float32" or info.generator_onnx is None:
+        return "keras"
+    return "onnx" if onnx_backend.available() else "keras"
+
+
+def load_generator(
+    model_path: str | os.PathLike | ModelInfo,
+    *,
+    backend: str = "auto",
+    precision: str = "float32",
+) -> tuple[Generator, SpectrogramConfig]:
+    """Load a trained generator and the spectrogram settings it was trained with.
+
+    Args:
+        model_path: a model directory (``config.json`` + ``generator.keras``, and
+            ``generator.onnx`` when training wrote one) or the ``generator.keras``
+            inside one, or its :class:`timbre.modeldir.ModelInfo`.
+        backend: ``"auto"``, ``"onnx"`` or ``"keras"`` (module docstring).
+        precision: ``"float32"`` or ``"bfloat16"`` (Keras only).
+
+    Returns:
+        ``(generator, spectrogram_config)``; the generator maps (batch, n_bins,
+        tile_frames) float32 in [-1, 1] to the same shape.
+
+    Raises:
+        ConfigError: an unknown backend or precision, or ONNX with bfloat16.
+        ModelError: the path is not a model, a file is unreadable, the generator's
+            shape disagrees with the settings, or (``backend="onnx"``) there is no usable
+            ``generator.onnx``.
+    """
+    info = model_path if isinstance(model_path, ModelInfo) else read_model_info(model_path)
+    if choose_backend(info, backend, precision) == "onnx":
+        try:
+            return onnx_backend.load(info.generator_onnx, info.spectrogram, info.generator), (
+                info.spectrogram
+            )
+        except ModelError as e:  # stale or unreadable: the Keras original still converts
+            if backend == "onnx":
+                raise
+            warnings.warn(f"{e}; converting with Keras instead", stacklevel=2)
+    from timbre.conversion import keras_backend  # TensorFlow starts here
+
+    return keras_backend.load(info.generator, info.spectrogram, precision), info.spectrogram
