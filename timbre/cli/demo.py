@@ -96,6 +96,25 @@ PRESETS = {
         bank_pitches=tuple(range(21, 109)),
         overlap=128,
     ),
+    # The shipped model (``make pretrained``, timbre/pretrained/MODEL_CARD.md): the demo's
+    # recipe, twice the music and a fixed number of steps with the learning rates decaying.
+    "pretrained": Preset(
+        SpectrogramConfig(),
+        ModelConfig(base_filters=16, dropout=0.0),
+        TrainConfig(
+            batch_size=8,
+            epochs=150,
+            steps_per_epoch=100,
+            gen_lr=5e-4,
+            beta_1=0.9,
+            mixed_precision="bf16",
+            lr_decay="cosine",
+        ),
+        mode="generator",
+        corpus_minutes=180.0,
+        bank_pitches=tuple(range(21, 109)),
+        overlap=128,
+    ),
     "tiny": Preset(
         SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32),
         ModelConfig(base_filters=4, depth=5),
