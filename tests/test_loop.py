@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -84,6 +85,7 @@ def test_run_writes_the_model_directory(trained):
         "mode",
         "origin",
         "target",
+        "origin_level_db",
         "features_path",
         "spectrogram",
         "model",
@@ -134,6 +136,108 @@ print(json.dumps([list(model.input_shape), list(out.shape), str(out.dtype),
     in_shape, out_shape, dtype, low, high, finite = json.loads(done.stdout.strip().splitlines()[-1])
     assert in_shape == [None, 32, 32, 1] and out_shape == [2, 32, 32, 1] and dtype == "float32"
     assert -1 <= low <= high <= 1 and finite
+
+
+def _recorder(stop_after: int | None = None):
+    """A user's Keras callback: counts ``fit`` calls, records each epoch's logs, and stops the
+    run after epoch ``stop_after`` (0-based)."""
+    import keras
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.begins, self.epochs = 0, []
+
+        def on_train_begin(self, logs=None) -> None:
+            self.begins += 1
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            self.epochs.append((epoch, dict(logs)))
+            if epoch == stop_after:
+                self.model.stop_training = True
+
+    return Recorder()
+
+
+def test_a_resumed_run_counts_its_epochs_against_the_total(trained, tmp_path, capsys):
+    """One ``fit`` from the completed epochs to the total: "Epoch 3/4", "Epoch 4/4"."""
+    import shutil
+
+    from timbre.training import loop
+    from timbre.training.checkpoints import read_history
+
+    features, result = trained
+    model_dir = tmp_path / "model"
+    shutil.copytree(result.model_dir, model_dir)
+    recorder = _recorder()
+    resumed = loop.train(
+        features,
+        model_dir,
+        "keys",
+        "strings",
+        resume=True,
+        config={"epochs": 4},
+        callbacks=[recorder],
+    )
+    shown = re.findall(r"Epoch (\d+)/(\d+)", capsys.readouterr().out)
+    assert shown == [("3", "4"), ("4", "4")]
+    assert recorder.begins == 1 and [epoch for epoch, _ in recorder.epochs] == [2, 3]
+    history = read_history(model_dir)
+    assert resumed.epochs_done == 4 and [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert history[:2] == read_history(result.model_dir)
+
+
+def test_a_user_callback_sees_every_epoch_and_may_stop_the_run(tmp_path):
+    from timbre.errors import ConfigError
+    from timbre.training.checkpoints import list_checkpoints, read_history
+
+    features = make_features(tmp_path)
+    recorder = _recorder(stop_after=1)
+    result = _train(
+        features,
+        tmp_path / "model",
+        config=dataclasses.replace(FAST, epochs=5),
+        callbacks=[recorder],
+    )
+    assert recorder.begins == 1  # one fit for the run
+    assert [epoch for epoch, _ in recorder.epochs] == [0, 1]
+    history = read_history(tmp_path / "model")
+    assert result.epochs_done == 2 and not result.stopped_by_budget
+    assert [row["epoch"] for row in history] == [1, 2] == list(list_checkpoints(tmp_path / "model"))
+    for (_, logs), row in zip(recorder.epochs, history):
+        assert set(logs) == {"gen_total", "gen_gan", "gen_l1", "disc"} | {
+            f"val_{name}" for name in ("gen_total", "gen_gan", "gen_l1", "disc")
+        }
+        assert all(float(value) == pytest.approx(row[name]) for name, value in logs.items())
+    with pytest.raises(ConfigError, match="callbacks: 'stop' \\(expected keras.callbacks"):
+        _train(features, tmp_path / "other", callbacks=["stop"])
+
+
+def test_train_data_chains_the_epochs_a_resumed_run_reads(tmp_path):
+    """Epoch e's batches depend on seed and e alone; exactly ``steps`` of them, also across a pass
+    (16 pairs: 4 batches of 4 per pass)."""
+    from timbre.training import dataset, loop
+
+    features = make_features(tmp_path)
+    run, manifest = loop.prepare(
+        features, tmp_path / "m", "keys", "strings", "gan", TINY_MODEL, FAST, False, False
+    )
+    data = loop.open_data(run, manifest)
+
+    def batches(chained) -> list[np.ndarray]:
+        return [origin for origin, _ in chained.as_numpy_iterator()]
+
+    whole = batches(loop.train_data(run, data, range(0, 3), 5))
+    resumed = batches(loop.train_data(run, data, range(1, 3), 5))
+    assert len(whole) == 15 and len(resumed) == 10
+    for got, want in zip(resumed, whole[5:]):
+        np.testing.assert_array_equal(got, want)
+    epoch_2 = dataset.pair_dataset(
+        data.train, 4, seed=FAST.seed + 2, augment=True, drop_remainder=True, repeat=True
+    )
+    for got, want in zip(whole[10:], batches(epoch_2.take(5))):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(whole[0], whole[5])  # every epoch its own order
 
 
 def _cli_args(features: Path, model_dir: Path, *extra: str) -> list[str]:

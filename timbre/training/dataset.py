@@ -7,15 +7,21 @@ never share a piece with training tiles. Unless ``keep_silent`` (argument or
 the features' ``FeatureConfig.keep_silent``), a pair whose origin and target
 tiles both peak below ``FeatureConfig.silence_db`` is left out.
 
-Reading is lazy and bounded: the pipeline shuffles pair *numbers* (a seeded
-``tf.data`` shuffle over all of them, a true permutation, new on every
-iteration), batches them, and reads each batch's tiles with ``os.pread`` from
-the ``.npy`` files. Plain reads rather than memory maps: pages of a map count
-as resident memory once touched, so iterating over a large store through maps
-would grow the process's memory with the store; read pages stay in the OS
-page cache instead. Peak memory is a few batches plus about 200 bytes per pair
-for the shuffle buffer of pair numbers (measured: ~190 MB and ~1.3 s to fill
-for a million pairs, i.e. 128 GB of 256 x 256 tiles per instrument).
+Reading is lazy and bounded: the pipeline shuffles pair *numbers* (a true
+permutation of all of them per pass, drawn from ``seed`` and the pass number
+alone), batches them, and reads each batch's tiles with ``os.pread`` from the
+``.npy`` files. Plain reads rather than memory maps: pages of a map count as
+resident memory once touched, so iterating over a large store through maps
+would grow the process's memory with the store; read pages stay in the OS page
+cache instead. Peak memory is a few batches plus 8 bytes per pair for the
+order of the pair numbers (8 MB for a million pairs, i.e. 128 GB of 256 x 256
+tiles per instrument).
+
+The batches are a pure function of ``seed``: every pass of a repeating
+dataset has its own order, and iterating a dataset again yields the same
+batches from the start. The seed may be a tensor (e.g. made from the epoch
+number inside ``Dataset.flat_map``), so one dataset can chain epochs that
+each have their own seed (:func:`timbre.training.loop.train_data`).
 
 Augmentation (default on for ``"train"``): a random time shift of the tile
 window. For tile ``i`` with start frame ``s_i``, the sample is the
@@ -292,7 +298,7 @@ def pair_dataset(
     *,
     shuffle: bool = True,
     augment: bool | None = None,
-    seed: int = 0,
+    seed: int | tf.Tensor = 0,
     repeat: bool = False,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
@@ -301,11 +307,12 @@ def pair_dataset(
     Args:
         pairs: from :func:`open_pairs`; reused across epochs (nothing is re-read).
         batch_size: pairs per batch.
-        shuffle: seeded shuffle of the pairs, a new order on every iteration.
+        shuffle: a seeded permutation of the pairs, a new one for every pass of a repeat; the
+            same order every time the dataset is iterated.
         augment: random time shift of the tile window (module docstring);
             ``None``: on for the ``"train"`` split, off otherwise.
-        seed: non-negative; seeds the shuffle and the shifts.
-        repeat: repeat forever (each pass reshuffled).
+        seed: non-negative, an int or a scalar integer tensor; seeds the order and the shifts.
+        repeat: repeat forever (each pass in its own order).
         drop_remainder: drop the last, smaller batch of a pass.
 
     Returns:
@@ -317,16 +324,19 @@ def pair_dataset(
     """
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ConfigError(f"batch_size={batch_size!r} must be a positive integer")
-    if not isinstance(seed, int) or seed < 0:
+    if not tf.is_tensor(seed) and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise ConfigError(f"seed={seed!r} must be a non-negative integer")
     augment = (pairs.split == "train") if augment is None else augment
     spec = pairs.manifest.spectrogram
     shape = (spec.n_bins, spec.tile_frames)
     reader, numbered = pairs.reader, pairs.pairs
+    seed = tf.cast(seed, tf.int64)
 
-    def read(batch_number: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def read(
+        seed: np.ndarray, batch_number: np.ndarray, numbers: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         shifts = (
-            np.random.default_rng([seed, int(batch_number)]).random(len(numbers))
+            np.random.default_rng([int(seed), int(batch_number)]).random(len(numbers))
             if augment
             else None
         )
@@ -334,20 +344,37 @@ def pair_dataset(
 
     def load(batch_number: tf.Tensor, numbers: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         tiles = tf.numpy_function(
-            read, [batch_number, numbers], (tf.float16, tf.float16), stateful=False
+            read, [seed, batch_number, numbers], (tf.float16, tf.float16), stateful=False
         )
         return tuple(
             tf.ensure_shape(tf.cast(t, tf.float32)[..., None], (None, *shape, 1)) for t in tiles
         )
 
-    dataset = tf.data.Dataset.range(len(numbered))
-    if shuffle:
-        dataset = dataset.shuffle(len(numbered), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
+    passes = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+    dataset = passes.flat_map(lambda number: _pass_order(len(numbered), shuffle, seed, number))
+    known = tf.data.INFINITE_CARDINALITY if repeat else len(numbered)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(known))  # so len() works
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _pass_order(n_pairs: int, shuffle: bool, seed: tf.Tensor, number: tf.Tensor) -> tf.data.Dataset:
+    """The pair numbers of pass ``number``: in order, or permuted by ``seed`` and ``number``.
+
+    The trailing 1 of the generator's seed keeps the order's random stream apart from the
+    shifts' (``[seed, batch number]``).
+    """
+    if not shuffle:
+        return tf.data.Dataset.range(n_pairs)
+
+    def permutation(seed: np.ndarray, number: np.ndarray) -> np.ndarray:
+        return (
+            np.random.default_rng([int(seed), int(number), 1]).permutation(n_pairs).astype(np.int64)
+        )
+
+    order = tf.numpy_function(permutation, [seed, number], tf.int64, stateful=False)
+    return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(order, (n_pairs,)))
 
 
 def make_dataset(

@@ -6,15 +6,19 @@ holds the generator of the best epoch so far: the lowest validation L1
 
 Inputs are opened once: :func:`prepare` reads the feature manifest,
 :func:`open_data` the pairs of the training and validation splits (with every
-tile file's header); each epoch then only builds a new shuffle of them.
+tile file's header), and :func:`train_data` chains the epochs' shuffles of them
+into one dataset. A run calls Keras ``fit`` once, from the completed epochs to
+``config.epochs`` (so the progress bar counts against the total, and callbacks
+span the run); the work after each epoch is a callback (``_EpochOutputs``).
 
 Crash safety: every file is written atomically, and each epoch's checkpoint
 is written before ``history.csv`` is rebuilt from it (see
 :mod:`timbre.training.checkpoints`), so a run killed at any moment resumes with
 ``resume=True`` after the last checkpointed epoch.
 
-Data order: epoch ``e`` reads the training pairs shuffled with seed
-``seed + e``, so a resumed epoch sees the batches the uninterrupted run would
+Data order: epoch ``e`` reads exactly ``steps_per_epoch`` batches of the
+training pairs shuffled and shifted with seed ``seed + e`` (a function of that
+seed alone), so a resumed epoch sees the batches the uninterrupted run would
 have seen; dropout seed states and both optimisers are in the checkpoint.
 With ``deterministic=True`` (TF op determinism) a resumed run's weights and
 optimiser state equal the uninterrupted run's bit for bit (tested), and so do
@@ -46,6 +50,7 @@ import importlib.util
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -429,69 +434,71 @@ def steps_per_epoch(run: Run, data: RunData) -> int:
 def train_data(
     run: Run,
     data: RunData,
-    epoch: int,
-    repeat: bool | None = None,
+    epochs: range,
+    steps: int,
     strategy: tf.distribute.Strategy | None = None,
 ) -> tf.data.Dataset | tf.distribute.DistributedDataset:
-    """Epoch ``epoch``'s training batches, in an order fixed by ``seed`` and ``epoch`` (resumes see
-    the same order).
+    """The training batches of ``epochs`` (0-based epoch numbers, e.g. ``range(done, total)``), one
+    epoch after the other, ``steps`` steps each: what one ``fit`` call reads.
+
+    Epoch ``e``'s batches are a function of ``seed`` and ``e`` alone (the pairs reshuffled after
+    each pass when ``steps`` exceeds one), so a resumed run reads, from its first epoch on, the
+    batches an uninterrupted run reads, and a dataset iterated again starts over identically.
 
     On one worker (``strategy`` None, "none" or "mirrored"): global batches of ``batch_size``
-    shuffled with ``seed + epoch``; ``fit`` splits each one evenly across the local replicas,
+    shuffled with ``seed + e``; ``fit`` splits each one evenly across the local replicas,
     so a step sees the same pairs and time shifts as on one device.
 
     On ``n`` workers ("multiworker"): worker ``i`` reads only pairs ``i, i + n, i + 2n, ...`` of
     the training pairs (a fixed shard of the pair numbers, taken before shuffling and batching),
-    shuffled with seed ``(seed + epoch) * n + i``, in per-replica batches of
+    shuffled with seed ``(seed + e) * n + i``, in per-replica batches of
     ``batch_size / replicas``. Each pair is read by one worker and seen once per epoch across
     the cluster (a pass of ``len(pairs) // batch_size`` steps); no worker reads another's tiles.
 
     Args:
-        repeat: repeat the pairs forever; defaults to whether ``steps_per_epoch`` is set.
+        epochs: the epochs to read, in order.
+        steps: steps per epoch (:func:`steps_per_epoch`).
         strategy: the run's strategy (default: TensorFlow's current one).
 
     Returns:
         A dataset of (origin, target) batches, or on several workers a distributed dataset of
         this worker's per-replica batches.
     """
-    repeat = run.train.steps_per_epoch is not None if repeat is None else repeat
     strategy = strategy or tf.distribute.get_strategy()
-    batch_size, seed = run.train.batch_size, run.train.seed + epoch
+    batch_size, seed = run.train.batch_size, run.train.seed
     if worker_count(strategy) == 1:
-        return _pairs_pipeline(data.train, batch_size, seed, repeat)
+        return _epochs_pipeline(data.train, batch_size, epochs, steps, lambda e: seed + e)
 
     def pipeline(context: tf.distribute.InputContext) -> tf.data.Dataset:
         count, index = context.num_input_pipelines, context.input_pipeline_id
         shard = dataclasses.replace(data.train, pairs=data.train.pairs[index::count])
         per_replica = context.get_per_replica_batch_size(batch_size)
-        return _pairs_pipeline(shard, per_replica, seed * count + index, repeat)
+        local = context.num_replicas_in_sync // count  # each step takes a batch per local replica
+        return _epochs_pipeline(
+            shard, per_replica, epochs, steps * local, lambda e: (seed + e) * count + index
+        )
 
     return strategy.distribute_datasets_from_function(pipeline)
 
 
-def _pairs_pipeline(
-    pairs: dataset.PairSet, batch_size: int, seed: int, repeat: bool
+def _epochs_pipeline(
+    pairs: dataset.PairSet, batch_size: int, epochs: range, batches: int, epoch_seed
 ) -> tf.data.Dataset:
-    """Shuffled, shifted batches of ``pairs`` that restart from the same order on every iteration.
+    """``batches`` shuffled, shifted batches of ``pairs`` per epoch of ``epochs``, epoch ``e``'s
+    seeded with ``epoch_seed(e)`` (``e`` an int64 tensor)."""
 
-    A seeded shuffle moves on to a new order each time its dataset is iterated, and under a
-    strategy ``fit`` iterates once (reading one batch to build the model) before training; built
-    inside ``flat_map``, the pipeline is made afresh per iteration, so training always gets the
-    first order of ``seed``, as on one device.
-    """
-
-    def build(_) -> tf.data.Dataset:
+    def epoch(number: tf.Tensor) -> tf.data.Dataset:
         return dataset.pair_dataset(
             pairs,
             batch_size,
             shuffle=True,
             augment=True,
-            seed=seed,
+            seed=epoch_seed(number),
             drop_remainder=True,
-            repeat=repeat,
-        )
+            repeat=True,
+        ).take(batches)
 
-    return tf.data.Dataset.from_tensors(0).flat_map(build)
+    return tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch).prefetch(2)
 
 
 def _val_data(run: Run, data: RunData, strategy: tf.distribute.Strategy) -> tf.data.Dataset | None:
@@ -620,38 +627,53 @@ def _restore(model: Pix2Pix, run: Run, epoch_offset: int | None) -> tuple[int, l
     return done, history
 
 
-def _fit_epoch(
-    model: Pix2Pix,
-    run: Run,
-    data: RunData,
-    epoch: int,
-    steps: int,
-    val_data,
-    progress: bool,
-    strategy: tf.distribute.Strategy,
-) -> dict[str, float]:
-    """Train epoch ``epoch`` (0-based) with ``fit``; returns its history row."""
-    started = time.monotonic()
-    callbacks = (
-        [keras.callbacks.TensorBoard(str(run.files.logs), write_graph=False)]
-        if HAS_TENSORBOARD
-        else []
-    )
-    logs = model.fit(
-        train_data(run, data, epoch, strategy=strategy),
-        steps_per_epoch=steps,
-        validation_data=val_data,
-        initial_epoch=epoch,
-        epochs=epoch + 1,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=1 if progress else 0,
-    ).history
-    return {
-        "epoch": epoch + 1,
-        **{name: float(values[-1]) for name, values in logs.items()},
-        "seconds": round(time.monotonic() - started, 3),
-    }
+class _EpochOutputs(keras.callbacks.Callback):
+    """The work after each epoch of ``fit``: its history row, checkpoint, ``history.csv``, the
+    best epoch's export, samples, curves, and the wall-clock budget (``model.stop_training``).
+
+    Every worker of a cluster runs it (writing into its own ``run.model_dir``) and they stop
+    after the same epoch: the time budget is spent when it is spent on any worker.
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        excerpt,
+        history: list[dict],
+        done: int,
+        max_minutes: float | None,
+        strategy: tf.distribute.Strategy,
+    ) -> None:
+        super().__init__()
+        self.run, self.excerpt, self.history, self.strategy = run, excerpt, history, strategy
+        self.done = done  # completed epochs (across resumes)
+        self.budget_s = None if max_minutes is None else 60 * max_minutes
+        self.stopped = False  # the budget ended the run
+        self.started = self.epoch_started = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch_started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        run, net = self.run, self.model
+        self.history.append(
+            {
+                "epoch": epoch + 1,
+                **{name: float(value) for name, value in (logs or {}).items()},
+                "seconds": round(time.monotonic() - self.epoch_started, 3),
+            }
+        )
+        save_checkpoint(net, run.model_dir, epoch + 1, self.history, run.train.keep_checkpoints)
+        write_history(run.model_dir, self.history)
+        if is_best_epoch(self.history):
+            export_generator(net, run.model_dir)
+        write_samples(net, self.excerpt, run.spectrogram, run.model_dir, epoch + 1)
+        write_curves(run.model_dir, self.history)
+        self.done = epoch + 1
+        if self.budget_s is not None and self.done < run.train.epochs:
+            spent = time.monotonic() - self.started >= self.budget_s
+            if max(_worker_values(self.strategy, int(spent))):
+                self.stopped = net.stop_training = True
 
 
 def train(
@@ -668,6 +690,7 @@ def train(
     epoch_offset: int | None = None,
     max_minutes: float | None = None,
     progress: bool = True,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """Train (or resume training) a Pix2Pix model; writes the model directory of the module
     docstring.
@@ -689,14 +712,21 @@ def train(
         max_minutes: wall-clock budget; no new epoch starts once it is spent (the current one
             finishes,
             its outputs and ``generator.keras`` are written).
-        progress: show Keras progress bars.
+        progress: show Keras progress bars (``Epoch k/N``: ``N`` is ``config.epochs``, also on a
+            resumed run).
+        callbacks: Keras callbacks added to the run's one ``fit`` call (after the run's own, which
+            writes each epoch's outputs; ``epoch`` counts from 0 across resumes, and
+            ``on_train_begin``/``on_train_end`` bracket the epochs this call trains). They see
+            every epoch's logs, may set ``model.stop_training`` (training ends after the current
+            epoch, whose checkpoint is written; on a cluster every worker must stop alike) and
+            are not saved: pass them again when resuming.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
         ConfigError: origin equal to target, a batch size larger than the training set or not a
-            multiple of the replicas, an unknown mode.
+            multiple of the replicas, an unknown mode, a callback that is not a Keras callback.
         DatasetError: missing/corrupt features, instruments absent from them.
         ModelError: ``model_dir`` holds another run (without ``resume``/``force``), or the resumed
             run's spectrogram or model settings differ, or the workers of a cluster found
@@ -704,6 +734,11 @@ def train(
     """
     if max_minutes is not None and not max_minutes > 0:
         raise ConfigError(f"max_minutes={max_minutes} must be > 0")
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise ConfigError(
+                f"callbacks: {callback!r} (expected keras.callbacks.Callback objects)"
+            )
     if not HAS_TENSORBOARD:
         warnings.warn(
             "the tensorboard package is not installed; no TensorBoard logs (pip install "
@@ -727,7 +762,9 @@ def train(
                 out.files.clear_run()
             out.files.write_config(out.to_dict())
             write_history(out.model_dir, history)
-            result = _loop(net, out, data, steps, done, history, max_minutes, progress, strategy)
+            result = _loop(
+                net, out, data, steps, done, history, max_minutes, progress, strategy, callbacks
+            )
     return dataclasses.replace(result, model_dir=run.model_dir, generator_path=run.files.generator)
 
 
@@ -752,33 +789,31 @@ def _loop(
     max_minutes: float | None,
     progress: bool,
     strategy: tf.distribute.Strategy,
+    callbacks: Sequence[keras.callbacks.Callback],
 ) -> TrainResult:
-    """Epochs ``done + 1 .. config.epochs``, each followed by its checkpoint and outputs.
-
-    Every worker of a cluster runs every step of it (writing into its own ``run.model_dir``) and
-    they stop after the same epoch: the time budget is spent when it is spent on any worker.
-    """
-    started = time.monotonic()
-    split = (
-        run.val_split if run.val_split is not None else run.train_split
-    )  # no validation: a training piece
+    """Epochs ``done + 1 .. config.epochs`` in one ``fit`` call, each followed by its outputs
+    (:class:`_EpochOutputs`), then the user's ``callbacks``."""
+    split = run.val_split if run.val_split is not None else run.train_split  # else a train piece
     excerpt = load_excerpt(data.manifest, split, run.origin, run.target)
-    val_data = _val_data(run, data, strategy)
-    stopped = trained = False
-    for epoch in range(done, run.train.epochs):
-        history.append(_fit_epoch(net, run, data, epoch, steps, val_data, progress, strategy))
-        save_checkpoint(net, run.model_dir, epoch + 1, history, run.train.keep_checkpoints)
-        write_history(run.model_dir, history)
-        if is_best_epoch(history):
-            export_generator(net, run.model_dir)
-        write_samples(net, excerpt, run.spectrogram, run.model_dir, epoch + 1)
-        write_curves(run.model_dir, history)
-        done, trained = epoch + 1, True
-        if max_minutes is not None and done < run.train.epochs:
-            spent = time.monotonic() - started >= 60 * max_minutes
-            if max(_worker_values(strategy, int(spent))):
-                stopped = True
-                break
-    if not trained and not run.files.generator.exists():  # killed before its first export
+    outputs = _EpochOutputs(run, excerpt, history, done, max_minutes, strategy)
+    logging = (
+        [keras.callbacks.TensorBoard(str(run.files.logs), write_graph=False)]
+        if HAS_TENSORBOARD
+        else []
+    )
+    if done < run.train.epochs:
+        net.fit(
+            train_data(run, data, range(done, run.train.epochs), steps, strategy),
+            steps_per_epoch=steps,
+            validation_data=_val_data(run, data, strategy),
+            initial_epoch=done,
+            epochs=run.train.epochs,
+            callbacks=[*logging, outputs, *callbacks],
+            shuffle=False,
+            verbose=1 if progress else 0,
+        )
+    if outputs.done == done and not run.files.generator.exists():  # killed before its export
         export_generator(net, run.model_dir)
-    return TrainResult(run.model_dir, done, history, stopped, run.files.generator)
+    return TrainResult(
+        run.model_dir, outputs.done, outputs.history, outputs.stopped, run.files.generator
+    )

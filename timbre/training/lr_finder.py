@@ -91,7 +91,7 @@ def sweep(
 
     Args:
         model: the GAN or the generator alone.
-        data: a repeating dataset of (origin, target) batches.
+        data: a dataset of at least ``steps`` (origin, target) batches.
         steps: steps of the full sweep (>= 3).
         min_lr: first learning rate.
         max_lr: last learning rate (> min_lr).
@@ -169,10 +169,11 @@ def find_learning_rate(
         features_path, model_dir, origin, target, mode, model, config, resume=True, force=False
     )
     opened = loop.open_data(run, manifest)
-    loop.steps_per_epoch(run, opened)  # checks the batch size
+    per_epoch = loop.steps_per_epoch(run, opened)  # checks the batch size
     with loop.Session(run.train):
         net = loop.build_model(run, loop.make_strategy(run.train.distribute))
-        data = loop.train_data(run, opened, 0, repeat=True)
+        epochs = range(-(-steps // per_epoch))  # the batches of training's first epochs
+        data = loop.train_data(run, opened, epochs, per_epoch)
         result = sweep(net, data, steps, min_lr, max_lr, progress=progress)
     write_sweep(result, run.model_dir)
     return result
