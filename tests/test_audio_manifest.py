@@ -6,7 +6,7 @@ import pytest
 from helpers import FEATURE_INSTRUMENTS, write_audio_manifest
 
 from timbre import audio_manifest
-from timbre.errors import DatasetError
+from timbre.errors import ConfigError, DatasetError
 from timbre.fileio import write_json
 
 PIECES = {"a": (1.0, "train"), "b": (0.5, "val"), "c": (0.7, "test")}
@@ -92,3 +92,55 @@ def test_split_of_refusals_name_the_source(tmp_path):
         match=r"m.json: unknown split names \['holdout'\] \(expected train, val, test\)",
     ):
         audio_manifest.split_of(data, "m.json")
+
+
+def _recordings(folder, files: dict[str, list[str]]):
+    """Empty files ``<folder>/<instrument>/<name>`` (from_folders reads names only)."""
+    for instrument, names in files.items():
+        (folder / instrument).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (folder / instrument / name).write_bytes(b"")
+    return folder
+
+
+def test_from_folders_pairs_by_name_and_splits_reproducibly(tmp_path):
+    pieces = sorted(f"take{i}" for i in range(12))
+    folder = _recordings(
+        tmp_path,
+        {
+            "piano": [f"{p}.wav" for p in pieces] + ["notes.txt", "take0.flac", ".DS_Store"],
+            "cello": [f"{p}.wav" for p in pieces] + ["extra.wav"],
+            "empty": ["readme.md"],
+        },
+    )
+    with pytest.warns(UserWarning) as caught:
+        data = audio_manifest.from_folders(folder, seed=3)
+    messages = [str(w.message) for w in caught]
+    assert any("ignored 3 file(s)" in m and "piano/notes.txt" in m for m in messages)
+    assert any("left out 1 piece(s)" in m and "extra (not in piano)" in m for m in messages)
+    assert data["instruments"] == ["cello", "piano"] and sorted(data["pieces"]) == pieces
+    assert data["split"] == audio_manifest.split_pieces(pieces, 3)
+    assert [len(data["split"][name]) for name in ("train", "val", "test")] == [10, 1, 1]
+    assert all(data["pieces"][p]["split"] == s for s, m in data["split"].items() for p in m)
+    assert data["split_made"] == {"rule": "80/10/10 % by piece", "seed": 3}
+    assert audio_manifest.split_of(data, folder) == (
+        {p: data["pieces"][p]["split"] for p in pieces},
+        True,
+    )
+    with pytest.warns(UserWarning):
+        assert audio_manifest.from_folders(folder, seed=3) == data  # reproducible
+    with pytest.warns(UserWarning):
+        assert audio_manifest.from_folders(folder, seed=4)["split"] != data["split"]
+
+
+def test_from_folders_refusals(tmp_path):
+    with pytest.raises(DatasetError, match="no manifest.json and no instrument folders of .wav"):
+        audio_manifest.from_folders(_recordings(tmp_path / "none", {"a": ["x.flac"]}))
+    disjoint = _recordings(tmp_path / "disjoint", {"piano": ["a.wav"], "cello": ["b.wav"]})
+    with pytest.raises(DatasetError, match="folders cello, piano share no piece name"):
+        audio_manifest.from_folders(disjoint)
+    escaping = _recordings(tmp_path / "escaping", {"piano": ["a\\b.wav"], "cello": ["a.wav"]})
+    with pytest.raises(DatasetError, match=r"piece name 'a\\\\b' is not a plain file name"):
+        audio_manifest.from_folders(escaping)
+    with pytest.raises(ConfigError, match="seed=-1 must be a non-negative integer"):
+        audio_manifest.from_folders(disjoint, seed=-1)

@@ -114,6 +114,38 @@ def test_audio_without_split_puts_every_piece_in_train(tmp_path, small_spec_conf
     assert manifest["split_given"] is False and sorted(manifest["split"]["train"]) == sorted(PIECES)
 
 
+def test_own_recordings_without_a_manifest(tmp_path, small_spec_config, capsys):
+    """Instrument folders of .wav files, no manifest.json: paired by name, lengths checked, split
+    by piece with a seed (reproducible), the split recorded as made here."""
+    from timbre.audio_manifest import split_pieces
+
+    pieces = {f"take{i}": (0.4, "train") for i in range(6)}
+    audios = write_audio_folder(tmp_path / "audios", pieces)
+    (audios / "manifest.json").unlink()
+    audio.save(audios / TARGET / "take1.wav", np.full(100, 0.1, np.float32), 16000)  # misaligned
+    summary = run(audios, tmp_path / "f", small_spec_config, seed=5)
+    assert list(summary.failed) == ["take1"] and "audio lengths differ" in summary.failed["take1"]
+    manifest = read_manifest(tmp_path / "f")
+    made = split_pieces(pieces, 5)
+    assert manifest["split_given"] is True
+    assert manifest["split_made"] == {"rule": "80/10/10 % by piece", "seed": 5}
+    assert manifest["split"] == {name: [p for p in made[name] if p != "take1"] for name in made}
+    assert sorted(manifest["instruments"]) == sorted(FEATURE_INSTRUMENTS)
+    assert all(
+        tile_path(tmp_path / "f", name, p).exists()
+        for name in FEATURE_INSTRUMENTS
+        for p in pieces
+        if p != "take1"
+    )
+    argv = ["--audios", str(audios), "--features", str(tmp_path / "g"), "--seed", "5"]
+    small_spec_config.save(tmp_path / "spec.json")
+    argv += ["--spectrogram_config", str(tmp_path / "spec.json"), "--no_progress"]
+    assert cli_features.main(argv) == 1  # take1 failed
+    assert "failed: take1:" in capsys.readouterr().err
+    assert read_manifest(tmp_path / "g")["split"] == manifest["split"]  # the same seed, split
+    assert split_pieces(pieces, 6) != made  # another seed, another split
+
+
 def test_peaks_measure_loudness(small_spec_config):
     config = small_spec_config
     loud = sp.tile(

@@ -1,7 +1,8 @@
 """The paired-audio folder's layout and its ``manifest.json``, in one place (TensorFlow-free).
 
 Written by :mod:`timbre.synthesis.render`, read by :mod:`timbre.features` and
-the demo::
+the demo. A folder of your own aligned recordings has no manifest:
+:func:`from_folders` pairs its files by name and makes the split instead::
 
     <audios>/<instrument>/<piece>.wav
     <audios>/manifest.json   (version 1)
@@ -17,10 +18,14 @@ leave the folder (``..``, an absolute path, a path separator) is refused.
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from timbre.errors import DatasetError
+import numpy as np
+
+from timbre.errors import ConfigError, DatasetError
 from timbre.fileio import read_json, write_json
 
 MANIFEST = "manifest.json"
@@ -127,3 +132,121 @@ def split_of(data: dict[str, Any], source: str | os.PathLike) -> tuple[dict[str,
             f"{source}: unknown split names {unknown} (expected {', '.join(SPLITS)})"
         )
     return {piece: given.get(piece, "train") for piece in pieces}, bool(given)
+
+
+def split_pieces(names: Sequence[str], seed: int) -> dict[str, list[str]]:
+    """Seeded train/val/test split of piece names: 80/10/10 %.
+
+    From 3 pieces on, val and test get at least one piece each. The result depends on the set of
+    names and the seed, not on their order.
+    """
+    names = sorted(names)
+    n = len(names)
+    n_held = max(1, int(round(0.1 * n))) if n >= 3 else 0
+    order = np.random.default_rng(seed).permutation(n)
+    parts = {
+        "test": order[:n_held],
+        "val": order[n_held : 2 * n_held],
+        "train": order[2 * n_held :],
+    }
+    return {part: sorted(names[i] for i in parts[part]) for part in SPLITS}
+
+
+def from_folders(audios_path: str | os.PathLike, seed: int = 0) -> dict[str, Any]:
+    """The manifest of an audio folder without one: your own aligned recordings.
+
+    ``<audios>/<instrument>/<piece>.wav``: every sub-folder holding ``.wav`` files is an
+    instrument, and a piece is a file name found in every instrument folder (the recordings of
+    a piece must be aligned sample for sample; :mod:`timbre.features` checks their lengths).
+    The pieces are split by :func:`split_pieces` with ``seed``, and the result records that the
+    split was made here (``"split_made"``). Adding pieces later can move others to another split.
+
+    Warns (and leaves out): files other than ``<instrument>/<piece>.wav`` (hidden ones aside; a
+    sub-folder without ``.wav`` files is no instrument), pieces missing from some instrument
+    folder.
+
+    Returns:
+        What :func:`read` returns for a manifest: ``version``, ``instruments``, ``pieces`` (each
+        ``{"split": name}``), ``split``, and ``"split_made": {"rule", "seed"}``.
+
+    Raises:
+        ConfigError: ``seed`` is not a non-negative integer.
+        DatasetError: no instrument folder, a folder or file name that is not a plain file name,
+            instrument folders that share no piece name.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r} must be a non-negative integer")
+    folder = Path(audios_path)
+    found, ignored = _wav_folders(folder)
+    if not found:
+        raise DatasetError(
+            f"{folder}: no {MANIFEST} and no instrument folders of .wav files (expected the "
+            "output of synthesize_audios.py, or <instrument>/<piece>.wav recordings)"
+        )
+    common = set.intersection(*found.values())
+    partial = sorted(set.union(*found.values()) - common)  # pieces missing from some folder
+    if not common:
+        raise DatasetError(
+            f"{folder}: the instrument folders {', '.join(found)} share no piece name (expected "
+            "the same <piece>.wav in each: the recordings of a piece are paired by file name)"
+        )
+    _warn_left_out(folder, ignored, {p: [n for n in found if p not in found[n]] for p in partial})
+    split = split_pieces(common, seed)
+    return {
+        "version": VERSION,
+        "instruments": list(found),
+        "pieces": {piece: {"split": name} for name in SPLITS for piece in split[name]},
+        "split": split,
+        "split_made": {
+            "rule": "80/10/10 % by piece",
+            "seed": seed,
+        },
+    }
+
+
+def _wav_folders(folder: Path) -> tuple[dict[str, set[str]], list[str]]:
+    """{instrument: its piece names} of the sub-folders holding .wav files, and the other files
+    (as ``instrument/name``), sorted; hidden entries are skipped."""
+    found: dict[str, set[str]] = {}
+    ignored: list[str] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            ignored.append(entry.name)
+            continue
+        check_name(folder, "instrument", entry.name)
+        pieces = set()
+        for path in sorted(entry.iterdir()):
+            if path.name.startswith("."):
+                continue
+            if path.suffix == ".wav" and path.is_file():
+                check_name(entry, "piece", path.stem)
+                pieces.add(path.stem)
+            else:
+                ignored.append(f"{entry.name}/{path.name}")
+        if pieces:
+            found[entry.name] = pieces
+    return found, ignored
+
+
+def _warn_left_out(folder: Path, ignored: list[str], partial: dict[str, list[str]]) -> None:
+    """One warning for the files :func:`from_folders` ignores, one for the pieces it leaves out
+    (``partial``: piece -> the instrument folders without it)."""
+
+    def listed(items: list[str]) -> str:
+        return "; ".join(items[:5]) + ("; ..." if len(items) > 5 else "")
+
+    if ignored:
+        warnings.warn(
+            f"{folder}: ignored {len(ignored)} file(s) that are not <instrument>/<piece>.wav: "
+            f"{listed(ignored)}",
+            stacklevel=3,
+        )
+    if partial:
+        missing = [f"{piece} (not in {', '.join(names)})" for piece, names in partial.items()]
+        warnings.warn(
+            f"{folder}: left out {len(partial)} piece(s) missing from some instrument folder: "
+            f"{listed(missing)}",
+            stacklevel=3,
+        )

@@ -124,8 +124,8 @@ def _check_lengths(job: _PieceJob) -> None:
     if len(set(lengths.values())) > 1:
         seen = ", ".join(f"{name} {n} samples" for name, n in lengths.items())
         raise DatasetError(
-            f"piece '{job.piece}': audio lengths differ ({seen}; expected equal lengths, "
-            f"rendered from one note list)"
+            f"piece '{job.piece}': audio lengths differ ({seen}; expected equal lengths: the "
+            "instruments of a piece aligned sample for sample)"
         )
 
 
@@ -344,6 +344,7 @@ def compute_features(
     features: FeatureConfig | None = None,
     jobs: int = 1,
     progress: bool = True,
+    seed: int = 0,
 ) -> FeatureSummary:
     """Turn ``<audios>/<instrument>/<piece>.wav`` into tile files and the store's manifest.
 
@@ -354,7 +355,9 @@ def compute_features(
     of the run completes. Warnings raised in workers are re-issued here.
 
     Args:
-        audios_path: folder written by ``synthesize_audios.py`` (its manifest + WAVs).
+        audios_path: folder written by ``synthesize_audios.py`` (its manifest + WAVs), or
+            instrument folders of your own aligned recordings without a manifest (paired by
+            file name and split by piece here: :func:`timbre.audio_manifest.from_folders`).
         features_path: output folder (created).
         instruments: subset of the audio manifest's instruments; ``None`` takes all.
             Instruments of an earlier run into ``features_path`` stay in the manifest
@@ -363,12 +366,15 @@ def compute_features(
         features: overlap and silence settings; default ``FeatureConfig()``.
         jobs: worker processes (1 computes in this process).
         progress: show a tqdm progress bar.
+        seed: seeds the train/val/test split of a folder without a manifest (recorded in the
+            store's ``split_made``).
 
     Returns:
         A :class:`FeatureSummary`.
 
     Raises:
-        DatasetError: missing folder or audio manifest, unknown instrument, a piece in two splits.
+        DatasetError: missing folder, no manifest and no instrument folders sharing a piece
+            name, unknown instrument, a piece in two splits.
         ConfigError: ``overlap >= tile_frames``, ``jobs < 1``, or ``features_path`` holds
             tiles made with other settings.
     """
@@ -384,7 +390,10 @@ def compute_features(
     if not audios_path.is_dir():
         raise DatasetError(f"{audios_path}: audio folder not found")
     source = audio_manifest.manifest_path(audios_path)
-    audios = audio_manifest.read(audios_path)
+    if source.is_file():
+        audios = audio_manifest.read(audios_path)
+    else:  # own recordings: instrument folders without a manifest
+        audios, source = audio_manifest.from_folders(audios_path, seed), audios_path
     names = _choose_instruments(audios["instruments"], instruments, source)
     split, split_given = audio_manifest.split_of(audios, source)
     if not split:
@@ -399,6 +408,7 @@ def compute_features(
         "audios_path": str(audios_path),
         "instruments": names,
         "split_given": split_given,
+        "split_made": audios.get("split_made"),  # None: the audio manifest's split
     }
     seconds = {
         p: (e.get("seconds") if isinstance(e, dict) else None) for p, e in audios["pieces"].items()

@@ -6,11 +6,15 @@ training, evaluation, the demo and the command line::
     <instrument>/<piece>.npy   float16 (n_tiles, n_bins, tile_frames), normalised log
                                magnitude in [-1, 1]
     manifest.json              {"version": 1, "spectrogram", "features", "audios_path",
-                                "instruments", "split_given", "pieces": {piece: {"n_tiles",
-                                "n_frames", "split", "seconds", "peak_db": {instrument: [...]},
-                                "level_db": {instrument: dBFS}}},
+                                "instruments", "split_given", "split_made", "pieces": {piece:
+                                {"n_tiles", "n_frames", "split", "seconds", "peak_db":
+                                {instrument: [...]}, "level_db": {instrument: dBFS}}},
                                 "split": {"train": [...], "val": [...], "test": [...]},
                                 "failed": {piece: reason}, "complete": bool}
+
+``split_made`` is ``{"rule", "seed"}`` when compute_features.py split audio that
+had no manifest (own recordings, :func:`timbre.audio_manifest.from_folders`),
+else null (the split came from the audio manifest).
 
 Tile ``i`` of every instrument of a piece covers the same frames. Piece and
 instrument names become file names, so names that would leave the folder are

@@ -16,9 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compute_features.py",
         description=(
-            "Turn <audios>/<instrument>/<piece>.wav (from synthesize_audios.py) into float16 "
-            f"tiles <features>/<instrument>/<piece>.npy and <features>/{store.MANIFEST}. "
-            "Resumable: rerun to finish."
+            "Turn <audios>/<instrument>/<piece>.wav (from synthesize_audios.py, or your own "
+            "aligned recordings) into float16 tiles <features>/<instrument>/<piece>.npy and "
+            f"<features>/{store.MANIFEST}. Resumable: rerun to finish."
         ),
     )
     parser.add_argument(
@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--audios",
         required=True,
         type=Path,
-        help=f"folder written by synthesize_audios.py (holds {audio_manifest.MANIFEST})",
+        help=f"folder written by synthesize_audios.py (holds {audio_manifest.MANIFEST}), or "
+        "<instrument>/<piece>.wav folders of your own recordings without one: files are paired "
+        "by name across the instrument folders, lengths must be equal",
     )
     parser.add_argument(
         "--features_path", "--features", required=True, type=Path, help="output folder"
@@ -36,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_instruments,
         default=None,
         help="comma-separated subset of the audio's instruments (default: all)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the 80/10/10 train/val/test split by piece of a folder without "
+        f"{audio_manifest.MANIFEST} (default: %(default)s)",
     )
     add_jobs(parser)
     parser.add_argument(
@@ -91,6 +100,7 @@ def _body(args: argparse.Namespace) -> int:
         features=features,
         jobs=args.jobs,
         progress=not args.quiet,
+        seed=args.seed,
     )
     print(
         f"{len(summary.computed)} pieces computed, {len(summary.skipped)} already done, "

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from timbre import audio, audio_manifest
-from timbre.audio_manifest import SPLITS
+from timbre.audio_manifest import SPLITS, split_pieces
 from timbre.config import AugmentConfig, SynthConfig
 from timbre.errors import DatasetError, MidiError, NoteBankError, TimbreError
 from timbre.fileio import read_json, run_lock, write_json
@@ -180,23 +180,6 @@ def render_pairs(
             failed,
             float(sum(seconds[name] for name in rendered)),
         )
-
-
-def split_pieces(names: Sequence[str], seed: int) -> dict[str, list[str]]:
-    """Seeded train/val/test split of piece names: 80/10/10 %.
-
-    From 3 pieces on, val and test get at least one piece each.
-    """
-    names = sorted(names)
-    n = len(names)
-    n_held = max(1, int(round(0.1 * n))) if n >= 3 else 0
-    order = np.random.default_rng(seed).permutation(n)
-    parts = {
-        "test": order[:n_held],
-        "val": order[n_held : 2 * n_held],
-        "train": order[2 * n_held :],
-    }
-    return {part: sorted(names[i] for i in parts[part]) for part in SPLITS}
 
 
 def _check_previous(audios: Path, header: dict) -> None:
