@@ -20,6 +20,7 @@ COMMANDS = {  # command -> (module under timbre.cli, one-line help)
     "train-generator": ("train_generator", "train the generator alone with an L1 loss"),
     "predict": ("predict", "convert recordings to the target instrument"),
     "evaluate": ("evaluate", "score conversions against the true target"),
+    "export": ("export", "a model as a converter for deployment, or its ONNX generator"),
     "demo": ("demo", "the whole pipeline on the embedded default data (what make demo runs)"),
 }
 

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
+    from timbre.conversion.backends import choose_backend
     from timbre.evaluation.scoring import EvalConfig, evaluate  # imported here so --help stays fast
     from timbre.modeldir import ModelDir, read_model_info
 
@@ -127,7 +128,8 @@ def _body(args: argparse.Namespace) -> int:
     ):
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: folder not found")
-    start_tensorflow(args.verbose)
+    if choose_backend(read_model_info(args.model)) == "keras":  # ONNX Runtime needs no TF
+        start_tensorflow(args.verbose)
     conditions = ["clean", "excerpt"] if args.condition == "both" else [args.condition]
     for condition in conditions:
         config = EvalConfig(

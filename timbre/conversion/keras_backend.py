@@ -80,26 +80,46 @@ def _shapes(model: keras.Model, name: str) -> list[tuple]:
 
 
 def computing_in(model: keras.Model, policy: str) -> keras.Model:
-    """``model`` itself when all its layers compute in ``policy``'s dtype, else a copy with the
-    same weights whose layers do (the output layer stays float32 under a mixed policy).
+    """``model`` itself when its layers compute as ``policy`` says, else a copy with the same
+    weights whose layers do: all of them, nested models included, for ``"float32"``; all but
+    the (float32) output layer for a mixed policy.
     """
-    last = model.layers[-1].name
+    if policy == "float32":
+        if _compute_dtypes(model) == {"float32"}:
+            return model
+        copy = model.__class__.from_config(_float32_config(model.get_config()))
+    else:
+        last = model.layers[-1].name
 
-    def wanted(layer: keras.layers.Layer) -> str:
-        return "float32" if layer.name == last else policy
+        def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+            config = layer.get_config()
+            if layer.name != last:
+                config["dtype"] = policy
+            return layer.__class__.from_config(config)
 
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if all(layer.dtype_policy.name == wanted(layer) for layer in layers):
-        return model
-
-    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
-        config = layer.get_config()
-        config["dtype"] = wanted(layer)
-        return layer.__class__.from_config(config)
-
-    copy = keras.models.clone_model(model, clone_function=clone)
+        copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _compute_dtypes(model: keras.Model) -> set[str]:
+    """The compute dtypes of ``model``'s layers, nested models' layers included."""
+    found = set()
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found |= _compute_dtypes(layer)
+        elif not isinstance(layer, keras.layers.InputLayer):
+            found.add(layer.dtype_policy.compute_dtype)
+    return found
+
+
+def _float32_config(config):
+    """A model's config with every layer's ``dtype`` (policy) set to float32, at any depth."""
+    if isinstance(config, dict):
+        return {k: "float32" if k == "dtype" else _float32_config(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_config(item) for item in config]
+    return config
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:

@@ -60,6 +60,7 @@ import tensorflow as tf
 
 from timbre import plotting
 from timbre.config import ModelConfig, SpectrogramConfig, TrainConfig
+from timbre.conversion.export import write_generator_onnx
 from timbre.errors import ConfigError, ModelError
 from timbre.fileio import atomic_path
 from timbre.modeldir import ModelDir
@@ -205,13 +206,22 @@ def _check_model_dir(run: Run, existing: dict[str, Any] | None, resume: bool, fo
 
 
 def export_generator(model: Pix2Pix, model_dir: Path) -> Path:
-    """Save the generator as ``generator.keras`` atomically (standard layers only: safe mode loads
-    it).
+    """Save the generator as ``generator.keras`` (standard layers only: safe mode loads it) and
+    its float32 ONNX copy ``generator.onnx``, each atomically; returns the ``.keras`` path.
+
+    The old ONNX copy is removed first and the new one written last, so a ``generator.onnx``
+    on disk was always made from the ``generator.keras`` beside it (it records its SHA-256
+    too). Without tf2onnx, or if it fails, a warning: conversion then runs the Keras file.
     """
-    path = ModelDir(model_dir).generator
-    with atomic_path(path) as tmp:
+    files = ModelDir(model_dir)
+    files.generator_onnx.unlink(missing_ok=True)
+    with atomic_path(files.generator) as tmp:
         model.generator.save(tmp)
-    return path
+    try:
+        write_generator_onnx(model.generator, files.generator_onnx, files.generator)
+    except ModelError as e:
+        warnings.warn(f"{e}; no {files.generator_onnx.name}: conversion uses Keras", stacklevel=2)
+    return files.generator
 
 
 def is_best_epoch(history: list[dict], metric: str = BEST_METRIC) -> bool:
