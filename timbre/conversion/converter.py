@@ -269,9 +269,9 @@ class Converter:
             AudioError: empty or non-finite audio (silent or clipped audio only warns).
             ConfigError: ``audio`` is not 1-D, or ``sample_rate`` is not a positive integer.
         """
-        audio = self._checked(audio)
         rate = self.spectrogram.sample_rate
         source_rate = rate if sample_rate is None else _checked_rate(sample_rate)
+        audio = self._checked(audio)
         at_model_rate = au.resample(audio, source_rate, rate)
         gain_db, output_gain_db = self.level_gains(au.active_level_db(at_model_rate, rate))
         out = self._convert_padded(at_model_rate * _amplitude(gain_db))
