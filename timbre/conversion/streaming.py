@@ -1,7 +1,9 @@
 """Streaming conversion: the block-by-block twin of
 :meth:`timbre.conversion.converter.Converter.convert_unmatched`.
 
-Pure NumPy/librosa (no TensorFlow). A conversion needs two things, and
+Pure NumPy/SciPy (no TensorFlow, and no librosa, whose import costs a
+command-line conversion more than converting a short file: the STFT here is
+``librosa.stft``'s arithmetic, written out). A conversion needs two things, and
 :class:`StreamingConversion` is handed exactly those: a ``generate`` callable
 (tiles in, tiles out: the network, or anything else) and a :class:`TilingPlan`
 (where tiles go, how they blend, how audio is rebuilt). The converter builds
@@ -15,8 +17,8 @@ import dataclasses
 import functools
 from collections.abc import Callable
 
-import librosa
 import numpy as np
+from scipy import signal
 
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
@@ -97,6 +99,16 @@ class TilingPlan:
             self.spectrogram.tile_frames, self.overlap - 2 * self.context, self.context
         )
 
+    @functools.cached_property
+    def stft_window(self) -> np.ndarray:
+        """The periodic Hann window of ``n_fft`` samples (float64), as ``librosa.stft``'s."""
+        return signal.get_window("hann", self.spectrogram.n_fft, fftbins=True)
+
+    @functools.cached_property
+    def magnitude_scale(self) -> float:
+        """:func:`timbre.spectrogram.magnitude_scale` (``2 / sum(window)``) of the same window."""
+        return float(2.0 / np.sum(self.stft_window))
+
     @property
     def edge_frames(self) -> int:
         """Frames of predicted signal analysed before the first and after the last sample:
@@ -164,7 +176,7 @@ class StreamingConversion:
         self.phaser = (
             _SegmentedGriffinLim(config, plan.iterations) if plan.phase == "griffinlim" else None
         )
-        self.istft = _OverlapAdd(config)
+        self.istft = _OverlapAdd(config, plan.stft_window)
         self.keep_frames = keep_frames
         self._kept: tuple[list, list] = ([], [])  # input and output frames from the input's start
 
@@ -242,16 +254,12 @@ class StreamingConversion:
         if len(self.signal) < n_fft:
             return
         count = 1 + (len(self.signal) - n_fft) // hop
-        spectrum = librosa.stft(
-            self.signal[: (count - 1) * hop + n_fft],
-            n_fft=n_fft,
-            hop_length=hop,
-            window="hann",
-            center=False,
-        )[: config.n_bins]
+        frames = np.lib.stride_tricks.sliding_window_view(self.signal, n_fft)[: count * hop : hop]
+        spectrum = np.fft.rfft(frames * self.plan.stft_window, axis=1)[:, : config.n_bins]
+        spectrum = spectrum.T.astype(np.complex64)  # (n_bins, count), as librosa.stft
         self.signal = self.signal[count * hop :]
         self.spec = np.concatenate(
-            [self.spec, sp.normalise(np.abs(spectrum) * sp.magnitude_scale(config), config)], 1
+            [self.spec, sp.normalise(np.abs(spectrum) * self.plan.magnitude_scale, config)], 1
         )
         self.phase = np.concatenate([self.phase, np.angle(spectrum).astype(np.float32)], axis=1)
         self.summed = np.concatenate([self.summed, np.zeros((config.n_bins, count))], axis=1)
@@ -291,7 +299,7 @@ class StreamingConversion:
         self.summed, self.weight, self.base = self.summed[:, count:], self.weight[count:], upto
         if self.phaser is not None:
             spec, phase = self.phaser.feed(spec, phase, self.n_samples if final else None)
-        magnitude = sp.denormalise(spec, self.config) / sp.magnitude_scale(self.config)
+        magnitude = sp.denormalise(spec, self.config) / self.plan.magnitude_scale
         out = self.istft.feed(magnitude * np.exp(1j * phase.astype(np.float32)))
         return np.concatenate([out, self.istft.finish(self.n_samples)]) if final else out
 
@@ -316,11 +324,9 @@ class _OverlapAdd:
     whole-file inverse up to float rounding.
     """
 
-    def __init__(self, config: SpectrogramConfig) -> None:
+    def __init__(self, config: SpectrogramConfig, window: np.ndarray) -> None:
         self.n_fft, self.hop, self.half = config.n_fft, config.hop_length, config.n_fft // 2
-        self.window = librosa.filters.get_window("hann", config.n_fft, fftbins=True).astype(
-            np.float32
-        )
+        self.window = window.astype(np.float32)
         self.samples = np.zeros(0, dtype=np.float32)  # overlap-added samples from index `start`
         self.weights = np.zeros(0, dtype=np.float32)  # summed squared window, same samples
         self.start = self.n_frames = self.emitted = 0
