@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 DEMO_MINUTES ?= 10
 DEMO_DIR ?= demo
 
-.PHONY: test lint demo setup system-packages clean-demo
+.PHONY: test lint demo pretrained setup system-packages clean-demo
 
 setup: $(STAMP) system-packages
 
@@ -33,6 +33,11 @@ lint: setup
 
 demo: setup
 	$(PY) -m timbre.cli.demo --minutes $(DEMO_MINUTES) --output $(DEMO_DIR)
+
+# Rebuild the model shipped in timbre/pretrained/ from scratch (data, training, card):
+# about an hour on a 2-core CPU; resumable (work folder build/pretrained).
+pretrained: setup
+	$(PY) -m timbre.pretrained.build --work build/pretrained
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -21,6 +21,7 @@ COMMANDS = {  # command -> (module under timbre.cli, one-line help)
     "predict": ("predict", "convert recordings to the target instrument"),
     "evaluate": ("evaluate", "score conversions against the true target"),
     "export": ("export", "a model as a converter for deployment, or its ONNX generator"),
+    "models": ("models", "list the models shipped with timbre (predict.py's default)"),
     "demo": ("demo", "the whole pipeline on the embedded default data (what make demo runs)"),
 }
 

@@ -1,0 +1,36 @@
+"""``timbre models``: the models shipped inside the package (``predict.py`` uses the default)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from timbre.cli.common import run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog="timbre models",
+        description="List the models shipped with timbre: pass a name to --model (predict.py, "
+        "evaluate.py, the Python API); without --model predict.py uses the default.",
+    )
+
+
+def _body(args: argparse.Namespace) -> int:
+    from timbre import pretrained
+    from timbre.fileio import read_json
+    from timbre.modeldir import ModelDir
+
+    shipped = pretrained.available()
+    if not shipped:
+        print(f"no shipped models in {pretrained.FOLDER} (make pretrained builds the default)")
+        return 0
+    for name, folder in shipped.items():
+        config = read_json(ModelDir(folder).config)
+        default = " (default)" if name == pretrained.DEFAULT else ""
+        print(f"{name}{default}: {config.get('origin')} -> {config.get('target')}  {folder}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), _body, argv)
