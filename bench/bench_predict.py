@@ -1,16 +1,30 @@
 #!/usr/bin/env python3
-"""Conversion speed and memory with the default 54 M-parameter generator (random weights).
+"""Conversion as a user waits for it: whole predict.py runs, conversion alone, memory.
 
-Usage: python bench/bench_predict.py [--seconds 60] [--minutes 1 10] [--batch_size 8]
-Prints the real-time factor (audio seconds per wall second) of ``Converter.convert_file``
-on a 44.1 kHz file for input phase and Griffin-Lim, and the peak memory (RSS) of
-converting a 1-minute and a 10-minute file, each in a fresh subprocess.
-With ``--phase_pair ORIGIN TARGET`` (two aligned recordings of one piece, e.g.
+Usage: python bench/bench_predict.py [--models DIR] [--repeats 3] [--seconds 60]
+                                     [--minutes 1 10] [--batch_size 8] [--skip ...]
+
+1. ``process``: the whole ``predict.py`` process (interpreter start, imports, loading the
+   model, reading, converting and writing) on a 1 s and a 60 s 44.1 kHz file, for the
+   demo-sized generator (``ModelConfig(base_filters=16, dropout=0.0)``, 3.4 M parameters)
+   and the default one (54.4 M), both with random weights, on both runtimes: ONNX Runtime
+   (the model directory has ``generator.onnx``) and Keras (the same directory without it).
+   Each run is a fresh process; it prints the median and best wall time, the CPU time
+   (user + system) and the peak RSS of the process, and the load average, so that runs on
+   a shared machine can be compared (CPU time barely moves with other load; wall time does).
+2. ``conversion``: ``Converter.convert_file`` alone in a warm process (model loaded, first
+   call done): real-time factor for input phase and Griffin-Lim, float32 on both runtimes
+   and bfloat16 (Keras).
+3. ``memory``: peak RSS while converting a 1-minute and a 10-minute file (fresh
+   subprocesses, the default runtime).
+
+The model directories are written to ``--models`` (reused when there: writing the 54 M
+model's ONNX copy takes about a minute) or a temporary folder. With ``--phase_pair ORIGIN
+TARGET`` (two aligned recordings of one piece, e.g.
 ``<audios>/keyboard_acoustic/piece_0000.wav`` and ``<audios>/string_acoustic/piece_0000.wav``)
 it instead compares the two phase modes on the true target magnitude (a perfect
-generator), so only the phase step differs: scores against the true target and
-the spectral convergence of each output to the magnitude it was asked to have.
-Asserts nothing (timings belong here, not in tests).
+generator), so only the phase step differs. Asserts nothing (timings belong here, not in
+tests).
 """
 
 from __future__ import annotations
@@ -52,16 +66,90 @@ def write_music(path: Path, seconds: float, sample_rate: int = 44100, seed: int 
             left -= n
 
 
-def default_converter(phase: str, batch_size: int, precision: str = "float32"):
+MODELS = {  # name -> architecture (random weights: timing does not depend on them)
+    "demo": ModelConfig(base_filters=16, dropout=0.0),  # the demo's size, 3.4 M parameters
+    "default": ModelConfig(),  # 54.4 M parameters
+}
+BACKENDS = ("onnx", "keras")
+CONVERSION_CASES = (("onnx", "float32"), ("keras", "float32"), ("keras", "bfloat16"))
+SECTIONS = ("process", "conversion", "memory")
+
+
+def prepare_models(folder: Path) -> dict[tuple[str, str], Path]:
+    """``{(model, backend): model directory}``: ``<folder>/<model>/onnx`` holds config.json,
+    generator.keras and generator.onnx; ``<folder>/<model>/keras`` the same without the ONNX
+    copy (a hard link to the same generator.keras), as a model trained before it existed.
+    """
     import keras
 
-    from timbre.conversion.converter import Converter
+    from timbre.conversion.export import add_generator_onnx
+    from timbre.modeldir import ModelDir
     from timbre.training.model import build_generator
 
-    keras.utils.set_random_seed(0)
-    config = SpectrogramConfig()
-    generator = build_generator(ModelConfig(), config.n_bins, config.tile_frames)
-    return Converter(generator, config, phase=phase, batch_size=batch_size, precision=precision)
+    dirs = {}
+    for name, model in MODELS.items():
+        files = {backend: ModelDir(folder / name / backend) for backend in BACKENDS}
+        if not files["onnx"].generator_onnx.exists():
+            keras.utils.set_random_seed(0)
+            config = SpectrogramConfig()
+            generator = build_generator(model, config.n_bins, config.tile_frames)
+            files["onnx"].path.mkdir(parents=True, exist_ok=True)
+            files["onnx"].write_config(
+                {"version": 1, "spectrogram": config.to_dict(), "model": model.to_dict()}
+            )
+            generator.save(files["onnx"].generator)
+            started = time.perf_counter()
+            add_generator_onnx(files["onnx"].path)
+            print(f"{name}: wrote generator.onnx in {time.perf_counter() - started:.0f} s")
+        if not files["keras"].generator.exists():
+            files["keras"].path.mkdir(parents=True, exist_ok=True)
+            files["keras"].write_config(files["onnx"].read_config())
+            os.link(files["onnx"].generator, files["keras"].generator)
+        dirs.update({(name, backend): files[backend].path for backend in BACKENDS})
+    return dirs
+
+
+def run_predict(model_dir: Path, source: Path, output: Path) -> dict:
+    """One ``predict.py`` process: wall time, CPU time (user + system) and peak RSS."""
+    command = [sys.executable, str(ROOT / "predict.py"), "--model", str(model_dir)]
+    command += ["--input", str(source), "--output", str(output), "--force"]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = process.stderr.read().decode(errors="replace")  # until the process closes it
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.stderr.close()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"predict.py failed:\n{stderr[-3000:]}")
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def whole_process(models: dict[tuple[str, str], Path], repeats: int) -> None:
+    """Section 1: predict.py on 1 s and 60 s files, every model and runtime, fresh processes."""
+    print(f"\npredict.py, whole process (median and best of {repeats}; CPU = user + system):")
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = {seconds: Path(tmp) / f"in_{seconds}s.wav" for seconds in (1, 60)}
+        for seconds, path in inputs.items():
+            write_music(path, seconds)
+        for (name, backend), model_dir in models.items():
+            for seconds, source in inputs.items():
+                runs = [
+                    run_predict(model_dir, source, Path(tmp) / "out.wav") for _ in range(repeats)
+                ]
+                walls = sorted(r["wall_s"] for r in runs)
+                cpu = float(np.median([r["cpu_s"] for r in runs]))
+                print(
+                    f"  {name:<8} {backend:<6} {seconds:>2} s file: wall {np.median(walls):5.2f} s "
+                    f"(best {walls[0]:5.2f}), CPU {cpu:5.2f} s, peak RSS "
+                    f"{max(r['rss_mb'] for r in runs):5.0f} MB; load average "
+                    f"{os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
 
 
 class RssSampler:
@@ -91,17 +179,17 @@ class RssSampler:
         self._thread.join()
 
 
-def child(minutes: float, batch_size: int) -> None:
+def child(model_dir: str, minutes: float, batch_size: int) -> None:
     """Subprocess: convert a file of ``minutes``; print RSS before and the peak during, as JSON."""
     import psutil
 
-    converter = default_converter("input", batch_size)
+    from timbre.conversion.converter import load_converter
+
+    converter = load_converter(model_dir, batch_size=batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         source, warm = Path(tmp) / "in.wav", Path(tmp) / "warm.wav"
         write_music(warm, 3.0)
-        converter.convert_file(
-            warm, Path(tmp) / "warm_out.wav"
-        )  # traces the graph, loads everything
+        converter.convert_file(warm, Path(tmp) / "warm_out.wav")  # loads and warms everything
         write_music(source, minutes * 60)
         before = psutil.Process().memory_info().rss / 2**20
         start = time.perf_counter()
@@ -111,6 +199,7 @@ def child(minutes: float, batch_size: int) -> None:
     print(
         json.dumps(
             {
+                "backend": converter.backend,
                 "before_mb": before,
                 "peak_mb": sampler.peak_mb,
                 "wall_s": wall,
@@ -120,9 +209,10 @@ def child(minutes: float, batch_size: int) -> None:
     )
 
 
-def measure_memory(minutes: float, batch_size: int) -> dict:
+def measure_memory(model_dir: Path, minutes: float, batch_size: int) -> dict:
+    command = [sys.executable, __file__, "--child", str(model_dir), str(minutes)]
     result = subprocess.run(
-        [sys.executable, __file__, "--child", str(minutes), "--batch_size", str(batch_size)],
+        command + ["--batch_size", str(batch_size)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -133,50 +223,54 @@ def measure_memory(minutes: float, batch_size: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def speed(seconds: float, batch_size: int) -> None:
-    from timbre import spectrogram as sp
-
-    converters = {
-        (phase, precision): default_converter(phase, batch_size, precision)
-        for phase, precision in (
-            ("input", "float32"),
-            ("griffinlim", "float32"),
-            ("input", "bfloat16"),
-            ("griffinlim", "bfloat16"),
+def memory(model_dir: Path, minutes: list[float], batch_size: int) -> None:
+    """Section 3: peak RSS converting files of each length (fresh processes)."""
+    results = {m: measure_memory(model_dir, m, batch_size) for m in minutes}
+    for m, r in results.items():
+        print(
+            f"memory ({r['backend']}): {m:g} min file: peak RSS while converting "
+            f"{r['peak_mb']:.0f} MB ({r['before_mb']:.0f} MB before, "
+            f"{r['peak_mb'] - r['before_mb']:+.0f} MB; process maximum incl. loading "
+            f"{r['max_rss_mb']:.0f} MB); {m * 60 / r['wall_s']:.1f}x real time"
         )
-    }
-    first = converters["input", "float32"]
-    params = first.generator.count_params()
+    if len(results) >= 2:
+        (short, a), (long, b) = sorted(results.items())[0], sorted(results.items())[-1]
+        per_second = (b["peak_mb"] - a["peak_mb"]) / ((long - short) * 60)
+        print(
+            f"memory growth {short:g} -> {long:g} min: {b['peak_mb'] - a['peak_mb']:+.0f} MB "
+            f"({per_second:+.3f} MB per second of audio)"
+        )
+
+
+def speed(models: dict[tuple[str, str], Path], name: str, seconds: float, batch_size: int):
+    """Section 2: ``convert_file`` alone, warm, on each runtime and precision."""
+    from timbre import spectrogram as sp
+    from timbre.conversion.converter import load_converter
+
+    model_dir = models[name, "onnx"]
+    cases = [(b, p, ph) for ph in ("input", "griffinlim") for b, p in CONVERSION_CASES]
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "in.wav"
         write_music(source, seconds)
-        padded = int(seconds * 44100) + 2 * first.plan.edge_samples  # the edges are predicted
-        frames = sp.n_frames_for(padded, first.spectrogram)
-        n_tiles = len(sp.tile_starts(frames, first.spectrogram.tile_frames, first.overlap))
-        tiles = np.zeros((first.batch_size, 256, 256), dtype=np.float32)
-        first.generate(tiles)
-        start = time.perf_counter()
-        first.generate(np.zeros((4 * first.batch_size, 256, 256), dtype=np.float32))
-        per_tile = (time.perf_counter() - start) / (4 * first.batch_size)
-        print(
-            f"generator: {params / 1e6:.1f} M parameters, {per_tile * 1000:.0f} ms per 256x256 "
-            "tile "
-            f"(batch {batch_size}); a {seconds:.0f} s file = {n_tiles} tiles with overlap "
-            f"{first.overlap}, "
-            f"context {first.context}"
-        )
-        for (phase, precision), converter in converters.items():
-            converter.convert_file(
-                source, Path(tmp) / "warm.wav"
-            )  # warm-up (graph tracing, caches)
-            walls = []
+        for backend, precision, phase in cases:
+            converter = load_converter(
+                model_dir, backend=backend, precision=precision, phase=phase, batch_size=batch_size
+            )
+            padded = int(seconds * 44100) + 2 * converter.plan.edge_samples  # edges predicted
+            frames = sp.n_frames_for(padded, converter.spectrogram)
+            n_tiles = len(sp.tile_starts(frames, 256, converter.overlap))
+            converter.convert_file(source, Path(tmp) / "warm.wav")  # warm-up (tracing, caches)
+            walls, cpus = [], []
             for _ in range(2):
-                start = time.perf_counter()
-                converter.convert_file(source, Path(tmp) / f"{phase}.wav")
+                start, cpu = time.perf_counter(), time.process_time()
+                converter.convert_file(source, Path(tmp) / "out.wav")
                 walls.append(time.perf_counter() - start)
+                cpus.append(time.process_time() - cpu)
             print(
-                f"phase={phase:<10} precision={precision:<8} {seconds:.0f} s of 44.1 kHz audio in "
-                f"{min(walls):.2f} s (best of 2) -> {seconds / min(walls):.1f}x real time"
+                f"  {name:<8} {backend:<6} {precision:<8} phase={phase:<10} {seconds:.0f} s "
+                f"({n_tiles} tiles) in {min(walls):.2f} s (best of 2, CPU {min(cpus):.2f} s) -> "
+                f"{seconds / min(walls):.1f}x real time",
+                flush=True,
             )
 
 
@@ -224,44 +318,63 @@ def phase_comparison(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of the speed test file")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--models", type=Path, help="folder for the model directories (reused)")
+    parser.add_argument("--repeats", type=int, default=3, help="predict.py runs per case")
+    parser.add_argument("--seconds", type=float, default=60.0, help="conversion test length")
     parser.add_argument(
         "--minutes", type=float, nargs="*", default=[1.0, 10.0], help="memory test lengths"
     )
     parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=SECTIONS, help="sections to leave out"
+    )
     parser.add_argument(
         "--phase_pair",
         nargs=2,
         metavar=("ORIGIN", "TARGET"),
         help="compare the phase modes instead",
     )
-    parser.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase_pair:
         return phase_comparison(*args.phase_pair)
     if args.child is not None:
-        return child(args.child, args.batch_size)
+        return child(args.child[0], float(args.child[1]), args.batch_size)
+    if args.prepare is not None:
+        models = prepare_models(args.prepare)
+        return print(json.dumps({"/".join(key): str(path) for key, path in models.items()}))
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU only"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU "
+        f"only; load average {os.getloadavg()[0]:.1f}"
     )
-    speed(args.seconds, args.batch_size)
-    results = {minutes: measure_memory(minutes, args.batch_size) for minutes in args.minutes}
-    for minutes, r in results.items():
-        print(
-            f"memory: {minutes:g} min file: peak RSS while converting {r['peak_mb']:.0f} MB "
-            f"({r['before_mb']:.0f} MB before, {r['peak_mb'] - r['before_mb']:+.0f} MB; process "
-            "maximum incl. "
-            f"building the model {r['max_rss_mb']:.0f} MB); {minutes * 60 / r['wall_s']:.1f}x real "
-            "time"
+    if args.prepare is not None:
+        return print(
+            json.dumps({"/".join(k): str(v) for k, v in prepare_models(args.prepare).items()})
         )
-    if len(results) >= 2:
-        (short, a), (long, b) = sorted(results.items())[0], sorted(results.items())[-1]
-        per_second = (b["peak_mb"] - a["peak_mb"]) / ((long - short) * 60)
-        print(
-            f"memory growth {short:g} -> {long:g} min: {b['peak_mb'] - a['peak_mb']:+.0f} MB "
-            f"({per_second:+.3f} MB per second of audio)"
+    with tempfile.TemporaryDirectory() as tmp:
+        # In a subprocess, so that this process stays small: a child's peak RSS (ru_maxrss)
+        # starts from its parent's at the fork.
+        done = subprocess.run(
+            [sys.executable, __file__, "--prepare", str(args.models or tmp)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
         )
+        lines = done.stdout.strip().splitlines()
+        print("\n".join(lines[:-1]))
+        models = {tuple(k.split("/")): Path(v) for k, v in json.loads(lines[-1]).items()}
+        if "process" not in args.skip:
+            whole_process(models, args.repeats)
+        if "memory" not in args.skip:
+            print()
+            memory(models["default", "onnx"], args.minutes, args.batch_size)
+        if "conversion" not in args.skip:
+            print("\nconvert_file alone, warm (model loaded, first call done):")
+            for name in MODELS:
+                speed(models, name, args.seconds, args.batch_size)
 
 
 if __name__ == "__main__":
