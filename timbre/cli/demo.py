@@ -75,45 +75,32 @@ class Preset:
     augment: AugmentConfig | None = None  # augmentation of the keyboard part; None: none
 
 
-PRESETS = {
-    # Tuning record (README, "Tuning the demo"): L1 only; no dropout (pix2pix's dropout is the
-    # GAN's noise source and only slows L1 fitting); Adam 5e-4 with beta_1 0.9, decayed along a
-    # cosine over 40 epochs (what 10 minutes hold on a 2-core CPU); bf16; 90 minutes of music.
-    "cpu": Preset(
-        SpectrogramConfig(),
-        ModelConfig(base_filters=16, dropout=0.0),
-        TrainConfig(
-            batch_size=8,
-            epochs=40,
-            steps_per_epoch=100,
-            gen_lr=5e-4,
-            beta_1=0.9,
-            mixed_precision="bf16",
-            lr_decay="cosine",
-        ),
-        mode="generator",
-        corpus_minutes=90.0,
-        bank_pitches=tuple(range(21, 109)),
-        overlap=128,
+# Tuning record (README, "Tuning the demo"): L1 only; no dropout (pix2pix's dropout is the GAN's
+# noise source and only slows L1 fitting); Adam 5e-4 with beta_1 0.9, decayed along a cosine over
+# 40 epochs (what 10 minutes hold on a 2-core CPU); bf16; 90 minutes of generated music.
+CPU = Preset(
+    SpectrogramConfig(),
+    ModelConfig(base_filters=16, dropout=0.0),
+    TrainConfig(
+        batch_size=8,
+        epochs=40,
+        steps_per_epoch=100,
+        gen_lr=5e-4,
+        beta_1=0.9,
+        mixed_precision="bf16",
+        lr_decay="cosine",
     ),
-    # The shipped model (``make pretrained``, timbre/pretrained/MODEL_CARD.md): the demo's
-    # recipe, twice the music and a fixed number of steps with the learning rates decaying.
-    "pretrained": Preset(
-        SpectrogramConfig(),
-        ModelConfig(base_filters=16, dropout=0.0),
-        TrainConfig(
-            batch_size=8,
-            epochs=150,
-            steps_per_epoch=100,
-            gen_lr=5e-4,
-            beta_1=0.9,
-            mixed_precision="bf16",
-            lr_decay="cosine",
-        ),
-        mode="generator",
-        corpus_minutes=180.0,
-        bank_pitches=tuple(range(21, 109)),
-        overlap=128,
+    mode="generator",
+    corpus_minutes=90.0,
+    bank_pitches=tuple(range(21, 109)),
+    overlap=128,
+)
+PRESETS = {
+    "cpu": CPU,
+    # The shipped model (``make pretrained``, timbre/pretrained/<name>/MODEL_CARD.md): the
+    # demo's recipe with twice the music and 150 epochs.
+    "pretrained": dataclasses.replace(
+        CPU, train=dataclasses.replace(CPU.train, epochs=150), corpus_minutes=180.0
     ),
     "tiny": Preset(
         SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32),
