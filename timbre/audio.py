@@ -16,7 +16,9 @@ touching anything that was already below it).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,8 +92,31 @@ def _open(path: Path) -> sf.SoundFile:
     _check_exists(path)
     try:
         return sf.SoundFile(path)
-    except (RuntimeError, sf.SoundFileError, TypeError) as e:
+    except (RuntimeError, sf.SoundFileError, TypeError, ValueError, OverflowError) as e:
         raise AudioError(f"{path}: not a readable audio file ({e})") from e
+
+
+# libsndfile's log line for a data chunk that claims more bytes than the file holds (WAV "data",
+# AIFF "SSND"); libsndfile then reads what is there and reports that many frames
+_SHORT_CHUNK = re.compile(r"^(?:data|SSND) *: *(\d+) \(should be (\d+)\)", re.MULTILINE)
+_UNKNOWN_LENGTH = 0x7FFFFFFF  # chunk sizes from here up mean "unknown" (streamed), not truncated
+
+
+def _warn_truncated(f: sf.SoundFile, path: Path, stacklevel: int) -> None:
+    """Warn when the file's header promises more audio than the file holds (a cut-off copy)."""
+    match = _SHORT_CHUNK.search(f.extra_info or "")
+    if match is None:
+        return
+    claimed, present = int(match.group(1)), int(match.group(2))
+    if present >= claimed or claimed >= _UNKNOWN_LENGTH or not f.frames:
+        return
+    promised = f.frames * claimed / max(present, 1)
+    warnings.warn(
+        f"{path}: truncated: the header promises {promised / f.samplerate:.2f} s, the file holds "
+        f"{f.frames / f.samplerate:.2f} s (the audio that is there is used; copy or export the "
+        "file again if it should be longer)",
+        stacklevel=stacklevel + 1,
+    )
 
 
 def info(path: str | os.PathLike) -> AudioInfo:
@@ -169,15 +194,17 @@ def load(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.nd
 
     Raises:
         AudioError: missing, unreadable or corrupt file; zero-length audio;
-            non-finite samples. Silent or clipped audio only warns.
+            non-finite samples. Silent, clipped or truncated audio (a header that
+            promises more than the file holds) only warns.
     """
     path = Path(path)
     with _open(path) as f:
         file_rate = int(f.samplerate)
+        _warn_truncated(f, path, stacklevel=2)
         try:
             data = f.read(dtype="float32", always_2d=True)
-        except (RuntimeError, sf.SoundFileError) as e:
-            raise AudioError(f"{path}: corrupt audio data ({e})") from e
+        except (RuntimeError, sf.SoundFileError, ValueError) as e:
+            raise AudioError(f"{path}: corrupt audio data ({type(e).__name__}: {e})") from e
     audio = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     check(audio, str(path), stacklevel=3)
     rate = file_rate if sample_rate is None else int(sample_rate)
@@ -199,7 +226,7 @@ def read_blocks(
         path: any file libsndfile reads.
         sample_rate: output rate in Hz; ``None`` keeps the file's rate.
         block_frames: input samples read per block.
-        warn: warn about silent or clipped audio once the file is read (as :func:`load`);
+        warn: warn about silent, clipped or truncated audio (as :func:`load`);
             ``False`` for a second pass over a file already checked.
 
     Yields:
@@ -215,13 +242,15 @@ def read_blocks(
         rate = file_rate if sample_rate is None else int(sample_rate)
         if f.frames == 0:
             raise AudioError(f"{path}: zero-length audio (expected at least one sample)")
+        if warn:
+            _warn_truncated(f, path, stacklevel=2)
         stream = Resampler(file_rate, rate)
         peak = 0.0
         while True:
             try:
                 data = f.read(block_frames, dtype="float32", always_2d=True)
-            except (RuntimeError, sf.SoundFileError) as e:
-                raise AudioError(f"{path}: corrupt audio data ({e})") from e
+            except (RuntimeError, sf.SoundFileError, ValueError) as e:
+                raise AudioError(f"{path}: corrupt audio data ({type(e).__name__}: {e})") from e
             last = len(data) < block_frames
             block = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0].copy()
             if not np.all(np.isfinite(block)):
@@ -288,12 +317,49 @@ class AudioWriter:
         return self
 
     def write(self, block: np.ndarray) -> None:
-        """Append a 1-D block of samples."""
-        self._file.write(np.asarray(block, dtype=np.float32))
+        """Append a 1-D block of samples.
+
+        Raises:
+            AudioError: the write failed (a full disk: ``errno`` is ``ENOSPC``); names the file.
+        """
+        try:
+            self._file.write(np.asarray(block, dtype=np.float32))
+        except (OSError, RuntimeError, AssertionError, sf.SoundFileError) as e:
+            raise _write_error(self.path, e) from e
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        self._file.close()
+        try:
+            self._file.close()
+        except (OSError, RuntimeError, sf.SoundFileError) as e:
+            if exc is None:  # a failed flush: the temporary file goes, the error is the write's
+                exc = _write_error(self.path, e)
+                self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+                raise exc from e
         return bool(self._atomic.__exit__(exc_type, exc, tb))
+
+
+def _write_error(path: Path, error: BaseException) -> AudioError:
+    """An :class:`AudioError` naming ``path`` for a failed write; keeps ``errno`` (ENOSPC ...).
+
+    soundfile reports a short write (a full disk) as a bare ``AssertionError``.
+    """
+    code = getattr(error, "errno", None)
+    if code == errno.ENOSPC or (isinstance(error, AssertionError) and _disk_full(path)):
+        code, reason = errno.ENOSPC, "no space left on device; free some space and rerun"
+    else:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    wrapped = AudioError(f"{path}: cannot write audio ({reason})")
+    wrapped.errno = code
+    return wrapped
+
+
+def _disk_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has no space left for ordinary users."""
+    try:
+        stats = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < (1 << 20)
 
 
 # --- Level: a measure one transient cannot fool, and a limiter that only acts where needed.
