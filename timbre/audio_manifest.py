@@ -12,14 +12,19 @@ the demo. A folder of your own aligned recordings has no manifest:
          "split": {"train": [...], "val": [...], "test": [...]}, "failed": {"<midi path>": reason}}
 
 Piece and instrument names become file names, so a manifest whose names would
-leave the folder (``..``, an absolute path, a path separator) is refused.
+leave the folder (``..``, an absolute path, a path separator) is refused, and
+so is a file inside the folder that resolves outside it (a symlinked instrument
+folder or file: :func:`check_inside`). Every entry is type-checked when read, so
+a hand-edited or corrupt manifest gets a message naming it, never a traceback.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from timbre.fileio import read_json, write_json
 MANIFEST = "manifest.json"
 VERSION = 1
 SPLITS = ("train", "val", "test")  # split names, by piece (the feature store keeps the same)
+MIDI_SUFFIXES = (".mid", ".midi")  # what a piece's "midi" entry may name (any letter case)
 
 
 def manifest_path(audios_path: str | os.PathLike) -> Path:
@@ -62,11 +68,95 @@ def check_name(source: str | os.PathLike, kind: str, name: Any) -> None:
         )
 
 
-def read(audios_path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check ``<audios>/manifest.json`` (pieces and instruments present, names contained).
+def check_inside(
+    root: str | os.PathLike, path: str | os.PathLike, source: str | os.PathLike
+) -> Path:
+    """``path`` resolved (symlinks followed), refused unless it lies inside ``root`` resolved.
+
+    For files named by a manifest under its own folder: a symlinked instrument
+    folder or file that leads out of the folder is not followed, for reading or writing.
+
+    Returns:
+        ``path`` as given (it is safe to use).
 
     Raises:
-        DatasetError: missing or invalid file, no pieces or instruments, an escaping name.
+        DatasetError: ``path`` resolves outside ``root``; names ``source`` and both paths.
+    """
+    base, resolved = Path(root).resolve(), Path(path).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise DatasetError(
+            f"{source}: {path} resolves to {resolved}, outside {base} (expected files inside "
+            "the folder; a symlink that leads out of it is not followed)"
+        )
+    return Path(path)
+
+
+def remove_temporaries(folders: Iterable[str | os.PathLike]) -> int:
+    """Delete the temporary files (``.<name>.tmp-*``, :func:`timbre.fileio.atomic_path`) that a
+    killed run left directly in ``folders``; returns how many.
+
+    Call it only while holding the run lock of the folders' output folder
+    (:func:`timbre.fileio.run_lock`): then no live run owns them.
+    """
+    removed = 0
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        for stale in folder.glob(".*.tmp-*") if folder.is_dir() else ():
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _entry_error(path: Path, piece: str, what: str) -> DatasetError:
+    return DatasetError(
+        f"{path}: piece {piece!r}: {what} (expected the manifest written by synthesize_audios.py)"
+    )
+
+
+def _check_piece(path: Path, piece: str, entry: Any) -> None:
+    """A piece's entry: an object whose ``seconds``, ``midi`` and ``split`` have the right types."""
+    check_name(path, "piece", piece)
+    if not isinstance(entry, dict):
+        raise _entry_error(path, piece, f"entry {entry!r:.40} is not an object")
+    seconds = entry.get("seconds")
+    if seconds is not None and (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not math.isfinite(seconds)
+        or seconds < 0
+    ):
+        raise _entry_error(path, piece, f"seconds={seconds!r:.40} is not a duration")
+    midi = entry.get("midi")
+    if midi is not None and (
+        not isinstance(midi, str) or not midi.lower().endswith(MIDI_SUFFIXES) or "\0" in midi
+    ):
+        raise _entry_error(path, piece, f"midi={midi!r:.60} does not name a .mid/.midi file")
+    if entry.get("split") is not None and not isinstance(entry["split"], str):
+        raise _entry_error(path, piece, f"split={entry['split']!r:.40} is not a split name")
+
+
+def _check_split(path: Path, split: Any) -> None:
+    if split is None:
+        return
+    if not isinstance(split, dict) or not all(
+        isinstance(members, list) and all(isinstance(p, str) for p in members)
+        for members in split.values()
+    ):
+        raise DatasetError(
+            f"{path}: 'split' is not an object of piece lists (expected "
+            '{"train": [...], "val": [...], "test": [...]})'
+        )
+
+
+def read(audios_path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check ``<audios>/manifest.json`` (pieces and instruments present, names contained,
+    every entry of the right type).
+
+    Raises:
+        DatasetError: missing or invalid file, no pieces or instruments, an escaping name,
+            an entry of the wrong type (names the file and the entry).
     """
     path = manifest_path(audios_path)
     data = read_json(path)
@@ -81,15 +171,28 @@ def read(audios_path: str | os.PathLike) -> dict[str, Any]:
         )
     for name in data["instruments"]:
         check_name(path, "instrument", name)
-    for name in data["pieces"]:
-        check_name(path, "piece", name)
+    for name, entry in data["pieces"].items():
+        _check_piece(path, name, entry)
+    _check_split(path, data.get("split"))
     return data
 
 
 def read_previous(audios_path: str | os.PathLike) -> dict[str, Any] | None:
-    """An earlier run's manifest as it stands (unchecked), or ``None`` when there is none."""
+    """An earlier run's manifest as it stands (entries unchecked), or ``None`` when there is none.
+
+    Raises:
+        DatasetError: the file is not valid JSON or not a JSON object.
+    """
     path = manifest_path(audios_path)
-    return read_json(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise DatasetError(
+            f"{path}: not a manifest (a JSON {type(data).__name__}, expected an object written "
+            "by synthesize_audios.py); choose another --audios_path or delete that file"
+        )
+    return data
 
 
 def write(
@@ -114,6 +217,7 @@ def split_of(data: dict[str, Any], source: str | os.PathLike) -> tuple[dict[str,
         DatasetError: a piece in two splits, an unknown split name.
     """
     pieces = data["pieces"]
+    _check_split(Path(source), data.get("split"))
     given: dict[str, str] = {}
     for name, members in (data.get("split") or {}).items():
         for piece in members:

@@ -18,13 +18,17 @@ else null (the split came from the audio manifest).
 
 Tile ``i`` of every instrument of a piece covers the same frames. Piece and
 instrument names become file names, so names that would leave the folder are
-refused when the manifest is read.
+refused when the manifest is read, and a tile or audio file that resolves outside
+its folder (a symlink out of it) is refused when its path is asked for. Every
+entry is type-checked when read, and recorded tile peaks must be finite: a NaN
+peak means non-finite tiles (:func:`nonfinite_tile_files` finds them).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -34,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from timbre import spectrogram as sp
-from timbre.audio_manifest import SPLITS, check_name
+from timbre.audio_manifest import SPLITS, check_inside, check_name
 from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError
 from timbre.fileio import read_json, write_json
@@ -49,6 +53,7 @@ __all__ = [
     "write_manifest",
     "tile_path",
     "tile_file_layout",
+    "nonfinite_tile_files",
     "settings_diff",
 ]
 
@@ -91,11 +96,25 @@ class FeatureManifest:
     split_given: bool = True  # False: the audio had no split and every piece is in "train"
 
     def tile_path(self, instrument: str, piece: str) -> Path:
-        return tile_path(self.path, instrument, piece)
+        """``<features>/<instrument>/<piece>.npy``, refused if it resolves outside the store.
+
+        Raises:
+            DatasetError: a symlink leads out of the features folder.
+        """
+        return check_inside(
+            self.path, tile_path(self.path, instrument, piece), manifest_path(self.path)
+        )
 
     def audio_path(self, instrument: str, piece: str) -> Path | None:
-        """The WAV the tiles of ``piece`` were computed from (None when the store does not say)."""
-        return None if self.audios_path is None else self.audios_path / instrument / f"{piece}.wav"
+        """The WAV the tiles of ``piece`` were computed from (None when the store does not say).
+
+        Raises:
+            DatasetError: a symlink leads out of the audio folder.
+        """
+        if self.audios_path is None:
+            return None
+        path = self.audios_path / instrument / f"{piece}.wav"
+        return check_inside(self.audios_path, path, manifest_path(self.path))
 
     def tile_starts(self, piece: str) -> np.ndarray:
         """First frame of each tile of ``piece`` (from ``n_frames``; without it, regular steps)."""
@@ -178,17 +197,57 @@ def _manifest_error(path: Path, what: str) -> DatasetError:
     )
 
 
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_entry(path: Path, piece: str, entry: Any) -> None:
+    """One piece's entry: tile and frame counts, finite per-tile peaks, levels."""
+    check_name(path, "piece", piece)
+    if not isinstance(entry, dict) or not _count(entry.get("n_tiles")):
+        raise _manifest_error(path, f"piece '{piece}' has no tile count 'n_tiles'")
+    if entry.get("n_frames") is not None and not _count(entry["n_frames"]):
+        raise _manifest_error(path, f"piece '{piece}': n_frames={entry['n_frames']!r:.40}")
+    for key in ("peak_db", "level_db"):
+        if entry.get(key) is not None and not isinstance(entry[key], dict):
+            raise _manifest_error(path, f"piece '{piece}': {key} is not an object")
+    for instrument, peaks in (entry.get("peak_db") or {}).items():
+        if not isinstance(peaks, list) or not all(_number(p) for p in peaks):
+            raise _manifest_error(path, f"piece '{piece}': peak_db of {instrument!r} is not a list")
+        if not all(math.isfinite(p) for p in peaks):
+            raise DatasetError(
+                f"{path}: piece '{piece}': non-finite tile peaks of {instrument!r} (NaN or inf: "
+                f"the tiles hold non-finite values); delete "
+                f"{tile_path(Path(path).parent, instrument, piece)} and rerun compute_features.py"
+            )
+    for instrument, level in (entry.get("level_db") or {}).items():
+        if level is not None and not (_number(level) and math.isfinite(level)):
+            raise _manifest_error(path, f"piece '{piece}': level_db of {instrument!r} is {level!r}")
+
+
 def _check_pieces(path: Path, data: dict[str, Any]) -> None:
     """Names are contained; every piece has a tile count; every split member is a piece, once."""
+    if not isinstance(data["instruments"], list):
+        raise _manifest_error(path, "'instruments' is not a list")
+    if not isinstance(data["pieces"], dict):
+        raise _manifest_error(path, "'pieces' is not an object")
+    if not isinstance(data["split"], dict) or not all(
+        isinstance(members, list) for members in data["split"].values()
+    ):
+        raise _manifest_error(path, "'split' is not an object of piece lists")
     for name in data["instruments"]:
         check_name(path, "instrument", name)
     owner: dict[str, str] = {}
     for piece, entry in data["pieces"].items():
-        check_name(path, "piece", piece)
-        if not isinstance(entry, dict) or not isinstance(entry.get("n_tiles"), int):
-            raise _manifest_error(path, f"piece '{piece}' has no tile count 'n_tiles'")
+        _check_entry(path, piece, entry)
     for name, members in data["split"].items():
         for piece in members:
+            if not isinstance(piece, str):
+                raise _manifest_error(path, f"split '{name}' holds {piece!r:.40}, not a piece name")
             if piece not in data["pieces"]:
                 raise _manifest_error(path, f"split '{name}' names unknown piece '{piece}'")
             if piece in owner:
@@ -229,23 +288,47 @@ def load_manifest(features_path: str | os.PathLike) -> FeatureManifest:
         raise _manifest_error(path, f"missing keys {missing}")
     _check_pieces(path, data)
     pieces = data["pieces"]
+    audios = data.get("audios_path")
+    if audios is not None and (not isinstance(audios, str) or "\0" in audios):
+        raise _manifest_error(path, f"audios_path={audios!r:.60} is not a folder path")
+    spectrogram, features = _settings(path, data)
     if data.get("complete") is False:
         warnings.warn(
             f"{path}: the feature run has not finished ({len(pieces)} pieces so far); "
             "rerun compute_features.py to complete it",
             stacklevel=2,
         )
-    audios = data.get("audios_path")
     return FeatureManifest(
         folder,
-        SpectrogramConfig.from_dict(data["spectrogram"], source=str(path)),
-        FeatureConfig.from_dict(data.get("features") or {}, source=str(path)),
+        spectrogram,
+        features,
         tuple(data["instruments"]),
         pieces,
         {k: list(v) for k, v in data["split"].items()},
-        Path(audios) if audios else None,
+        _audios_folder(folder, audios) if audios else None,
         bool(data.get("split_given", True)),
     )
+
+
+def _settings(path: Path, data: dict[str, Any]) -> tuple[SpectrogramConfig, FeatureConfig]:
+    """The manifest's spectrogram and feature settings, checked (ConfigError names the file)."""
+    spectrogram, features = data["spectrogram"], data.get("features") or {}
+    if not isinstance(spectrogram, dict) or not isinstance(features, dict):
+        raise _manifest_error(path, "'spectrogram' and 'features' are not objects")
+    try:
+        return (
+            SpectrogramConfig.from_dict(spectrogram, source=str(path)),
+            FeatureConfig.from_dict(features, source=str(path)),
+        )
+    except (TypeError, ValueError, OverflowError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{path}: unusable settings ({type(e).__name__}: {e})") from e
+
+
+def _audios_folder(folder: Path, audios: str) -> Path:
+    """The manifest's ``audios_path``, resolved (a relative one is relative to the store)."""
+    return (folder / audios).resolve()
 
 
 def read_previous(features_path: str | os.PathLike) -> dict[str, Any]:
@@ -315,3 +398,21 @@ def tile_file_layout(path: str | os.PathLike) -> tuple[int, tuple[int, ...]]:
             f"({size} bytes, expected {expected} for shape {shape})"
         )
     return offset, tuple(int(n) for n in shape)
+
+
+def nonfinite_tile_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The tile files among ``paths`` that hold a NaN or an infinity (read in bounded chunks).
+
+    Files that cannot be read are left out (their own errors name them elsewhere).
+    """
+    bad = []
+    for path in dict.fromkeys(Path(p) for p in paths):
+        try:
+            offset, shape = tile_file_layout(path)
+        except DatasetError:
+            continue
+        tiles = np.memmap(path, np.float16, "r", offset, shape) if np.prod(shape) else ()
+        if any(not np.isfinite(tiles[i : i + 64]).all() for i in range(0, len(tiles), 64)):
+            bad.append(path)
+        del tiles
+    return bad
