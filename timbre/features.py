@@ -13,16 +13,22 @@ training turns into the level a model expects its input at.
 The run is resumable and deterministic: files are written atomically, a file
 that exists with the right layout is kept, and the manifest (rewritten every
 :data:`MANIFEST_EVERY_S` seconds while the run goes, ``"complete": false``
-until it ends) keeps the peaks of finished files.
+until it ends) keeps the peaks of finished files. One run at a time writes a
+features folder (:func:`timbre.fileio.run_lock`). Nothing is read or written
+outside the two folders (a symlinked instrument folder or file that leads out
+is refused), tiles are checked to be finite before they are written, and a
+failed write (a full disk) stops the run with the file's name.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import difflib
 import multiprocessing
 import os
+import signal
 import time
 import warnings
 from collections.abc import Sequence
@@ -35,9 +41,10 @@ from tqdm import tqdm
 from timbre import audio as audio_io
 from timbre import audio_manifest, store
 from timbre import spectrogram as sp
+from timbre.audio_manifest import check_inside
 from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, TimbreError
-from timbre.fileio import load_npy, save_npy
+from timbre.fileio import load_npy, run_lock, save_npy
 from timbre.parallel import check_jobs, forks, pool_context
 from timbre.store import settings_diff, tile_file_layout, tile_path
 
@@ -143,12 +150,17 @@ def _compute_piece(
             _check_lengths(job)
             results = {}
             for name in job.todo:
-                samples, _ = audio_io.load(
-                    job.audios_path / name / f"{job.piece}.wav", job.spectrogram.sample_rate
-                )
+                wav = job.audios_path / name / f"{job.piece}.wav"
+                samples, _ = audio_io.load(wav, job.spectrogram.sample_rate)
                 spectrogram, _ = sp.log_spectrogram(samples, job.spectrogram)
                 tiles = sp.tile(spectrogram, job.spectrogram.tile_frames, job.overlap)
-                save_npy(tile_path(job.features_path, name, job.piece), tiles.astype(np.float16))
+                tiles = tiles.astype(np.float16)
+                if not np.isfinite(tiles).all():
+                    raise DatasetError(
+                        f"{wav}: its spectrogram holds non-finite values (NaN or inf; expected "
+                        "finite tiles); check the audio file"
+                    )
+                _save_tiles(tile_path(job.features_path, name, job.piece), tiles)
                 results[name] = (
                     spectrogram.shape[1],
                     tile_peaks_db(tiles, job.spectrogram).tolist(),
@@ -159,11 +171,27 @@ def _compute_piece(
     return job.piece, results, [str(w.message) for w in caught]
 
 
+def _save_tiles(path: Path, tiles: np.ndarray) -> None:
+    """Save atomically; a failed write (a full disk) stops the run with the file's name."""
+    try:
+        save_npy(path, tiles)
+    except OSError as e:
+        if isinstance(e, TimbreError) or e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+
+
 def _pool_context(job: _PieceJob) -> multiprocessing.context.BaseContext:
     """:func:`timbre.parallel.pool_context`; forked workers inherit librosa, loaded here once."""
     if forks():
         sp.log_spectrogram(np.zeros(job.spectrogram.n_fft, np.float32), job.spectrogram)
     return pool_context()
+
+
+def _ignore_interrupts() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it stops handing out pieces); a worker
+    hit by it too would leave the pool broken and its queue still draining."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_jobs(jobs: list[_PieceJob], n_workers: int, progress: bool):
@@ -176,18 +204,18 @@ def _run_jobs(jobs: list[_PieceJob], n_workers: int, progress: bool):
                 bar.update()
             return
         context = _pool_context(jobs[0])
-        with concurrent.futures.ProcessPoolExecutor(
-            min(n_workers, len(jobs)), mp_context=context
-        ) as pool:
+        pool = concurrent.futures.ProcessPoolExecutor(
+            min(n_workers, len(jobs)), mp_context=context, initializer=_ignore_interrupts
+        )
+        try:
             futures = [pool.submit(_compute_piece, job) for job in jobs]
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    yield future.result()
-                    bar.update()
-            except concurrent.futures.process.BrokenProcessPool as e:
-                raise DatasetError(
-                    f"a feature worker died ({e}); try fewer --jobs (memory?)"
-                ) from e
+            for future in concurrent.futures.as_completed(futures):
+                yield future.result()
+                bar.update()
+        except concurrent.futures.process.BrokenProcessPool as e:
+            raise DatasetError(f"a feature worker died ({e}); try fewer --jobs (memory?)") from e
+        finally:  # stopped early (Ctrl-C, an error): the pieces not started are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
 
@@ -236,7 +264,15 @@ class _Manifest:
     def write(self, complete: bool, force: bool = True) -> None:
         if not force and time.monotonic() - self.written < MANIFEST_EVERY_S:
             return
-        store.write_manifest(self.features_path, self.header, self.pieces, self.failed, complete)
+        try:
+            store.write_manifest(
+                self.features_path, self.header, self.pieces, self.failed, complete
+            )
+        except OSError as e:
+            if isinstance(e, TimbreError) or e.filename is not None:
+                raise
+            path = str(store.manifest_path(self.features_path))
+            raise OSError(e.errno, e.strerror or str(e), path) from e
         self.written = time.monotonic()
 
 
@@ -316,6 +352,9 @@ def _plan(
     for piece in sorted(manifest.split):
         job = _PieceJob(audios_path, features_path, piece, tuple(names), (), spectrogram, overlap)
         try:
+            for name in names:  # a symlinked file that leads out of its folder
+                check_inside(audios_path, job.audios_path / name / f"{piece}.wav", audios_path)
+                check_inside(features_path, tile_path(features_path, name, piece), features_path)
             found = {name: _existing_peaks(job, name, previous) for name in names}
         except TimbreError as e:
             manifest.failed[piece] = str(e)
@@ -374,9 +413,12 @@ def compute_features(
 
     Raises:
         DatasetError: missing folder, no manifest and no instrument folders sharing a piece
-            name, unknown instrument, a piece in two splits.
+            name, unknown instrument, a piece in two splits, an instrument folder that resolves
+            outside its folder (a symlink).
         ConfigError: ``overlap >= tile_frames``, ``jobs < 1``, or ``features_path`` holds
             tiles made with other settings.
+        BusyError: another run is writing ``features_path``.
+        OSError: a tile file or the manifest could not be written (a full disk; names the file).
     """
     spectrogram = spectrogram or SpectrogramConfig()
     features = features or FeatureConfig()
@@ -398,10 +440,42 @@ def compute_features(
     split, split_given = audio_manifest.split_of(audios, source)
     if not split:
         raise DatasetError(f"{source}: no pieces (expected at least one)")
+    with run_lock(features_path, "compute_features.py"):
+        return _compute(
+            audios_path,
+            features_path,
+            audios,
+            names,
+            split,
+            split_given,
+            spectrogram,
+            features,
+            jobs,
+            progress,
+        )
+
+
+def _compute(
+    audios_path: Path,
+    features_path: Path,
+    audios: dict[str, Any],
+    names: list[str],
+    split: dict[str, str],
+    split_given: bool,
+    spectrogram: SpectrogramConfig,
+    features: FeatureConfig,
+    jobs: int,
+    progress: bool,
+) -> FeatureSummary:
+    """:func:`compute_features` once the inputs are checked and the folder is locked."""
     previous = _previous(features_path, spectrogram, features)
     # earlier runs' instruments stay
     kept = [name for name in previous.get("instruments", []) if name not in names]
     names = [name for name in kept if name in audios["instruments"]] + names
+    for name in names:  # a symlinked instrument folder that leads out
+        check_inside(audios_path, audios_path / name, audio_manifest.manifest_path(audios_path))
+        check_inside(features_path, features_path / name, store.manifest_path(features_path))
+    audio_manifest.remove_temporaries([features_path, *(features_path / name for name in names)])
     header = {
         "spectrogram": spectrogram.to_dict(),
         "features": features.to_dict(),
@@ -425,21 +499,27 @@ def compute_features(
     )
     manifest.write(complete=False)
     computed = []
-    for piece, result, caught in _run_jobs(todo, jobs, progress):
-        for message in caught:
-            warnings.warn(message, stacklevel=2)
-        if isinstance(result, str):
-            manifest.failed[piece] = result
-            continue
-        found = {**partial[piece], **result}
-        manifest.add(
-            piece,
-            next(iter(result.values()))[0],
-            {name: found[name][1] for name in names},
-            {name: found[name][2] for name in names},
-        )
-        computed.append(piece)
-        manifest.write(complete=False, force=False)
+    # closed at once on any exit (Ctrl-C included): the pool then starts no further piece
+    with contextlib.closing(_run_jobs(todo, jobs, progress)) as results:
+        try:
+            for piece, result, caught in results:
+                for message in caught:
+                    warnings.warn(message, stacklevel=2)
+                if isinstance(result, str):
+                    manifest.failed[piece] = result
+                    continue
+                found = {**partial[piece], **result}
+                manifest.add(
+                    piece,
+                    next(iter(result.values()))[0],
+                    {name: found[name][1] for name in names},
+                    {name: found[name][2] for name in names},
+                )
+                computed.append(piece)
+                manifest.write(complete=False, force=False)
+        except KeyboardInterrupt:
+            manifest.write(complete=False)  # the peaks of the pieces done so far
+            raise
     manifest.write(complete=True)
     n_tiles = sum(entry["n_tiles"] for entry in manifest.pieces.values())
     return FeatureSummary(
