@@ -43,6 +43,9 @@ def _program(text: str) -> tuple[str, int]:
         ) from None
 
 
+SPEED_RANGE = (0.01, 100.0)  # --playback_speed and --duration_rate: beyond this, a mistake
+
+
 def _pool_names(text: str) -> list[str]:
     return [] if text.strip() == "none" else parse_instruments(text)
 
@@ -116,10 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--playback_speed",
         type=float,
         default=1.0,
-        help="tempo factor; 2 = twice as fast (default: 1)",
+        help="tempo factor from 0.01 to 100; 2 = twice as fast (default: 1)",
     )
     parser.add_argument(
-        "--duration_rate", type=float, default=1.0, help="factor on note lengths (default: 1)"
+        "--duration_rate",
+        type=float,
+        default=1.0,
+        help="factor on note lengths, 0.01 to 100 (default: 1)",
     )
     parser.add_argument(
         "--transpose", type=int, default=0, help="semitones added to every pitch (default: 0)"
@@ -160,6 +166,13 @@ def _body(args: argparse.Namespace) -> int:
         max_seconds=args.max_seconds,
         subtype=args.subtype,
     )
+    low, high = SPEED_RANGE
+    for flag in ("playback_speed", "duration_rate"):
+        if not low <= getattr(args, flag) <= high:
+            raise ConfigError(
+                f"--{flag} {getattr(args, flag):g}: out of range (expected {low:g} to {high:g}: "
+                "beyond that a piece would last days or vanish)"
+            )
     if args.nsynth_path and args.program:
         raise ConfigError(
             "--program: applies to SoundFont banks only (expected no --program with --nsynth_path; "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from timbre.errors import MidiError
 
 MIDI_SUFFIXES = (".mid", ".midi")
 PEDAL_CC = 64  # sustain pedal controller; value >= 64 means down
+DRUM_CHANNEL = 9  # General MIDI percussion (0-based)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +78,16 @@ class Score:
 def read(path: str | os.PathLike) -> Score:
     """Read a MIDI file's non-drum notes and sustain-pedal intervals.
 
+    Warns when keys struck again while still held make the notes end before the
+    file's last note-off (pretty_midi ends every held note of a pitch at its first
+    note-off, and the re-strike stops the earlier note: a 3 s file can play 1.55 s).
+
     Raises:
         MidiError: the file is missing, unreadable or truncated (the message
-            names the file and the reason), or holds no non-drum notes.
+            names the file and the reason), holds no non-drum notes, or note times
+            that are not finite.
     """
+    import mido
     import pretty_midi
 
     path = Path(path)
@@ -87,6 +95,7 @@ def read(path: str | os.PathLike) -> Score:
         raise MidiError(f"{path}: file not found (expected a MIDI file)")
     try:
         midi = pretty_midi.PrettyMIDI(str(path))
+        restruck = _restruck(mido.MidiFile(str(path)))
     except Exception as e:  # mido raises EOFError, OSError, ValueError, KeyError, IndexError ...
         raise MidiError(
             f"{path}: not a readable MIDI file ({type(e).__name__}: {e or 'truncated'})"
@@ -104,7 +113,42 @@ def read(path: str | os.PathLike) -> Score:
         ]
     if not notes:
         raise MidiError(f"{path}: no notes (expected at least one note outside drum tracks)")
-    return Score.from_notes(notes, pedal)
+    times = np.array([(n[0], n[1]) for n in notes] + [(p[0], p[1]) for p in pedal], np.float64)
+    if not np.isfinite(times).all() or times.min() < 0:
+        raise MidiError(
+            f"{path}: note times out of range ({times.min():.3g} to {times.max():.3g} s; "
+            "expected finite times from 0 s on)"
+        )
+    score = Score.from_notes(notes, pedal)
+    count, first, last_off = restruck
+    if count and last_off > score.seconds + 1e-3:
+        warnings.warn(
+            f"{path}: {count} note(s) struck again while still held (first: pitch {first[0]} at "
+            f"{first[1]:.2f} s); each stops at the next strike, so the notes end at "
+            f"{score.seconds:.2f} s though the file's last note-off is at {last_off:.2f} s",
+            stacklevel=2,
+        )
+    return score
+
+
+def _restruck(midi_file) -> tuple[int, tuple[int, float], float]:
+    """(note-ons of a key already held, (pitch, seconds) of the first, time of the last note-off)
+    over the non-drum channels of a ``mido.MidiFile``."""
+    held: dict[tuple[int, int], int] = {}
+    count, first, now, last_off = 0, (0, 0.0), 0.0, 0.0
+    for message in midi_file:
+        now += message.time
+        if message.type not in ("note_on", "note_off") or message.channel == DRUM_CHANNEL:
+            continue
+        key = (message.channel, message.note)
+        if message.type == "note_on" and message.velocity > 0:
+            if held.get(key, 0):
+                count, first = count + 1, first if count else (message.note, now)
+            held[key] = held.get(key, 0) + 1
+        else:
+            held[key] = max(held.get(key, 0) - 1, 0)
+            last_off = now
+    return count, first, last_off
 
 
 def _pedal_intervals(changes, end_s: float) -> list[tuple[float, float]]:

@@ -6,10 +6,16 @@ so the files of one piece have exactly equal lengths and align sample for
 sample. Pieces are spread over a process pool. Every file is written
 atomically, and a piece counts as done only when all its instrument files exist
 and ``<audios>/.render_state.json`` records it as rendered from the same MIDI
-content (SHA-1), so a rerun skips finished pieces, renders the rest, and never
-trusts audio of a MIDI file that has since changed. A folder holding audio
+content (SHA-1; each finished piece is recorded at once), so a rerun skips
+finished pieces, renders the rest, and never trusts audio of a MIDI file that
+has since changed. A folder holding audio
 rendered with other settings is refused. A MIDI file that cannot be read (or
-holds no notes) is reported by name and reason and skipped.
+holds no notes, or would last longer than :data:`MAX_PIECE_SECONDS` once
+rendered) is reported by name and reason and skipped. Notes held while their key
+is struck again stop at the re-strike; the MIDI reader warns where that ends
+a piece early. A failed write (a full disk) stops the run
+with the file's name; an instrument folder that resolves outside the audio
+folder (a symlink) is refused.
 
 The folder's layout and its manifest are :mod:`timbre.audio_manifest`'s.
 
@@ -21,10 +27,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import concurrent.futures.process
+import contextlib
 import dataclasses
 import hashlib
+import json
+import multiprocessing
 import os
-import time
+import signal
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from timbre import audio, audio_manifest
-from timbre.audio_manifest import SPLITS, split_pieces
+from timbre.audio_manifest import SPLITS, check_inside, split_pieces
 from timbre.config import AugmentConfig, SynthConfig
 from timbre.errors import DatasetError, MidiError, NoteBankError, TimbreError
 from timbre.fileio import read_json, run_lock, write_json
@@ -42,10 +51,12 @@ from timbre.synthesis import midi
 from timbre.synthesis.fluid import PieceSynthesizer
 from timbre.synthesis.notebank import BankSet, NoteBank
 from timbre.synthesis.sources import SourcePool
-from timbre.synthesis.synth import NoteSynthesizer, at_headroom, substitution_message
+from timbre.synthesis.synth import NoteSynthesizer, at_headroom, substitution_message, timing
 
 STATE = ".render_state.json"  # which pieces are complete, from which MIDI content (see _Ledger)
-STATE_SAVE_SECONDS = 5.0
+STATE_LOG = ".render_state.log"  # pieces completed since the state was last saved
+MAX_PIECE_SECONDS = 3600.0  # longer rendered pieces are refused (a stray note at 1e6 s would
+# need 176 GB of samples); --max_seconds cuts a genuinely long piece
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +137,9 @@ def render_pairs(
             raise NoteBankError("augment: applies to pooled instruments (expected pools)")
         header["augment"] = augment.to_dict()
     with run_lock(audios, "synthesize_audios.py (render_pairs)"):
+        for instrument in banks.instruments:
+            check_inside(audios, audios / instrument, audio_manifest.manifest_path(audios))
+        audio_manifest.remove_temporaries([audios, *(audios / i for i in banks.instruments)])
         _check_previous(audios, header)
         names = midi.piece_names(files, midi_path)
         sources = {
@@ -144,12 +158,13 @@ def render_pairs(
         ]
         pending = [path for path in names if path not in set(done)]
         ledger.forget([names[path] for path in pending])
-        audio_manifest.write(audios, header, {}, {s: [] for s in SPLITS}, {})
+        _write_manifest(audios, header, {}, {s: [] for s in SPLITS}, {})
         try:
             setup = (banks, pools, config)
             results = _run(
-                pending, names, sources, augments, audios, setup, jobs, progress, ledger.add
-            )
+                pending, names, ledger.digests, sources, augments, audios, setup, jobs, progress,
+                ledger.add,
+            )  # fmt: skip
         finally:
             ledger.save()
         seconds = {
@@ -171,7 +186,7 @@ def render_pairs(
             | ({"augment": augments[name].to_dict()} if augment is not None else {})
             for name in sorted(seconds)
         }
-        manifest = audio_manifest.write(audios, header, pieces, split, failed)
+        manifest = _write_manifest(audios, header, pieces, split, failed)
         rendered = [name for name, _, reason in results if reason is None]
         return RenderSummary(
             manifest,
@@ -182,14 +197,23 @@ def render_pairs(
         )
 
 
+def _write_manifest(audios: Path, *contents) -> Path:
+    """:func:`timbre.audio_manifest.write`; a failed write (a full disk) names the manifest."""
+    with _naming(audio_manifest.manifest_path(audios)):
+        return audio_manifest.write(audios, *contents)
+
+
 def _check_previous(audios: Path, header: dict) -> None:
     """Refuse to resume into a folder rendered with other settings."""
     old = audio_manifest.read_previous(audios)
     if old is None:
         return
-    old_bank, bank = old.get("note_bank", {}), header["note_bank"]
+    old_bank, bank = old.get("note_bank"), header["note_bank"]
+    old_bank = old_bank if isinstance(old_bank, dict) else {}
     key = "programs" if bank["source"] == "soundfont" else "presets"
-    shared = set(old_bank.get(key, {})) & set(bank[key])
+    if not isinstance(old_bank.get(key), dict):
+        old_bank = {**old_bank, key: {}}
+    shared = set(old_bank[key]) & set(bank[key])
     differs = [
         what
         for what, same in [
@@ -228,13 +252,18 @@ class _Ledger:
 
     A piece is trusted only while its MIDI file is unchanged, so a folder reused
     with other MIDI files (or another generated corpus) under the same names is
-    rendered again. Saved every few seconds and at the end, atomically.
+    rendered again. The worker that finishes a piece appends it at once to
+    ``.render_state.log`` (:func:`_record`; one JSON line, a line cut short by a kill is
+    ignored), so no finished piece is rendered again after a kill or a Ctrl-C, even one
+    a worker finished while the run was stopping; :meth:`save` folds the log into the
+    JSON file, atomically.
     """
 
     def __init__(self, audios: Path, digests: dict[str, str]) -> None:
-        self.path, self.digests = audios / STATE, digests
-        self.entries: dict[str, str] = read_json(self.path) if self.path.is_file() else {}
-        self._saved = time.monotonic()
+        self.path, self.log, self.digests = audios / STATE, audios / STATE_LOG, digests
+        entries = read_json(self.path) if self.path.is_file() else {}
+        self.entries: dict[str, str] = entries if isinstance(entries, dict) else {}
+        self._fold_log()
 
     def trusted(self, name: str) -> bool:
         return self.entries.get(name) == self.digests[name]
@@ -243,21 +272,55 @@ class _Ledger:
         """Drop ``names`` and save: their audio is about to be rewritten."""
         for name in names:
             self.entries.pop(name, None)
-        self.save()
+        self._write()
 
     def add(self, name: str) -> None:
+        """Note ``name`` as complete (its worker has recorded it in the log already)."""
         self.entries[name] = self.digests[name]
-        if time.monotonic() - self._saved > STATE_SAVE_SECONDS:
-            self.save()
 
     def save(self) -> None:
-        write_json(self.path, dict(sorted(self.entries.items())))
-        self._saved = time.monotonic()
+        """Fold the pieces the workers recorded into the JSON file."""
+        self._fold_log()
+        self._write()
+
+    def _fold_log(self) -> None:
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.is_file() else []
+        for line in lines:
+            try:
+                name, digest = json.loads(line)
+            except ValueError:  # a line cut short by a kill (or not a pair)
+                continue
+            if isinstance(name, str) and isinstance(digest, str):
+                self.entries[name] = digest
+
+    def _write(self) -> None:
+        with _naming(self.path):
+            write_json(self.path, dict(sorted(self.entries.items())))
+        self.log.unlink(missing_ok=True)
+
+
+def _record(audios: Path, name: str, digest: str) -> None:
+    """Append a finished piece to the ledger's log (one short line: atomic across workers)."""
+    log = audios / STATE_LOG
+    with _naming(log), open(log, "a") as f:
+        f.write(json.dumps([name, digest]) + "\n")
+
+
+@contextlib.contextmanager
+def _naming(path: Path):
+    """Give a failed write that names no file (a full disk) the name of ``path``."""
+    try:
+        yield
+    except OSError as e:
+        if isinstance(e, TimbreError) or e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
 
 
 def _run(
     pending: list[Path],
     names: dict[Path, str],
+    digests: dict[str, str],
     sources: dict[str, dict[str, str]],
     augments: dict[str, augmentation.Draw | None],
     audios: Path,
@@ -274,10 +337,11 @@ def _run(
 
     tasks = [
         (names[path], str(path), str(audios), sources[names[path]], augments[names[path]])
+        + (digests[names[path]],)
         for path in pending
     ]
     bar = tqdm(total=len(tasks), desc="synthesizing", unit="piece", disable=not progress)
-    results, substitutions = [], {}
+    results, substitutions, notes = [], {}, []
     try:
         if jobs == 1 or len(tasks) <= 1:
             _init_worker(*setup)
@@ -290,12 +354,13 @@ def _run(
                 initargs=setup,
             )
             outputs = pool.map(_render_piece, tasks)
-        for name, seconds, reason, subs in outputs:
+        for name, seconds, reason, subs, noted in outputs:
             results.append((name, seconds, reason))
             if reason is None:
                 finished(name)
             for instrument, pairs in subs.items():
                 substitutions.setdefault(instrument, {}).update(pairs)
+            notes += noted
             bar.update()
     except concurrent.futures.process.BrokenProcessPool as e:
         raise TimbreError(
@@ -311,6 +376,10 @@ def _run(
         warnings.warn(
             "; ".join(substitution_message(i, s) for i, s in substitutions.items()), stacklevel=3
         )
+    for message in notes[:3]:  # the MIDI reader's warnings: the first three, then a count
+        warnings.warn(message, stacklevel=3)
+    if len(notes) > 3:
+        warnings.warn(f"... and {len(notes) - 3} more MIDI warnings of that kind", stacklevel=3)
     return results
 
 
@@ -320,6 +389,8 @@ _SYNTHS: dict[tuple[str, str], NoteSynthesizer | PieceSynthesizer] = {}
 
 def _init_worker(banks: BankSet, pools: dict[str, SourcePool], config: SynthConfig) -> None:
     _SYNTHS.clear()
+    if multiprocessing.parent_process() is not None:  # a pool worker: Ctrl-C is the parent's
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name, bank in banks.banks.items():
         if name not in pools:
             _SYNTHS[(name, "")] = _synthesizer(bank, config)
@@ -336,34 +407,42 @@ def _synthesizer(bank: NoteBank, config: SynthConfig) -> NoteSynthesizer | Piece
 
 
 def _render_piece(
-    task: tuple[str, str, str, dict[str, str], augmentation.Draw | None],
-) -> tuple[str, float | None, str | None, dict]:
+    task: tuple[str, str, str, dict[str, str], augmentation.Draw | None, str],
+) -> tuple[str, float | None, str | None, dict, list[str]]:
     """Render one piece with every instrument (pooled ones by the piece's drawn source).
 
     The pooled instruments' parts are augmented when the task carries a draw,
-    then brought back to the configured peak.
+    then brought back to the configured peak. Once its files are written, the piece is
+    recorded as finished from the MIDI content of SHA-1 ``digest`` (:func:`_record`).
 
     Returns:
-        ``(name, seconds, failure reason, substitutions)``.
+        ``(name, seconds, failure reason, substitutions, warnings)``: ``warnings`` are the MIDI
+        reader's (re-issued by the caller: a worker process cannot show them).
     """
-    name, midi_file, audios, drawn, augmented = task
+    name, midi_file, audios, drawn, augmented, digest = task
     synths = {
         instrument: synth
         for (instrument, source), synth in _SYNTHS.items()
         if source == drawn.get(instrument, "")
     }
+    config = next(iter(synths.values())).config
     try:
-        score = midi.read(midi_file)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            score = midi.read(midi_file)
+        noted = [str(w.message) for w in caught]
+        seconds = timing(score, config)[2]
+        if seconds > MAX_PIECE_SECONDS:
+            return name, None, _too_long(midi_file, score, config, seconds), {}, []
         outputs = {instrument: synth.render(score) for instrument, synth in synths.items()}
     except TimbreError as e:
-        return name, None, str(e), {}
+        return name, None, str(e), {}, []
     lengths = {out.size for out in outputs.values()}
     if lengths == {0}:
-        return name, None, f"{midi_file}: no notes before the max_seconds cut", {}
+        return name, None, f"{midi_file}: no notes before the max_seconds cut", {}, noted
     if len(lengths) != 1:  # banks at different rates; never for one NSynth folder or SoundFont
         n = max(lengths)
         outputs = {k: np.pad(v, (0, n - v.size)) for k, v in outputs.items()}
-    config = next(iter(synths.values())).config
     if augmented is not None:
         for instrument in drawn:
             outputs[instrument] = at_headroom(
@@ -374,9 +453,19 @@ def _render_piece(
         audio.save(
             Path(audios) / instrument / f"{name}.wav", out, config.sample_rate, config.subtype
         )
+    _record(Path(audios), name, digest)
     subs = {
         instrument: dict(synth.substitutions)
         for instrument, synth in synths.items()
         if synth.substitutions
     }
-    return name, next(iter(outputs.values())).size / config.sample_rate, None, subs
+    return name, next(iter(outputs.values())).size / config.sample_rate, None, subs, noted
+
+
+def _too_long(midi_file: str, score: midi.Score, config: SynthConfig, seconds: float) -> str:
+    return (
+        f"{midi_file}: would last {seconds:.6g} s once rendered (its last note ends at "
+        f"{score.seconds:.6g} s, playback_speed {config.playback_speed:g}, duration_rate "
+        f"{config.duration_rate:g}; expected at most {MAX_PIECE_SECONDS:.0f} s); "
+        "cut it with --max_seconds"
+    )
