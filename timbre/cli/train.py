@@ -7,6 +7,7 @@ the generator alone, L1 loss, no discriminator flags).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +15,8 @@ from pathlib import Path
 from timbre import store
 from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
 from timbre.config import DISTRIBUTE, MIXED_PRECISION, ModelConfig, TrainConfig
-from timbre.errors import ConfigError, DatasetError
-from timbre.fileio import read_json
+from timbre.errors import ConfigError, DatasetError, TimbreError
+from timbre.fileio import read_json, run_lock
 
 DESCRIPTIONS = {
     "gan": (
@@ -261,8 +262,17 @@ def _from_config(args: argparse.Namespace, mode: str) -> tuple[dict, dict]:
         ("origin", "origin"),
         ("target", "target"),
     ):
+        value = saved.get(key)
+        if value is not None and (not isinstance(value, str) or not value or "\0" in value):
+            raise ConfigError(
+                f"--config {args.config}: {key}={value!r:.60} (expected a "
+                f"{'folder path' if key == 'features_path' else 'instrument name'})"
+            )
         if getattr(args, flag) is None:
-            setattr(args, flag, saved.get(key))
+            setattr(args, flag, value)
+    for part in ("model", "train"):
+        if not isinstance(saved.get(part, {}), dict):
+            raise ConfigError(f"--config {args.config}: '{part}' is not an object of settings")
     return {**saved.get("model", {}), **model}, {**saved["train"], **train}
 
 
@@ -295,30 +305,37 @@ def body(args: argparse.Namespace, mode: str) -> int:
     args.resume = args.resume or args.epoch_offset is not None
     loop.select_gpu(args.gpu)
     if args.config is not None:  # the saved settings, complete: taken as they are
-        model, config = ModelConfig.from_dict(model), TrainConfig.from_dict(config)
+        try:
+            model, config = ModelConfig.from_dict(model), TrainConfig.from_dict(config)
+        except (TypeError, ValueError) as e:
+            if isinstance(e, ConfigError):
+                raise
+            raise ConfigError(f"--config {args.config}: unusable settings ({e})") from e
     common = dict(mode=mode, model=model, config=config, progress=not args.quiet)
     if args.findlr:
         from timbre.training import lr_finder
 
-        result = lr_finder.find_learning_rate(
-            features, model_dir, args.origin, args.target, **common
-        )
+        with run_lock(model_dir, "train.py --findlr"), _naming(model_dir):
+            result = lr_finder.find_learning_rate(
+                features, model_dir, args.origin, args.target, **common
+            )
         print(
             f"suggested learning rate: {result.suggestion:.3g} (steepest descent; sweep in "
             f"{model_dir / lr_finder.CSV_FILE} and {model_dir / lr_finder.PNG_FILE})"
         )
         return 0
-    result = loop.train(
-        features,
-        model_dir,
-        args.origin,
-        args.target,
-        resume=args.resume,
-        force=args.force,
-        epoch_offset=args.epoch_offset,
-        max_minutes=args.max_minutes,
-        **common,
-    )
+    with _naming(model_dir):
+        result = loop.train(
+            features,
+            model_dir,
+            args.origin,
+            args.target,
+            resume=args.resume,
+            force=args.force,
+            epoch_offset=args.epoch_offset,
+            max_minutes=args.max_minutes,
+            **common,
+        )
     last = result.history[-1] if result.history else {}
     losses = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k not in ("epoch", "seconds"))
     budget = " (time budget reached)" if result.stopped_by_budget else ""
@@ -329,10 +346,22 @@ def body(args: argparse.Namespace, mode: str) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _naming(model_dir: Path):
+    """Give a failed write that names no file (a full disk) the model directory's name."""
+    try:
+        yield
+    except OSError as e:
+        if isinstance(e, TimbreError) or e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(model_dir)) from e
+
+
 def main(argv: Sequence[str] | None = None, mode: str = "gan") -> int:
     return run(
         build_parser(mode),
         lambda args: body(args, mode),
         argv,
-        interrupted="rerun with --resume to continue after the last finished epoch",
+        interrupted="rerun the same command with --resume to continue after the last finished "
+        "epoch (a --findlr sweep: rerun it as it was)",
     )

@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import shutil
 import tempfile
 import time
 import warnings
@@ -59,12 +60,13 @@ import numpy as np
 import tensorflow as tf
 
 from timbre import plotting
+from timbre.audio_manifest import remove_temporaries
 from timbre.config import ModelConfig, SpectrogramConfig, TrainConfig
 from timbre.conversion.export import write_generator_onnx
-from timbre.errors import ConfigError, ModelError
-from timbre.fileio import atomic_path
-from timbre.modeldir import ModelDir
-from timbre.store import FeatureManifest, load_manifest
+from timbre.errors import ConfigError, DatasetError, ModelError
+from timbre.fileio import atomic_path, run_lock
+from timbre.modeldir import RUN_FILES, ModelDir
+from timbre.store import FeatureManifest, load_manifest, nonfinite_tile_files
 from timbre.training import dataset
 from timbre.training.checkpoints import (
     list_checkpoints,
@@ -174,8 +176,14 @@ def _diff(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
 
 
 def _check_model_dir(run: Run, existing: dict[str, Any] | None, resume: bool, force: bool) -> None:
-    """Refuse a model directory holding another run unless resuming (matching) or forced."""
+    """Refuse a model directory holding another run unless resuming (matching) or forced.
+
+    A ``config.json`` without a checkpoint or a generator is a start that was killed before
+    its first epoch: nothing to keep, so it does not count as a run.
+    """
     if existing is None or force:
+        return
+    if not list_checkpoints(run.model_dir) and not run.files.generator.exists():
         return
     if not resume:
         raise ModelError(
@@ -762,7 +770,7 @@ def train(
     steps = steps_per_epoch(run, data)
     strategy = make_strategy(run.train.distribute)  # "multiworker": before any other TF op
     _check_replicas(run, strategy)
-    with Session(run.train):
+    with _chief_lock(run, strategy), Session(run.train):
         net = build_model(run, strategy, steps * run.train.epochs)
         with strategy.scope():  # restoring creates the optimisers' variables
             done, history = _restore(net, run, epoch_offset) if resume and not force else (0, [])
@@ -772,10 +780,111 @@ def train(
                 out.files.clear_run()
             out.files.write_config(out.to_dict())
             write_history(out.model_dir, history)
+            guard = _NonFiniteStop(run, data)
             result = _loop(
-                net, out, data, steps, done, history, max_minutes, progress, strategy, callbacks
-            )
+                net, out, data, steps, done, history, max_minutes, progress, strategy,
+                [guard, *callbacks],
+            )  # fmt: skip
     return dataclasses.replace(result, model_dir=run.model_dir, generator_path=run.files.generator)
+
+
+@contextlib.contextmanager
+def _chief_lock(run: Run, strategy: tf.distribute.Strategy):
+    """Hold the model directory's run lock (:func:`timbre.fileio.run_lock`) while this run
+    writes it (removing the temporary files a killed run left), and if the run fails (or is
+    interrupted) before its first checkpoint, remove what it wrote, so the same command can
+    start again.
+
+    Only the chief writes the model directory; the other workers of a cluster (which share it)
+    neither lock nor clean it.
+
+    Raises:
+        BusyError: another run holds the model directory.
+    """
+    if not is_chief(strategy):
+        yield
+        return
+    folder = run.model_dir
+    created = not folder.exists()
+    before = {name for name in RUN_FILES if (folder / name).exists()}
+    try:
+        with run_lock(folder, "train.py"):
+            files = run.files  # what a killed run was writing
+            remove_temporaries([folder, files.checkpoints, files.sample(1, "").parent])
+            try:
+                yield
+            except BaseException:
+                if not list_checkpoints(folder):
+                    _remove_new(folder, before)
+                raise
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        raise
+
+
+def _remove_new(folder: Path, before: set[str]) -> None:
+    """Remove the run files (:data:`timbre.modeldir.RUN_FILES`) not in ``before``."""
+    for name in RUN_FILES:
+        path = folder / name
+        if name in before or not path.exists():
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+class _NonFiniteStop(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss (training or validation) with a
+    :class:`~timbre.errors.TimbreError` that names the tile files holding NaN or inf, or, when
+    the data are finite, the settings that made training diverge. Nothing of that epoch is
+    written (the error leaves ``fit`` before the epoch's checkpoint)."""
+
+    def __init__(self, run: Run, data: RunData) -> None:
+        super().__init__()
+        self.run, self.data = run, data
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        self._check(f"epoch {self.epoch + 1}, step {batch + 1}", logs)
+
+    def on_test_batch_end(self, batch: int, logs=None) -> None:
+        self._check(f"epoch {self.epoch + 1}, validation step {batch + 1}", logs)
+
+    def _check(self, where: str, logs) -> None:
+        bad = {k: v for k, v in (logs or {}).items() if not np.all(np.isfinite(np.asarray(v)))}
+        if not bad:
+            return
+        losses = ", ".join(f"{k}={float(np.asarray(v).ravel()[0])}" for k, v in bad.items())
+        files = nonfinite_tile_files(self._tile_files())
+        if files:
+            more = f" (and {len(files) - 1} more files)" if len(files) > 1 else ""
+            raise DatasetError(
+                f"{where}: non-finite loss ({losses}): {files[0]} holds NaN or inf values{more} "
+                "(expected finite tiles); recompute those features with compute_features.py"
+            )
+        train = self.run.train
+        raise ConfigError(
+            f"{where}: non-finite loss ({losses}) from finite features: training diverged "
+            f"(gen_lr={train.gen_lr:g}, disc_lr={train.disc_lr:g}, "
+            f"mixed_precision={train.mixed_precision!r}); lower --gen_lr/--disc_lr, or use "
+            "--mixed_precision bf16 or off instead of fp16"
+        )
+
+    def _tile_files(self) -> list[Path]:
+        manifest, run = self.data.manifest, self.run
+        splits = [run.train_split] + ([run.val_split] if run.val_split is not None else [])
+        return [
+            manifest.tile_path(instrument, piece)
+            for split in splits
+            for piece in manifest.select(split)
+            for instrument in (run.origin, run.target)
+        ]
 
 
 def _check_same_start(run: Run, strategy: tf.distribute.Strategy, done: int) -> None:
