@@ -6,11 +6,15 @@ The true target is the recording of the same piece by the target instrument.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
-from timbre.errors import ConfigError, DatasetError, ModelError
+from timbre.cli.predict import check_model_file
+from timbre.errors import ConfigError, DatasetError, ModelError, TimbreError
+
+RESULT_FILES = ("results.json", "results.csv", "results.md", "eval.png")  # written at the end
 
 
 def _positive_float(text: str) -> float:
@@ -128,9 +132,15 @@ def _body(args: argparse.Namespace) -> int:
     ):
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: folder not found")
+    check_model_file(args.model)
+    conditions = ["clean", "excerpt"] if args.condition == "both" else [args.condition]
+    default = ModelDir(read_model_info(args.model).directory).eval
+    for condition in conditions:
+        _check_output(
+            (args.output or default) / condition if len(conditions) > 1 else args.output or default
+        )
     if choose_backend(read_model_info(args.model)) == "keras":  # ONNX Runtime needs no TF
         start_tensorflow(args.verbose)
-    conditions = ["clean", "excerpt"] if args.condition == "both" else [args.condition]
     for condition in conditions:
         config = EvalConfig(
             phase=args.phase,
@@ -144,21 +154,44 @@ def _body(args: argparse.Namespace) -> int:
         )
         output = args.output
         if len(conditions) > 1:
-            output = (
-                args.output or ModelDir(read_model_info(args.model).directory).eval
-            ) / condition
-        _, paths = evaluate(
-            args.model,
-            features_path=args.features,
-            origin_dir=args.origin_dir,
-            target_dir=args.target_dir,
-            output_dir=output,
-            config=config,
-            progress=not args.quiet,
-        )
+            output = (args.output or default) / condition
+        try:
+            _, paths = evaluate(
+                args.model,
+                features_path=args.features,
+                origin_dir=args.origin_dir,
+                target_dir=args.target_dir,
+                output_dir=output,
+                config=config,
+                progress=not args.quiet,
+            )
+        except OSError as e:  # a failed write (a full disk) that does not say where
+            if isinstance(e, TimbreError) or e.filename is not None:
+                raise
+            raise OSError(e.errno, e.strerror or str(e), str(output or default)) from e
         print(paths["markdown"].read_text(), end="")
         print(f"\nwrote {', '.join(str(path) for path in paths.values())}\n")
     return 0
+
+
+def _check_output(folder: Path) -> None:
+    """Refuse, before any work, an output folder that cannot be made or written.
+
+    Raises:
+        ConfigError: a file on the way (the folder, or one of its parents, is a file),
+            no permission to write, or a results file that is a folder.
+    """
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "is a file" if probe == folder else f"cannot be made: {probe} is a file"
+        raise ConfigError(f"output folder {folder}: {where} (expected a folder or a new path)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"output folder {folder}: no permission to write in {probe}")
+    for name in RESULT_FILES:
+        if (folder / name).is_dir():
+            raise ConfigError(f"{folder / name}: is a folder (expected a results file or nothing)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,5 +199,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser(),
         _body,
         argv,
-        interrupted="nothing was written; rerun the same command to evaluate again",
+        interrupted="rerun the same command to evaluate again (results are written when complete)",
     )
