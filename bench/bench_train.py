@@ -1,18 +1,35 @@
 #!/usr/bin/env python3
-r"""Training throughput and peak memory of the Pix2Pix GAN on this machine.
+r"""Training throughput, its run-to-run spread, and how busy the cores are.
 
 For each case (the default 54.4 M-parameter model in float32 and bf16, the
-small CPU model), a fresh subprocess builds the GAN on 256x256 tiles, runs
-``--warmup`` compiled training steps (tracing included), then times
-``--steps`` steps of batch ``--batch_size`` on synthetic tensors (no disk),
-through ``fit`` exactly as ``timbre.training.loop`` does. Peak memory is the
-subprocess's maximum resident set size.
+small CPU model), ``--repeats`` fresh subprocesses each build the GAN on
+256x256 tiles, run ``--warmup`` compiled training steps (tracing included),
+then time ``--steps`` steps of batch ``--batch_size`` on synthetic tensors (no
+disk), through ``fit`` exactly as ``timbre.training.loop`` does. Per run it
+records:
+
+- samples/s over the timed steps;
+- cores busy: the process's CPU time (user + system) per wall second (2.0: both
+  cores of a 2-core machine worked the whole time);
+- waiting: the time its threads were ready to run but had no core, per wall
+  second (from ``/proc/<pid>/task/*/schedstat``): how much other processes took;
+- others: the CPU time of every other process on the machine per wall second
+  (from ``/proc/stat``);
+- demand: cores busy + waiting, the average number of its threads that had work:
+  below the core count, the step itself left cores idle, whatever the machine's load;
+- peak memory (the subprocess's maximum resident set size).
+
+Each case prints its runs, the median and the spread ((max - min) / median of
+samples/s). ``--intra`` / ``--inter`` set TensorFlow's thread pools (0: its
+default), ``--onednn off`` sets ``TF_ENABLE_ONEDNN_OPTS=0``, so the causes of a
+spread can be told apart. On a machine shared with other work, compare runs by
+cores busy and waiting, not by samples/s alone.
 
 For scale: the original project trained the default model at 2.8 samples/s
 with 5.2 GiB on this kind of machine (eager loop).
 
-    .venv/bin/python bench/bench_train.py [--steps 6] \
-        [--cases default-f32,default-bf16,small-f32,small-bf16]
+    .venv/bin/python bench/bench_train.py [--steps 6] [--repeats 3] \
+        [--cases default-f32,default-bf16,small-f32,small-bf16] [--intra N] [--inter N]
 """
 
 from __future__ import annotations
@@ -20,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -33,7 +51,28 @@ CASES = {  # name -> (base_filters, mixed precision policy)
 }
 
 
-def one_case(name: str, batch_size: int, warmup: int, steps: int, jit: bool) -> dict:
+def _own_times() -> tuple[float, float]:
+    """(CPU seconds run, seconds waiting for a core) of all this process's threads."""
+    run = wait = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as f:
+                ran, waited, _ = f.read().split()
+        except (OSError, ValueError):  # a thread that ended meanwhile
+            continue
+        run, wait = run + int(ran), wait + int(waited)
+    return run / 1e9, wait / 1e9
+
+
+def _busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used since boot (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def one_case(name: str, batch_size: int, warmup: int, steps: int, jit: bool, threads) -> dict:
     """Run one case in this process; returns its figures."""
     import resource
 
@@ -42,6 +81,11 @@ def one_case(name: str, batch_size: int, warmup: int, steps: int, jit: bool) -> 
     import numpy as np
     import tensorflow as tf
 
+    intra, inter = threads
+    if intra:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+    if inter:
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
     from timbre.config import ModelConfig
     from timbre.training.model import build_discriminator, build_generator
     from timbre.training.pix2pix import Pix2Pix, adam
@@ -60,20 +104,79 @@ def one_case(name: str, batch_size: int, warmup: int, steps: int, jit: bool) -> 
     started = time.perf_counter()
     model.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
     warm = time.perf_counter() - started
+    own, machine = _own_times(), _busy_seconds()
     started = time.perf_counter()
     model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    ran, waited = (b - a for a, b in zip(own, _own_times()))
+    others = max(0.0, _busy_seconds() - machine - ran)
     return {
         "case": name,
         "generator_params": model.generator.count_params(),
-        "batch_size": batch_size,
         "samples_per_s": steps * batch_size / seconds,
         "step_s": seconds / steps,
         "warmup_s": warm,
-        "peak_rss_gib": peak_kib / 2**20,
-        "jit": jit,
+        "cores_busy": ran / seconds,
+        "waiting": waited / seconds,
+        "others": others / seconds,
+        "threads": len(os.listdir("/proc/self/task")),
+        "intra": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter": tf.config.threading.get_inter_op_parallelism_threads(),
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
+
+
+def run_case(name: str, args: argparse.Namespace) -> dict | None:
+    """One case in a fresh subprocess; its figures, or None (failure printed)."""
+    command = [sys.executable, __file__, "--one", name, "--batch_size", str(args.batch_size)]
+    command += ["--warmup", str(args.warmup), "--steps", str(args.steps)]
+    command += ["--intra", str(args.intra), "--inter", str(args.inter)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if args.onednn == "off":
+        env["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    done = subprocess.run(
+        command + (["--jit"] if args.jit else []),
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+    )
+    if done.returncode != 0:
+        print(f"{name}: failed\n{done.stderr[-2000:]}")
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _spread(values: list[float]) -> str:
+    return f"{(max(values) - min(values)) / statistics.median(values):.1%}"
+
+
+def report(name: str, runs: list[dict]) -> None:
+    rates = [r["samples_per_s"] for r in runs]
+    per_cpu = [r["samples_per_s"] / r["cores_busy"] for r in runs]
+    for r in runs:
+        print(
+            f"  {r['samples_per_s']:6.2f} samples/s ({r['step_s']:.2f} s/step, "
+            f"{r['samples_per_s'] / r['cores_busy']:5.2f} per CPU-second); cores busy "
+            f"{r['cores_busy']:.2f}, waiting {r['waiting']:.2f} (demand "
+            f"{r['cores_busy'] + r['waiting']:.2f}), others {r['others']:.2f}; "
+            f"{r['threads']} threads (intra {r['intra']}, inter {r['inter']}); peak RSS "
+            f"{r['peak_rss_gib']:.2f} GiB; warm-up {r['warmup_s']:.0f} s"
+        )
+    quiet = [r for r in runs if r["others"] < 0.2]  # runs the rest of the machine left alone
+    alone = (
+        f"; alone (others < 0.2): {statistics.median(r['samples_per_s'] for r in quiet):.2f} "
+        f"samples/s, cores busy {statistics.median(r['cores_busy'] for r in quiet):.2f}, "
+        f"spread {_spread([r['samples_per_s'] for r in quiet])} over {len(quiet)}"
+        if quiet
+        else "; no run had the machine to itself"
+    )
+    print(
+        f"{name:<13} {runs[0]['generator_params'] / 1e6:5.1f} M params, {len(runs)} runs: "
+        f"median {statistics.median(rates):6.2f} samples/s (spread {_spread(rates)}), "
+        f"{statistics.median(per_cpu):5.2f} per CPU-second (spread {_spread(per_cpu)}){alone}",
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -88,49 +191,28 @@ def main() -> int:
         "--warmup", type=int, default=2, help="untimed steps (the first one traces the graph)"
     )
     parser.add_argument("--steps", type=int, default=6, help="timed steps")
+    parser.add_argument("--repeats", type=int, default=3, help="runs (processes) per case")
+    parser.add_argument("--intra", type=int, default=0, help="intra-op threads (0: TF default)")
+    parser.add_argument("--inter", type=int, default=0, help="inter-op threads (0: TF default)")
+    parser.add_argument("--onednn", choices=("on", "off"), default="on", help="oneDNN kernels")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one_case(args.one, args.batch_size, args.warmup, args.steps, args.jit)))
+        threads = (args.intra, args.inter)
+        result = one_case(args.one, args.batch_size, args.warmup, args.steps, args.jit, threads)
+        print(json.dumps(result))
         return 0
     print(
         f"cpu cores: {os.cpu_count()}, batch {args.batch_size}, {args.warmup} warm-up + "
-        f"{args.steps} timed steps, "
-        f"synthetic 256x256 tiles{', XLA' if args.jit else ''}"
+        f"{args.steps} timed steps, {args.repeats} runs per case, synthetic 256x256 tiles, "
+        f"threads intra {args.intra or 'default'} inter {args.inter or 'default'}, oneDNN "
+        f"{args.onednn}{', XLA' if args.jit else ''}; load average {os.getloadavg()[0]:.1f}"
     )
-    root = Path(__file__).resolve().parents[1]
     for name in args.cases.split(","):
-        command = [
-            sys.executable,
-            __file__,
-            "--one",
-            name,
-            "--batch_size",
-            str(args.batch_size),
-            "--warmup",
-            str(args.warmup),
-            "--steps",
-            str(args.steps),
-        ] + (["--jit"] if args.jit else [])
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            cwd=root,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        )
-        if done.returncode != 0:
-            print(f"{name}: failed\n{done.stderr[-2000:]}")
-            continue
-        r = json.loads(done.stdout.strip().splitlines()[-1])
-        print(
-            f"{r['case']:<13} {r['generator_params'] / 1e6:5.1f} M params  "
-            f"{r['samples_per_s']:6.2f} samples/s  "
-            f"({r['step_s']:.2f} s/step)  peak RSS {r['peak_rss_gib']:.2f} GiB  (warm-up "
-            f"{r['warmup_s']:.0f} s)",
-            flush=True,
-        )
+        runs = [r for r in (run_case(name, args) for _ in range(args.repeats)) if r]
+        if runs:
+            report(name, runs)
     print("original project, default model: 2.8 samples/s, 5.2 GiB")
     return 0
 
