@@ -168,3 +168,24 @@ def test_real_tiny_generator_streams_like_the_whole_file(small):
     audio = melody(5.0, small.sample_rate)
     chunked, _ = stream(converter, audio, 9000)
     np.testing.assert_allclose(chunked, converter.convert_unmatched(audio), atol=2e-5)
+
+
+def test_window_and_scale_are_the_spectrogram_modules(small):
+    """The streaming STFT does without librosa (its import is slow): same window, same scale,
+    and its frames equal :func:`timbre.spectrogram.stft`'s (bitwise: the same arithmetic).
+    """
+    import librosa
+
+    plan = TilingPlan.create(small)
+    window = librosa.filters.get_window("hann", small.n_fft, fftbins=True)
+    np.testing.assert_array_equal(plan.stft_window, window)
+    assert plan.magnitude_scale == sp.magnitude_scale(small)
+    audio = melody(1.0, small.sample_rate, seed=9)
+    conversion = StreamingConversion(lambda tiles: tiles, plan)
+    conversion.feed(audio)
+    expected, _ = sp.log_spectrogram(sp.pad_edges(audio, plan.edge_samples, 16000), small)
+    analysed = conversion.spec.shape[1]
+    assert analysed > 50
+    np.testing.assert_array_equal(
+        conversion.spec, expected[:, conversion.base : conversion.base + analysed]
+    )
