@@ -313,7 +313,7 @@ def phase_comparison(
         print(
             f"  {name:<32} LSD {scores['lsd_db']:6.2f} dB  SC {scores['sc']:.3f}  log-mel L1 "
             f"{scores['logmel_l1_db']:5.2f} dB  consistency SC "
-            f"{sp.spectral_convergence(output, wanted, config):.3f}"
+            f"{sp.magnitude_error(output, wanted, config):.3f}"
         )
 
 

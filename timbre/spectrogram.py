@@ -223,11 +223,14 @@ def invert_log_spectrogram(
     return _istft(magnitude * np.exp(1j * phase.astype(np.float32)), config, length)
 
 
-def spectral_convergence(
+def magnitude_error(
     audio: np.ndarray, magnitude: np.ndarray, config: SpectrogramConfig
 ) -> float:
     """``||  |STFT(audio)| - magnitude ||_F / ||magnitude||_F`` over the lowest n_bins bins.
 
+    How far audio's magnitude is from a wanted one (e.g. how consistent an
+    inversion is); the evaluation's multi-resolution spectral convergence is
+    :func:`timbre.evaluation.metrics.spectral_convergence`.
     ``magnitude`` is unscaled STFT magnitude, shape (n_bins, n_frames).
     """
     rebuilt = np.abs(stft(audio, config)[: magnitude.shape[0]])

@@ -192,7 +192,7 @@ def spectral_convergence(
     For each ``n_fft`` in ``fft_sizes`` (hop ``n_fft // 4``), with ``M`` the STFT
     magnitude of the bins at or below ``max_hz``:
     ``SC_n = ||M_est - M_ref||_F / ||M_ref||_F``
-    (:func:`timbre.spectrogram.spectral_convergence`); the result is the mean
+    (:func:`timbre.spectrogram.magnitude_error`); the result is the mean
     over resolutions. 0 for identical signals; a gain ``g`` gives ``|1 - g|``
     (0.5: 0.5); a silent estimate gives 1.
 
@@ -220,7 +220,7 @@ def spectral_convergence(
             tile_frames=1,
         )
         magnitude = np.abs(sp.stft(reference, config)[:n_bins])
-        values.append(sp.spectral_convergence(estimate, magnitude, config))
+        values.append(sp.magnitude_error(estimate, magnitude, config))
     return float(np.mean(values))
 
 

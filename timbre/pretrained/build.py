@@ -7,7 +7,8 @@ model size and the number of steps are all fixed there), resumable like the
 demo, then packages the trained generator into ``timbre/pretrained/<name>/``:
 ``config.json`` and ``generator.keras`` with its weights stored as float16
 (all but the output layer's; conversion computes in float32:
-:func:`timbre.conversion.keras_backend.computing_in` upcasts them), and writes ``MODEL_CARD.md`` with the recipe and the evaluation.
+:func:`timbre.conversion.keras_backend.computing_in` upcasts them), and writes
+``MODEL_CARD.md`` with the recipe and the evaluation.
 """
 
 from __future__ import annotations
