@@ -223,9 +223,7 @@ def invert_log_spectrogram(
     return _istft(magnitude * np.exp(1j * phase.astype(np.float32)), config, length)
 
 
-def magnitude_error(
-    audio: np.ndarray, magnitude: np.ndarray, config: SpectrogramConfig
-) -> float:
+def magnitude_error(audio: np.ndarray, magnitude: np.ndarray, config: SpectrogramConfig) -> float:
     """``||  |STFT(audio)| - magnitude ||_F / ||magnitude||_F`` over the lowest n_bins bins.
 
     How far audio's magnitude is from a wanted one (e.g. how consistent an
