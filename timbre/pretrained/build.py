@@ -19,6 +19,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from timbre import audio_manifest
 from timbre.cli.common import positive_int, run
 from timbre.fileio import atomic_path, read_json, write_json
 from timbre.modeldir import ModelDir
@@ -59,9 +60,8 @@ def write_card(work: Path, destination: Path) -> Path:
     from timbre.cli.demo import CONDITIONS, EVAL_SETS, HELD_OUT, PRESETS
 
     preset = PRESETS[PRESET]
-    audios = read_json(work / "audios" / "manifest.json")
-    pools = audios.get("pools", {}).get("keyboard_acoustic", [])
-    held = read_json(work / "held_out" / "manifest.json").get("pools", {})
+    pools = audio_manifest.read(work / "audios").get("pools", {}).get("keyboard_acoustic", [])
+    held = audio_manifest.read(work / "held_out").get("pools", {})
     sizes = {p.name: p.stat().st_size for p in destination.iterdir() if p.is_file()}
     lines = [
         f"# Model card: `{destination.name}` (keyboard_acoustic -> string_acoustic)",
