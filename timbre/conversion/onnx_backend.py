@@ -51,6 +51,9 @@ class OnnxGenerator:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only
+        # Idle threads sleep instead of spinning between ops: on a machine shared with other
+        # work, spinning burnt 1.8x the CPU per tile and took longer (bench_predict.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads is not None:
             options.intra_op_num_threads = threads
         self.path = Path(path)
