@@ -306,10 +306,6 @@ class _Ledger:
         done = output.is_file() and (png is None or png.is_file())
         return done and self.entries.get(self.key(output)) == fingerprint
 
-    def claims(self, output: Path) -> bool:
-        """Whether an earlier unfinished run of some command started this output."""
-        return self.key(output) in self.entries
-
     def start(self, output: Path, fingerprint: str) -> None:
         self.entries[self.key(output)] = fingerprint
         self._save()
@@ -380,7 +376,7 @@ def _todo(plan: Plan, ledger: _Ledger, force: bool) -> tuple[Plan, list[str], in
         if ledger.complete(output, png, fingerprint):
             skipped += 1
             continue
-        ours = ledger.claims(output) and ledger.entries[ledger.key(output)] == fingerprint
+        ours = ledger.entries.get(ledger.key(output)) == fingerprint  # started by this command
         existing += [p for p in (output, png) if p is not None and p.exists() and not ours]
         todo.append((source, output, png))
         fingerprints.append(fingerprint)
@@ -390,7 +386,9 @@ def _todo(plan: Plan, ledger: _Ledger, force: bool) -> tuple[Plan, list[str], in
     return todo, fingerprints, skipped
 
 
-def _convert_all(converter, todo: Plan, fingerprints: list[str], ledger, args, several) -> int:
+def _convert_all(
+    converter, todo: Plan, fingerprints: list[str], ledger: _Ledger, args, several: bool
+) -> int:
     """Convert each planned file; returns how many failed (a full disk stops the run)."""
     failed = 0
     for (source, target, png), fingerprint in tqdm(
