@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from helpers import write_midi
@@ -50,19 +53,26 @@ def test_the_bank_of_a_soundfont_knows_its_program(strings_bank):
 
 
 def test_render_pairs_with_fluidsynth_aligns_every_instrument(tmp_path):
-    banks = notebank.prepare_soundfont_bank(
-        tmp_path / "bank",
-        ["keyboard_acoustic", "string_acoustic"],
-        progress=False,
-        pitches=(60,),
-    )
     for k in range(3):
         write_midi(tmp_path / "midi" / f"p{k}.mid", [(0.0, 4.5, 60 + k, 90), (1.0, 2.0, 67, 60)])
-    config = SynthConfig(sample_rate=16000, renderer="fluidsynth")
-    for folder, jobs in (("one", 1), ("two", 2)):
-        render.render_pairs(
-            tmp_path / "midi", tmp_path / folder, banks, config, jobs=jobs, progress=False
-        )
+    # In a fresh interpreter, as synthesize_audios.py runs: FluidSynth's float arithmetic
+    # follows the process's floating-point state, which TensorFlow (imported by other tests
+    # in this process) changes, so the parent and a spawned worker would differ here.
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from timbre.config import SynthConfig\n"
+        "from timbre.synthesis import notebank, render\n"
+        "root = Path(sys.argv[1])\n"
+        "banks = notebank.prepare_soundfont_bank(root / 'bank', ['keyboard_acoustic', "
+        "'string_acoustic'], progress=False, pitches=(60,))\n"
+        "config = SynthConfig(sample_rate=16000, renderer='fluidsynth')\n"
+        "for folder, jobs in (('one', 1), ('two', 2)):\n"
+        "    render.render_pairs(root / 'midi', root / folder, banks, config, jobs=jobs,\n"
+        "                        progress=False)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
     for k in range(3):
         files = [
             tmp_path / f / i / f"p{k}.wav"
