@@ -37,7 +37,7 @@ from timbre.audio_manifest import remove_temporaries
 from timbre.cli.common import positive_int, run
 from timbre.errors import AudioError, DatasetError, ModelError
 from timbre.fileio import read_json, run_lock, write_json
-from timbre.modeldir import read_model_info
+from timbre.modeldir import ModelDir, read_model_info
 
 Plan = list[tuple[Path, Path, "Path | None"]]
 OUTPUT_RATES = (8000, 192000)  # --sample_rate bounds, Hz
@@ -67,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="predict.py", description=summary[0].upper() + summary[1:]
     )
     parser.add_argument(
-        "--model", required=True, help="model directory, or the generator.keras inside one"
+        "--model",
+        help="a model directory (or the generator.keras inside one), or the name of a model "
+        "shipped with timbre (timbre models lists them; default: the shipped "
+        "keyboard_to_strings)",
     )
     parser.add_argument(
         "--input",
@@ -325,7 +328,7 @@ class _Ledger:
 
 def _model_fingerprint(generator: Path, args: argparse.Namespace) -> dict:
     """What, besides the input, decides an output's content."""
-    config = generator.parent / "config.json"
+    config = ModelDir(generator.parent).config
     files = {
         str(path.resolve()): [path.stat().st_size, path.stat().st_mtime_ns]
         for path in (generator, config)
@@ -423,6 +426,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         source, target = Path(args.input), Path(args.output)
         plan = plan_paths(source, target, plot=args.plot, subtype=args.subtype)
         generator = check_model_file(args.model)
+        if args.model is None:
+            print(
+                f"using the shipped model {generator.parent.name} ({generator.parent}); "
+                "--model picks another"
+            )
         folder = _output_folder(source, target)
         with run_lock(folder, "predict.py"):
             _remove_stale(plan, folder)

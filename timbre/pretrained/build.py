@@ -58,11 +58,14 @@ def package(work: Path, destination: Path) -> Path:
 def write_card(work: Path, destination: Path) -> Path:
     """``MODEL_CARD.md``: what the model was trained on, how, and how well it does."""
     from timbre.cli.demo import CONDITIONS, EVAL_SETS, HELD_OUT, PRESETS
+    from timbre.training.checkpoints import read_history
 
     preset = PRESETS[PRESET]
     pools = audio_manifest.read(work / "audios").get("pools", {}).get("keyboard_acoustic", [])
     held = audio_manifest.read(work / "held_out").get("pools", {})
     sizes = {p.name: p.stat().st_size for p in destination.iterdir() if p.is_file()}
+    history = read_history(work / "model")
+    minutes = sum(row.get("seconds", 0.0) for row in history) / 60
     lines = [
         f"# Model card: `{destination.name}` (keyboard_acoustic -> string_acoustic)",
         "",
@@ -84,6 +87,8 @@ def write_card(work: Path, destination: Path) -> Path:
         f"the L1 loss ({preset.mode} mode).",
         f"- Training: {json.dumps(preset.train.to_dict())}; the exported generator is the "
         "epoch with the lowest validation L1.",
+        f"- Budget: {len(history)} epochs of {preset.train.steps_per_epoch} steps, "
+        f"{minutes:.0f} minutes of training on a 2-core CPU (no GPU).",
         f"- Files: {', '.join(f'{name} ({size / 1e6:.1f} MB)' for name, size in sizes.items())}; "
         "the generator's weights are stored as float16 and computed in float32.",
         "",
