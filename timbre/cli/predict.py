@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from timbre.audio import AUDIO_SUFFIXES, SUBTYPES, AudioWriter, is_audio_file
 from timbre.audio_manifest import remove_temporaries
-from timbre.cli.common import positive_int, run
+from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
 from timbre.errors import AudioError, DatasetError, ModelError
 from timbre.fileio import read_json, run_lock, write_json
 from timbre.modeldir import ModelDir, read_model_info
@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="overwrite existing outputs (a rerun after an interruption needs no --force)",
     )
+    add_output_flags(parser)
     return parser
 
 
@@ -395,7 +396,7 @@ def _convert_all(
     """Convert each planned file; returns how many failed (a full disk stops the run)."""
     failed = 0
     for (source, target, png), fingerprint in tqdm(
-        list(zip(todo, fingerprints)), unit="file", disable=not several
+        list(zip(todo, fingerprints)), unit="file", disable=args.quiet or not several
     ):
         ledger.start(target, fingerprint)
         try:
@@ -405,7 +406,7 @@ def _convert_all(
                 args.sample_rate,
                 subtype=args.subtype,
                 plot_path=png,
-                progress=not several,
+                progress=not (args.quiet or several),
             )
         except AudioError as e:
             if not target.exists():  # nothing was written (atomic): nothing to remember
@@ -440,9 +441,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{skipped} of {len(plan)} files already converted by this command; kept")
             failed = 0
             if todo:
-                from timbre.conversion.converter import (
-                    load_converter,
-                )  # TensorFlow loads only once the paths are fine
+                from timbre.conversion.backends import choose_backend
+                from timbre.conversion.converter import load_converter
+
+                if choose_backend(read_model_info(generator), precision=args.precision) == "keras":
+                    start_tensorflow(args.verbose)  # TensorFlow loads only once the paths are fine
 
                 converter = load_converter(
                     args.model,
