@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from timbre.errors import BusyError, DatasetError
+from timbre.errors import BusyError, DatasetError, TimbreError
 
 try:
     import fcntl
@@ -173,3 +173,18 @@ def _locked(path: Path, folder: Path) -> int:
         if same:
             return fd
         os.close(fd)
+
+
+@contextlib.contextmanager
+def naming_failures(path: str | os.PathLike) -> Iterator[None]:
+    """Give an ``OSError`` that names no file (a full disk mid-write) the name of ``path``.
+
+    So ``cli.common.run`` can say which folder or file could not be written.
+    Errors that name their file, and timbre's own, pass unchanged.
+    """
+    try:
+        yield
+    except OSError as e:
+        if isinstance(e, TimbreError) or e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e

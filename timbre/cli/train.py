@@ -7,7 +7,6 @@ the generator alone, L1 loss, no discriminator flags).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +14,8 @@ from pathlib import Path
 from timbre import store
 from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
 from timbre.config import DISTRIBUTE, MIXED_PRECISION, ModelConfig, TrainConfig
-from timbre.errors import ConfigError, DatasetError, TimbreError
-from timbre.fileio import read_json, run_lock
+from timbre.errors import ConfigError, DatasetError
+from timbre.fileio import naming_failures, read_json, run_lock
 
 DESCRIPTIONS = {
     "gan": (
@@ -315,7 +314,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
     if args.findlr:
         from timbre.training import lr_finder
 
-        with run_lock(model_dir, "train.py --findlr"), _naming(model_dir):
+        with run_lock(model_dir, "train.py --findlr"), naming_failures(model_dir):
             result = lr_finder.find_learning_rate(
                 features, model_dir, args.origin, args.target, **common
             )
@@ -324,7 +323,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
             f"{model_dir / lr_finder.CSV_FILE} and {model_dir / lr_finder.PNG_FILE})"
         )
         return 0
-    with _naming(model_dir):
+    with naming_failures(model_dir):
         result = loop.train(
             features,
             model_dir,
@@ -344,17 +343,6 @@ def body(args: argparse.Namespace, mode: str) -> int:
         f"{result.generator_path}"
     )
     return 0
-
-
-@contextlib.contextmanager
-def _naming(model_dir: Path):
-    """Give a failed write that names no file (a full disk) the model directory's name."""
-    try:
-        yield
-    except OSError as e:
-        if isinstance(e, TimbreError) or e.filename is not None:
-            raise
-        raise OSError(e.errno, e.strerror or str(e), str(model_dir)) from e
 
 
 def main(argv: Sequence[str] | None = None, mode: str = "gan") -> int:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import concurrent.futures.process
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -44,7 +43,7 @@ from timbre import audio, audio_manifest
 from timbre.audio_manifest import SPLITS, check_inside, split_pieces
 from timbre.config import AugmentConfig, SynthConfig
 from timbre.errors import DatasetError, MidiError, NoteBankError, TimbreError
-from timbre.fileio import read_json, run_lock, write_json
+from timbre.fileio import naming_failures, read_json, run_lock, write_json
 from timbre.parallel import check_jobs, pool_context
 from timbre.synthesis import augment as augmentation
 from timbre.synthesis import midi
@@ -199,7 +198,7 @@ def render_pairs(
 
 def _write_manifest(audios: Path, *contents) -> Path:
     """:func:`timbre.audio_manifest.write`; a failed write (a full disk) names the manifest."""
-    with _naming(audio_manifest.manifest_path(audios)):
+    with naming_failures(audio_manifest.manifest_path(audios)):
         return audio_manifest.write(audios, *contents)
 
 
@@ -294,7 +293,7 @@ class _Ledger:
                 self.entries[name] = digest
 
     def _write(self) -> None:
-        with _naming(self.path):
+        with naming_failures(self.path):
             write_json(self.path, dict(sorted(self.entries.items())))
         self.log.unlink(missing_ok=True)
 
@@ -302,19 +301,8 @@ class _Ledger:
 def _record(audios: Path, name: str, digest: str) -> None:
     """Append a finished piece to the ledger's log (one short line: atomic across workers)."""
     log = audios / STATE_LOG
-    with _naming(log), open(log, "a") as f:
+    with naming_failures(log), open(log, "a") as f:
         f.write(json.dumps([name, digest]) + "\n")
-
-
-@contextlib.contextmanager
-def _naming(path: Path):
-    """Give a failed write that names no file (a full disk) the name of ``path``."""
-    try:
-        yield
-    except OSError as e:
-        if isinstance(e, TimbreError) or e.filename is not None:
-            raise
-        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
 
 
 def _run(
