@@ -265,3 +265,15 @@ def test_the_demo_sized_generator_exports(tmp_path):
     fast, _ = backends.load_generator(folder)
     assert fast.backend == "onnx"
     np.testing.assert_allclose(fast(tiles), KerasGenerator(generator)(tiles), atol=1e-4)
+
+
+def test_a_tf2onnx_failure_is_a_model_error(tmp_path, model_dir, monkeypatch):
+    import tf2onnx
+
+    def fail(*args, **kwargs):
+        raise ValueError("unsupported op")
+
+    monkeypatch.setattr(tf2onnx.convert, "from_function", fail)
+    with pytest.raises(ModelError, match="tf2onnx could not convert the graph .ValueError"):
+        export.export_converter(model_dir, tmp_path / "c.onnx", "onnx")
+    assert not (tmp_path / "c.onnx").exists()

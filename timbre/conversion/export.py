@@ -58,6 +58,8 @@ def _onnx_proto(function: tf.types.experimental.GenericFunction, spec: tf.Tensor
     quiet.setLevel(logging.ERROR)
     try:
         proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=ONNX_OPSET)
+    except Exception as e:  # tf2onnx raises ValueError, KeyError, RuntimeError...
+        raise ModelError(f"tf2onnx could not convert the graph ({type(e).__name__}: {e})") from e
     finally:
         quiet.setLevel(level)
     return proto
@@ -81,7 +83,7 @@ def write_generator_onnx(model: keras.Model, path: str | os.PathLike, source: Pa
             file's metadata (:data:`timbre.conversion.generator.SOURCE_KEY`).
 
     Raises:
-        ModelError: tf2onnx is not installed.
+        ModelError: tf2onnx is not installed or cannot convert the model.
     """
     float32 = computing_in(model, "float32")
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="tiles")
