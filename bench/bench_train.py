@@ -21,9 +21,17 @@ records:
 
 Each case prints its runs, the median and the spread ((max - min) / median of
 samples/s). ``--intra`` / ``--inter`` set TensorFlow's thread pools (0: its
-default), ``--onednn off`` sets ``TF_ENABLE_ONEDNN_OPTS=0``, so the causes of a
+default), ``--onednn off`` sets ``TF_ENABLE_ONEDNN_OPTS=0``, ``--autotune off``
+turns tf.data's autotuning off for the input pipeline, so the causes of a
 spread can be told apart. On a machine shared with other work, compare runs by
 cores busy and waiting, not by samples/s alone.
+
+Found with it (2 cores, nothing else running): with tf.data's autotuning on (its
+default, and the training pipeline's), about half of the ``fit`` calls ran the
+step on one core (cores busy 1.0-1.2, 25.1 samples/s for the demo model in
+float32, against 43-48 on two cores), decided afresh by every ``fit`` call, even
+within one process; the same compiled step called directly was always on two
+cores. With ``--autotune off`` every run used both cores.
 
 For scale: the original project trained the default model at 2.8 samples/s
 with 5.2 GiB on this kind of machine (eager loop).
@@ -72,7 +80,9 @@ def _busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def one_case(name: str, batch_size: int, warmup: int, steps: int, jit: bool, threads) -> dict:
+def one_case(
+    name: str, batch_size: int, warmup: int, steps: int, jit: bool, threads, autotune: bool
+) -> dict:
     """Run one case in this process; returns its figures."""
     import resource
 
@@ -100,7 +110,9 @@ def one_case(name: str, batch_size: int, warmup: int, steps: int, jit: bool, thr
     batch = tuple(
         rng.uniform(-1, 1, (batch_size, 256, 256, 1)).astype(np.float32) for _ in range(2)
     )
-    data = tf.data.Dataset.from_tensors(batch).repeat()
+    options = tf.data.Options()
+    options.autotune.enabled = autotune
+    data = tf.data.Dataset.from_tensors(batch).repeat().with_options(options)
     started = time.perf_counter()
     model.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
     warm = time.perf_counter() - started
@@ -131,6 +143,7 @@ def run_case(name: str, args: argparse.Namespace) -> dict | None:
     command = [sys.executable, __file__, "--one", name, "--batch_size", str(args.batch_size)]
     command += ["--warmup", str(args.warmup), "--steps", str(args.steps)]
     command += ["--intra", str(args.intra), "--inter", str(args.inter)]
+    command += ["--autotune", args.autotune]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if args.onednn == "off":
         env["TF_ENABLE_ONEDNN_OPTS"] = "0"
@@ -195,19 +208,29 @@ def main() -> int:
     parser.add_argument("--intra", type=int, default=0, help="intra-op threads (0: TF default)")
     parser.add_argument("--inter", type=int, default=0, help="inter-op threads (0: TF default)")
     parser.add_argument("--onednn", choices=("on", "off"), default="on", help="oneDNN kernels")
+    parser.add_argument(
+        "--autotune",
+        choices=("on", "off"),
+        default="on",
+        help="tf.data autotuning of the input pipeline (on: tf.data's default)",
+    )
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         threads = (args.intra, args.inter)
-        result = one_case(args.one, args.batch_size, args.warmup, args.steps, args.jit, threads)
+        autotune = args.autotune == "on"
+        result = one_case(
+            args.one, args.batch_size, args.warmup, args.steps, args.jit, threads, autotune
+        )
         print(json.dumps(result))
         return 0
     print(
         f"cpu cores: {os.cpu_count()}, batch {args.batch_size}, {args.warmup} warm-up + "
         f"{args.steps} timed steps, {args.repeats} runs per case, synthetic 256x256 tiles, "
         f"threads intra {args.intra or 'default'} inter {args.inter or 'default'}, oneDNN "
-        f"{args.onednn}{', XLA' if args.jit else ''}; load average {os.getloadavg()[0]:.1f}"
+        f"{args.onednn}, tf.data autotune {args.autotune}{', XLA' if args.jit else ''}; load "
+        f"average {os.getloadavg()[0]:.1f}"
     )
     for name in args.cases.split(","):
         runs = [r for r in (run_case(name, args) for _ in range(args.repeats)) if r]
