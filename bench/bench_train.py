@@ -27,11 +27,12 @@ spread can be told apart. On a machine shared with other work, compare runs by
 cores busy and waiting, not by samples/s alone.
 
 Found with it (2 cores, nothing else running): with tf.data's autotuning on (its
-default, and the training pipeline's), about half of the ``fit`` calls ran the
-step on one core (cores busy 1.0-1.2, 25.1 samples/s for the demo model in
-float32, against 43-48 on two cores), decided afresh by every ``fit`` call, even
-within one process; the same compiled step called directly was always on two
-cores. With ``--autotune off`` every run used both cores.
+default, and the training pipeline's until it was turned off), about half of the
+``fit`` calls ran the step on one core (cores busy 1.0-1.2, 25.1 samples/s for
+the demo model in float32, against 43-48 on two cores), decided afresh by every
+``fit`` call, even within one process; the same compiled step called directly was
+always on two cores. With ``--autotune off`` (the default, as training now runs)
+every run used both cores.
 
 For scale: the original project trained the default model at 2.8 samples/s
 with 5.2 GiB on this kind of machine (eager loop).
@@ -97,6 +98,7 @@ def one_case(
     if inter:
         tf.config.threading.set_inter_op_parallelism_threads(inter)
     from timbre.config import ModelConfig
+    from timbre.training.dataset import STEADY
     from timbre.training.model import build_discriminator, build_generator
     from timbre.training.pix2pix import Pix2Pix, adam
 
@@ -110,9 +112,9 @@ def one_case(
     batch = tuple(
         rng.uniform(-1, 1, (batch_size, 256, 256, 1)).astype(np.float32) for _ in range(2)
     )
-    options = tf.data.Options()
-    options.autotune.enabled = autotune
-    data = tf.data.Dataset.from_tensors(batch).repeat().with_options(options)
+    data = tf.data.Dataset.from_tensors(batch).repeat()
+    if not autotune:
+        data = data.with_options(STEADY)  # the training pipeline's options
     started = time.perf_counter()
     model.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
     warm = time.perf_counter() - started
@@ -211,8 +213,9 @@ def main() -> int:
     parser.add_argument(
         "--autotune",
         choices=("on", "off"),
-        default="on",
-        help="tf.data autotuning of the input pipeline (on: tf.data's default)",
+        default="off",
+        help="tf.data autotuning of the input pipeline (off: as training runs, "
+        "timbre.training.dataset.STEADY; on: tf.data's default)",
     )
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     parser.add_argument("--one", help=argparse.SUPPRESS)

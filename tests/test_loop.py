@@ -240,6 +240,25 @@ def test_train_data_chains_the_epochs_a_resumed_run_reads(tmp_path):
     assert not np.array_equal(whole[0], whole[5])  # every epoch its own order
 
 
+def test_training_and_validation_pipelines_run_without_tf_data_autotuning(tmp_path):
+    """Autotuning on, about half of the ``fit`` calls ran the step on one of two cores
+    (``bench/bench_train.py``); the options must reach the pipeline ``fit`` iterates."""
+    import tensorflow as tf
+
+    from timbre.training import loop
+
+    features = make_features(tmp_path)
+    run, manifest = loop.prepare(
+        features, tmp_path / "m", "keys", "strings", "gan", TINY_MODEL, FAST, False, False
+    )
+    data = loop.open_data(run, manifest)
+    pipelines = [
+        loop.train_data(run, data, range(0, 2), 3),
+        loop._val_data(run, data, tf.distribute.get_strategy()),
+    ]
+    assert [pipeline.options().autotune.enabled for pipeline in pipelines] == [False, False]
+
+
 def _cli_args(features: Path, model_dir: Path, *extra: str) -> list[str]:
     return [
         "--dataset_path",

@@ -31,6 +31,14 @@ window. For tile ``i`` with start frame ``s_i``, the sample is the
 audio, never padding). Origin and target get the same shift, so the pair stays
 aligned. Shifts are drawn from ``seed`` and the batch number: deterministic.
 A piece with a single tile is never shifted.
+
+The pipeline runs with tf.data's autotuning off (:data:`STEADY`). With it on,
+about half of Keras's ``fit`` calls ran the compiled step on one of two cores
+(``bench/bench_train.py``: 25 against 45 samples/s for the demo model, decided
+afresh per ``fit`` call, i.e. per epoch); off, every call used both. The map
+and prefetch keep ``AUTOTUNE`` as their size, which without the autotuner
+means one reader per core and a fixed buffer: reading is ~100x faster than a
+step, so nothing waits on it.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from timbre.errors import ConfigError, DatasetError
 from timbre.store import FeatureManifest, load_manifest, tile_file_layout
 
 __all__ = [
+    "STEADY",
     "PairSet",
     "open_pairs",
     "pair_dataset",
@@ -57,6 +66,15 @@ __all__ = [
     "count_pairs",
     "split_by_fraction",
 ]
+
+
+def _steady_options() -> tf.data.Options:
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
+STEADY = _steady_options()  # the training pipeline's tf.data options (module docstring)
 
 
 def split_by_fraction(
@@ -356,7 +374,7 @@ def pair_dataset(
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(known))  # so len() works
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder).enumerate()
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(STEADY)
 
 
 def _pass_order(n_pairs: int, shuffle: bool, seed: tf.Tensor, number: tf.Tensor) -> tf.data.Dataset:

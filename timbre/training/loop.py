@@ -516,7 +516,8 @@ def _epochs_pipeline(
             repeat=True,
         ).take(batches)
 
-    return tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch).prefetch(2)
+    chained = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch).prefetch(2)
+    return chained.with_options(dataset.STEADY)  # options apply per pipeline, not per part
 
 
 def _val_data(run: Run, data: RunData, strategy: tf.distribute.Strategy) -> tf.data.Dataset | None:
@@ -528,6 +529,7 @@ def _val_data(run: Run, data: RunData, strategy: tf.distribute.Strategy) -> tf.d
     if data.val is None:
         return None
     batches = dataset.pair_dataset(data.val, run.train.batch_size, shuffle=False, augment=False)
+    batches = batches.with_options(dataset.STEADY)
     if worker_count(strategy) > 1:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
