@@ -203,6 +203,23 @@ def test_limiter_gain_moves_in_ramps():
     assert gain.min() < 0.5 and steps.max() < 0.05
 
 
+@pytest.mark.parametrize("size", [1, 3, 7, 883])  # odd, centred: the limiter's 2 W + 1
+def test_window_minima_equal_scipy_minimum_filter(size, rng):
+    """The limiter's running minimum (NumPy, so that conversion need not import SciPy) is
+    scipy.ndimage.minimum_filter1d on every window that fits, on noise and on the plateaus of
+    ones the limiter sees.
+    """
+    from scipy import ndimage
+
+    half = size // 2
+    for length in [size, size + 1, 3 * size - 1, 3 * size, 5000]:
+        noise = rng.uniform(0, 1, length)
+        plateaus = np.where(rng.uniform(0, 1, length) < 0.995, 1.0, noise)
+        for values in (noise, plateaus):
+            expected = ndimage.minimum_filter1d(values, size)[half : length - half]
+            np.testing.assert_array_equal(audio._window_minima(values, size), expected)
+
+
 def test_resampler_streams_like_resample():
     samples = sine(440, 1.0, 22050, 0.5)
     stream = audio.Resampler(22050, 16000)

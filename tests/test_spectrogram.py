@@ -1,28 +1,60 @@
+import json
 import subprocess
 import sys
+import warnings
 
 import librosa
 import numpy as np
 import pytest
 from conftest import sine
+from helpers import SMALL_SPEC
 
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError
 
+CONFIGS = {
+    "demo": SpectrogramConfig(),
+    "small": SMALL_SPEC,
+    "odd": SpectrogramConfig(sample_rate=16000, n_fft=255, hop_length=100, n_bins=32),
+}  # the demo's and the small tests' settings, and a hop that does not divide n_fft
 
-def _band_limited(audio, config):
-    """The audio with STFT bins at and above n_bins removed (what the inverse can give back)."""
-    spectrum = sp.stft(audio, config)
-    spectrum[config.n_bins :] = 0
+
+def _test_lengths(config: SpectrogramConfig) -> list[int]:
+    """Shorter than a hop and than n_fft, n_fft +- 1, and every remainder modulo the hop."""
+    short = [1, 2, config.hop_length - 1, config.n_fft - 1, config.n_fft, config.n_fft + 1]
+    return short + [3 * config.n_fft + r for r in range(config.hop_length)]
+
+
+def _librosa_stft(audio: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
+        return librosa.stft(
+            audio,
+            n_fft=config.n_fft,
+            hop_length=config.hop_length,
+            window="hann",
+            center=True,
+            pad_mode="constant",
+        )
+
+
+def _librosa_istft(spectrum: np.ndarray, config: SpectrogramConfig, length: int) -> np.ndarray:
+    full = np.zeros((config.n_fft // 2 + 1, spectrum.shape[1]), dtype=np.complex64)
+    full[: spectrum.shape[0]] = spectrum
     return librosa.istft(
-        spectrum,
+        full,
         hop_length=config.hop_length,
         n_fft=config.n_fft,
         window="hann",
         center=True,
-        length=len(audio),
+        length=length,
     )
+
+
+def _band_limited(audio, config):
+    """The audio with STFT bins at and above n_bins removed (what the inverse can give back)."""
+    return _librosa_istft(sp.stft(audio, config)[: config.n_bins], config, len(audio))
 
 
 @pytest.mark.parametrize("length", [1, 100, 511, 1023, 1024, 4097, 44101])
@@ -90,6 +122,36 @@ def test_stft_agrees_with_librosa(spec_config, rng):
     np.testing.assert_allclose(
         sp.denormalise(spec, spec_config), reference * 2 / 512, rtol=1e-4, atol=1e-7
     )
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_stft_and_inverse_equal_librosa(name, rng):
+    """The NumPy STFT and inverse (so that conversion need not import librosa) against
+    librosa's, at every length class. Both inverses divide by the summed squared window, which
+    falls to ~1e-10 on the last frame's tail: past the signal, only the lowest bins' inverse
+    grows there to hundreds, so float32 rounding is relative (rtol).
+    """
+    config = CONFIGS[name]
+    window = librosa.filters.get_window("hann", config.n_fft, fftbins=True)
+    np.testing.assert_array_equal(sp.hann_window(config.n_fft), window)
+    assert sp.magnitude_scale(config) == 2.0 / np.sum(window)
+    for length in _test_lengths(config):
+        audio = rng.uniform(-1, 1, length).astype(np.float32)
+        expected = _librosa_stft(audio, config)
+        spectrum = sp.stft(audio, config)
+        assert spectrum.shape == expected.shape and spectrum.dtype == np.complex64
+        np.testing.assert_allclose(spectrum, expected, rtol=0, atol=1e-5, err_msg=f"{length=}")
+        for bins in (config.n_fft // 2 + 1, config.n_bins):
+            for out_length in (length, max(1, length - 3), length + config.hop_length + 5):
+                rebuilt = sp.istft(expected[:bins], config, out_length)
+                assert rebuilt.shape == (out_length,) and rebuilt.dtype == np.float32
+                np.testing.assert_allclose(
+                    rebuilt,
+                    _librosa_istft(expected[:bins], config, out_length),
+                    rtol=1e-6,
+                    atol=1e-5,
+                    err_msg=f"{length=}, {bins=}, {out_length=}",
+                )
 
 
 @pytest.mark.parametrize("n_frames", [0, 1, 255, 256, 257, 1000])
@@ -179,12 +241,73 @@ def test_errors(spec_config):
         sp.blend_window(256, 10, context_frames=128)
 
 
-def test_import_does_not_load_tensorflow():
-    code = (
-        "import sys, timbre.spectrogram, timbre.audio, timbre.config; "
-        "sys.exit('tensorflow' in sys.modules)"
+def _loaded_after(code: str, packages: tuple[str, ...]) -> list[str]:
+    """Run ``code`` in a fresh interpreter; the ``packages`` whose modules it then holds."""
+    code += (
+        "\nimport json, sys\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(packages)!r})))\n"
     )
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_import_does_not_load_tensorflow():
+    code = "import timbre.spectrogram, timbre.audio, timbre.config"
+    assert _loaded_after(code, ("tensorflow", "keras")) == []
+
+
+CONVERSION = """
+import numpy as np, soundfile as sf
+from timbre import audio
+from timbre.config import SpectrogramConfig
+from timbre.conversion.converter import Converter
+
+class Identity:  # a Generator without a model: tiles in, tiles out
+    backend, precision = "onnx", "float32"
+    def __init__(self, config):
+        self.tile_shape = (config.n_bins, config.tile_frames)
+    def __call__(self, tiles):
+        return tiles
+
+config = SpectrogramConfig()
+converter = Converter(Identity(config), config)
+tone = (0.5 * np.sin(np.arange(config.sample_rate) * 0.06)).astype(np.float32)
+assert np.max(np.abs(converter.convert(tone) - tone)) < 0.05
+sf.write({input!r}, tone, config.sample_rate)
+converter.convert_file({input!r}, {output!r})
+assert audio.PeakLimiter(config.sample_rate).feed(np.full(5000, 2.0, np.float32)).max() < 1
+"""
+
+
+@pytest.fixture(scope="module")
+def conversion_imports(tmp_path_factory) -> list[str]:
+    """Packages a fresh interpreter holds after converting with the input's phase: in memory,
+    a file (streamed) and the limiter.
+    """
+    folder = tmp_path_factory.mktemp("conversion")
+    code = CONVERSION.format(input=str(folder / "in.wav"), output=str(folder / "out.wav"))
+    return _loaded_after(code, ("librosa", "scipy", "numba"))
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        "librosa",
+        "numba",
+        pytest.param(
+            "scipy",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="timbre/conversion/streaming.py imports scipy.signal for its STFT window "
+                "(sp.hann_window is that window)",
+            ),
+        ),
+    ],
+)
+def test_conversion_imports_no_librosa_scipy_or_numba(conversion_imports, package):
+    """predict.py's start-up: librosa, SciPy and numba cost it ~1 s (imports, the first STFT)."""
+    assert package not in conversion_imports
 
 
 def test_tile_borders():
@@ -245,3 +368,65 @@ def test_padded_inversion_has_no_edge_blow_up(remainder, spec_config, rng):
     assert end_ratio(padded) < 2.0
     if remainder >= 496:
         assert end_ratio(perturbed_inverse(audio)) > 2.0  # the bug the padding removes
+
+
+def _scipy_extrapolate(history, count, sample_rate, nudge=0.0):
+    """:func:`timbre.spectrogram.extrapolate` as it was, with SciPy; ``nudge`` scales the lag-0
+    autocorrelation by ``1 + nudge`` more (a float64 rounding of the system's input).
+    """
+    from scipy import linalg, signal
+
+    seg = np.asarray(history, dtype=np.float64)
+    mean = float(np.mean(seg)) if seg.size else 0.0
+    seg = seg - mean
+    order = min(max(1, round(sp.EDGE_ORDER_S * sample_rate)), len(seg) // 4)
+    if order < 2 or float(np.sum(np.square(seg))) <= 1e-20 * max(1, len(seg)):
+        return np.full(count, mean, dtype=np.float32)
+    size = 1 << int(np.ceil(np.log2(2 * len(seg))))
+    spectrum = np.fft.rfft(seg * np.hanning(len(seg)), size)
+    lags = np.fft.irfft(np.abs(spectrum) ** 2, size)[: order + 1]
+    lags[0] *= (1.0 + 1e-9) * (1.0 + nudge)
+    coefficients = linalg.solve_toeplitz(lags[:order], -lags[1:])
+    den = np.concatenate([[1.0], coefficients])
+    state = signal.lfiltic([1.0], den, seg[::-1][:order])
+    ahead, _ = signal.lfilter([1.0], den, np.zeros(count), zi=state)
+    limit = 2.0 * float(np.max(np.abs(seg)))
+    return (np.clip(ahead, -limit, limit) + mean).astype(np.float32)
+
+
+def _scipy_pad_edges(audio, pad_samples, sample_rate, nudge=0.0):
+    fit = sp.edge_fit_samples(sample_rate)
+    before = _scipy_extrapolate(audio[:fit][::-1], pad_samples, sample_rate, nudge)[::-1]
+    after = _scipy_extrapolate(audio[-fit:], pad_samples, sample_rate, nudge)
+    return np.concatenate([before, audio, after])
+
+
+@pytest.mark.parametrize("rate", [16000, 44100])
+@pytest.mark.parametrize("kind", ["noise", "decay", "tone", "chord"])
+@pytest.mark.parametrize("length", [20, 500, 30000])
+def test_pad_edges_equals_the_scipy_reference(rate, kind, length, rng):
+    """The NumPy prediction (Levinson's recursion and the all-pole filter written out, so that
+    conversion need not import SciPy) against SciPy's solve_toeplitz and lfilter, over the 17
+    hops conversion predicts. Noise and a noisy decay agree to float32 rounding; a clean tone or
+    chord makes the Toeplitz system nearly singular (condition ~1e11), and there SciPy's own
+    result moves by up to ~1e-3 far out when lag 0 changes by one or two float64 ulps: the NumPy
+    result stays within a few times that spread (within float32 rounding where it is nil).
+    """
+    t = np.arange(length) / rate
+    audio = {
+        "noise": 0.3 * rng.standard_normal(length),
+        "decay": np.exp(-8 * t) * np.sin(2 * np.pi * 220 * t) + 0.01 * rng.standard_normal(length),
+        "tone": np.sin(2 * np.pi * 1000 * t),
+        "chord": sum(0.2 * np.sin(2 * np.pi * f * t + f) for f in (261.6, 329.6, 392.0, 523.3)),
+    }[kind].astype(np.float32)
+    pad = 17 * (512 if rate == 44100 else 128)
+    expected = _scipy_pad_edges(audio, pad, rate)
+    spread = max(
+        np.max(np.abs(_scipy_pad_edges(audio, pad, rate, k * 2.0**-52) - expected))
+        for k in (-2, -1, 1, 2)
+    )
+    if kind in ("noise", "decay"):
+        assert spread < 1e-6
+    np.testing.assert_allclose(
+        sp.pad_edges(audio, pad, rate), expected, rtol=0, atol=1e-6 + 3 * spread
+    )

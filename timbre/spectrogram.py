@@ -1,32 +1,43 @@
-"""Log-magnitude spectrograms, tiling and inversion: pure NumPy/librosa, no TensorFlow.
+"""Log-magnitude spectrograms, tiling and inversion: NumPy only (no TensorFlow, librosa or SciPy).
 
 The representation: a centred Hann STFT; magnitudes scaled by
 ``2 / sum(window)`` so a full-scale sinusoid has magnitude 1; the lowest
 ``n_bins`` bins kept; then ``log1p(mag / amin) / log1p(1 / amin)`` clipped to
 [0, 1] and mapped to [-1, 1]. -1 is silence (:data:`SILENCE`). Arrays are
 ``(n_bins, n_frames)``, frequency first, as librosa returns them.
+
+The STFT, its inverse and the edge prediction are librosa's and SciPy's
+arithmetic written out in NumPy (equal to float32 rounding; the tests compare
+them), because this module is on ``predict.py``'s path: librosa and SciPy cost
+it ~0.4 s of imports and ~0.7 s more at the first STFT (librosa's core, numba).
 """
 
 from __future__ import annotations
 
-import warnings
-
-import librosa
 import numpy as np
-from scipy import linalg, signal
 
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError
 
 SILENCE = -1.0  # normalised value of zero magnitude
 WINDOW_FLOOR = 1e-3  # smallest blend weight, so every frame is covered by some weight
+STFT_BLOCK = 1 << 16  # stft: samples of frames per FFT call (64 frames at n_fft=1024)
 EDGE_FIT_S = 0.25  # pad_edges: seconds at each end that the continuation is predicted from
 EDGE_ORDER_S = 0.008  # ... prediction order, in seconds of lag (128 at 16 kHz, 353 at 44.1 kHz)
 
 
+def hann_window(n_fft: int) -> np.ndarray:
+    """The periodic Hann window of ``n_fft`` samples (float64), bitwise what librosa's STFT
+    uses (``scipy.signal.get_window("hann", n_fft, fftbins=True)``, SciPy's formula).
+    """
+    if n_fft <= 1:
+        return np.ones(n_fft)
+    return (0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, n_fft + 1)))[:-1]
+
+
 def magnitude_scale(config: SpectrogramConfig) -> float:
     """Factor ``2 / sum(window)`` that maps a full-scale sinusoid's STFT peak to 1."""
-    return float(2.0 / np.sum(librosa.filters.get_window("hann", config.n_fft, fftbins=True)))
+    return float(2.0 / np.sum(hann_window(config.n_fft)))
 
 
 def n_frames_for(n_samples: int, config: SpectrogramConfig) -> int:
@@ -37,19 +48,60 @@ def n_frames_for(n_samples: int, config: SpectrogramConfig) -> int:
 def stft(audio: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
     """Complex STFT of ``audio``, all ``n_fft // 2 + 1`` bins, shape (n_fft//2+1, n_frames).
 
-    Frames are centred and the signal is zero-padded, so audio shorter than
-    ``n_fft`` is fine (librosa's warning about it is silenced).
+    ``librosa.stft(audio, window="hann", center=True, pad_mode="constant")``
+    (complex64; bitwise equal): centred frames of the signal zero-padded by
+    ``n_fft // 2`` at each end, so audio shorter than ``n_fft`` is fine.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
-        return librosa.stft(
-            np.asarray(audio, dtype=np.float32),
-            n_fft=config.n_fft,
-            hop_length=config.hop_length,
-            window="hann",
-            center=True,
-            pad_mode="constant",
-        )
+    audio = np.asarray(audio, dtype=np.float32)
+    n_fft, hop = config.n_fft, config.hop_length
+    padded = np.pad(audio, n_fft // 2)
+    count = 1 + (len(padded) - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[: count * hop : hop]
+    window = hann_window(n_fft)
+    out = np.empty((count, n_fft // 2 + 1), dtype=np.complex64)
+    step = max(1, STFT_BLOCK // n_fft)  # frames per FFT call: float64 temporaries stay small
+    for start in range(0, count, step):
+        out[start : start + step] = np.fft.rfft(frames[start : start + step] * window, axis=1)
+    return out.T  # Fortran order, as librosa's
+
+
+def istft(spectrum: np.ndarray, config: SpectrogramConfig, length: int) -> np.ndarray:
+    """Inverse of :func:`stft` to exactly ``length`` samples (float32).
+
+    ``librosa.istft(spectrum, window="hann", center=True, length=length)`` to
+    float32 rounding: windowed inverse FFTs overlap-added, divided by the summed
+    squared window wherever it exceeds float32's ``tiny``, the ``n_fft // 2``
+    padding dropped, cut or zero-filled to ``length``; in float32 throughout, the
+    arithmetic of the streaming inverse (``timbre.conversion.streaming``).
+    ``spectrum`` may hold only the lowest bins (the rest count as zero).
+    """
+    n_fft, hop = config.n_fft, config.hop_length
+    half = n_fft // 2
+    count = min(spectrum.shape[1], -(-(length + 2 * half) // hop))
+    full = np.zeros((count, n_fft // 2 + 1), dtype=np.complex64)
+    full[:, : spectrum.shape[0]] = spectrum[:, :count].T
+    window = hann_window(n_fft).astype(np.float32)
+    frames = np.fft.irfft(full, n=n_fft, axis=1).astype(np.float32, copy=False)  # NumPy 1: float64
+    frames *= window
+    samples = _overlap_add(frames, hop, count)[half : half + length]
+    weights = _overlap_add(window[None] ** 2, hop, count)[half : half + length]
+    audio = samples / np.where(weights > np.finfo(np.float32).tiny, weights, np.float32(1.0))
+    return np.pad(audio, (0, length - len(audio)))
+
+
+def _overlap_add(frames: np.ndarray, hop: int, count: int) -> np.ndarray:
+    """``count`` frames (the rows of ``frames``, or its one row repeated) summed ``hop`` apart:
+    one vector addition per frame overlap (2 at hop = n_fft / 2), not one per frame.
+    """
+    n = frames.shape[1]
+    overlaps = -(-n // hop)  # frames that share a sample
+    if overlaps * hop > n:
+        frames = np.pad(frames, ((0, 0), (0, overlaps * hop - n)))
+    pieces = frames.reshape(len(frames), overlaps, hop)
+    out = np.zeros((count + overlaps - 1, hop), dtype=frames.dtype)
+    for k in range(overlaps):
+        out[k : k + count] += pieces[:, k]
+    return out.ravel()
 
 
 def normalise(magnitude: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
@@ -160,27 +212,34 @@ def extrapolate(history: np.ndarray, count: int, sample_rate: int) -> np.ndarray
     spectrum = np.fft.rfft(seg * np.hanning(len(seg)), size)
     lags = np.fft.irfft(np.abs(spectrum) ** 2, size)[: order + 1]
     lags[0] *= 1.0 + 1e-9
-    coefficients = linalg.solve_toeplitz(lags[:order], -lags[1:])
-    den = np.concatenate([[1.0], coefficients])
-    state = signal.lfiltic([1.0], den, seg[::-1][:order])
-    ahead, _ = signal.lfilter([1.0], den, np.zeros(count), zi=state)
+    coefficients = _levinson_durbin(lags)
+    # the all-pole filter run on from the last `order` samples, one sample at a time (what
+    # scipy.signal.lfilter did from lfiltic's state; ~0.7 us a sample; dots this short use no
+    # BLAS threads)
+    reversed_coefficients = -coefficients[::-1]
+    ahead = np.empty(order + count)
+    ahead[:order] = seg[-order:]
+    for n in range(count):
+        ahead[order + n] = np.dot(reversed_coefficients, ahead[n : n + order])
     limit = 2.0 * float(np.max(np.abs(seg)))
-    return (np.clip(ahead, -limit, limit) + mean).astype(np.float32)
+    return (np.clip(ahead[order:], -limit, limit) + mean).astype(np.float32)
 
 
-def _istft(spectrum: np.ndarray, config: SpectrogramConfig, length: int) -> np.ndarray:
-    """Inverse STFT of the lowest bins (the rest zero) to exactly ``length`` samples."""
-    full = np.zeros((config.n_fft // 2 + 1, spectrum.shape[1]), dtype=np.complex64)
-    full[: spectrum.shape[0]] = spectrum
-    audio = librosa.istft(
-        full,
-        hop_length=config.hop_length,
-        n_fft=config.n_fft,
-        window="hann",
-        center=True,
-        length=length,
-    )
-    return audio.astype(np.float32, copy=False)
+def _levinson_durbin(lags: np.ndarray) -> np.ndarray:
+    """Coefficients ``a[1:]`` of the predictor with ``sum_j a_j lags[|i - j|] = 0``, i = 1..p
+    (``a_0 = 1``; ``p = len(lags) - 1``): the Toeplitz system ``scipy.linalg.solve_toeplitz``
+    solved, by Levinson's recursion as there. O(p^2) in vectors of up to ``p``; not a LAPACK
+    solve (``np.linalg.solve``), after which OpenBLAS's threads spin (~0.1 s of a core at p = 353).
+    """
+    order = len(lags) - 1
+    a = np.zeros(order + 1)
+    a[0] = 1.0
+    error = float(lags[0])
+    for k in range(1, order + 1):
+        reflection = -float(np.dot(a[:k], lags[k:0:-1])) / error
+        a[1 : k + 1] += reflection * a[k - 1 :: -1]
+        error *= 1.0 - reflection * reflection
+    return a[1:]
 
 
 def _check_inverse_args(spectrogram: np.ndarray, config: SpectrogramConfig, length: int) -> None:
@@ -220,7 +279,7 @@ def invert_log_spectrogram(
             f"phase: shape {phase.shape} (expected {spectrogram.shape}, the spectrogram's)"
         )
     magnitude = denormalise(spectrogram, config) / magnitude_scale(config)
-    return _istft(magnitude * np.exp(1j * phase.astype(np.float32)), config, length)
+    return istft(magnitude * np.exp(1j * phase.astype(np.float32)), config, length)
 
 
 def magnitude_error(audio: np.ndarray, magnitude: np.ndarray, config: SpectrogramConfig) -> float:
@@ -276,10 +335,10 @@ def griffin_lim(
     rebuilt = np.zeros_like(angles)
     for _ in range(n_iter):
         previous = rebuilt
-        rebuilt = stft(_istft(magnitude * angles, config, length), config)[: config.n_bins]
+        rebuilt = stft(istft(magnitude * angles, config, length), config)[: config.n_bins]
         angles = rebuilt - (momentum / (1.0 + momentum)) * previous
         angles /= np.abs(angles) + 1e-16
-    return _istft(magnitude * angles, config, length)
+    return istft(magnitude * angles, config, length)
 
 
 def tile_starts(n_frames: int, tile_frames: int, overlap: int = 0) -> np.ndarray:
