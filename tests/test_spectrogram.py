@@ -290,21 +290,7 @@ def conversion_imports(tmp_path_factory) -> list[str]:
     return _loaded_after(code, ("librosa", "scipy", "numba"))
 
 
-@pytest.mark.parametrize(
-    "package",
-    [
-        "librosa",
-        "numba",
-        pytest.param(
-            "scipy",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="timbre/conversion/streaming.py imports scipy.signal for its STFT window "
-                "(sp.hann_window is that window)",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("package", ["librosa", "scipy", "numba"])
 def test_conversion_imports_no_librosa_scipy_or_numba(conversion_imports, package):
     """predict.py's start-up: librosa, SciPy and numba cost it ~1 s (imports, the first STFT)."""
     assert package not in conversion_imports

@@ -1,7 +1,7 @@
 """Streaming conversion: the block-by-block twin of
 :meth:`timbre.conversion.converter.Converter.convert_unmatched`.
 
-Pure NumPy/SciPy (no TensorFlow, and no librosa, whose import costs a
+Pure NumPy (no TensorFlow, and no librosa or SciPy, whose imports cost a
 command-line conversion more than converting a short file: the STFT here is
 ``librosa.stft``'s arithmetic, written out). A conversion needs two things, and
 :class:`StreamingConversion` is handed exactly those: a ``generate`` callable
@@ -18,7 +18,6 @@ import functools
 from collections.abc import Callable
 
 import numpy as np
-from scipy import signal
 
 from timbre import spectrogram as sp
 from timbre.config import SpectrogramConfig
@@ -102,7 +101,7 @@ class TilingPlan:
     @functools.cached_property
     def stft_window(self) -> np.ndarray:
         """The periodic Hann window of ``n_fft`` samples (float64), as ``librosa.stft``'s."""
-        return signal.get_window("hann", self.spectrogram.n_fft, fftbins=True)
+        return sp.hann_window(self.spectrogram.n_fft)
 
     @functools.cached_property
     def magnitude_scale(self) -> float:
