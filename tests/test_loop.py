@@ -233,7 +233,7 @@ def test_train_data_chains_the_epochs_a_resumed_run_reads(tmp_path):
     for got, want in zip(resumed, whole[5:]):
         np.testing.assert_array_equal(got, want)
     epoch_2 = dataset.pair_dataset(
-        data.train, 4, seed=FAST.seed + 2, augment=True, drop_remainder=True, repeat=True
+        data.train[0], 4, seed=FAST.seed + 2, augment=True, drop_remainder=True, repeat=True
     )
     for got, want in zip(whole[10:], batches(epoch_2.take(5))):
         np.testing.assert_array_equal(got, want)

@@ -4,12 +4,15 @@ A model directory, written by :mod:`timbre.training.loop` and read by
 conversion, evaluation and the demo::
 
     config.json          {"version", "mode", "origin", "target", "origin_level_db",
-                          "features_path", "spectrogram", "model", "train"}
+                          "features_path", "spectrogram", "model", "train"}, and for a
+                          multi-target model "targets" (in the one-hot order of the
+                          generator's second input; "target" is the first of them)
     checkpoints/         epoch_XXXX.npz: the full state after an epoch
                          (:mod:`timbre.training.checkpoints`); the newest few are kept
     history.csv          one row per completed epoch (epoch, losses, val_ losses, seconds)
     logs/                TensorBoard
     samples/             epoch_XXX.png, epoch_XXX.wav: a fixed validation excerpt
+                         (a multi-target model: epoch_XXX_<target>.png/.wav)
     curves.png           training curves, redrawn every epoch
     generator.keras      the exported generator of the best epoch so far
     generator.onnx       the same generator in ONNX, float32, written with generator.keras
@@ -27,6 +30,8 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from timbre.config import SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, ModelError
@@ -132,6 +137,27 @@ class ModelInfo:
     origin_level_db: float | None = None  # median active level (dBFS) of the training pieces'
     # origin audio (timbre.audio.active_level_db); None when config.json does not say
     generator_onnx: Path | None = None  # its generator.onnx; None when the directory has none
+    targets: tuple[str, ...] = ()  # a multi-target model's targets (one-hot order); else ()
+
+    def condition(self, target: str | None = None) -> tuple[str | None, np.ndarray | None]:
+        """``(target, one-hot)`` for converting to ``target`` (default: the model's first).
+
+        A single-target model takes no condition: ``(its target, None)``, and ``target``, when
+        given, must be its own (a model without a recorded target takes any).
+
+        Raises:
+            ConfigError: a target the model was not trained for (names the ones it was).
+        """
+        known = self.targets or ((self.target,) if self.target else ())
+        if target is not None and known and target not in known:
+            raise ConfigError(
+                f"target={target!r}: {self.directory} converts to {', '.join(known)} "
+                "(expected one of them)"
+            )
+        if not self.targets:
+            return target or self.target, None
+        chosen = target or self.targets[0]
+        return chosen, np.eye(len(self.targets), dtype=np.float32)[self.targets.index(chosen)]
 
 
 def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
@@ -170,12 +196,18 @@ def read_model_info(model_path: str | os.PathLike) -> ModelInfo:
     level = data.get("origin_level_db")
     if level is not None and (isinstance(level, bool) or not isinstance(level, (int, float))):
         raise ModelError(f"{config_path}: origin_level_db={level!r} (expected a number, dBFS)")
+    targets = data.get("targets") or []
+    if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
+        raise ModelError(
+            f"{config_path}: targets={targets!r} (expected a list of instrument names)"
+        )
     return ModelInfo(
         directory,
         generator,
         spectrogram,
         data.get("origin"),
-        data.get("target"),
+        targets[0] if targets else data.get("target"),
         None if level is None else float(level),
         onnx if onnx.is_file() else None,
+        tuple(targets) if len(targets) > 1 else (),
     )

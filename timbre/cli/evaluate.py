@@ -1,6 +1,12 @@
 """evaluate.py / ``timbre evaluate``: score a model's conversions against the true target.
 
 The true target is the recording of the same piece by the target instrument.
+
+A multi-target model is scored on every target it was trained for, each
+against its own renderings, into ``<output>/<target>/`` with a one-row-per-
+target ``summary.md`` beside them; ``--target`` scores one (and is needed
+with ``--origin_dir``/``--target_dir``, whose target folder holds one
+instrument).
 """
 
 from __future__ import annotations
@@ -108,13 +114,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the excerpts' cuts and levels (default: 0)"
     )
+    parser.add_argument(
+        "--target",
+        help="a multi-target model's target to score (default with --features: every one, "
+        "each into <output>/<target>/, and summary.md)",
+    )
     add_output_flags(parser)
     return parser
 
 
 def _body(args: argparse.Namespace) -> int:
     from timbre.conversion.backends import choose_backend
-    from timbre.evaluation.scoring import EvalConfig, evaluate  # imported here so --help stays fast
+    from timbre.evaluation.scoring import (  # imported here so --help stays fast
+        EvalConfig,
+        evaluate,
+        evaluate_targets,
+    )
     from timbre.modeldir import ModelDir, read_model_info
 
     if (args.origin_dir is None) != (args.target_dir is None):
@@ -133,13 +148,21 @@ def _body(args: argparse.Namespace) -> int:
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: folder not found")
     check_model_file(args.model)
+    info = read_model_info(args.model)
+    info.condition(args.target)  # an unknown target fails before any work
+    every_target = bool(info.targets) and args.target is None
+    if every_target and args.features is None:
+        raise ConfigError(
+            f"--target_dir with the multi-target model {args.model}: name the instrument its "
+            f"recordings play with --target (one of {', '.join(info.targets)})"
+        )
     conditions = ["clean", "excerpt"] if args.condition == "both" else [args.condition]
-    default = ModelDir(read_model_info(args.model).directory).eval
+    default = ModelDir(info.directory).eval
     for condition in conditions:
         _check_output(
             (args.output or default) / condition if len(conditions) > 1 else args.output or default
         )
-    if choose_backend(read_model_info(args.model)) == "keras":  # ONNX Runtime needs no TF
+    if choose_backend(info) == "keras":  # ONNX Runtime needs no TF
         start_tensorflow(args.verbose)
     for condition in conditions:
         config = EvalConfig(
@@ -156,6 +179,15 @@ def _body(args: argparse.Namespace) -> int:
         if len(conditions) > 1:
             output = (args.output or default) / condition
         try:
+            if every_target:
+                results, summary = evaluate_targets(
+                    args.model, args.features, output, config, progress=not args.quiet
+                )
+                for target in results:
+                    print(f"{target}: {(summary.parent / target / 'results.md').read_text()}")
+                print(summary.read_text(), end="")
+                print(f"\nwrote {summary} and <target>/results.* beside it\n")
+                continue
             _, paths = evaluate(
                 args.model,
                 features_path=args.features,
@@ -164,6 +196,7 @@ def _body(args: argparse.Namespace) -> int:
                 output_dir=output,
                 config=config,
                 progress=not args.quiet,
+                target=args.target,
             )
         except OSError as e:  # a failed write (a full disk) that does not say where
             if isinstance(e, TimbreError) or e.filename is not None:

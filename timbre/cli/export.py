@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output", type=Path, help="file or folder to write (not with generator_onnx)"
     )
+    parser.add_argument(
+        "--target",
+        help="a multi-target model's instrument to convert to (default: its first; converters "
+        "only: generator_onnx keeps every target)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
     add_output_flags(parser)
     return parser
@@ -51,6 +56,7 @@ def _body(args: argparse.Namespace) -> int:
     from timbre.modeldir import ModelDir, read_model_info
 
     info = read_model_info(args.model)
+    target_name, _ = info.condition(args.target)  # an unknown target fails before TensorFlow
     if args.format == "generator_onnx":
         if args.output is not None:
             raise ConfigError(
@@ -71,9 +77,10 @@ def _body(args: argparse.Namespace) -> int:
         written = export.add_generator_onnx(args.model)
         print(f"wrote {written} (predict.py and evaluate.py now run it with ONNX Runtime)")
     else:
-        written = export.export_converter(args.model, target, args.format)
+        written = export.export_converter(args.model, target, args.format, target=args.target)
         rate = info.spectrogram.sample_rate
-        print(f"wrote {written}: audio at {rate} Hz in (1-D float32), the same length out")
+        to = f" -> {target_name}" if info.targets else ""
+        print(f"wrote {written}{to}: audio at {rate} Hz in (1-D float32), the same length out")
     return 0
 
 

@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         "keyboard_to_strings)",
     )
     parser.add_argument(
+        "--target",
+        help="the instrument to convert to, for a model trained on several (default: its "
+        "first; an unknown one is an error listing the model's)",
+    )
+    parser.add_argument(
         "--input",
         required=True,
         help=(
@@ -344,6 +349,7 @@ def _model_fingerprint(generator: Path, args: argparse.Namespace) -> dict:
         "precision",
         "keep_level",
         "subtype",
+        "target",
     )
     return {"model": files, **{name: getattr(args, name) for name in settings}}
 
@@ -427,11 +433,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         source, target = Path(args.input), Path(args.output)
         plan = plan_paths(source, target, plot=args.plot, subtype=args.subtype)
         generator = check_model_file(args.model)
+        info = read_model_info(generator)
+        chosen, _ = info.condition(args.target)  # an unknown target fails before any work
         if args.model is None:
             print(
                 f"using the shipped model {generator.parent.name} ({generator.parent}); "
                 "--model picks another"
             )
+        if info.targets:
+            print(f"converting to {chosen} (the model's targets: {', '.join(info.targets)})")
         folder = _output_folder(source, target)
         with run_lock(folder, "predict.py"):
             _remove_stale(plan, folder)
@@ -444,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from timbre.conversion.backends import choose_backend
                 from timbre.conversion.converter import load_converter
 
-                if choose_backend(read_model_info(generator), precision=args.precision) == "keras":
+                if choose_backend(info, precision=args.precision) == "keras":
                     start_tensorflow(args.verbose)  # TensorFlow loads only once the paths are fine
 
                 converter = load_converter(
@@ -455,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     overlap=args.overlap,
                     context=args.context,
                     precision=args.precision,
+                    target=args.target,
                     keep_level=args.keep_level == "on",
                 )
                 failed = _convert_all(converter, todo, fingerprints, ledger, args, len(plan) > 1)

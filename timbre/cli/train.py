@@ -103,12 +103,18 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         "flags given override them",
     )
     parser.add_argument("--origin", help="input instrument, e.g. keyboard_acoustic")
-    parser.add_argument("--target", help="output instrument, e.g. string_acoustic")
+    parser.add_argument(
+        "--target",
+        help="output instrument, e.g. string_acoustic; several, comma-separated "
+        "(string_acoustic,guitar_acoustic,synth_lead_synthetic), train one model that converts "
+        "to each (balanced per step; predict.py --target picks one)",
+    )
     parser.add_argument(
         "--model",
         "--model_dir",
         dest="model_dir",
-        help="model directory to write (default: models/<origin>_to_<target>[_generator])",
+        help="model directory to write (default: models/<origin>_to_<target>[_generator]; "
+        "targets joined by '+')",
     )
     parser.add_argument(
         "--gpu", type=int, help="use only this GPU (-1: CPU only; default: TensorFlow's choice)"
@@ -256,6 +262,13 @@ def _from_config(args: argparse.Namespace, mode: str) -> tuple[dict, dict]:
         raise ConfigError(
             f"--config {args.config}: a {saved['mode']!r} run (expected {mode!r}); use {script}"
         )
+    targets = saved.get("targets")
+    if targets is not None:  # a multi-target run
+        if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
+            raise ConfigError(
+                f"--config {args.config}: targets={targets!r:.60} (expected instrument names)"
+            )
+        saved = {**saved, "target": ",".join(targets)}
     for flag, key in (
         ("dataset_path", "features_path"),
         ("origin", "origin"),
@@ -300,7 +313,9 @@ def body(args: argparse.Namespace, mode: str) -> int:
             "compute_features.py)"
         )
     suffix = "_generator" if mode == "generator" else ""
-    model_dir = Path(args.model_dir or f"models/{args.origin}_to_{args.target}{suffix}")
+    targets = [name.strip() for name in args.target.split(",")]
+    target = targets[0] if len(targets) == 1 else targets
+    model_dir = Path(args.model_dir or f"models/{args.origin}_to_{'+'.join(targets)}{suffix}")
     args.resume = args.resume or args.epoch_offset is not None
     loop.select_gpu(args.gpu)
     if args.config is not None:  # the saved settings, complete: taken as they are
@@ -316,7 +331,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
 
         with run_lock(model_dir, "train.py --findlr"), naming_failures(model_dir):
             result = lr_finder.find_learning_rate(
-                features, model_dir, args.origin, args.target, **common
+                features, model_dir, args.origin, target, **common
             )
         print(
             f"suggested learning rate: {result.suggestion:.3g} (steepest descent; sweep in "
@@ -328,7 +343,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
             features,
             model_dir,
             args.origin,
-            args.target,
+            target,
             resume=args.resume,
             force=args.force,
             epoch_offset=args.epoch_offset,

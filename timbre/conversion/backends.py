@@ -59,8 +59,12 @@ def load_generator(
     *,
     backend: str = "auto",
     precision: str = "float32",
+    target: str | None = None,
 ) -> tuple[Generator, SpectrogramConfig]:
     """Load a trained generator and the spectrogram settings it was trained with.
+
+    A multi-target model's generator is bound to one target (``target``, default its
+    first): the returned generator maps tiles to tiles like any other.
 
     Args:
         model_path: a model directory (``config.json`` + ``generator.keras``, and
@@ -68,27 +72,31 @@ def load_generator(
             inside one, or its :class:`timbre.modeldir.ModelInfo`.
         backend: ``"auto"``, ``"onnx"`` or ``"keras"`` (module docstring).
         precision: ``"float32"`` or ``"bfloat16"`` (Keras only).
+        target: the instrument to convert to (:meth:`timbre.modeldir.ModelInfo.condition`).
 
     Returns:
         ``(generator, spectrogram_config)``; the generator maps (batch, n_bins,
         tile_frames) float32 in [-1, 1] to the same shape.
 
     Raises:
-        ConfigError: an unknown backend or precision, or ONNX with bfloat16.
+        ConfigError: an unknown backend, precision or target, or ONNX with bfloat16.
         ModelError: the path is not a model, a file is unreadable, the generator's
             shape disagrees with the settings, or (``backend="onnx"``) there is no usable
             ``generator.onnx``.
     """
     info = model_path if isinstance(model_path, ModelInfo) else read_model_info(model_path)
+    _, condition = info.condition(target)
     if choose_backend(info, backend, precision) == "onnx":
         try:
-            return onnx_backend.load(info.generator_onnx, info.spectrogram, info.generator), (
-                info.spectrogram
-            )
+            return onnx_backend.load(
+                info.generator_onnx, info.spectrogram, info.generator, condition
+            ), info.spectrogram
         except ModelError as e:  # stale or unreadable: the Keras original still converts
             if backend == "onnx":
                 raise
             warnings.warn(f"{e}; converting with Keras instead", stacklevel=2)
     from timbre.conversion import keras_backend  # TensorFlow starts here
 
-    return keras_backend.load(info.generator, info.spectrogram, precision), info.spectrogram
+    return keras_backend.load(
+        info.generator, info.spectrogram, precision, condition
+    ), info.spectrogram

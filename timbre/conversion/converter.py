@@ -191,6 +191,7 @@ class Converter:
             )
         self.generator = _as_generator(generator, spectrogram)
         self.origin_level_db, self.keep_level = float(level), bool(keep_level)
+        self.target: str | None = None  # the instrument it converts to, when known
 
     @property
     def spectrogram(self) -> SpectrogramConfig:
@@ -509,6 +510,7 @@ def load_converter(
     *,
     backend: str = "auto",
     precision: str = "float32",
+    target: str | None = None,
     **kwargs,
 ) -> Converter:
     """Load a model and make a :class:`Converter` of it: the Python API's one call.
@@ -521,6 +523,8 @@ def load_converter(
             onnxruntime is installed, without importing TensorFlow; else Keras), ``"onnx"``
             or ``"keras"`` (:mod:`timbre.conversion.backends`).
         precision: ``"float32"`` or ``"bfloat16"`` (Keras only: ``"auto"`` then picks Keras).
+        target: the instrument a multi-target model converts to (default: its first; the
+            converter's ``target`` says which); a single-target model takes its own or none.
         **kwargs: :class:`Converter`'s (``phase``, ``iterations``, ``batch_size``,
             ``overlap``, ``context``, ``keep_level``, ``origin_level_db``).
 
@@ -531,11 +535,13 @@ def load_converter(
     Raises:
         ModelError: not a model (or no such shipped model), unreadable files, a shape that
             disagrees with the settings.
-        ConfigError: an argument out of range.
+        ConfigError: an argument out of range, a target the model was not trained for.
     """
     info = read_model_info(_resolve(model))
-    generator, config = load_generator(info, backend=backend, precision=precision)
-    return Converter(generator, config, **{"origin_level_db": info.origin_level_db, **kwargs})
+    generator, config = load_generator(info, backend=backend, precision=precision, target=target)
+    converter = Converter(generator, config, **{"origin_level_db": info.origin_level_db, **kwargs})
+    converter.target = info.condition(target)[0]
+    return converter
 
 
 def _resolve(model: str | os.PathLike | None) -> str | os.PathLike:

@@ -31,13 +31,12 @@ import tempfile
 from pathlib import Path
 
 import keras
-import librosa
 import numpy as np
 import tensorflow as tf
 
 from timbre import spectrogram as sp
 from timbre.conversion.generator import SAMPLE_RATE_KEY, SOURCE_KEY, source_digest
-from timbre.conversion.keras_backend import computing_in, load_model
+from timbre.conversion.keras_backend import bound, computing_in, load_model
 from timbre.conversion.streaming import TilingPlan
 from timbre.errors import ConfigError, ModelError
 from timbre.fileio import atomic_path
@@ -47,8 +46,8 @@ FORMATS = ("saved_model", "tflite", "onnx")  # converters for deployment
 ONNX_OPSET = 17
 
 
-def _onnx_proto(function: tf.types.experimental.GenericFunction, spec: tf.TensorSpec):
-    """tf2onnx's ModelProto of a ``tf.function`` with one input (variables frozen)."""
+def _onnx_proto(function: tf.types.experimental.GenericFunction, specs: list[tf.TensorSpec]):
+    """tf2onnx's ModelProto of a ``tf.function`` of ``specs`` (variables frozen)."""
     try:
         import tf2onnx
     except ImportError as e:
@@ -57,7 +56,7 @@ def _onnx_proto(function: tf.types.experimental.GenericFunction, spec: tf.Tensor
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        proto, _ = tf2onnx.convert.from_function(function, input_signature=[spec], opset=ONNX_OPSET)
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=ONNX_OPSET)
     except Exception as e:  # tf2onnx raises ValueError, KeyError, RuntimeError...
         raise ModelError(f"tf2onnx could not convert the graph ({type(e).__name__}: {e})") from e
     finally:
@@ -77,7 +76,8 @@ def write_generator_onnx(model: keras.Model, path: str | os.PathLike, source: Pa
     """Write ``model`` as ONNX (float32 whatever its training policy) to ``path`` atomically.
 
     Args:
-        model: a generator, (batch, n_bins, tile_frames, 1) -> the same shape.
+        model: a generator, (batch, n_bins, tile_frames, 1) -> the same shape (a multi-target
+            one also takes its one-hot target: the ONNX copy gets both inputs).
         path: the ``.onnx`` file to write.
         source: the ``generator.keras`` it is a copy of: its SHA-256 goes into the
             file's metadata (:data:`timbre.conversion.generator.SOURCE_KEY`).
@@ -86,11 +86,15 @@ def write_generator_onnx(model: keras.Model, path: str | os.PathLike, source: Pa
         ModelError: tf2onnx is not installed or cannot convert the model.
     """
     float32 = computing_in(model, "float32")
-    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="tiles")
+    specs = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="tiles")]
+    if len(model.inputs) > 1:  # a multi-target generator: its one-hot target too
+        specs.append(tf.TensorSpec((None, *model.inputs[1].shape[1:]), tf.float32, name="target"))
     function = tf.function(
-        lambda tiles: float32(tiles, training=False), input_signature=[spec], autograph=False
+        lambda *inputs: float32(list(inputs) if len(inputs) > 1 else inputs[0], training=False),
+        input_signature=specs,
+        autograph=False,
     )
-    proto = _onnx_proto(function, spec)
+    proto = _onnx_proto(function, specs)
     return _write_onnx(proto, Path(path), {SOURCE_KEY: source_digest(source)})
 
 
@@ -122,7 +126,7 @@ class _Graph:
         weight = np.where((k == 0) | (2 * k == n_fft), 1.0, 2.0) / n_fft  # irfft's factors
         self.arrays = {  # NumPy: made constants inside the traced function (tf2onnx would take
             # tensors captured from outside for inputs)
-            "window": librosa.filters.get_window("hann", n_fft, fftbins=True),
+            "window": sp.hann_window(n_fft),
             "cos": np.cos(angle),  # frames @ cos: the real part of the DFT's lowest bins
             "sin": -np.sin(angle),  # frames @ sin: the imaginary part
             "icos": (weight * np.cos(angle)).T,  # (n_bins, n_fft): irfft, higher bins zero
@@ -219,9 +223,10 @@ def _row(x: tf.Tensor) -> tf.Tensor:
     return tf.expand_dims(x, 0)
 
 
-def converter_function(generator: keras.Model, plan: TilingPlan):
-    """The converter of the module docstring: ``(tf.function of audio, its input spec)``."""
-    graph = _Graph(computing_in(generator, "float32"), plan)
+def converter_function(generator: keras.Model, plan: TilingPlan, condition=None):
+    """The converter of the module docstring: ``(tf.function of audio, its input spec)``; a
+    multi-target generator bound to ``condition`` (its one-hot target)."""
+    graph = _Graph(bound(computing_in(generator, "float32"), condition), plan)
     spec = tf.TensorSpec((None,), tf.float32, name="audio")
     return tf.function(graph.convert, input_signature=[spec], autograph=False), spec
 
@@ -233,8 +238,10 @@ def export_converter(
     *,
     overlap: int | None = None,
     context: int | None = None,
+    target: str | None = None,
 ) -> Path:
-    """Write a self-contained converter (module docstring) for deployment.
+    """Write a self-contained converter (module docstring) for deployment; for a multi-target
+    model, a converter to ``target`` (default: its first).
 
     Args:
         model_path: a model directory or the ``generator.keras`` inside one.
@@ -245,23 +252,25 @@ def export_converter(
             only; signature ``serve``: ``audio`` -> ``output_0``) or ``"onnx"`` (input
             ``audio``, one output; metadata ``timbre_sample_rate``).
         overlap, context: tiling as :class:`timbre.conversion.converter.Converter`.
+        target: the instrument to convert to (:meth:`timbre.modeldir.ModelInfo.condition`).
 
     Returns:
         ``output``.
 
     Raises:
-        ConfigError: an unknown format, or settings the graph cannot express.
+        ConfigError: an unknown format or target, or settings the graph cannot express.
         ModelError: not a model, an unreadable generator, a missing tf2onnx.
     """
     if format not in FORMATS:
         raise ConfigError(f"format={format!r} (expected one of {FORMATS})")
     info = read_model_info(model_path)
+    _, condition = info.condition(target)
     plan = TilingPlan.create(info.spectrogram, overlap=overlap, context=context)
     generator = load_model(info.generator)
-    function, spec = converter_function(generator, plan)
+    function, spec = converter_function(generator, plan, condition)
     output, rate = Path(output), info.spectrogram.sample_rate
     if format == "onnx":
-        return _write_onnx(_onnx_proto(function, spec), output, {SAMPLE_RATE_KEY: str(rate)})
+        return _write_onnx(_onnx_proto(function, [spec]), output, {SAMPLE_RATE_KEY: str(rate)})
     if format == "saved_model":
         with _atomic_folder(output) as tmp:
             _write_saved_model(generator, function, spec, rate, tmp)

@@ -31,10 +31,13 @@ class KerasGenerator:
             AVX512-BF16 or AMX, slower elsewhere; outputs differ by ~1e-2).
         config: the spectrogram settings, to check the model's shape against (optional).
         name: what to call the model in an error.
+        condition: a multi-target model's target, one-hot (its second input, repeated for
+            every tile); ``None`` for a single-target model.
 
     Raises:
         ConfigError: an unknown precision.
-        ModelError: the model's shape is not (batch, n_bins, tile_frames, 1) in and out.
+        ModelError: the model's shape is not (batch, n_bins, tile_frames, 1) in and out, or it
+            takes a target and none was given (or the reverse).
     """
 
     backend = "keras"
@@ -45,8 +48,15 @@ class KerasGenerator:
         precision: str = "float32",
         config: SpectrogramConfig | None = None,
         name: str = "generator",
+        condition: np.ndarray | None = None,
     ) -> None:
         check_precision(precision)
+        wanted = 1 if condition is None else 2
+        if len(model.inputs) != wanted:
+            raise ModelError(
+                f"{name}: {len(model.inputs)} inputs (expected "
+                f"{'tiles and a target' if wanted == 2 else 'tiles'})"
+            )
         shapes = _shapes(model, name)
         if config is not None:
             check_tile_shape(shapes, config, name)
@@ -58,7 +68,7 @@ class KerasGenerator:
         self.model, self.precision = model, precision
         self.tile_shape = (int(shapes[0][0]), int(shapes[0][1]))
         spec = tf.TensorSpec((None, *self.tile_shape, 1), tf.float32)
-        computing = computing_in(model, POLICIES[precision])
+        computing = bound(computing_in(model, POLICIES[precision]), condition)
         self._forward = tf.function(lambda x: computing(x, training=False), input_signature=[spec])
 
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
@@ -69,9 +79,25 @@ class KerasGenerator:
         return int(self.model.count_params())
 
 
+def bound(model: keras.Model, condition: np.ndarray | None):
+    """``model`` as a function of the tiles alone: a multi-target generator with its target
+    input fixed to ``condition`` (one-hot), else ``model`` itself."""
+    if condition is None:
+        return model
+    one_hot = np.asarray(condition, dtype=np.float32)[None]
+
+    def call(tiles, training: bool = False):
+        # the constant is made where the call is traced: a graph constant, not a captured
+        # tensor (which tf2onnx would make an input)
+        targets = tf.repeat(tf.constant(one_hot), tf.shape(tiles)[0], axis=0)
+        return model([tiles, targets], training=training)
+
+    return call
+
+
 def _shapes(model: keras.Model, name: str) -> list[tuple]:
     try:
-        return [tuple(model.input_shape)[1:], tuple(model.output_shape)[1:]]
+        return [tuple(model.inputs[0].shape)[1:], tuple(model.output_shape)[1:]]
     except (AttributeError, ValueError, TypeError) as e:
         raise ModelError(
             f"{name}: a model without a fixed input shape (expected (batch, n_bins, "
@@ -132,11 +158,16 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         ) from e
 
 
-def load(path: str | os.PathLike, config: SpectrogramConfig, precision: str) -> KerasGenerator:
+def load(
+    path: str | os.PathLike,
+    config: SpectrogramConfig,
+    precision: str,
+    condition: np.ndarray | None = None,
+) -> KerasGenerator:
     """The ``generator.keras`` at ``path``, checked against ``config``, computing in
-    ``precision``.
+    ``precision`` (bound to ``condition``, a multi-target model's one-hot target).
 
     Raises:
         ModelError: an unreadable file or a shape that disagrees with ``config``.
     """
-    return KerasGenerator(load_model(path), precision, config, str(path))
+    return KerasGenerator(load_model(path), precision, config, str(path), condition)

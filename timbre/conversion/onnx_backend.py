@@ -2,7 +2,8 @@
 
 ``generator.onnx`` is a float32 copy of ``generator.keras`` (written by
 :mod:`timbre.conversion.export`), one input and one output of shape
-(batch, n_bins, tile_frames, 1). Starting ONNX Runtime and reading the model
+(batch, n_bins, tile_frames, 1); a multi-target model's has a second input,
+the target one-hot (batch, n_targets). Starting ONNX Runtime and reading the model
 takes a fraction of a second where importing TensorFlow takes several.
 """
 
@@ -35,17 +36,23 @@ class OnnxGenerator:
         path: an ONNX model mapping (batch, n_bins, tile_frames, 1) float32 to the same shape.
         config: the spectrogram settings, to check the model's shape against.
         threads: ONNX Runtime's intra-op threads; ``None``: its default, one per physical core.
+        condition: a multi-target model's target, one-hot (:meth:`ModelInfo.condition`);
+            ``None`` for a single-target model.
 
     Raises:
-        ModelError: the file is missing or not an ONNX model, or its shapes disagree with
-            ``config``.
+        ModelError: the file is missing or not an ONNX model, its shapes disagree with
+            ``config``, or it takes a target and none was given (or the reverse).
     """
 
     backend = "onnx"
     precision = "float32"
 
     def __init__(
-        self, path: str | os.PathLike, config: SpectrogramConfig, threads: int | None = None
+        self,
+        path: str | os.PathLike,
+        config: SpectrogramConfig,
+        threads: int | None = None,
+        condition: np.ndarray | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -67,14 +74,18 @@ class OnnxGenerator:
                 "`timbre export --model <model dir> --format generator_onnx`"
             ) from e
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
+        wanted = 1 if condition is None else 2
+        if len(inputs) != wanted or len(outputs) != 1:
             raise ModelError(
-                f"{path}: {len(inputs)} inputs and {len(outputs)} outputs (expected one each: "
-                "tiles in, tiles out)"
+                f"{path}: {len(inputs)} inputs and {len(outputs)} outputs (expected "
+                f"{'tiles and a target' if wanted == 2 else 'tiles'} in, tiles out)"
             )
         shapes = [tuple(inputs[0].shape[1:]), tuple(outputs[0].shape[1:])]
         self.tile_shape = check_tile_shape(shapes, config, str(path))
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        self.condition = None
+        if condition is not None:
+            self.condition = (inputs[1].name, np.asarray(condition, dtype=np.float32)[None])
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -83,21 +94,28 @@ class OnnxGenerator:
 
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(tiles[..., None], dtype=np.float32)
-        (out,) = self.session.run([self.output_name], {self.input_name: batch})
+        feed = {self.input_name: batch}
+        if self.condition is not None:
+            name, one_hot = self.condition
+            feed[name] = np.repeat(one_hot, len(batch), axis=0)
+        (out,) = self.session.run([self.output_name], feed)
         return out[..., 0]
 
 
 def load(
-    path: str | os.PathLike, config: SpectrogramConfig, source: str | os.PathLike | None
+    path: str | os.PathLike,
+    config: SpectrogramConfig,
+    source: str | os.PathLike | None,
+    condition: np.ndarray | None = None,
 ) -> OnnxGenerator:
-    """Open ``generator.onnx``; with ``source``, check that it was made from that
-    ``generator.keras``.
+    """Open ``generator.onnx`` (bound to ``condition``, a multi-target model's one-hot
+    target); with ``source``, check that it was made from that ``generator.keras``.
 
     Raises:
         StaleOnnxError: it records another source (or none).
         ModelError: as :class:`OnnxGenerator`.
     """
-    generator = OnnxGenerator(path, config)
+    generator = OnnxGenerator(path, config, condition=condition)
     if source is not None:
         recorded = generator.metadata.get(SOURCE_KEY)
         if recorded != source_digest(source):

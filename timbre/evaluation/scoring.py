@@ -458,17 +458,17 @@ def _nanmean(values: Sequence[float]) -> float:
 
 
 def load_converters(
-    model: str | os.PathLike | ModelInfo, config: EvalConfig
+    model: str | os.PathLike | ModelInfo, config: EvalConfig, target: str | None = None
 ) -> dict[str, ConverterLike]:
     """One :class:`timbre.conversion.converter.Converter` per model system of ``config.phase``,
-    sharing one generator.
+    sharing one generator (a multi-target model's bound to ``target``, default its first).
     """
     from timbre.conversion import (
         converter,
     )  # imports TensorFlow: only when a model is actually loaded
 
     info = model if isinstance(model, ModelInfo) else read_model_info(model)
-    generator, spectrogram = converter.load_generator(info)
+    generator, spectrogram = converter.load_generator(info, target=target)
     return {
         system: converter.Converter(
             generator,
@@ -565,6 +565,7 @@ def evaluate(
     output_dir: str | os.PathLike | None = None,
     config: EvalConfig = EvalConfig(),
     progress: bool = True,
+    target: str | None = None,
 ) -> tuple[EvalResults, dict[str, Path]]:
     """Convert and score the test pieces of ``features_path`` (or two folders of aligned audio),
     write the results.
@@ -576,6 +577,8 @@ def evaluate(
         output_dir: where results go; default ``<model dir>/eval``.
         config: evaluation settings.
         progress: show a progress bar.
+        target: the target a multi-target model converts to and is scored against (default:
+            its first); :func:`evaluate_targets` scores every one.
 
     Returns:
         The results and the paths written (see :func:`write_results`).
@@ -591,12 +594,14 @@ def evaluate(
             f"(got features_path={features_path}, origin_dir={origin_dir}, target_dir={target_dir})"
         )
     info = model_info(model_path)
-    origin, target, spectrogram = info.origin, info.target, info.spectrogram
+    target, _ = info.condition(target)
+    origin, spectrogram = info.origin, info.spectrogram
     if features_path is not None:
         pairs = split_pairs(features_path, origin, target, config.max_pieces)
     else:
         pairs = folder_pairs(origin_dir, target_dir, config.max_pieces)
-    results = evaluate_pairs(pairs, load_converters(info, config), spectrogram, config, progress)
+    converters = load_converters(info, config, target)
+    results = evaluate_pairs(pairs, converters, spectrogram, config, progress)
     sources = {"features_path": features_path, "origin_dir": origin_dir, "target_dir": target_dir}
     results.settings.update(
         {
@@ -611,3 +616,62 @@ def evaluate(
         output_dir if output_dir is not None else ModelDir(info.directory).eval,
     )
     return results, paths
+
+
+def evaluate_targets(
+    model_path: str | os.PathLike,
+    features_path: str | os.PathLike,
+    output_dir: str | os.PathLike | None = None,
+    config: EvalConfig = EvalConfig(),
+    progress: bool = True,
+) -> tuple[dict[str, EvalResults], Path]:
+    """Score every target of a multi-target model against its own true renderings: one
+    :func:`evaluate` per target into ``<output_dir>/<target>/``, then ``summary.md`` in
+    ``output_dir`` (:func:`summary_table`).
+
+    Returns:
+        ``({target: results}, path of summary.md)``.
+
+    Raises:
+        ModelError: a single-target model (use :func:`evaluate`), and as :func:`evaluate`.
+    """
+    info = model_info(model_path)
+    if not info.targets:
+        raise ModelError(
+            f"{info.directory}: a single-target model ({info.target}) (expected a multi-target "
+            "one; evaluate scores this one)"
+        )
+    folder = Path(output_dir) if output_dir is not None else ModelDir(info.directory).eval
+    results = {
+        target: evaluate(
+            model_path,
+            features_path=features_path,
+            output_dir=folder / target,
+            config=config,
+            progress=progress,
+            target=target,
+        )[0]
+        for target in info.targets
+    }
+    path = folder / "summary.md"
+    with atomic_path(path) as tmp:
+        tmp.write_text(summary_table(results))
+    return results, path
+
+
+def summary_table(results: Mapping[str, EvalResults]) -> str:
+    """One row per target: the model's score and the share of the gap it closes (Markdown)."""
+    lines = [
+        "| target | model lsd_db ↓ | identity | oracle | gap closed (lsd) | gap closed (log-mel) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for target, result in results.items():
+        model = next(iter(result.gap_closed))  # "model", or "model_griffinlim" alone
+        mean, gaps = result.mean, result.gap_closed[model]
+        cells = [_format(mean[system]["lsd_db"]) for system in (model, "identity", "oracle")]
+        shares = [
+            "n/a" if math.isnan(gaps[m]) else f"{100 * gaps[m]:.1f} %"
+            for m in ("lsd_db", "logmel_l1_db")
+        ]
+        lines.append(f"| {target} | " + " | ".join(cells + shares) + " |")
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,12 @@ The model directory's layout is :mod:`timbre.modeldir`'s. ``generator.keras``
 holds the generator of the best epoch so far: the lowest validation L1
 (``val_gen_l1``), or the last epoch when there is no validation.
 
+Several targets (``target`` a list): one model converts to each
+(:mod:`timbre.training.model`); every step mixes the targets' pairs evenly
+(:func:`train_data`), validation holds every target's pairs, and each epoch
+reports and samples every target (:mod:`timbre.training.pix2pix`). One target
+trains and saves exactly as before.
+
 Inputs are opened once: :func:`prepare` reads the feature manifest,
 :func:`open_data` the pairs of the training and validation splits (with every
 tile file's header), and :func:`train_data` chains the epochs' shuffles of them
@@ -46,6 +52,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import importlib.util
 import shutil
 import tempfile
@@ -106,7 +113,7 @@ class Run:
     model_dir: Path
     mode: str
     origin: str
-    target: str
+    targets: tuple[str, ...] | str  # the target instrument(s); several: a multi-target model
     spectrogram: SpectrogramConfig
     model: ModelConfig
     train: TrainConfig  # saved under "train" in config.json
@@ -115,12 +122,27 @@ class Run:
     origin_level_db: float | None = None  # median active level of the training pieces' origin
     # audio (dBFS, timbre.audio.active_level_db): conversion brings inputs to it; None: unknown
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "targets", _targets(self.targets))  # one name or several
+
+    @property
+    def target(self) -> str:
+        """The (first) target: a multi-target model's default."""
+        return self.targets[0]
+
+    @property
+    def multi(self) -> bool:
+        return len(self.targets) > 1
+
     def to_dict(self) -> dict[str, Any]:
+        """What ``config.json`` records; ``targets`` only for a multi-target model (a
+        single-target one keeps the format it always had)."""
         return {
             "version": 1,
             "mode": self.mode,
             "origin": self.origin,
             "target": self.target,
+            **({"targets": list(self.targets)} if self.multi else {}),
             "origin_level_db": self.origin_level_db,
             "features_path": str(self.features_path),
             "spectrogram": self.spectrogram.to_dict(),
@@ -138,20 +160,29 @@ class RunData:
     """A run's training inputs, opened once (:func:`open_data`)."""
 
     manifest: FeatureManifest
-    train: dataset.PairSet
-    val: dataset.PairSet | None  # None: no validation pieces
+    train: tuple[dataset.PairSet, ...]  # one per target, in the run's order
+    val: tuple[dataset.PairSet, ...] | None  # likewise; None: no validation pieces
 
 
 # --- Checking the request against the features and the model directory.
 
 
-def _check_request(mode: str, origin: str, target: str) -> None:
+def _check_request(mode: str, origin: str, targets: tuple[str, ...]) -> None:
     if mode not in MODES:
         raise ConfigError(f"mode={mode!r} (expected one of {MODES})")
-    if origin == target:
+    if not targets or any(not isinstance(t, str) or not t for t in targets):
+        raise ConfigError(f"target={list(targets)!r} (expected one or more instrument names)")
+    if origin in targets:
         raise ConfigError(
             f"origin and target: both '{origin}' (expected two different instruments)"
         )
+    repeated = sorted({t for t in targets if targets.count(t) > 1})
+    if repeated:
+        raise ConfigError(f"target: {', '.join(repeated)} listed twice (expected each once)")
+
+
+def _targets(target: str | Sequence[str]) -> tuple[str, ...]:
+    return (target,) if isinstance(target, str) else tuple(target)
 
 
 def _splits(manifest, config: TrainConfig) -> tuple[str | list[str], str | list[str] | None]:
@@ -188,10 +219,17 @@ def _check_model_dir(run: Run, existing: dict[str, Any] | None, resume: bool, fo
     if not resume:
         raise ModelError(
             f"{run.model_dir}: holds a training run already ({existing.get('origin')} -> "
-            f"{existing.get('target')}, mode {existing.get('mode')}) (expected an empty folder); "
+            f"{','.join(existing.get('targets') or [str(existing.get('target'))])}, mode "
+            f"{existing.get('mode')}) (expected an empty folder); "
             f"pass --resume to continue it or --force to start over"
         )
-    for key in ("mode", "origin", "target"):
+    saved_targets = existing.get("targets") or [existing.get("target")]
+    if list(saved_targets) != list(run.targets):
+        raise ModelError(
+            f"{run.model_dir}: the saved run has target={','.join(map(str, saved_targets))} "
+            f"(expected {','.join(run.targets)}); use another --model_dir"
+        )
+    for key in ("mode", "origin"):
         if existing.get(key) != getattr(run, key):
             raise ModelError(
                 f"{run.model_dir}: the saved run has {key}={existing.get(key)!r} "
@@ -398,14 +436,11 @@ def build_model(
             return keras.optimizers.schedules.CosineDecay(value, total_steps, alpha=LR_FLOOR)
         return value
 
+    shape = (spec.n_bins, spec.tile_frames, len(run.targets))
     with strategy.scope():
-        generator = build_generator(run.model, spec.n_bins, spec.tile_frames)
-        discriminator = (
-            build_discriminator(run.model, spec.n_bins, spec.tile_frames)
-            if run.mode == "gan"
-            else None
-        )
-        model = Pix2Pix(generator, discriminator, l1_weight=config.l1_weight)
+        generator = build_generator(run.model, *shape)
+        discriminator = build_discriminator(run.model, *shape) if run.mode == "gan" else None
+        model = Pix2Pix(generator, discriminator, l1_weight=config.l1_weight, targets=run.targets)
         model.compile(
             adam(rate(config.gen_lr), config.beta_1, fp16),
             adam(rate(config.disc_lr), config.beta_1, fp16) if discriminator is not None else None,
@@ -424,29 +459,33 @@ def open_data(run: Run, manifest: FeatureManifest) -> RunData:
     Raises:
         DatasetError: an instrument is absent from the features, a missing or corrupt tile file.
     """
-    options = dict(spectrogram=run.spectrogram)
-    train = dataset.open_pairs(manifest, run.origin, run.target, run.train_split, **options)
-    val = (
-        None
-        if run.val_split is None
-        else dataset.open_pairs(manifest, run.origin, run.target, run.val_split, **options)
+
+    def pairs(split: str | list[str]) -> tuple[dataset.PairSet, ...]:
+        return tuple(
+            dataset.open_pairs(manifest, run.origin, target, split, spectrogram=run.spectrogram)
+            for target in run.targets
+        )
+
+    return RunData(
+        manifest, pairs(run.train_split), None if run.val_split is None else pairs(run.val_split)
     )
-    return RunData(manifest, train, val)
 
 
 def steps_per_epoch(run: Run, data: RunData) -> int:
-    """Training steps per epoch (``steps_per_epoch`` or one pass over the training pairs).
+    """Training steps per epoch (``steps_per_epoch`` or one pass over the training pairs; with
+    several targets, as many steps as hold every target's pairs once on average).
 
     Raises:
-        ConfigError: the batch size exceeds the training pairs.
+        ConfigError: the batch size exceeds a target's training pairs.
     """
-    n_train, batch = len(data.train), run.train.batch_size
-    if batch > n_train:
-        raise ConfigError(
-            f"batch_size={batch}: larger than the {n_train} training pairs of "
-            f"{run.origin} -> {run.target} (expected at most {n_train})"
-        )
-    return run.train.steps_per_epoch or n_train // batch
+    batch = run.train.batch_size
+    for target, pairs in zip(run.targets, data.train):
+        if batch > len(pairs):
+            raise ConfigError(
+                f"batch_size={batch}: larger than the {len(pairs)} training pairs of "
+                f"{run.origin} -> {target} (expected at most {len(pairs)})"
+            )
+    return run.train.steps_per_epoch or sum(map(len, data.train)) // batch
 
 
 def train_data(
@@ -473,14 +512,20 @@ def train_data(
     ``batch_size / replicas``. Each pair is read by one worker and seen once per epoch across
     the cluster (a pass of ``len(pairs) // batch_size`` steps); no worker reads another's tiles.
 
+    Several targets (balanced per step): each target's pairs are shuffled as above with seed
+    ``s * T + k`` for target ``k`` of ``T`` (``s`` the one-target seed), and slot ``j`` of
+    step ``b`` (counted within the epoch) takes target ``(j + b) mod T``: every step holds
+    each target ``batch_size / T`` times, rounded up or down, and ``T`` consecutive steps
+    exactly as often. Batches are then ``((origin, target_one_hot), target_tiles)``.
+
     Args:
         epochs: the epochs to read, in order.
         steps: steps per epoch (:func:`steps_per_epoch`).
         strategy: the run's strategy (default: TensorFlow's current one).
 
     Returns:
-        A dataset of (origin, target) batches, or on several workers a distributed dataset of
-        this worker's per-replica batches.
+        A dataset of (origin, target) batches (multi-target: module docstring above), or on
+        several workers a distributed dataset of this worker's per-replica batches.
     """
     strategy = strategy or tf.distribute.get_strategy()
     batch_size, seed = run.train.batch_size, run.train.seed
@@ -489,7 +534,9 @@ def train_data(
 
     def pipeline(context: tf.distribute.InputContext) -> tf.data.Dataset:
         count, index = context.num_input_pipelines, context.input_pipeline_id
-        shard = dataclasses.replace(data.train, pairs=data.train.pairs[index::count])
+        shard = tuple(
+            dataclasses.replace(pairs, pairs=pairs.pairs[index::count]) for pairs in data.train
+        )
         per_replica = context.get_per_replica_batch_size(batch_size)
         local = context.num_replicas_in_sync // count  # each step takes a batch per local replica
         return _epochs_pipeline(
@@ -500,36 +547,72 @@ def train_data(
 
 
 def _epochs_pipeline(
-    pairs: dataset.PairSet, batch_size: int, epochs: range, batches: int, epoch_seed
+    pairsets: tuple[dataset.PairSet, ...], batch_size: int, epochs: range, batches: int, epoch_seed
 ) -> tf.data.Dataset:
-    """``batches`` shuffled, shifted batches of ``pairs`` per epoch of ``epochs``, epoch ``e``'s
-    seeded with ``epoch_seed(e)`` (``e`` an int64 tensor)."""
+    """``batches`` shuffled, shifted batches of ``pairsets`` (one per target) per epoch of
+    ``epochs``, epoch ``e``'s seeded with ``epoch_seed(e)`` (``e`` an int64 tensor); several
+    targets are mixed as :func:`train_data` says."""
+    n = len(pairsets)
 
     def epoch(number: tf.Tensor) -> tf.data.Dataset:
-        return dataset.pair_dataset(
-            pairs,
-            batch_size,
-            shuffle=True,
-            augment=True,
-            seed=epoch_seed(number),
-            drop_remainder=True,
-            repeat=True,
-        ).take(batches)
+        seed = epoch_seed(number)
+        parts = tuple(
+            dataset.pair_dataset(
+                pairs,
+                batch_size,
+                shuffle=True,
+                augment=True,
+                seed=seed if n == 1 else seed * n + k,
+                drop_remainder=True,
+                repeat=True,
+            )
+            for k, pairs in enumerate(pairsets)
+        )
+        if n == 1:
+            return parts[0].take(batches)
+        return tf.data.Dataset.zip(parts).take(batches).enumerate().map(_mix_targets)
 
     chained = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch).prefetch(2)
     return chained.with_options(dataset.STEADY)  # options apply per pipeline, not per part
 
 
+def _mix_targets(step: tf.Tensor, parts: tuple) -> tuple:
+    """One batch of each target's ``(origin, target)`` -> the step's mixed batch (slot ``j``
+    from target ``(j + step) mod T``) as ``((origin, one_hot), target)``."""
+    n = len(parts)
+    origins, targets = (tf.stack([part[i] for part in parts]) for i in (0, 1))  # (T, B, ...)
+    slots = tf.range(tf.shape(origins)[1])
+    which = (slots + tf.cast(step, tf.int32)) % n
+    index = tf.stack([which, slots], axis=1)
+    condition = tf.one_hot(which, n)
+    return (tf.gather_nd(origins, index), condition), tf.gather_nd(targets, index)
+
+
+def _labelled(batches: tf.data.Dataset, k: int, n: int) -> tf.data.Dataset:
+    """Target ``k`` of ``n``'s batches as ``((origin, one_hot), target)``."""
+
+    def label(origin: tf.Tensor, target: tf.Tensor) -> tuple:
+        return (origin, tf.one_hot(tf.fill(tf.shape(origin)[:1], k), n)), target
+
+    return batches.map(label)
+
+
 def _val_data(run: Run, data: RunData, strategy: tf.distribute.Strategy) -> tf.data.Dataset | None:
-    """The validation batches (global batches of ``batch_size``, in order, not shifted).
+    """The validation batches (global batches of ``batch_size``, in order, not shifted); with
+    several targets every target's pairs, one target after the other, each labelled.
 
     On several workers each one reads them all and evaluates its share of every batch
     (tf.data auto-sharding by data): the validation pairs are few.
     """
     if data.val is None:
         return None
-    batches = dataset.pair_dataset(data.val, run.train.batch_size, shuffle=False, augment=False)
-    batches = batches.with_options(dataset.STEADY)
+    parts = [
+        dataset.pair_dataset(pairs, run.train.batch_size, shuffle=False, augment=False)
+        for pairs in data.val
+    ]
+    if len(parts) > 1:
+        parts = [_labelled(part, k, len(parts)) for k, part in enumerate(parts)]
+    batches = functools.reduce(tf.data.Dataset.concatenate, parts).with_options(dataset.STEADY)
     if worker_count(strategy) > 1:
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
@@ -566,7 +649,7 @@ def prepare(
     features_path,
     model_dir,
     origin: str,
-    target: str,
+    target: str | Sequence[str],
     mode: str,
     model: ModelConfig | dict[str, Any] | None,
     config: TrainConfig | dict[str, Any] | None,
@@ -574,10 +657,11 @@ def prepare(
     force: bool,
 ) -> tuple[Run, FeatureManifest]:
     """Check the request and resolve the run's settings (saved ones when resuming); returns (run,
-    manifest).
+    manifest). ``target``: one instrument, or several for a multi-target model.
     """
     features_path, model_dir = Path(features_path), Path(model_dir)
-    _check_request(mode, origin, target)
+    targets = _targets(target)
+    _check_request(mode, origin, targets)
     manifest = load_manifest(features_path)
     files = ModelDir(model_dir)
     existing = files.read_config()
@@ -589,7 +673,7 @@ def prepare(
         model_dir,
         mode,
         origin,
-        target,
+        targets,
         manifest.spectrogram,
         model,
         config,
@@ -658,14 +742,14 @@ class _EpochOutputs(keras.callbacks.Callback):
     def __init__(
         self,
         run: Run,
-        excerpt,
+        excerpts: list,
         history: list[dict],
         done: int,
         max_minutes: float | None,
         strategy: tf.distribute.Strategy,
     ) -> None:
         super().__init__()
-        self.run, self.excerpt, self.history, self.strategy = run, excerpt, history, strategy
+        self.run, self.excerpts, self.history, self.strategy = run, excerpts, history, strategy
         self.done = done  # completed epochs (across resumes)
         self.budget_s = None if max_minutes is None else 60 * max_minutes
         self.stopped = False  # the budget ended the run
@@ -687,7 +771,8 @@ class _EpochOutputs(keras.callbacks.Callback):
         write_history(run.model_dir, self.history)
         if is_best_epoch(self.history):
             export_generator(net, run.model_dir)
-        write_samples(net, self.excerpt, run.spectrogram, run.model_dir, epoch + 1)
+        for excerpt in self.excerpts:
+            write_samples(net, excerpt, run.spectrogram, run.model_dir, epoch + 1)
         write_curves(run.model_dir, self.history)
         self.done = epoch + 1
         if self.budget_s is not None and self.done < run.train.epochs:
@@ -700,7 +785,7 @@ def train(
     features_path,
     model_dir,
     origin: str,
-    target: str,
+    target: str | Sequence[str],
     *,
     mode: str = "gan",
     model: ModelConfig | dict[str, Any] | None = None,
@@ -719,7 +804,9 @@ def train(
         features_path: folder written by ``compute_features.py``.
         model_dir: output folder (created).
         origin: input instrument, e.g. ``"keyboard_acoustic"``.
-        target: output instrument, e.g. ``"string_acoustic"``.
+        target: output instrument, e.g. ``"string_acoustic"``, or several for one model that
+            converts to each (``config.json`` records them as ``targets``; validation losses,
+            samples and curves per target; the first is conversion's default).
         mode: ``"gan"`` (pix2pix) or ``"generator"`` (the generator alone, L1 loss).
         model: architecture; ``None`` or a dict of fields: the saved one when resuming, else
             the defaults, with the dict's fields on top (:func:`resolve_configs`).
@@ -885,7 +972,7 @@ class _NonFiniteStop(keras.callbacks.Callback):
             manifest.tile_path(instrument, piece)
             for split in splits
             for piece in manifest.select(split)
-            for instrument in (run.origin, run.target)
+            for instrument in (run.origin, *run.targets)
         ]
 
 
@@ -915,8 +1002,15 @@ def _loop(
     """Epochs ``done + 1 .. config.epochs`` in one ``fit`` call, each followed by its outputs
     (:class:`_EpochOutputs`), then the user's ``callbacks``."""
     split = run.val_split if run.val_split is not None else run.train_split  # else a train piece
-    excerpt = load_excerpt(data.manifest, split, run.origin, run.target)
-    outputs = _EpochOutputs(run, excerpt, history, done, max_minutes, strategy)
+    excerpts = [load_excerpt(data.manifest, split, run.origin, target) for target in run.targets]
+    if run.multi:
+        excerpts = [
+            dataclasses.replace(
+                excerpt, condition=np.eye(len(run.targets), dtype="float32")[k], label=target
+            )
+            for k, (target, excerpt) in enumerate(zip(run.targets, excerpts))
+        ]
+    outputs = _EpochOutputs(run, excerpts, history, done, max_minutes, strategy)
     logging = (
         [keras.callbacks.TensorBoard(str(run.files.logs), write_graph=False)]
         if HAS_TENSORBOARD

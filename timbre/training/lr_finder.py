@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -147,7 +148,7 @@ def find_learning_rate(
     features_path,
     model_dir,
     origin: str,
-    target: str,
+    target: str | Sequence[str],
     *,
     mode: str = "gan",
     model: ModelConfig | None = None,

@@ -15,6 +15,23 @@ float32.
 
 Shape comments below are for the defaults (256x256 tiles, base_filters=64,
 depth=8); ``f(i) = min(base_filters * 2**i, base_filters * max_filters_factor)``.
+
+Several targets (``n_targets > 1``): both networks take a second input, the
+target as a one-hot vector (batch, n_targets). The generator applies it
+FiLM-style (Perez et al. 2018) to the innermost code and to every up block,
+after its BatchNorm: ``x + x * gamma + beta``, where ``gamma`` and ``beta``
+are per-channel values a bias-free Dense layer looks up for the target. Why
+there: the encoder describes the input, which is the same whatever the target,
+and the decoder paints the target's sound, so the decoder is what must depend
+on it; a per-channel scale and shift is cheap (1,504 weights per target for the
+demo model, 6,016 for the default one), has no spatial extent to learn, and
+starts at zero, so a new model begins as the single-target one. Concatenating constant planes to the
+input instead would make the encoder carry the target through every skip
+connection. The discriminator does take planes (the one-hot repeated over the
+tile, beside the pair): it must judge "is this a real *guitar* for that
+input", and a few input channels are all it needs. Both are deterministic:
+the same input and target give the same output. Standard layers only (Dense,
+Reshape, Multiply, Add, UpSampling2D), so safe mode still loads the generator.
 """
 
 from __future__ import annotations
@@ -78,8 +95,9 @@ def _down(x, filters: int, batchnorm: bool, name: str):
     return layers.LeakyReLU(LEAK, name=f"{name}_act")(x)
 
 
-def _up(x, filters: int, dropout: float, name: str):
-    """Transposed conv 4x4 stride 2 -> BatchNorm -> [Dropout] -> ReLU: doubles height and width."""
+def _up(x, filters: int, dropout: float, name: str, target=None):
+    """Transposed conv 4x4 stride 2 -> BatchNorm -> [FiLM of ``target``] -> [Dropout] -> ReLU:
+    doubles height and width."""
     x = layers.Conv2DTranspose(
         filters,
         4,
@@ -90,27 +108,55 @@ def _up(x, filters: int, dropout: float, name: str):
         name=f"{name}_deconv",
     )(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if target is not None:
+        x = _film(x, target, filters, name)
     if dropout > 0:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return layers.ReLU(name=f"{name}_act")(x)
 
 
-def build_generator(config: ModelConfig, n_bins: int, tile_frames: int) -> keras.Model:
+def _film(x, target, filters: int, name: str):
+    """``x + x * gamma + beta``, ``gamma`` and ``beta`` per channel, looked up for ``target``
+    (one-hot) by bias-free Dense layers that start at zero (module docstring)."""
+
+    def lookup(kind: str):
+        value = layers.Dense(
+            filters, use_bias=False, kernel_initializer="zeros", name=f"{name}_{kind}"
+        )(target)
+        return layers.Reshape((1, 1, filters), name=f"{name}_{kind}_plane")(value)
+
+    scaled = layers.Multiply(name=f"{name}_scale")([x, lookup("gamma")])
+    return layers.Add(name=f"{name}_film")([x, scaled, lookup("beta")])
+
+
+def _target_input(n_targets: int):
+    if not isinstance(n_targets, int) or n_targets < 1:
+        raise ConfigError(f"n_targets={n_targets!r} (expected a positive integer)")
+    return keras.Input((n_targets,), name="target") if n_targets > 1 else None
+
+
+def build_generator(
+    config: ModelConfig, n_bins: int, tile_frames: int, n_targets: int = 1
+) -> keras.Model:
     """The U-Net generator: ``depth`` down blocks, ``depth - 1`` up blocks with skips, tanh.
 
     Args:
         config: architecture.
         n_bins: tile height (frequency bins); a multiple of ``2**config.depth``.
         tile_frames: tile width (frames); a multiple of ``2**config.depth``.
+        n_targets: target instruments; above 1, the model also takes the target, one-hot
+            (module docstring).
 
     Returns:
         A functional ``keras.Model`` named "generator": input (batch, n_bins,
-        tile_frames, 1), output of the same shape in [-1, 1], float32.
+        tile_frames, 1) (and with several targets a second one, (batch, n_targets)),
+        output of the tile's shape in [-1, 1], float32.
 
     Raises:
         ConfigError: the tile shape does not fit the depth.
     """
     check_tile_shape(config, n_bins, tile_frames)
+    target = _target_input(n_targets)
     inputs = keras.Input((n_bins, tile_frames, 1), name="origin")  # (batch, 256, 256, 1)
     x, skips = inputs, []
     for i in range(config.depth):
@@ -121,11 +167,14 @@ def build_generator(config: ModelConfig, n_bins: int, tile_frames: int) -> keras
         # validation loss jump between epochs.
         x = _down(x, block_filters(config, i), batchnorm=0 < i < config.depth - 1, name=f"down{i}")
         skips.append(x)
+    if target is not None:
+        x = _film(x, target, block_filters(config, config.depth - 1), name="code")
     for j, skip in enumerate(reversed(skips[:-1])):
         # j=0: (batch, 2, 2, 512) -> with skip (batch, 2, 2, 1024) ...
         # j=6: (batch, 128, 128, 64 + 64)
         filters = block_filters(config, config.depth - 2 - j)
-        x = _up(x, filters, config.dropout if j < config.dropout_blocks else 0.0, name=f"up{j}")
+        dropout = config.dropout if j < config.dropout_blocks else 0.0
+        x = _up(x, filters, dropout, name=f"up{j}", target=target)
         x = layers.Concatenate(name=f"skip{j}")([x, skip])
     outputs = layers.Conv2DTranspose(
         1,
@@ -137,20 +186,25 @@ def build_generator(config: ModelConfig, n_bins: int, tile_frames: int) -> keras
         dtype="float32",
         name="output",
     )(x)  # (batch, 256, 256, 1)
-    return keras.Model(inputs, outputs, name="generator")
+    return keras.Model(inputs if target is None else [inputs, target], outputs, name="generator")
 
 
-def build_discriminator(config: ModelConfig, n_bins: int, tile_frames: int) -> keras.Model:
+def build_discriminator(
+    config: ModelConfig, n_bins: int, tile_frames: int, n_targets: int = 1
+) -> keras.Model:
     """The PatchGAN discriminator conditioned on the input tile (70x70 patches at the defaults).
 
     Args:
         config: architecture (``base_filters``, ``disc_layers``).
         n_bins: tile height; a multiple of ``2**config.disc_layers``, at least 3 times it.
         tile_frames: tile width, likewise.
+        n_targets: target instruments; above 1, also conditioned on the target (one-hot,
+            repeated over the tile as extra input channels).
 
     Returns:
         A functional ``keras.Model`` named "discriminator" taking ``[origin,
-        candidate]`` (each (batch, n_bins, tile_frames, 1)) and returning
+        candidate]`` (each (batch, n_bins, tile_frames, 1); with several targets
+        ``[origin, candidate, target]``) and returning
         float32 logits (batch, n_bins / 2**disc_layers - 2, tile_frames / 2**disc_layers - 2, 1),
         i.e. (batch, 30, 30, 1) at the defaults; one real/fake logit per patch.
 
@@ -160,7 +214,12 @@ def build_discriminator(config: ModelConfig, n_bins: int, tile_frames: int) -> k
     check_tile_shape(dataclasses.replace(config, depth=1), n_bins, tile_frames, discriminator=True)
     origin = keras.Input((n_bins, tile_frames, 1), name="origin")  # (batch, 256, 256, 1)
     candidate = keras.Input((n_bins, tile_frames, 1), name="candidate")  # (batch, 256, 256, 1)
-    x = layers.Concatenate(name="pair")([origin, candidate])  # (batch, 256, 256, 2)
+    target = _target_input(n_targets)
+    planes = []
+    if target is not None:  # (batch, n_targets) -> (batch, 256, 256, n_targets)
+        point = layers.Reshape((1, 1, n_targets), name="target_point")(target)
+        planes = [layers.UpSampling2D((n_bins, tile_frames), name="target_planes")(point)]
+    x = layers.Concatenate(name="pair")([origin, candidate, *planes])  # (batch, 256, 256, 2)
     for i in range(config.disc_layers):
         # i=0: (batch, 128, 128, 64); i=1: (batch, 64, 64, 128); i=2: (batch, 32, 32, 256)
         x = _down(x, block_filters(config, i), batchnorm=i > 0, name=f"disc{i}")
@@ -178,4 +237,5 @@ def build_discriminator(config: ModelConfig, n_bins: int, tile_frames: int) -> k
     logits = layers.Conv2D(1, 4, kernel_initializer=_init(), dtype="float32", name="logits")(
         x
     )  # (batch, 30, 30, 1)
-    return keras.Model([origin, candidate], logits, name="discriminator")
+    inputs = [origin, candidate] + ([target] if target is not None else [])
+    return keras.Model(inputs, logits, name="discriminator")

@@ -5,6 +5,11 @@ loss = BCE(D(x, y), real) + BCE(D(x, G(x)), fake); both optimised with their own
 Adam. Without a discriminator the model trains the generator alone on the L1
 loss (``train_generator.py``). ``fit`` compiles both steps to a graph.
 
+Several targets (networks built with ``n_targets > 1``, :mod:`timbre.training.model`):
+each batch is ``((origin, target_one_hot), target_tiles)``, both networks get the
+one-hot, and ``gen_l1_<target>`` trackers report each target's L1 beside the
+overall ``gen_l1`` (the validation set holds every target's pairs).
+
 Losses are computed in float32 whatever the mixed-precision policy (both
 networks end in a float32 layer). Under a ``tf.distribute`` strategy each
 replica's loss is divided by the number of replicas, so the summed gradients
@@ -12,6 +17,8 @@ are those of the global batch mean.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
@@ -21,6 +28,11 @@ from timbre.errors import ConfigError
 
 GAN_METRICS = ("gen_total", "gen_gan", "gen_l1", "disc")
 GENERATOR_METRICS = ("gen_l1",)
+
+
+def target_metric(target: str) -> str:
+    """The tracker of one target's L1 in a multi-target model (``val_`` + it in validation)."""
+    return f"gen_l1_{target}"
 
 
 def adam(
@@ -65,6 +77,8 @@ class Pix2Pix(keras.Model):
         discriminator: maps ``[origin, candidate]`` to patch logits; ``None``
             trains the generator alone on the L1 loss.
         l1_weight: weight of the L1 term of the generator loss (GAN mode only).
+        targets: the target instruments of a multi-target model, in one-hot order (empty or
+            one: a single-target model, batches ``(origin, target)``).
     """
 
     def __init__(
@@ -72,13 +86,16 @@ class Pix2Pix(keras.Model):
         generator: keras.Model,
         discriminator: keras.Model | None = None,
         l1_weight: float = 100.0,
+        targets: Sequence[str] = (),
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.l1_weight = float(l1_weight)
+        self.targets = tuple(targets) if len(targets) > 1 else ()
         names = GAN_METRICS if discriminator is not None else GENERATOR_METRICS
+        names += tuple(target_metric(target) for target in self.targets)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.disc_optimizer = None
 
@@ -126,14 +143,19 @@ class Pix2Pix(keras.Model):
     def call(self, origin, training: bool = False):
         return self.generator(origin, training=training)
 
-    def _forward(self, origin, target, training: bool) -> tuple[dict, object]:
+    def _forward(self, inputs, target, training: bool) -> tuple[dict, object]:
         """Forward pass of both networks; returns (losses by tracker name, prediction)."""
-        fake = self.generator(origin, training=training)
-        l1 = ops.mean(ops.abs(ops.cast(target, "float32") - fake))
+        origin, condition = inputs if self.targets else (inputs, None)
+        fake = self.generator(inputs, training=training)
+        per_sample = ops.mean(ops.abs(ops.cast(target, "float32") - fake), axis=(1, 2, 3))
+        for k, name in enumerate(self.targets):  # each target's mean over its own samples
+            self.trackers[target_metric(name)].update_state(per_sample, condition[:, k])
+        l1 = ops.mean(per_sample)
         if self.discriminator is None:
             return {"gen_l1": l1}, fake
-        real_logits = self.discriminator([origin, target], training=training)
-        fake_logits = self.discriminator([origin, fake], training=training)
+        extra = [condition] if self.targets else []
+        real_logits = self.discriminator([origin, target, *extra], training=training)
+        fake_logits = self.discriminator([origin, fake, *extra], training=training)
         gan = _bce_with_logits(fake_logits, real=True)
         disc = _bce_with_logits(real_logits, real=True) + _bce_with_logits(fake_logits, real=False)
         return {

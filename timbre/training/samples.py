@@ -5,7 +5,8 @@ first tile of the first validation piece), and ``samples/epoch_XXX.png``
 shows input | prediction | target; when the features' audio is at hand,
 ``samples/epoch_XXX.wav`` is the prediction turned back into audio with the
 origin's phase. Listening to and looking at the same excerpt epoch after
-epoch shows how the conversion improves.
+epoch shows how the conversion improves. A multi-target model writes one pair
+per target, ``samples/epoch_XXX_<target>.png`` and ``.wav``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Excerpt:
     target: np.ndarray  # (n_bins, tile_frames)
     phase: np.ndarray | None  # (n_bins, n_frames) of the origin audio; None: no audio, no WAV
     length: int  # samples of the excerpt audio
+    condition: np.ndarray | None = None  # a multi-target model's one-hot target; None: single
+    label: str = ""  # the target's name in the file names of a multi-target model's samples
 
 
 def load_excerpt(manifest, split: str | list[str], origin: str, target: str) -> Excerpt:
@@ -77,13 +80,16 @@ def write_samples(
     With audio, also samples/epoch_XXX.wav.
     """
     tile = excerpt.origin[None, :, :, None].astype(np.float32)
-    prediction = np.asarray(model.generator(tile, training=False), dtype=np.float32)[0, :, :, 0]
+    inputs = tile if excerpt.condition is None else [tile, excerpt.condition[None]]
+    prediction = np.asarray(model.generator(inputs, training=False), dtype=np.float32)[0, :, :, 0]
     panels = [("input", excerpt.origin), ("prediction", prediction), ("target", excerpt.target)]
-    figure = plotting.spectrogram_figure(panels, spec, title=f"{excerpt.piece}, epoch {epoch}")
-    plotting.save_figure(figure, ModelDir(model_dir).sample(epoch, ".png"))
+    title = f"{excerpt.piece}{' -> ' + excerpt.label if excerpt.label else ''}, epoch {epoch}"
+    suffix = f"_{excerpt.label}" if excerpt.label else ""
+    figure = plotting.spectrogram_figure(panels, spec, title=title)
+    plotting.save_figure(figure, ModelDir(model_dir).sample(epoch, f"{suffix}.png"))
     if excerpt.phase is not None:
         frames = excerpt.phase.shape[1]
         converted = invert_log_spectrogram(
             prediction[:, :frames], excerpt.phase, spec, excerpt.length
         )
-        audio.save(ModelDir(model_dir).sample(epoch, ".wav"), converted, spec.sample_rate)
+        audio.save(ModelDir(model_dir).sample(epoch, f"{suffix}.wav"), converted, spec.sample_rate)
