@@ -2,7 +2,8 @@
 r"""Training throughput, its run-to-run spread, and how busy the cores are.
 
 For each case (the default 54.4 M-parameter model in float32 and bf16, the
-small CPU model), ``--repeats`` fresh subprocesses each build the GAN on
+small CPU model, and the demo's generator-only L1 training of it),
+``--repeats`` fresh subprocesses each build the GAN (or the generator) on
 256x256 tiles, run ``--warmup`` compiled training steps (tracing included),
 then time ``--steps`` steps of batch ``--batch_size`` on synthetic tensors (no
 disk), through ``fit`` exactly as ``timbre.training.loop`` does. Per run it
@@ -38,7 +39,8 @@ For scale: the original project trained the default model at 2.8 samples/s
 with 5.2 GiB on this kind of machine (eager loop).
 
     .venv/bin/python bench/bench_train.py [--steps 6] [--repeats 3] \
-        [--cases default-f32,default-bf16,small-f32,small-bf16] [--intra N] [--inter N]
+        [--cases default-f32,default-bf16,small-f32,small-bf16,small-bf16-l1] [--intra N] \
+        [--inter N]
 """
 
 from __future__ import annotations
@@ -52,11 +54,12 @@ import sys
 import time
 from pathlib import Path
 
-CASES = {  # name -> (base_filters, mixed precision policy)
-    "default-f32": (64, "float32"),
-    "default-bf16": (64, "mixed_bfloat16"),
-    "small-f32": (16, "float32"),
-    "small-bf16": (16, "mixed_bfloat16"),
+CASES = {  # name -> (base_filters, mixed precision policy, with the discriminator)
+    "default-f32": (64, "float32", True),
+    "default-bf16": (64, "mixed_bfloat16", True),
+    "small-f32": (16, "float32", True),
+    "small-bf16": (16, "mixed_bfloat16", True),
+    "small-bf16-l1": (16, "mixed_bfloat16", False),  # the demo's: generator alone, L1
 }
 
 
@@ -102,12 +105,13 @@ def one_case(
     from timbre.training.model import build_discriminator, build_generator
     from timbre.training.pix2pix import Pix2Pix, adam
 
-    base_filters, policy = CASES[name]
+    base_filters, policy, gan = CASES[name]
     keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
     config = ModelConfig(base_filters=base_filters)
-    model = Pix2Pix(build_generator(config, 256, 256), build_discriminator(config, 256, 256))
-    model.compile(adam(2e-4), adam(2e-4), jit_compile=jit)
+    discriminator = build_discriminator(config, 256, 256) if gan else None
+    model = Pix2Pix(build_generator(config, 256, 256), discriminator)
+    model.compile(adam(2e-4), adam(2e-4) if gan else None, jit_compile=jit)
     rng = np.random.default_rng(0)
     batch = tuple(
         rng.uniform(-1, 1, (batch_size, 256, 256, 1)).astype(np.float32) for _ in range(2)

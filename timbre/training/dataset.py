@@ -37,7 +37,7 @@ about half of Keras's ``fit`` calls ran the compiled step on one of two cores
 (``bench/bench_train.py``: 25 against 45 samples/s for the demo model, decided
 afresh per ``fit`` call, i.e. per epoch); off, every call used both. The map
 and prefetch keep ``AUTOTUNE`` as their size, which without the autotuner
-means one reader per core and a fixed buffer: reading is ~100x faster than a
+means one reader per core and a fixed buffer: reading is ~50x faster than a
 step, so nothing waits on it.
 """
 
