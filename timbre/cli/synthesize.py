@@ -143,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--renderer",
+        choices=["fluidsynth", "notes"],
+        default="fluidsynth",
+        help="fluidsynth: SoundFont instruments play whole pieces (pedal, release, notes as "
+        "long as the music holds them; NSynth banks are always played note by note); notes: "
+        "every note from its 4 s bank recording, as NSynth (faster) (default: %(default)s)",
+    )
+    parser.add_argument(
         "--corpus_minutes",
         type=float,
         default=10.0,
@@ -165,6 +173,7 @@ def _body(args: argparse.Namespace) -> int:
         transpose=args.transpose,
         max_seconds=args.max_seconds,
         subtype=args.subtype,
+        renderer=args.renderer,
     )
     low, high = SPEED_RANGE
     for flag in ("playback_speed", "duration_rate"):

@@ -26,6 +26,10 @@ from timbre.modeldir import ModelDir
 from timbre.pretrained import DEFAULT, FOLDER
 
 PRESET = "pretrained"
+RENDERINGS = {  # SynthConfig.renderer -> how the card says it
+    "notes": "note by note from note banks (notes held at most 3 s)",
+    "fluidsynth": "as whole pieces by FluidSynth (pedal, release, notes held as written)",
+}
 SOUNDFONT_LICENCES = {  # SoundFont file stem -> (where it comes from, licence)
     "TimGM6mb": ("inside the pretty_midi package (Tim Brechbill, David Bolton)", "GPL-2"),
     "MuseScore_General_Lite": (
@@ -78,7 +82,8 @@ def write_card(work: Path, destination: Path) -> Path:
         f"- Data: {preset.corpus_minutes:g} minutes of the generated keyboard corpus "
         "(`timbre.synthesis.corpus`, seed 0), split 80/10/10 by piece; each piece's keyboard "
         f"part played by a piano drawn from {', '.join(pools)}; the strings by TimGM6mb's "
-        "program 48. Notes rendered from note banks (`renderer='notes'`), no augmentation.",
+        f"program 48. Rendered {RENDERINGS[preset.renderer]} (`renderer={preset.renderer!r}`), "
+        "no augmentation.",
         f"- Held out of training: {', '.join(sorted(s for p in held.values() for s in p))} "
         f"({HELD_OUT}), used only to evaluate on a piano the model never heard.",
         f"- Features: {json.dumps(preset.spectrogram.to_dict())}, tile overlap "
