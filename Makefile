@@ -35,7 +35,7 @@ demo: setup
 	$(PY) -m timbre.cli.demo --minutes $(DEMO_MINUTES) --output $(DEMO_DIR)
 
 # Rebuild the model shipped in timbre/pretrained/ from scratch (data, training, card):
-# about an hour on a 2-core CPU; resumable (work folder build/pretrained).
+# about 40 minutes on a 2-core CPU; resumable (work folder build/pretrained).
 pretrained: setup
 	$(PY) -m timbre.pretrained.build --work build/pretrained
 
