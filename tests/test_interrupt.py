@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SLOW_S = 0.6  # the hook's sleep before each visible rename
 SIGNALS = {"kill": signal.SIGKILL, "int": signal.SIGINT}
 HOOK = """
-import os, sys, time
+import os, signal, sys, time
+# Ctrl-C as a terminal delivers it, even when the test runs in a background job (a shell
+# starts those with SIGINT ignored, and the child would inherit that)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 real = os.replace
 def replace(src, dst, *args, **kwargs):
     if not os.path.basename(os.fspath(dst)).startswith("."):
