@@ -57,6 +57,18 @@ def check_backend(backend: str) -> None:
         raise ConfigError(f"backend={backend!r} (expected one of {BACKENDS})")
 
 
+def check_io_count(inputs: int, outputs: int, condition, name: str) -> None:
+    """Raise ModelError unless a network has the inputs its use needs: the tiles, and a
+    multi-target model's one-hot target exactly when ``condition`` is given; one output.
+    """
+    wanted = 1 if condition is None else 2
+    if inputs != wanted or outputs != 1:
+        raise ModelError(
+            f"{name}: {inputs} inputs and {outputs} outputs (expected "
+            f"{'tiles and a target' if wanted == 2 else 'tiles'} in, tiles out)"
+        )
+
+
 def check_tile_shape(shapes: list[tuple], config: SpectrogramConfig, name: str) -> tuple[int, int]:
     """Check a network's input and output shapes (without the batch axis) against ``config``.
 

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from timbre.config import SpectrogramConfig
-from timbre.conversion.generator import check_precision, check_tile_shape
+from timbre.conversion.generator import check_io_count, check_precision, check_tile_shape
 from timbre.errors import ModelError
 from timbre.modeldir import NOT_A_MODEL
 
@@ -51,12 +51,7 @@ class KerasGenerator:
         condition: np.ndarray | None = None,
     ) -> None:
         check_precision(precision)
-        wanted = 1 if condition is None else 2
-        if len(model.inputs) != wanted:
-            raise ModelError(
-                f"{name}: {len(model.inputs)} inputs (expected "
-                f"{'tiles and a target' if wanted == 2 else 'tiles'})"
-            )
+        check_io_count(len(model.inputs), len(model.outputs), condition, name)
         shapes = _shapes(model, name)
         if config is not None:
             check_tile_shape(shapes, config, name)

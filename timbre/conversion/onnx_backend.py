@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from timbre.config import SpectrogramConfig
-from timbre.conversion.generator import SOURCE_KEY, check_tile_shape, source_digest
+from timbre.conversion.generator import (
+    SOURCE_KEY,
+    check_io_count,
+    check_tile_shape,
+    source_digest,
+)
 from timbre.errors import ModelError
 
 
@@ -74,12 +79,7 @@ class OnnxGenerator:
                 "`timbre export --model <model dir> --format generator_onnx`"
             ) from e
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        wanted = 1 if condition is None else 2
-        if len(inputs) != wanted or len(outputs) != 1:
-            raise ModelError(
-                f"{path}: {len(inputs)} inputs and {len(outputs)} outputs (expected "
-                f"{'tiles and a target' if wanted == 2 else 'tiles'} in, tiles out)"
-            )
+        check_io_count(len(inputs), len(outputs), condition, str(path))
         shapes = [tuple(inputs[0].shape[1:]), tuple(outputs[0].shape[1:])]
         self.tile_shape = check_tile_shape(shapes, config, str(path))
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
