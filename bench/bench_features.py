@@ -29,9 +29,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from timbre import audio
-from timbre.features import compute_features
-from timbre.fileio import write_json
+from timbre.data.features import compute_features
+from timbre.io import audio
+from timbre.io.atomic import write_json
 
 INSTRUMENTS = ("keyboard_acoustic", "string_acoustic")
 PIECE_SECONDS = 30.0
@@ -87,7 +87,7 @@ def time_features(audios: Path, features: Path, jobs: int) -> tuple[float, int, 
 
 
 def time_pipeline(features: Path, batch_size: int, passes: int, augment: bool) -> tuple[float, int]:
-    from timbre.training.dataset import count_pairs, make_dataset
+    from timbre.tf.pipeline import count_pairs, make_dataset
 
     dataset = make_dataset(
         features, *INSTRUMENTS, "train", batch_size, augment=augment, repeat=True, seed=1

@@ -46,8 +46,8 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import numpy as np  # noqa: E402
 
-from timbre import audio  # noqa: E402
-from timbre.config import ModelConfig, SpectrogramConfig  # noqa: E402
+from timbre.io import audio  # noqa: E402
+from timbre.settings import ModelConfig, SpectrogramConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,9 +82,9 @@ def prepare_models(folder: Path) -> dict[tuple[str, str], Path]:
     """
     import keras
 
-    from timbre.conversion.export import add_generator_onnx
-    from timbre.modeldir import ModelDir
-    from timbre.training.model import build_generator
+    from timbre.formats.model_dir import ModelDir
+    from timbre.tf.export import add_generator_onnx
+    from timbre.tf.networks import build_generator
 
     dirs = {}
     for name, model in MODELS.items():
@@ -183,7 +183,7 @@ def child(model_dir: str, minutes: float, batch_size: int) -> None:
     """Subprocess: convert a file of ``minutes``; print RSS before and the peak during, as JSON."""
     import psutil
 
-    from timbre.conversion.converter import load_converter
+    from timbre.convert.converter import load_converter
 
     converter = load_converter(model_dir, batch_size=batch_size)
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,8 +244,8 @@ def memory(model_dir: Path, minutes: list[float], batch_size: int) -> None:
 
 def speed(models: dict[tuple[str, str], Path], name: str, seconds: float, batch_size: int):
     """Section 2: ``convert_file`` alone, warm, on each runtime and precision."""
-    from timbre import spectrogram as sp
-    from timbre.conversion.converter import load_converter
+    from timbre.convert.converter import load_converter
+    from timbre.dsp import stft as sp
 
     model_dir = models[name, "onnx"]
     cases = [(b, p, ph) for ph in ("input", "griffinlim") for b, p in CONVERSION_CASES]
@@ -281,8 +281,8 @@ def phase_comparison(
 
     The target's own magnitude is what a perfect generator would predict.
     """
-    from timbre import spectrogram as sp
-    from timbre.evaluation import metrics
+    from timbre.dsp import stft as sp
+    from timbre.evaluate import metrics
 
     config = SpectrogramConfig()
     origin, _ = audio.load(origin_path, config.sample_rate)

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from timbre import spectrogram as sp
-from timbre.config import SpectrogramConfig
+from timbre.dsp import stft as sp
+from timbre.settings import SpectrogramConfig
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Paired synthesis throughput: seconds of audio rendered per wall-clock second, all cores.
 
-Renders the generated corpus (timbre.synthesis.corpus.write_corpus) with the default four
+Renders the generated corpus (timbre.data.corpus.write_corpus) with the default four
 instruments from a prepared SoundFont bank (prepared first and timed apart,
 reused from --bank_cache on later runs) into a temporary folder, the same way
 synthesize_audios.py does (MIDI reading, synthesis, WAV writing, manifest).
@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from timbre.config import SynthConfig
-from timbre.synthesis import corpus, notebank, render
+from timbre.data import corpus, notebank, render
+from timbre.settings import SynthConfig
 
 
 def main() -> None:

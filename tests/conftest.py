@@ -18,7 +18,7 @@ from helpers import (
     write_nsynth_folder,
 )
 
-from timbre.config import SpectrogramConfig
+from timbre.settings import SpectrogramConfig
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def soundfont_banks(tmp_path_factory):
 
     Pitches 57, 60 and 69 only.
     """
-    from timbre.synthesis.notebank import prepare_soundfont_bank
+    from timbre.data.notebank import prepare_soundfont_bank
 
     return prepare_soundfont_bank(
         tmp_path_factory.mktemp("sf_bank"),

@@ -3,9 +3,9 @@
 Fixtures live in ``conftest.py``; these are ordinary functions and constants,
 imported as ``from helpers import ...`` (pytest puts ``tests/`` on ``sys.path``
 when it loads ``tests/conftest.py``). Every manifest is written through the
-module that owns its format (:mod:`timbre.audio_manifest`, :mod:`timbre.store`,
-:mod:`timbre.modeldir`), never by hand. Keras is imported only by the helpers
-that need it.
+module that owns its format (:mod:`timbre.formats.audio_folder`,
+:mod:`timbre.formats.feature_store`, :mod:`timbre.formats.model_dir`), never by hand.
+Keras is imported only by the helpers that need it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from timbre import audio, audio_manifest, store
-from timbre.config import FeatureConfig, ModelConfig, SpectrogramConfig
-from timbre.modeldir import ModelDir
+from timbre.formats import audio_folder, feature_store
+from timbre.formats.model_dir import ModelDir
+from timbre.io import audio
+from timbre.settings import FeatureConfig, ModelConfig, SpectrogramConfig
 
 SMALL_SPEC = SpectrogramConfig(
     sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32
@@ -117,7 +118,7 @@ def write_audio_manifest(
     sample_rate: int = 16000,
     split: bool = True,
 ) -> Path:
-    """``<folder>/manifest.json`` through :func:`timbre.audio_manifest.write`.
+    """``<folder>/manifest.json`` through :func:`timbre.formats.audio_folder.write`.
 
     ``pieces`` maps piece -> (seconds, split); ``split=False`` records no split at all
     (as audio from before splits were written). Returns the manifest's path.
@@ -128,7 +129,7 @@ def write_audio_manifest(
     }
     lists = {
         name: sorted(p for p, (_, part) in pieces.items() if part == name)
-        for name in audio_manifest.SPLITS
+        for name in audio_folder.SPLITS
     }
     header = {
         "synth": {},
@@ -136,7 +137,7 @@ def write_audio_manifest(
         "sample_rate": sample_rate,
         "instruments": list(instruments),
     }
-    return audio_manifest.write(folder, header, entries, lists if split else {}, {})
+    return audio_folder.write(folder, header, entries, lists if split else {}, {})
 
 
 def write_audio_folder(
@@ -161,7 +162,7 @@ def write_audio_folder(
         for k, instrument in enumerate(instruments):
             tone = sine(200.0 * (k + 1) + 10.0 * number, seconds, sample_rate)[:n] * envelope
             audio.save(
-                audio_manifest.wav_path(folder, instrument, piece),
+                audio_folder.wav_path(folder, instrument, piece),
                 tone + 0.01 * rng.standard_normal(n).astype(np.float32),
                 sample_rate,
             )
@@ -183,7 +184,7 @@ def write_features_manifest(
     split_given: bool = True,
     complete: bool = True,
 ) -> Path:
-    """``<folder>/manifest.json`` through :func:`timbre.store.write_manifest`; returns ``folder``.
+    """``<folder>/manifest.json`` through :func:`~timbre.formats.feature_store.write_manifest`.
 
     ``pieces`` maps piece -> its entry (at least ``n_tiles`` and ``split``); the split
     lists are derived from the entries. No tile files are written.
@@ -197,7 +198,9 @@ def write_features_manifest(
         "instruments": list(instruments),
         "split_given": split_given,
     }
-    store.write_manifest(folder, header, {p: dict(e) for p, e in pieces.items()}, {}, complete)
+    feature_store.write_manifest(
+        folder, header, {p: dict(e) for p, e in pieces.items()}, {}, complete
+    )
     return folder
 
 
@@ -231,7 +234,7 @@ def write_feature_store(
                 )
             else:
                 tiles = fill(instrument, piece, n_tiles)
-            path = store.tile_path(folder, instrument, piece)
+            path = feature_store.tile_path(folder, instrument, piece)
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, np.asarray(tiles, dtype=np.float16))
         entries[piece] = {
@@ -263,7 +266,7 @@ def write_model_dir(
     origin: str | None = FEATURE_INSTRUMENTS[0],
     target: str | None = FEATURE_INSTRUMENTS[1],
 ) -> Path:
-    """A model directory through :class:`timbre.modeldir.ModelDir`; returns ``folder``.
+    """A model directory through :class:`timbre.formats.model_dir.ModelDir`; returns ``folder``.
 
     ``config.json`` as training writes it (``origin``/``target`` left out when None);
     ``generator.keras`` is ``generator`` saved, or a placeholder file when None

@@ -16,8 +16,8 @@ import soundfile as sf
 from test_converter import SMALL, identity_generator, melody, relative_error, write_model
 
 import timbre
-from timbre.conversion import export
 from timbre.errors import ConfigError
+from timbre.tf import export
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""The package's shape: the TensorFlow line and a one-way import graph."""
+"""The package's shape: the TensorFlow line, and imports that run one way down the layers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,25 @@ import timbre
 
 PACKAGE = Path(timbre.__file__).parent
 # The only modules that import TensorFlow (or Keras); everything else is TF-free.
-TF_SIDE = {"timbre.training", "timbre.conversion.keras_backend", "timbre.conversion.export"}
+TF_SIDE = {"timbre.tf"}
+# The layers, top to bottom: a module may import its own layer and those below it, never
+# one above. The package root is the Python API's facade; ``timbre.pretrained`` holds data.
+LAYERS = (
+    "timbre.cli",
+    "timbre",
+    "timbre.recipes",
+    "timbre.evaluate",
+    "timbre.convert",
+    "timbre.tf",
+    "timbre.data",
+    "timbre.plotting",
+    "timbre.formats",
+    "timbre.dsp",
+    "timbre.settings",
+    "timbre.io",
+    "timbre.errors",
+    "timbre.pretrained",
+)
 
 
 def _modules() -> list[str]:
@@ -29,7 +47,7 @@ def _tf_side(name: str) -> bool:
 
 def test_tf_free_modules_import_without_tensorflow():
     free = [name for name in _modules() if not _tf_side(name)]
-    assert "timbre.store" in free and "timbre.conversion.streaming" in free
+    assert "timbre.formats.feature_store" in free and "timbre.convert.streaming" in free
     code = (
         "import importlib, json, sys\n"
         f"for name in {free!r}:\n"
@@ -99,10 +117,48 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_cycle():
     graph = _graph()
-    assert "timbre.conversion.streaming" in graph["timbre.conversion.converter"]
+    assert "timbre.convert.streaming" in graph["timbre.convert.converter"]
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
 
 
 def test_cycle_finder_finds_a_cycle():
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def _layer(name: str) -> int:
+    """The index in LAYERS of the longest layer name that ``name`` is or lies under."""
+    found = [i for i, layer in enumerate(LAYERS) if name == layer or name.startswith(layer + ".")]
+    return max(found, key=lambda i: len(LAYERS[i]))
+
+
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{name} -> {child}"
+        for name, children in graph.items()
+        for child in children
+        if _layer(child) < _layer(name)
+    )
+
+
+def test_every_module_has_a_layer():
+    graph = _graph()
+    assert "timbre.convert.converter" in graph and "timbre.cli.predict" in graph
+    assert {LAYERS[_layer(name)] for name in graph} == set(LAYERS)
+
+
+def test_imports_run_down_the_layers():
+    assert _upward(_graph()) == []
+
+
+def test_upward_import_finder_finds_one():
+    graph = {"timbre.io.audio": {"timbre.dsp.stft"}, "timbre.cli.predict": {"timbre.io.audio"}}
+    assert _upward(graph) == ["timbre.io.audio -> timbre.dsp.stft"]
+    assert LAYERS[_layer("timbre.cli")] == "timbre.cli" and LAYERS[_layer("timbre")] == "timbre"
+
+
+def test_nothing_imports_the_command_line():
+    graph = _graph()
+    cli = {name for name in graph if LAYERS[_layer(name)] == "timbre.cli"}
+    assert "timbre.cli.predict" in cli
+    assert {name for name in set(graph) - cli if graph[name] & cli} == set()

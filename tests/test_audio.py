@@ -3,8 +3,8 @@ import pytest
 import soundfile as sf
 from conftest import sine
 
-from timbre import audio
 from timbre.errors import AudioError
+from timbre.io import audio
 
 
 def test_load_mixes_to_mono_and_resamples(tmp_path):

@@ -1,4 +1,4 @@
-"""timbre.synthesis.augment: EQ tilt, room reverberation and noise on the origin part only."""
+"""timbre.data.augment: EQ tilt, room reverberation and noise on the origin part only."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from helpers import sine, write_midi
 
-from timbre.config import AugmentConfig
+from timbre.data import augment, notebank, render, sources
 from timbre.errors import ConfigError
-from timbre.synthesis import augment, notebank, render, sources
+from timbre.settings import AugmentConfig
 
 SR = 16000
 

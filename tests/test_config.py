@@ -1,15 +1,15 @@
-"""timbre.config: defaults, JSON round trips and one refusal per validation branch."""
+"""timbre.settings: defaults, JSON round trips and one refusal per validation branch."""
 
 import pytest
 
-from timbre.config import (
+from timbre.errors import ConfigError
+from timbre.settings import (
     FeatureConfig,
     ModelConfig,
     SpectrogramConfig,
     SynthConfig,
     TrainConfig,
 )
-from timbre.errors import ConfigError
 
 
 def test_defaults_follow_design():

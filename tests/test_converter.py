@@ -1,4 +1,4 @@
-"""Conversion (timbre/conversion/converter.py): exact lengths, identity reproduces the input, no
+"""Conversion (timbre/convert/converter.py): exact lengths, identity reproduces the input, no
 seams, file edges like the middle, level-invariant, never clipped, errors.
 
 Also home of the small generators the conversion tests share (test_streaming.py,
@@ -15,20 +15,20 @@ import pytest
 import soundfile as sf
 from conftest import sine
 
-from timbre import audio as au
-from timbre import plotting
-from timbre import spectrogram as sp
-from timbre.config import ModelConfig, SpectrogramConfig
-from timbre.conversion.converter import (
+from timbre.convert.converter import (
     DEFAULT_ORIGIN_LEVEL_DB,
     PLOT_FRAMES,
     Converter,
     load_converter,
     load_generator,
 )
-from timbre.conversion.keras_backend import KerasGenerator
+from timbre.dsp import stft as sp
 from timbre.errors import AudioError, ConfigError, ModelError
-from timbre.evaluation import metrics
+from timbre.evaluate import metrics
+from timbre.io import audio as au
+from timbre.io import plotting
+from timbre.settings import ModelConfig, SpectrogramConfig
+from timbre.tf.keras_generator import KerasGenerator
 
 SMALL = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32)
 
@@ -63,7 +63,7 @@ def residual_generator(
     if kind == "conv":
         change = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(x)
     else:
-        from timbre.training.model import build_generator
+        from timbre.tf.networks import build_generator
 
         unet = build_generator(
             ModelConfig(base_filters=4, depth=5), config.n_bins, config.tile_frames
@@ -551,7 +551,7 @@ def test_load_generator_errors(tmp_path, small):
 
 
 def test_real_tiny_generator_converts(tmp_path, small):
-    from timbre.training.model import build_generator
+    from timbre.tf.networks import build_generator
 
     generator = build_generator(ModelConfig(base_filters=4, depth=5), 32, 32)
     directory = write_model(tmp_path / "model", generator, small)

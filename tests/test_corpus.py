@@ -1,11 +1,11 @@
-"""timbre.synthesis.corpus: the seeded keyboard corpus and writing notes to MIDI."""
+"""timbre.data.corpus: the seeded keyboard corpus and writing notes to MIDI."""
 
 import numpy as np
 import pretty_midi
 import pytest
 
+from timbre.data import corpus, midi
 from timbre.errors import MidiError
-from timbre.synthesis import corpus, midi
 
 
 def test_corpus_is_seeded_and_sized(tmp_path):

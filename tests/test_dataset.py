@@ -1,4 +1,4 @@
-"""timbre.training.dataset: the tf.data pair pipeline.
+"""timbre.tf.pipeline: the tf.data pair pipeline.
 
 Shapes, order, augmentation, silence, memory and errors.
 """
@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from helpers import FEATURE_INSTRUMENTS, write_audio_folder, write_feature_store
 
-from timbre import spectrogram as sp
-from timbre.config import FeatureConfig, SpectrogramConfig
+from timbre.data.features import compute_features
+from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, DatasetError
-from timbre.features import compute_features
-from timbre.store import load_manifest, manifest_path, tile_path
-from timbre.training.dataset import (
+from timbre.formats.feature_store import load_manifest, manifest_path, tile_path
+from timbre.settings import FeatureConfig, SpectrogramConfig
+from timbre.tf.pipeline import (
     count_pairs,
     make_dataset,
     open_pairs,
@@ -206,7 +206,7 @@ def test_near_silent_pairs_are_dropped_unless_kept(tmp_path, small_spec_config):
 
 
 def test_silent_audio_warns_and_its_pairs_are_dropped(tmp_path, small_spec_config):
-    from timbre import audio
+    from timbre.io import audio
 
     audios = write_audio_folder(tmp_path / "audios", {"a": (1.0, "train"), "b": (0.8, "train")})
     for instrument in FEATURE_INSTRUMENTS:
@@ -313,7 +313,7 @@ def test_manifest_problems_reach_the_caller(tmp_path, small_spec_config):
 
 MEMORY_SCRIPT = textwrap.dedent("""
     import resource, sys
-    from timbre.training.dataset import make_dataset
+    from timbre.tf.pipeline import make_dataset
     n = 0
     for origin, target in make_dataset(
         sys.argv[1], "keyboard_acoustic", "string_acoustic", "train", 16, seed=1

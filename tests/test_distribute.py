@@ -58,8 +58,9 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from timbre.config import ModelConfig, TrainConfig
-from timbre.training import loop, pix2pix
+from timbre.settings import ModelConfig, TrainConfig
+from timbre.tf import loop
+from timbre.tf import pix2pix
 
 replica_batches, replicas = [], []
 train_step = pix2pix.Pix2Pix.train_step
@@ -167,7 +168,7 @@ WORKER = r"""
 import json, os, sys
 import numpy as np
 import tensorflow as tf
-from timbre.training import pix2pix
+from timbre.tf import pix2pix
 
 train_step = pix2pix.Pix2Pix.train_step
 
@@ -277,17 +278,17 @@ def _steps(root: Path, phase: str, task: str) -> list[list[int]]:
 
 
 def _expected_order(features: Path, epoch: int, index: int, workers: int = 2) -> list[list[int]]:
-    """The documented order (timbre.training.loop.train_data): worker ``index`` reads pairs
+    """The documented order (timbre.tf.loop.train_data): worker ``index`` reads pairs
     ``index::workers`` shuffled with seed ``(seed + epoch) * workers + index``, in batches of
     ``batch_size / workers``, with the run's process-wide seed set (loop.Session)."""
-    from timbre.config import TrainConfig
-    from timbre.training import dataset, loop
+    from timbre.settings import TrainConfig
+    from timbre.tf import loop, pipeline
 
-    pairs = dataset.open_pairs(features, ORIGIN, TARGET, "train")
+    pairs = pipeline.open_pairs(features, ORIGIN, TARGET, "train")
     shard = dataclasses.replace(pairs, pairs=pairs.pairs[index::workers])
     seed = (3 + epoch) * workers + index
     with loop.Session(TrainConfig(seed=3)):
-        batches = dataset.pair_dataset(shard, 2, seed=seed, augment=True, drop_remainder=True)
+        batches = pipeline.pair_dataset(shard, 2, seed=seed, augment=True, drop_remainder=True)
         return [_codes(origin) for origin, _ in batches.as_numpy_iterator()]
 
 
@@ -358,7 +359,7 @@ def test_two_workers_share_the_pairs_only_the_chief_writes_and_a_killed_run_resu
     for task in cluster:  # a worker's scratch folder goes when it ends normally
         assert not list((tmp_path / f"resumed-{task}-tmp").glob("timbre-worker-*")), task
 
-    from timbre.training.checkpoints import read_history
+    from timbre.tf.checkpoints import read_history
 
     history = read_history(model_dir)
     assert [row["epoch"] for row in history] == list(range(1, EPOCHS + 1))

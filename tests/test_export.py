@@ -1,4 +1,4 @@
-"""Exports (timbre/conversion/export.py, timbre export) and the runtimes that run them
+"""Exports (timbre/tf/export.py, timbre export) and the runtimes that run them
 (backends.py, onnx_backend.py): ONNX Runtime converts like Keras, without TensorFlow; a stale
 or broken generator.onnx is never used; exported converters compute Converter.convert_span.
 """
@@ -20,14 +20,14 @@ import soundfile as sf
 from test_converter import SMALL, conv_generator, melody, residual_generator, write_model
 
 from timbre.cli import export as export_cli
-from timbre.config import ModelConfig, SpectrogramConfig
-from timbre.conversion import backends, export, onnx_backend
-from timbre.conversion.converter import Converter, load_converter
-from timbre.conversion.generator import SOURCE_KEY, source_digest
-from timbre.conversion.keras_backend import KerasGenerator
+from timbre.convert import backends, onnx_backend
+from timbre.convert.converter import Converter, load_converter
 from timbre.errors import ConfigError, ModelError
-from timbre.modeldir import read_model_info
-from timbre.training import loop
+from timbre.formats.generator import SOURCE_KEY, source_digest
+from timbre.formats.model_dir import read_model_info
+from timbre.settings import ModelConfig, SpectrogramConfig
+from timbre.tf import export, loop
+from timbre.tf.keras_generator import KerasGenerator
 
 pytest.importorskip("onnxruntime", reason="the ONNX path needs onnxruntime")
 pytest.importorskip("tf2onnx", reason="ONNX export needs tf2onnx")
@@ -255,7 +255,7 @@ def test_export_errors(tmp_path, model_dir):
 
 def test_the_demo_sized_generator_exports(tmp_path):
     """The real U-Net at full tile size (16 filters, the demo's size) to ONNX: same tiles."""
-    from timbre.training.model import build_generator
+    from timbre.tf.networks import build_generator
 
     config = SpectrogramConfig()
     generator = build_generator(ModelConfig(base_filters=16, dropout=0.0), 256, 256)

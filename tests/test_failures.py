@@ -33,12 +33,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from timbre import audio, audio_manifest, store
 from timbre.cli import evaluate, features, predict, synthesize, train, train_generator
+from timbre.data import midi
 from timbre.errors import TimbreError
-from timbre.fileio import run_lock
-from timbre.modeldir import read_model_info
-from timbre.synthesis import midi
+from timbre.formats import audio_folder, feature_store, model_dir
+from timbre.formats.model_dir import read_model_info
+from timbre.io import audio
+from timbre.io.atomic import run_lock
 
 KEYS, STRINGS = "keyboard_acoustic", "string_acoustic"
 NO_SPACE = "no space left on device; free some space and rerun"
@@ -717,11 +718,11 @@ def _(w, tmp, mp):
 
 @case("features: non-finite tiles are never written")
 def _(w, tmp, mp):
-    from timbre import spectrogram
+    from timbre.dsp import stft
 
-    real = spectrogram.log_spectrogram
+    real = stft.log_spectrogram
     mp.setattr(
-        spectrogram,
+        stft,
         "log_spectrogram",
         lambda *a, **k: (np.full_like(real(*a, **k)[0], np.nan), None),
     )
@@ -1423,13 +1424,13 @@ def _(w, tmp, mp):
 
 @case("evaluate: --output is a file, refused before any work")
 def _(w, tmp, mp):
-    mp.setattr("timbre.evaluation.scoring.evaluate", no_space)  # never reached
+    mp.setattr("timbre.evaluate.scoring.evaluate", no_space)  # never reached
     return Call(evaluate.main, score(w, a_file(tmp)), 1, "re:output folder .*file.txt: is a file")
 
 
 @case("evaluate: --output under a file, refused before any work")
 def _(w, tmp, mp):
-    mp.setattr("timbre.evaluation.scoring.evaluate", no_space)  # never reached
+    mp.setattr("timbre.evaluate.scoring.evaluate", no_space)  # never reached
     return Call(
         evaluate.main,
         score(w, a_file(tmp) / "out"),
@@ -1540,8 +1541,8 @@ def test_a_failed_start_leaves_nothing_that_blocks_the_same_command(
 ):
     """A run that fails (or is interrupted) before its first epoch removes what it wrote; one
     killed there (only config.json left) does not count as a run either."""
-    from timbre.modeldir import ModelDir
-    from timbre.training import loop
+    from timbre.formats.model_dir import ModelDir
+    from timbre.tf import loop
 
     def out_of_memory(*args, **kwargs):
         raise MemoryError
@@ -1562,13 +1563,13 @@ def test_a_failed_start_leaves_nothing_that_blocks_the_same_command(
 
 def test_diverging_training_names_the_settings(world):
     """Finite features and a non-finite loss: the message blames the settings."""
-    from timbre.config import ModelConfig, TrainConfig
     from timbre.errors import ConfigError
-    from timbre.training import loop
+    from timbre.settings import ModelConfig, TrainConfig
+    from timbre.tf import loop
 
     run = loop.Run(world.features, world.root, "generator", KEYS, STRINGS, SMALL_SPEC,
                    ModelConfig(), TrainConfig(gen_lr=5.0))  # fmt: skip
-    data = loop.RunData(store.load_manifest(world.features), None, None)
+    data = loop.RunData(feature_store.load_manifest(world.features), None, None)
     guard = loop._NonFiniteStop(run, data)
     guard.on_train_batch_end(0, {"gen_l1": 0.5})
     with pytest.raises(ConfigError, match="epoch 1, step 3: non-finite loss .*gen_lr=5"):
@@ -1709,8 +1710,8 @@ def test_fuzz_audio_manifest_reader(tmp_path, world, document, key, whole):
     else:
         data[key] = document
     (tmp_path / "manifest.json").write_text(json.dumps(data))
-    _only_ours(lambda p: audio_manifest.split_of(audio_manifest.read(p), p), tmp_path)
-    _only_ours(audio_manifest.read_previous, tmp_path)
+    _only_ours(lambda p: audio_folder.split_of(audio_folder.read(p), p), tmp_path)
+    _only_ours(audio_folder.read_previous, tmp_path)
 
 
 @FUZZ
@@ -1736,7 +1737,7 @@ def test_fuzz_features_manifest_reader(tmp_path, world, document, key, whole):
     def read(folder):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            manifest = store.load_manifest(folder)
+            manifest = feature_store.load_manifest(folder)
         for piece in manifest.pieces:
             manifest.tile_starts(piece)
             for instrument in manifest.instruments:
@@ -1764,4 +1765,4 @@ def test_fuzz_model_config_reader(tmp_path, world, document, key, whole):
         data[key] = document
     (model / "config.json").write_text(json.dumps(data))
     _only_ours(read_model_info, model)
-    _only_ours(predict.check_model_file, model)
+    _only_ours(model_dir.check_model_file, model)

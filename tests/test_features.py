@@ -1,4 +1,4 @@
-"""timbre.features and compute_features.py: tiles, manifest, resume, errors (no TensorFlow)."""
+"""timbre.data.features and compute_features.py: tiles, manifest, resume, errors (no TensorFlow)."""
 
 import json
 import os
@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from helpers import FEATURE_INSTRUMENTS, write_audio_folder
 
-from timbre import audio
-from timbre import spectrogram as sp
 from timbre.cli import features as cli_features
-from timbre.config import FeatureConfig, SpectrogramConfig
+from timbre.data.features import compute_features, tile_peaks_db
+from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, DatasetError
-from timbre.features import compute_features, tile_peaks_db
-from timbre.store import tile_path
+from timbre.formats.feature_store import tile_path
+from timbre.io import audio
+from timbre.settings import FeatureConfig, SpectrogramConfig
 
 PIECES = {"a": (1.3, "train"), "b": (0.9, "train"), "c": (0.5, "val"), "d": (0.7, "test")}
 ORIGIN, TARGET = FEATURE_INSTRUMENTS
@@ -117,7 +117,7 @@ def test_audio_without_split_puts_every_piece_in_train(tmp_path, small_spec_conf
 def test_own_recordings_without_a_manifest(tmp_path, small_spec_config, capsys):
     """Instrument folders of .wav files, no manifest.json: paired by name, lengths checked, split
     by piece with a seed (reproducible), the split recorded as made here."""
-    from timbre.audio_manifest import split_pieces
+    from timbre.formats.audio_folder import split_pieces
 
     pieces = {f"take{i}": (0.4, "train") for i in range(6)}
     audios = write_audio_folder(tmp_path / "audios", pieces)

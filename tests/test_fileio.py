@@ -1,4 +1,4 @@
-"""timbre.fileio: JSON and NumPy reads that name the file, atomic writes."""
+"""timbre.io.atomic: JSON and NumPy reads that name the file, atomic writes."""
 
 import os
 import signal
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from timbre.errors import BusyError, DatasetError
-from timbre.fileio import atomic_path, load_npy, read_json, run_lock, save_npy, write_json
+from timbre.io.atomic import atomic_path, load_npy, read_json, run_lock, save_npy, write_json
 
 
 def test_fileio_errors(tmp_path):
@@ -58,7 +58,7 @@ def test_run_lock_refuses_a_second_run_and_names_the_holder(tmp_path):
         assert path.read_text() == f"PID {os.getpid()}: train.py --model out"
         code = (
             "import sys\n"
-            "from timbre.fileio import run_lock\n"
+            "from timbre.io.atomic import run_lock\n"
             "from timbre.errors import BusyError\n"
             "try:\n"
             f"    with run_lock({str(tmp_path / 'out')!r}, 'second'):\n"
@@ -80,7 +80,7 @@ def test_run_lock_refuses_a_second_run_and_names_the_holder(tmp_path):
 def test_run_lock_of_a_killed_run_is_taken_over(tmp_path):
     code = (
         "import os, sys, time\n"
-        "from timbre.fileio import run_lock\n"
+        "from timbre.io.atomic import run_lock\n"
         f"with run_lock({str(tmp_path)!r}, 'doomed'):\n"
         "    print('locked', flush=True)\n"
         "    time.sleep(60)\n"

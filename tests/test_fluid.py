@@ -1,4 +1,4 @@
-"""timbre.synthesis.fluid: whole pieces played by FluidSynth, aligned with the bank renderer."""
+"""timbre.data.fluid: whole pieces played by FluidSynth, aligned with the bank renderer."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from helpers import write_midi
 
-from timbre.config import SynthConfig
-from timbre.synthesis import notebank, render
-from timbre.synthesis.fluid import PieceSynthesizer
-from timbre.synthesis.midi import Score
-from timbre.synthesis.synth import NoteSynthesizer
+from timbre.data import notebank, render
+from timbre.data.fluid import PieceSynthesizer
+from timbre.data.midi import Score
+from timbre.data.synth import NoteSynthesizer
+from timbre.settings import SynthConfig
 
 CONFIG = SynthConfig(sample_rate=16000)
 HELD = Score.from_notes([(0.0, 6.0, 60, 90), (0.5, 1.0, 64, 127), (2.0, 2.5, 67, 40)], [])
@@ -61,8 +61,8 @@ def test_render_pairs_with_fluidsynth_aligns_every_instrument(tmp_path):
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from timbre.config import SynthConfig\n"
-        "from timbre.synthesis import notebank, render\n"
+        "from timbre.settings import SynthConfig\n"
+        "from timbre.data import notebank, render\n"
         "root = Path(sys.argv[1])\n"
         "banks = notebank.prepare_soundfont_bank(root / 'bank', ['keyboard_acoustic', "
         "'string_acoustic'], progress=False, pitches=(60,))\n"

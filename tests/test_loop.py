@@ -1,4 +1,4 @@
-"""timbre.training.loop (with its checkpoints and learning-rate finder) and train*.py.
+"""timbre.tf.loop (with its checkpoints and learning-rate finder) and train*.py.
 
 Training runs on tiny features made in tmp_path (32x32 tiles, base_filters=4, depth=5).
 """
@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 from helpers import SMALL_SPEC, TINY_MODEL, sine, write_features_manifest
 
-from timbre import audio
-from timbre.config import ModelConfig, SpectrogramConfig, TrainConfig
-from timbre.fileio import save_npy
-from timbre.spectrogram import log_spectrogram, tile
+from timbre.dsp.stft import log_spectrogram, tile
+from timbre.io import audio
+from timbre.io.atomic import save_npy
+from timbre.settings import ModelConfig, SpectrogramConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3, seed=3)
@@ -59,7 +59,7 @@ def make_features(
 
 
 def _train(features: Path, model_dir: Path, **kwargs):
-    from timbre.training import loop
+    from timbre.tf import loop
 
     kwargs.setdefault("model", TINY_MODEL)
     kwargs.setdefault("config", FAST)
@@ -75,7 +75,7 @@ def trained(tmp_path_factory):
 
 
 def test_run_writes_the_model_directory(trained):
-    from timbre.training.checkpoints import read_history
+    from timbre.tf.checkpoints import read_history
 
     _, result = trained
     model_dir = result.model_dir
@@ -163,8 +163,8 @@ def test_a_resumed_run_counts_its_epochs_against_the_total(trained, tmp_path, ca
     """One ``fit`` from the completed epochs to the total: "Epoch 3/4", "Epoch 4/4"."""
     import shutil
 
-    from timbre.training import loop
-    from timbre.training.checkpoints import read_history
+    from timbre.tf import loop
+    from timbre.tf.checkpoints import read_history
 
     features, result = trained
     model_dir = tmp_path / "model"
@@ -189,7 +189,7 @@ def test_a_resumed_run_counts_its_epochs_against_the_total(trained, tmp_path, ca
 
 def test_a_user_callback_sees_every_epoch_and_may_stop_the_run(tmp_path):
     from timbre.errors import ConfigError
-    from timbre.training.checkpoints import list_checkpoints, read_history
+    from timbre.tf.checkpoints import list_checkpoints, read_history
 
     features = make_features(tmp_path)
     recorder = _recorder(stop_after=1)
@@ -216,7 +216,7 @@ def test_a_user_callback_sees_every_epoch_and_may_stop_the_run(tmp_path):
 def test_train_data_chains_the_epochs_a_resumed_run_reads(tmp_path):
     """Epoch e's batches depend on seed and e alone; exactly ``steps`` of them, also across a pass
     (16 pairs: 4 batches of 4 per pass)."""
-    from timbre.training import dataset, loop
+    from timbre.tf import loop, pipeline
 
     features = make_features(tmp_path)
     run, manifest = loop.prepare(
@@ -232,7 +232,7 @@ def test_train_data_chains_the_epochs_a_resumed_run_reads(tmp_path):
     assert len(whole) == 15 and len(resumed) == 10
     for got, want in zip(resumed, whole[5:]):
         np.testing.assert_array_equal(got, want)
-    epoch_2 = dataset.pair_dataset(
+    epoch_2 = pipeline.pair_dataset(
         data.train[0], 4, seed=FAST.seed + 2, augment=True, drop_remainder=True, repeat=True
     )
     for got, want in zip(whole[10:], batches(epoch_2.take(5))):
@@ -245,7 +245,7 @@ def test_training_and_validation_pipelines_run_without_tf_data_autotuning(tmp_pa
     (``bench/bench_train.py``); the options must reach the pipeline ``fit`` iterates."""
     import tensorflow as tf
 
-    from timbre.training import loop
+    from timbre.tf import loop
 
     features = make_features(tmp_path)
     run, manifest = loop.prepare(
@@ -300,7 +300,7 @@ def _checkpoint_arrays(model_dir: Path, epoch: int) -> dict[str, np.ndarray]:
 
 
 def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
-    from timbre.training.checkpoints import read_history
+    from timbre.tf.checkpoints import read_history
 
     features = make_features(tmp_path)
     reference = _start(
@@ -359,8 +359,8 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from timbre.training import loop
-from timbre.config import ModelConfig, TrainConfig
+from timbre.tf import loop
+from timbre.settings import ModelConfig, TrainConfig
 replicas = loop.make_strategy("mirrored").num_replicas_in_sync
 result = loop.train(
     sys.argv[1], sys.argv[2], "keys", "strings",
@@ -393,7 +393,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 
 
 def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
-    from timbre.training import loop
+    from timbre.tf import loop
 
     features = make_features(
         tmp_path, split={"train": ["p0", "p1", "p2", "p3", "p4"]}, split_given=False
@@ -424,7 +424,7 @@ def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
 
 def test_errors(trained, tmp_path):
     from timbre.errors import ConfigError, DatasetError, ModelError
-    from timbre.training import loop
+    from timbre.tf import loop
 
     features, result = trained
     with pytest.raises(ConfigError, match="origin and target: both 'keys'"):
@@ -459,7 +459,7 @@ def test_errors(trained, tmp_path):
 
 def test_cli_train_generator_resume_and_force(tmp_path, capsys):
     from timbre.cli import train_generator
-    from timbre.training.checkpoints import read_history
+    from timbre.tf.checkpoints import read_history
 
     features = make_features(tmp_path)
     args = _cli_args(features, tmp_path / "model", "--epochs", "1")
@@ -479,7 +479,7 @@ def test_cli_train_generator_resume_and_force(tmp_path, capsys):
 
 def test_cli_findlr_writes_sweep(tmp_path, capsys):
     from timbre.cli import train
-    from timbre.training import lr_finder
+    from timbre.tf import lr_finder
 
     features = make_features(tmp_path)
     assert train.main(_cli_args(features, tmp_path / "model", "--findlr")) == 0
@@ -492,7 +492,7 @@ def test_cli_findlr_writes_sweep(tmp_path, capsys):
 
 
 def test_suggest_picks_the_steepest_descent():
-    from timbre.training.lr_finder import suggest
+    from timbre.tf.lr_finder import suggest
 
     rates = np.geomspace(1e-6, 1, 61)
     loss = (
@@ -504,8 +504,8 @@ def test_suggest_picks_the_steepest_descent():
 
 def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
     from timbre.errors import ModelError
-    from timbre.training import loop
-    from timbre.training.checkpoints import load_checkpoint, save_checkpoint
+    from timbre.tf import loop
+    from timbre.tf.checkpoints import load_checkpoint, save_checkpoint
 
     _, result = trained
     path = result.model_dir / "checkpoints" / "epoch_0002.npz"
@@ -533,7 +533,7 @@ def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
 def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
     import shutil
 
-    from timbre.training.checkpoints import read_history
+    from timbre.tf.checkpoints import read_history
 
     features, result = trained
     model_dir = tmp_path / "model"
@@ -550,7 +550,7 @@ def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
 
 
 def test_exported_generator_is_the_best_validated_epoch():
-    from timbre.training.loop import is_best_epoch
+    from timbre.tf.loop import is_best_epoch
 
     rows = [
         {"epoch": 1, "val_gen_l1": 0.3},
@@ -570,7 +570,7 @@ def test_exported_generator_is_the_best_validated_epoch():
 
 
 def test_cosine_decay_falls_to_the_floor_and_survives_a_restore(tmp_path):
-    from timbre.training import loop
+    from timbre.tf import loop
 
     config = dataclasses.replace(FAST, lr_decay="cosine", gen_lr=1e-3)
     run = loop.Run(

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 from helpers import sine
 
-from timbre import spectrogram as sp
-from timbre.config import SpectrogramConfig
+from timbre.dsp import stft as sp
 from timbre.errors import ConfigError
-from timbre.evaluation import metrics
+from timbre.evaluate import metrics
+from timbre.settings import SpectrogramConfig
 
 
 def test_seam_ratio_finds_cut_and_paste_seams(rng):

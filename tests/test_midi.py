@@ -1,11 +1,11 @@
-"""timbre.synthesis.midi: reading scores, finding MIDI files, naming pieces."""
+"""timbre.data.midi: reading scores, finding MIDI files, naming pieces."""
 
 import numpy as np
 import pytest
 from helpers import write_midi
 
+from timbre.data import midi
 from timbre.errors import MidiError
-from timbre.synthesis import midi
 
 
 def test_read_notes_pedal_and_skips_drums(tmp_path):

@@ -4,9 +4,9 @@ from helpers import TINY_MODEL
 
 keras = pytest.importorskip("keras")
 
-from timbre.config import ModelConfig  # noqa: E402
 from timbre.errors import ConfigError  # noqa: E402
-from timbre.training.model import build_discriminator, build_generator  # noqa: E402
+from timbre.settings import ModelConfig  # noqa: E402
+from timbre.tf.networks import build_discriminator, build_generator  # noqa: E402
 
 
 def test_default_generator_has_pix2pix_size():

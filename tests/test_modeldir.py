@@ -1,10 +1,10 @@
-"""timbre.modeldir: the model directory's paths, clearing a run, reading a model's settings."""
+"""timbre.formats.model_dir: a model directory's paths, clearing a run, reading its settings."""
 
 import pytest
 from helpers import SMALL_SPEC, write_model_dir
 
 from timbre.errors import ModelError
-from timbre.modeldir import ModelDir, read_model_info
+from timbre.formats.model_dir import ModelDir, read_model_info
 
 
 def test_paths_follow_the_documented_layout(tmp_path):

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from helpers import SMALL_SPEC, TINY_MODEL, sine, write_features_manifest
 
-from timbre import audio
-from timbre.config import TrainConfig
+from timbre.dsp.stft import log_spectrogram, tile
 from timbre.errors import ConfigError, ModelError
-from timbre.fileio import save_npy
-from timbre.modeldir import ModelDir, read_model_info
-from timbre.spectrogram import log_spectrogram, tile
+from timbre.formats.model_dir import ModelDir, read_model_info
+from timbre.io import audio
+from timbre.io.atomic import save_npy
+from timbre.settings import TrainConfig
 
 FAST = TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3, seed=3)
 SPLIT = {"train": ["p0", "p1", "p2", "p3"], "val": ["p4"], "test": ["p5"]}
@@ -48,7 +48,7 @@ def make_features(root):
 
 
 def _train(features, model_dir, targets=TARGETS, **kwargs):
-    from timbre.training import loop
+    from timbre.tf import loop
 
     kwargs.setdefault("config", FAST)
     return loop.train(
@@ -70,7 +70,7 @@ def trained(tmp_path_factory):
 def test_the_conditioned_generator_loads_in_safe_mode_and_is_deterministic(tmp_path):
     import keras
 
-    from timbre.training.model import build_discriminator, build_generator
+    from timbre.tf.networks import build_discriminator, build_generator
 
     generator = build_generator(TINY_MODEL, 32, 32, n_targets=3)
     assert [tuple(i.shape[1:]) for i in generator.inputs] == [(32, 32, 1), (3,)]
@@ -105,7 +105,7 @@ def test_every_step_holds_each_target_in_turn(tmp_path):
     every target's pairs."""
     import tensorflow as tf
 
-    from timbre.training import loop
+    from timbre.tf import loop
 
     features = make_features(tmp_path)
     config = dataclasses.replace(FAST, batch_size=3)
@@ -134,7 +134,7 @@ def test_a_mixed_pair_is_a_real_pair_of_its_target(tmp_path):
     and the target tile comes from that slot's target instrument."""
     from helpers import write_feature_store
 
-    from timbre.training import loop
+    from timbre.tf import loop
 
     def fill(instrument, piece, n_tiles):
         code = {"keys": 0, "strings": 1, "guitar": 2}[instrument]
@@ -161,7 +161,7 @@ def test_a_mixed_pair_is_a_real_pair_of_its_target(tmp_path):
 
 
 def test_the_model_directory_records_the_targets_and_reports_each(trained):
-    from timbre.training.checkpoints import read_history
+    from timbre.tf.checkpoints import read_history
 
     features, result = trained
     files = ModelDir(result.model_dir)
@@ -185,7 +185,7 @@ def test_the_model_directory_records_the_targets_and_reports_each(trained):
 
 
 def test_resume_continues_and_refuses_other_targets(tmp_path):
-    from timbre.training.checkpoints import read_history
+    from timbre.tf.checkpoints import read_history
 
     features = make_features(tmp_path)
     model_dir = tmp_path / "model"
@@ -206,7 +206,7 @@ def test_resume_continues_and_refuses_other_targets(tmp_path):
 
 @pytest.mark.parametrize("backend", ["onnx", "keras"])
 def test_converts_to_each_target(trained, backend):
-    from timbre.conversion.converter import load_converter
+    from timbre.convert.converter import load_converter
 
     _, result = trained
     signal = sine(330.0, 1.0, SMALL_SPEC.sample_rate, 0.3)
@@ -226,7 +226,7 @@ def test_converts_to_each_target(trained, backend):
 
 
 def test_both_runtimes_agree_per_target(trained):
-    from timbre.conversion.backends import load_generator
+    from timbre.convert.backends import load_generator
 
     _, result = trained
     tiles = np.random.default_rng(1).uniform(-1, 1, (3, 32, 32)).astype("float32")
@@ -289,8 +289,8 @@ def test_evaluate_scores_each_target_against_its_own_renderings(trained, tmp_pat
 def test_export_a_converter_for_one_target(trained, tmp_path):
     import onnxruntime as ort
 
-    from timbre.conversion.converter import load_converter
-    from timbre.conversion.export import export_converter
+    from timbre.convert.converter import load_converter
+    from timbre.tf.export import export_converter
 
     _, result = trained
     signal = sine(330.0, 1.0, SMALL_SPEC.sample_rate, 0.3).astype("float32")
@@ -313,6 +313,6 @@ def test_a_single_target_model_is_unchanged(tmp_path):
     assert info.targets == () and info.condition() == ("strings", None)
     with pytest.raises(ConfigError, match="converts to strings"):
         info.condition("guitar")
-    from timbre.conversion.keras_backend import load_model
+    from timbre.tf.keras_generator import load_model
 
     assert len(load_model(info.generator).inputs) == 1

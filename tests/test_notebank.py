@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from helpers import NSYNTH_PITCHES, NSYNTH_VELOCITIES, write_nsynth_folder
 
-from timbre import audio
+from timbre.data import notebank
 from timbre.errors import NoteBankError
-from timbre.synthesis import notebank
+from timbre.io import audio
 
 
 def test_nsynth_by_instrument_str_and_family_with_preset(nsynth_folder):

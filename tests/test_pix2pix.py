@@ -6,8 +6,8 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from timbre.errors import ConfigError  # noqa: E402
-from timbre.training.model import build_discriminator, build_generator  # noqa: E402
-from timbre.training.pix2pix import GAN_METRICS, Pix2Pix, adam  # noqa: E402
+from timbre.tf.networks import build_discriminator, build_generator  # noqa: E402
+from timbre.tf.pix2pix import GAN_METRICS, Pix2Pix, adam  # noqa: E402
 
 
 def _gan(with_discriminator=True, lr=2e-4):

@@ -12,7 +12,7 @@ from conftest import sine
 from test_converter import conv_generator, identity_generator, write_model
 
 from timbre.cli import predict
-from timbre.config import SpectrogramConfig
+from timbre.settings import SpectrogramConfig
 
 SMALL = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32)
 

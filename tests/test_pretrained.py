@@ -1,4 +1,4 @@
-"""timbre.pretrained: the shipped model loads, converts, and matches the code's settings."""
+"""timbre.formats.shipped: the shipped model loads, converts, and matches the code's settings."""
 
 from __future__ import annotations
 
@@ -8,23 +8,23 @@ import numpy as np
 import pytest
 from helpers import sine
 
-from timbre import pretrained
 from timbre.cli import demo
-from timbre.config import ModelConfig, SpectrogramConfig
 from timbre.errors import ModelError
-from timbre.modeldir import ModelDir, read_model_info
+from timbre.formats import shipped
+from timbre.formats.model_dir import ModelDir, read_model_info
+from timbre.settings import ModelConfig, SpectrogramConfig
 
 
 def test_the_default_model_is_shipped_and_small():
-    folder = pretrained.resolve(None)
-    assert folder == pretrained.FOLDER / pretrained.DEFAULT
+    folder = shipped.resolve(None)
+    assert folder == shipped.FOLDER / shipped.DEFAULT
     sizes = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     assert sizes < 10e6  # the package's limit for models kept in git
     assert (folder / "MODEL_CARD.md").read_text().startswith("# Model card")
 
 
 def test_its_config_matches_the_code():
-    info = read_model_info(pretrained.resolve(None))
+    info = read_model_info(shipped.resolve(None))
     config = json.loads(ModelDir(info.directory).config.read_text())
     assert info.spectrogram == SpectrogramConfig()
     assert (info.origin, info.target) == ("keyboard_acoustic", "string_acoustic")
@@ -33,7 +33,7 @@ def test_its_config_matches_the_code():
 
 
 def test_it_converts_a_short_signal():
-    from timbre.conversion.converter import load_converter
+    from timbre.convert.converter import load_converter
 
     converter = load_converter()  # no model given: the shipped default
     tone = 0.3 * sine(261.63, 3.0, 44100)
@@ -43,18 +43,18 @@ def test_it_converts_a_short_signal():
 
 
 def test_resolve_names_and_paths(tmp_path):
-    assert pretrained.resolve(pretrained.DEFAULT) == pretrained.FOLDER / pretrained.DEFAULT
-    assert pretrained.resolve(tmp_path) == tmp_path  # a path as given
+    assert shipped.resolve(shipped.DEFAULT) == shipped.FOLDER / shipped.DEFAULT
+    assert shipped.resolve(tmp_path) == tmp_path  # a path as given
     with pytest.raises(ModelError, match="no shipped model of that name .*did you mean"):
-        pretrained.resolve(pretrained.DEFAULT[:-1])
-    assert list(pretrained.available()) == sorted(pretrained.available())
+        shipped.resolve(shipped.DEFAULT[:-1])
+    assert list(shipped.available()) == sorted(shipped.available())
 
 
 def test_timbre_models_lists_it(capsys):
     from timbre.cli import main
 
     assert main(["models"]) == 0
-    assert f"{pretrained.DEFAULT} (default): keyboard_acoustic -> string_acoustic" in (
+    assert f"{shipped.DEFAULT} (default): keyboard_acoustic -> string_acoustic" in (
         capsys.readouterr().out
     )
 
@@ -62,12 +62,12 @@ def test_timbre_models_lists_it(capsys):
 def test_predict_without_a_model_uses_it_and_says_so(tmp_path, capsys):
     import soundfile as sf
 
-    from timbre import audio
     from timbre.cli.predict import main
+    from timbre.io import audio
 
     audio.save(tmp_path / "in.wav", 0.3 * sine(220.0, 2.0, 22050), 22050)
     assert main(["--input", str(tmp_path / "in.wav"), "--output", str(tmp_path / "out.wav")]) == 0
     printed = capsys.readouterr().out
-    assert f"using the shipped model {pretrained.DEFAULT}" in printed
+    assert f"using the shipped model {shipped.DEFAULT}" in printed
     out, rate = sf.read(tmp_path / "out.wav")
     assert rate == 22050 and len(out) == 44100 and np.all(np.isfinite(out))

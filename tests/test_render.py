@@ -1,4 +1,4 @@
-"""timbre.synthesis.render and synthesize_audios.py: paired audio, manifest, resume."""
+"""timbre.data.render and synthesize_audios.py: paired audio, manifest, resume."""
 
 import json
 import multiprocessing
@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from helpers import write_midi
 
-from timbre import audio
 from timbre.cli.synthesize import main
-from timbre.config import SynthConfig
+from timbre.data import render
+from timbre.data.notebank import open_nsynth_bank
 from timbre.errors import DatasetError, MidiError, TimbreError
-from timbre.synthesis import render
-from timbre.synthesis.notebank import open_nsynth_bank
+from timbre.io import audio
+from timbre.settings import SynthConfig
 
 INSTRUMENTS = ["keyboard_acoustic", "string_acoustic"]
 
@@ -287,7 +287,7 @@ def _dies(task):
 
 def test_dead_worker_is_reported(tmp_path, midi_folder, banks, monkeypatch):
     _dies.__module__, _dies.__qualname__ = (
-        "timbre.synthesis.render",
+        "timbre.data.render",
         "_render_piece",
     )  # pickled by name, found in the fork
     monkeypatch.setattr(render, "_render_piece", _dies)

@@ -1,4 +1,4 @@
-"""timbre.evaluation.scoring and evaluate.py: pairs, baselines, written results, errors."""
+"""timbre.evaluate.scoring and evaluate.py: pairs, baselines, written results, errors."""
 
 import json
 import math
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from helpers import identity_generator, write_features_manifest, write_model_dir
 
-from timbre import audio
-from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, ModelError
-from timbre.evaluation import metrics, scoring
-from timbre.evaluation.scoring import EvalConfig, EvalResults, Pair
+from timbre.evaluate import metrics, scoring
+from timbre.evaluate.scoring import EvalConfig, EvalResults, Pair
+from timbre.io import audio
+from timbre.settings import FeatureConfig, SpectrogramConfig
 
 SR = 16000
 SPEC = SpectrogramConfig(
@@ -43,7 +43,7 @@ SQUAREISH = {1: 1.0, 3: 1 / 3, 5: 1 / 5, 7: 1 / 7}  # target timbre: odd harmoni
 
 
 class IdentityConverter:
-    """Stand-in for timbre.conversion.converter.Converter: returns its input.
+    """Stand-in for timbre.convert.converter.Converter: returns its input.
 
     Its tiles are SPEC.tile_frames long.
     """
@@ -52,7 +52,7 @@ class IdentityConverter:
         return np.asarray(audio_in, dtype=np.float32).copy()
 
     def tile_borders(self, n_frames: int) -> np.ndarray:
-        from timbre import spectrogram as sp
+        from timbre.dsp import stft as sp
 
         return sp.tile_borders(n_frames, SPEC.tile_frames)
 
@@ -321,8 +321,8 @@ def save_model(folder, generator, target="string_acoustic"):
 
 def test_evaluate_cli_end_to_end_with_a_tiny_generator(tmp_path, capsys):
     from timbre.cli.evaluate import main
-    from timbre.config import ModelConfig
-    from timbre.training.model import build_generator
+    from timbre.settings import ModelConfig
+    from timbre.tf.networks import build_generator
 
     audios = write_pair_folders(tmp_path)
     features = features_for(tmp_path, audios)

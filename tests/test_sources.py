@@ -1,4 +1,4 @@
-"""timbre.synthesis.sources: pools of sources per instrument, drawn per piece, recorded."""
+"""timbre.data.sources: pools of sources per instrument, drawn per piece, recorded."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from helpers import write_midi, write_nsynth_folder
 
+from timbre.data import notebank, render, sources
 from timbre.errors import DatasetError, NoteBankError
-from timbre.synthesis import notebank, render, sources
 
 PITCHES = (57, 60, 69)
 CSOUND = Path(sources.DEBIAN_SOUNDFONTS[1][1])

@@ -9,9 +9,9 @@ import pytest
 from conftest import sine
 from helpers import SMALL_SPEC
 
-from timbre import spectrogram as sp
-from timbre.config import SpectrogramConfig
+from timbre.dsp import stft as sp
 from timbre.errors import ConfigError
+from timbre.settings import SpectrogramConfig
 
 CONFIGS = {
     "demo": SpectrogramConfig(),
@@ -253,15 +253,15 @@ def _loaded_after(code: str, packages: tuple[str, ...]) -> list[str]:
 
 
 def test_import_does_not_load_tensorflow():
-    code = "import timbre.spectrogram, timbre.audio, timbre.config"
+    code = "import timbre.dsp.stft, timbre.io.audio, timbre.settings"
     assert _loaded_after(code, ("tensorflow", "keras")) == []
 
 
 CONVERSION = """
 import numpy as np, soundfile as sf
-from timbre import audio
-from timbre.config import SpectrogramConfig
-from timbre.conversion.converter import Converter
+from timbre.io import audio
+from timbre.settings import SpectrogramConfig
+from timbre.convert.converter import Converter
 
 class Identity:  # a Generator without a model: tiles in, tiles out
     backend, precision = "onnx", "float32"
@@ -357,7 +357,7 @@ def test_padded_inversion_has_no_edge_blow_up(remainder, spec_config, rng):
 
 
 def _scipy_extrapolate(history, count, sample_rate, nudge=0.0):
-    """:func:`timbre.spectrogram.extrapolate` as it was, with SciPy; ``nudge`` scales the lag-0
+    """:func:`timbre.dsp.stft.extrapolate` as it was, with SciPy; ``nudge`` scales the lag-0
     autocorrelation by ``1 + nudge`` more (a float64 rounding of the system's input).
     """
     from scipy import linalg, signal

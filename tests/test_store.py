@@ -1,4 +1,4 @@
-"""timbre.store: the feature store's manifest, splits, tile paths and tile files (no TensorFlow)."""
+"""timbre.formats.feature_store: the store's manifest, splits, tile paths and files (no TF)."""
 
 import dataclasses
 import re
@@ -14,12 +14,13 @@ from helpers import (
     write_features_manifest,
 )
 
-from timbre import audio, audio_manifest, store
-from timbre.config import FeatureConfig
+from timbre.data.features import compute_features
 from timbre.errors import ConfigError, DatasetError
-from timbre.features import compute_features
-from timbre.fileio import read_json, write_json
-from timbre.store import load_manifest, tile_file_layout
+from timbre.formats import audio_folder, feature_store
+from timbre.formats.feature_store import load_manifest, tile_file_layout
+from timbre.io import audio
+from timbre.io.atomic import read_json, write_json
+from timbre.settings import FeatureConfig
 
 ORIGIN, TARGET = FEATURE_INSTRUMENTS
 PIECES = {"p0": (5, "train"), "p1": (3, "train"), "p2": (1, "train"), "p3": (4, "val")}
@@ -48,7 +49,9 @@ def test_write_then_load_round_trip(tmp_path):
             "peak_db": {ORIGIN: [-3.0, -200.0, -6.0], TARGET: [-1.0, -2.0, -3.0]},
         },
     }
-    store.write_manifest(tmp_path, header, pieces, {"z": "unreadable", "y": "gone"}, complete=True)
+    feature_store.write_manifest(
+        tmp_path, header, pieces, {"z": "unreadable", "y": "gone"}, complete=True
+    )
     manifest = load_manifest(tmp_path)
     assert manifest.path == tmp_path and manifest.audios_path == audios
     assert manifest.spectrogram == SMALL_SPEC and manifest.features == FeatureConfig(overlap=4)
@@ -58,17 +61,17 @@ def test_write_then_load_round_trip(tmp_path):
     assert manifest.audio_path(TARGET, "b") == audios / TARGET / "b.wav"
     np.testing.assert_array_equal(manifest.tile_starts("b"), [0, 28, 38])  # from n_frames=70
     np.testing.assert_array_equal(manifest.tile_starts("a"), [0, 28, 56])  # regular steps
-    raw = read_json(tmp_path / store.MANIFEST)
-    assert raw["version"] == store.VERSION and raw["complete"] is True
+    raw = read_json(tmp_path / feature_store.MANIFEST)
+    assert raw["version"] == feature_store.VERSION and raw["complete"] is True
     assert list(raw["pieces"]) == ["a", "b"] and list(raw["failed"]) == ["y", "z"]
-    assert store.read_previous(tmp_path) == raw
-    assert store.read_previous(tmp_path / "elsewhere") == {}
+    assert feature_store.read_previous(tmp_path) == raw
+    assert feature_store.read_previous(tmp_path / "elsewhere") == {}
 
 
 def test_split_lists_are_derived_from_the_pieces(tmp_path):
     pieces = {**PIECES, "p4": (2, "test"), "p5": (2, "val")}
     write_features_manifest(tmp_path, SMALL_SPEC, entries(pieces))
-    raw = read_json(tmp_path / store.MANIFEST)
+    raw = read_json(tmp_path / feature_store.MANIFEST)
     assert raw["split"] == {"train": ["p0", "p1", "p2"], "val": ["p3", "p5"], "test": ["p4"]}
     manifest = load_manifest(tmp_path)
     assert manifest.split == raw["split"] and manifest.split_counts() == "train 3, val 2, test 1"
@@ -80,7 +83,7 @@ def test_a_piece_name_that_would_leave_the_folder_is_refused(tmp_path, name):
     features = write_features_manifest(
         tmp_path / "f", SMALL_SPEC, entries({"ok": (1, "train"), name: (1, "train")})
     )
-    message = f"{features / store.MANIFEST}: piece name {name!r} is not a plain file name"
+    message = f"{features / feature_store.MANIFEST}: piece name {name!r} is not a plain file name"
     with pytest.raises(DatasetError, match=re.escape(message)):
         load_manifest(features)
 
@@ -89,7 +92,9 @@ def test_an_instrument_name_that_would_leave_the_folder_is_refused(tmp_path):
     features = write_features_manifest(
         tmp_path / "f", SMALL_SPEC, entries(PIECES), instruments=["../keys", TARGET]
     )
-    message = f"{features / store.MANIFEST}: instrument name '../keys' is not a plain file name"
+    message = (
+        f"{features / feature_store.MANIFEST}: instrument name '../keys' is not a plain file name"
+    )
     with pytest.raises(DatasetError, match=re.escape(message)):
         load_manifest(features)
 
@@ -147,17 +152,17 @@ def test_check_spectrogram_and_settings_diff(tmp_path):
     ):
         manifest.check_spectrogram(dataclasses.replace(SMALL_SPEC, n_bins=16))
     have = {"n_bins": 32, "hop_length": 128}
-    assert store.settings_diff(have, {"n_bins": 32, "hop_length": 64, "overlap": 4}) == (
+    assert feature_store.settings_diff(have, {"n_bins": 32, "hop_length": 64, "overlap": 4}) == (
         "hop_length=128 (requested 64), overlap=None (requested 4)"
     )
-    assert store.settings_diff(have, {"n_bins": 32}) == ""
+    assert feature_store.settings_diff(have, {"n_bins": 32}) == ""
 
 
 def test_manifest_errors_name_the_file(tmp_path):
     with pytest.raises(DatasetError, match="features folder not found"):
         load_manifest(tmp_path / "nowhere")
     features = write_features_manifest(tmp_path / "f", SMALL_SPEC, entries(PIECES))
-    manifest = features / store.MANIFEST
+    manifest = features / feature_store.MANIFEST
     data = read_json(manifest)
     write_json(manifest, {**data, "split": {"train": ["p0"], "val": ["p0"]}})
     with pytest.raises(
@@ -215,7 +220,7 @@ def test_an_escaping_audio_piece_stops_compute_features_before_it_writes(tmp_pat
     escaping = "../../outside/x"
     pieces = {"a": (0.5, "train"), escaping: (0.5, "train")}
     write_audio_folder(audios, {"a": (0.5, "train")})
-    outside = audio_manifest.wav_path(audios, ORIGIN, escaping)  # <tmp>/outside/x.wav
+    outside = audio_folder.wav_path(audios, ORIGIN, escaping)  # <tmp>/outside/x.wav
     audio.save(outside, sine(440.0, 0.5, 16000), 16000)  # readable, were the name accepted
     assert outside.resolve() == (tmp_path / "outside" / "x.wav").resolve()
     write_audio_manifest(audios, pieces)

@@ -1,4 +1,4 @@
-"""Streaming conversion (timbre/conversion/streaming.py): the block-by-block twin of the whole-file
+"""Streaming conversion (timbre/convert/streaming.py): the block-by-block twin of the whole-file
 path, given only a generate callable and a TilingPlan.
 """
 
@@ -17,12 +17,12 @@ from test_converter import (
     residual_generator,
 )
 
-from timbre import spectrogram as sp
-from timbre.config import ModelConfig
-from timbre.conversion import streaming
-from timbre.conversion.converter import Converter
-from timbre.conversion.streaming import StreamingConversion, TilingPlan
+from timbre.convert import streaming
+from timbre.convert.converter import Converter
+from timbre.convert.streaming import StreamingConversion, TilingPlan
+from timbre.dsp import stft as sp
 from timbre.errors import ConfigError
+from timbre.settings import ModelConfig
 
 
 def stream(converter: Converter, audio: np.ndarray, block: int, keep_frames: int = 0):
@@ -161,7 +161,7 @@ def test_plan_errors(small):
 
 
 def test_real_tiny_generator_streams_like_the_whole_file(small):
-    from timbre.training.model import build_generator
+    from timbre.tf.networks import build_generator
 
     generator = build_generator(ModelConfig(base_filters=4, depth=5), 32, 32)
     converter = Converter(generator, small, batch_size=4)
@@ -172,7 +172,7 @@ def test_real_tiny_generator_streams_like_the_whole_file(small):
 
 def test_window_and_scale_are_the_spectrogram_modules(small):
     """The streaming STFT does without librosa (its import is slow): same window, same scale,
-    and its frames equal :func:`timbre.spectrogram.stft`'s (bitwise: the same arithmetic).
+    and its frames equal :func:`timbre.dsp.stft.stft`'s (bitwise: the same arithmetic).
     """
     import librosa
 

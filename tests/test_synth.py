@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from helpers import write_nsynth_folder
 
-from timbre.config import SynthConfig
-from timbre.synthesis.midi import Score
-from timbre.synthesis.notebank import open_nsynth_bank
-from timbre.synthesis.synth import NoteSynthesizer, sounding_ends
+from timbre.data.midi import Score
+from timbre.data.notebank import open_nsynth_bank
+from timbre.data.synth import NoteSynthesizer, sounding_ends
+from timbre.settings import SynthConfig
 
 RATE = 44100
 
@@ -165,7 +165,7 @@ def test_silence_does_not_divide_by_zero(tmp_path):
     folder = write_nsynth_folder(
         tmp_path, instruments=("mallet_acoustic_000",), pitches=(60,), velocities=(100,)
     )
-    from timbre import audio
+    from timbre.io import audio
 
     audio.save(
         folder / "audio" / "mallet_acoustic_000-060-100.wav", np.zeros(64000, np.float32), 16000

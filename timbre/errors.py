@@ -35,4 +35,4 @@ class ModelError(TimbreError, OSError):
 
 
 class BusyError(TimbreError, OSError):
-    """Another timbre run holds the output folder (see :func:`timbre.fileio.run_lock`)."""
+    """Another timbre run holds the output folder (see :func:`timbre.io.atomic.run_lock`)."""

@@ -5,7 +5,7 @@ Stages, each resumable (a second run reuses what is done and finishes quickly):
 1. note banks, rendered with FluidSynth -> ``<out>/bank/``: ``string_acoustic``
    from the General MIDI SoundFont inside ``pretty_midi``; ``keyboard_acoustic``
    from the acoustic pianos of every SoundFont of the default pool
-   (:mod:`timbre.synthesis.sources`). One SoundFont's pianos (:data:`HELD_OUT`)
+   (:mod:`timbre.data.sources`). One SoundFont's pianos (:data:`HELD_OUT`)
    are kept out of training: the evaluation plays the test pieces with them too.
 2. corpus: a generated MIDI corpus -> ``<out>/audios/midi/``, rendered as
    aligned pairs -> ``<out>/audios/<instrument>/<piece>.wav``, each piece's
@@ -31,10 +31,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre import audio, audio_manifest
-from timbre import spectrogram as sp
 from timbre.cli.common import positive_int, run, start_tensorflow
-from timbre.config import (
+from timbre.data import corpus, notebank, render, sources
+from timbre.dsp import stft as sp
+from timbre.formats import audio_folder
+from timbre.formats.feature_store import load_manifest
+from timbre.formats.model_dir import ModelDir
+from timbre.io import audio
+from timbre.io.atomic import read_json, write_json
+from timbre.settings import (
     AugmentConfig,
     FeatureConfig,
     ModelConfig,
@@ -42,10 +47,6 @@ from timbre.config import (
     SynthConfig,
     TrainConfig,
 )
-from timbre.fileio import read_json, write_json
-from timbre.modeldir import ModelDir
-from timbre.store import load_manifest
-from timbre.synthesis import corpus, notebank, render, sources
 
 ORIGIN, TARGET = "keyboard_acoustic", "string_acoustic"
 # The SoundFont whose pianos training never hears (Csound's GM bank, from csound-soundfont);
@@ -192,7 +193,7 @@ def _data(out: Path, preset: Preset, jobs: int, seed: int) -> tuple[Path, Banks]
         f"{len(summary.failed)} failed",
     )
     start = _stage(3, "features: normalised log-magnitude tiles")
-    from timbre.features import compute_features
+    from timbre.data.features import compute_features
 
     features = out / "features"
     compute_features(
@@ -223,7 +224,7 @@ def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
         )
         return model_dir
     start_tensorflow()
-    from timbre.training.loop import train
+    from timbre.tf.loop import train
 
     result = train(
         features,
@@ -262,7 +263,7 @@ def _held_out_audio(out: Path, features: Path, banks: Banks, preset: Preset) -> 
         ``<out>/held_out/``: ``<instrument>/<piece>.wav`` as any audio folder.
     """
     folder = out / "held_out"
-    pieces = audio_manifest.read(out / "audios")["pieces"]
+    pieces = audio_folder.read(out / "audios")["pieces"]
     for piece in load_manifest(features).split["test"]:
         midi_copy = folder / "midi" / f"{piece}.mid"
         if not midi_copy.exists():
@@ -284,8 +285,8 @@ def _convert(
     out: Path, model_dir: Path, features: Path, banks: Banks, preset: Preset
 ) -> list[Path]:
     start = _stage(5, "conversion: test pieces and a short melody on a piano training never heard")
-    from timbre.conversion.converter import load_converter
-    from timbre.plotting import save_figure, spectrogram_figure
+    from timbre.convert.converter import load_converter
+    from timbre.io.plotting import save_figure, spectrogram_figure
 
     render.render_pairs(
         _write_melody(out),
@@ -297,7 +298,7 @@ def _convert(
         progress=False,
     )
     pieces = [(out / "audios", piece) for piece in load_manifest(features).split["test"]]
-    pieces += [(out / "melody", piece) for piece in audio_manifest.read(out / "melody")["pieces"]]
+    pieces += [(out / "melody", piece) for piece in audio_folder.read(out / "melody")["pieces"]]
     converter = load_converter(model_dir)
     config, folders = preset.spectrogram, []
     for audios, piece in pieces:
@@ -345,7 +346,7 @@ def _evaluate(out: Path, model_dir: Path, features: Path, held_out: Path) -> str
         The report: each table, then the share of the gap closed for all four.
     """
     start = _stage(6, "evaluation on the test pieces: model vs identity vs oracle")
-    from timbre.evaluation.scoring import EvalConfig, evaluate, markdown_table
+    from timbre.evaluate.scoring import EvalConfig, evaluate, markdown_table
 
     inputs = {
         "training_pianos": {"features_path": features},

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
-from timbre.cli.predict import check_model_file
 from timbre.errors import ConfigError, DatasetError, ModelError, TimbreError
 
 RESULT_FILES = ("results.json", "results.csv", "results.md", "eval.png")  # written at the end
@@ -124,13 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from timbre.conversion.backends import choose_backend
-    from timbre.evaluation.scoring import (  # imported here so --help stays fast
+    from timbre.convert.backends import choose_backend
+    from timbre.evaluate.scoring import (  # imported here so --help stays fast
         EvalConfig,
         evaluate,
         evaluate_targets,
     )
-    from timbre.modeldir import ModelDir, read_model_info
+    from timbre.formats import shipped
+    from timbre.formats.model_dir import ModelDir, check_model_file, read_model_info
 
     if (args.origin_dir is None) != (args.target_dir is None):
         raise ConfigError(
@@ -147,7 +147,7 @@ def _body(args: argparse.Namespace) -> int:
     ):
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: folder not found")
-    check_model_file(args.model)
+    check_model_file(shipped.resolve(args.model))
     info = read_model_info(args.model)
     info.condition(args.target)  # an unknown target fails before any work
     every_target = bool(info.targets) and args.target is None

@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from timbre.modeldir import ModelDir, read_model_info
+    from timbre.formats.model_dir import ModelDir, read_model_info
 
     info = read_model_info(args.model)
     target_name, _ = info.condition(args.target)  # an unknown target fails before TensorFlow
@@ -71,7 +71,7 @@ def _body(args: argparse.Namespace) -> int:
     if args.output is not None and target.exists() and not args.force:
         raise ConfigError(f"{target}: already exists; use --force to overwrite")
     start_tensorflow(args.verbose)
-    from timbre.conversion import export  # TensorFlow
+    from timbre.tf import export  # TensorFlow
 
     if args.format == "generator_onnx":
         written = export.add_generator_onnx(args.model)

@@ -6,10 +6,10 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre import audio_manifest, store
 from timbre.cli.common import add_jobs, add_output_flags, parse_instruments, report_failures, run
-from timbre.config import FeatureConfig, SpectrogramConfig
 from timbre.errors import DatasetError
+from timbre.formats import audio_folder, feature_store
+from timbre.settings import FeatureConfig, SpectrogramConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Turn <audios>/<instrument>/<piece>.wav (from synthesize_audios.py, or your own "
             "aligned recordings) into float16 tiles <features>/<instrument>/<piece>.npy and "
-            f"<features>/{store.MANIFEST}. Resumable: rerun to finish."
+            f"<features>/{feature_store.MANIFEST}. Resumable: rerun to finish."
         ),
     )
     parser.add_argument(
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--audios",
         required=True,
         type=Path,
-        help=f"folder written by synthesize_audios.py (holds {audio_manifest.MANIFEST}), or "
+        help=f"folder written by synthesize_audios.py (holds {audio_folder.MANIFEST}), or "
         "<instrument>/<piece>.wav folders of your own recordings without one: files are paired "
         "by name across the instrument folders, lengths must be equal",
     )
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="seeds the 80/10/10 train/val/test split by piece of a folder without "
-        f"{audio_manifest.MANIFEST} (default: %(default)s)",
+        f"{audio_folder.MANIFEST} (default: %(default)s)",
     )
     add_jobs(parser)
     parser.add_argument(
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from timbre.features import compute_features  # imported here so --help stays fast
+    from timbre.data.features import compute_features  # imported here so --help stays fast
 
     if not args.audios_path.is_dir():
         raise DatasetError(f"--audios_path {args.audios_path}: folder not found")

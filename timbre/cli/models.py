@@ -17,17 +17,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from timbre import pretrained
-    from timbre.fileio import read_json
-    from timbre.modeldir import ModelDir
+    from timbre.formats import shipped
+    from timbre.formats.model_dir import ModelDir
+    from timbre.io.atomic import read_json
 
-    shipped = pretrained.available()
-    if not shipped:
-        print(f"no shipped models in {pretrained.FOLDER} (make pretrained builds the default)")
+    models = shipped.available()
+    if not models:
+        print(f"no shipped models in {shipped.FOLDER} (make pretrained builds the default)")
         return 0
-    for name, folder in shipped.items():
+    for name, folder in models.items():
         config = read_json(ModelDir(folder).config)
-        default = " (default)" if name == pretrained.DEFAULT else ""
+        default = " (default)" if name == shipped.DEFAULT else ""
         print(f"{name}{default}: {config.get('origin')} -> {config.get('target')}  {folder}")
     return 0
 

@@ -8,7 +8,7 @@ trained at) or the ``generator.keras`` inside one; ``IN`` a file or a folder
 gain that brought it to the model's level, the level it was written at, and
 any limiting.
 
-One run at a time writes an output folder (:func:`timbre.fileio.run_lock`; for a
+One run at a time writes an output folder (:func:`timbre.io.atomic.run_lock`; for a
 file output, its folder). While a run is unfinished, ``.timbre-predict.json`` in
 that folder records each output it starts, with a fingerprint of the input, the
 model and the settings; a rerun of the same command after an interruption or a
@@ -26,18 +26,18 @@ import hashlib
 import json
 import math
 import sys
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from timbre.audio import AUDIO_SUFFIXES, SUBTYPES, AudioWriter, is_audio_file
-from timbre.audio_manifest import remove_temporaries
 from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
-from timbre.errors import AudioError, DatasetError, ModelError
-from timbre.fileio import read_json, run_lock, write_json
-from timbre.modeldir import ModelDir, read_model_info
+from timbre.errors import AudioError, DatasetError
+from timbre.formats import shipped
+from timbre.formats.audio_folder import remove_temporaries
+from timbre.formats.model_dir import ModelDir, check_model_file, read_model_info
+from timbre.io.atomic import read_json, run_lock, write_json
+from timbre.io.audio import AUDIO_SUFFIXES, SUBTYPES, AudioWriter, is_audio_file
 
 Plan = list[tuple[Path, Path, "Path | None"]]
 OUTPUT_RATES = (8000, 192000)  # --sample_rate bounds, Hz
@@ -224,34 +224,6 @@ def _output_names(source: Path, target: Path, files: list[Path]) -> list[Path]:
     return outputs
 
 
-def check_model_file(model: str | Path | None) -> Path:
-    """The generator file of ``model`` (a model directory or its ``.keras`` file, or a shipped
-    model's name), checked to be an intact Keras archive before TensorFlow loads it.
-
-    Raises:
-        ModelError: not a model directory, or a generator file that is not a readable
-            ``.keras`` archive (names the file; Keras itself would call it "not found").
-    """
-    try:  # a shipped model's name, as load_converter takes it
-        from timbre import pretrained
-    except ImportError:  # a checkout without shipped models: paths only
-        pretrained = None
-    path = model if pretrained is None else pretrained.resolve(model)
-    generator = read_model_info(path).generator
-    try:
-        with zipfile.ZipFile(generator) as archive:
-            names, damaged = archive.namelist(), archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        damaged, names = str(e) or type(e).__name__, []
-    if damaged is not None or "config.json" not in names:
-        what = f"damaged ({damaged})" if damaged else "not a Keras model archive"
-        raise ModelError(
-            f"{generator}: corrupt or truncated model file: {what} (expected the generator.keras "
-            "that train.py exports); export it again or copy the whole model directory again"
-        )
-    return generator
-
-
 def _describe(result) -> str:
     """One line: the files, the level change and any limiting (nothing is ever clipped)."""
     line = (
@@ -432,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body(args: argparse.Namespace) -> int:
         source, target = Path(args.input), Path(args.output)
         plan = plan_paths(source, target, plot=args.plot, subtype=args.subtype)
-        generator = check_model_file(args.model)
+        generator = check_model_file(shipped.resolve(args.model))
         info = read_model_info(generator)
         chosen, _ = info.condition(args.target)  # an unknown target fails before any work
         if args.model is None:
@@ -451,8 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{skipped} of {len(plan)} files already converted by this command; kept")
             failed = 0
             if todo:
-                from timbre.conversion.backends import choose_backend
-                from timbre.conversion.converter import load_converter
+                from timbre.convert.backends import choose_backend
+                from timbre.convert.converter import load_converter
 
                 if choose_backend(info, precision=args.precision) == "keras":
                     start_tensorflow(args.verbose)  # TensorFlow loads only once the paths are fine

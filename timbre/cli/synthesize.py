@@ -22,7 +22,6 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre import audio_manifest
 from timbre.cli.common import (
     add_jobs,
     add_output_flags,
@@ -31,6 +30,7 @@ from timbre.cli.common import (
     report_failures,
     run,
 )
+from timbre.formats import audio_folder
 
 
 def _program(text: str) -> tuple[str, int]:
@@ -51,7 +51,7 @@ def _pool_names(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from timbre.synthesis.notebank import DEFAULT_INSTRUMENTS, GM_PROGRAMS
+    from timbre.data.notebank import DEFAULT_INSTRUMENTS, GM_PROGRAMS
 
     table = ", ".join(f"{name}={program}" for name, program in GM_PROGRAMS.items())
     parser = argparse.ArgumentParser(
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--audios_path",
         required=True,
-        help=f"output folder: <instrument>/<piece>.wav and {audio_manifest.MANIFEST}",
+        help=f"output folder: <instrument>/<piece>.wav and {audio_folder.MANIFEST}",
     )
     parser.add_argument(
         "--midi_path", help="folder of MIDI files, searched recursively (default: generated corpus)"
@@ -163,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from timbre.config import SynthConfig
+    from timbre.data import corpus, notebank, render, sources
     from timbre.errors import ConfigError
-    from timbre.synthesis import corpus, notebank, render, sources
+    from timbre.settings import SynthConfig
 
     config = SynthConfig(
         playback_speed=args.playback_speed,

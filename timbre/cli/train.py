@@ -11,11 +11,11 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre import store
 from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
-from timbre.config import DISTRIBUTE, MIXED_PRECISION, ModelConfig, TrainConfig
 from timbre.errors import ConfigError, DatasetError
-from timbre.fileio import naming_failures, read_json, run_lock
+from timbre.formats import feature_store
+from timbre.io.atomic import naming_failures, read_json, run_lock
+from timbre.settings import DISTRIBUTE, MIXED_PRECISION, ModelConfig, TrainConfig
 
 DESCRIPTIONS = {
     "gan": (
@@ -231,7 +231,7 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> tuple[dict, dict]:
     """The model and training fields given as flags (the library puts them on the saved run's
-    settings when resuming, else on the defaults: :func:`timbre.training.loop.resolve_configs`)."""
+    settings when resuming, else on the defaults: :func:`timbre.tf.loop.resolve_configs`)."""
     train = {
         field: getattr(args, flag)
         for flag, field in TRAIN_FLAGS.items()
@@ -304,12 +304,12 @@ def body(args: argparse.Namespace, mode: str) -> int:
             stacklevel=1,
         )
     start_tensorflow(args.verbose)
-    from timbre.training import loop
+    from timbre.tf import loop
 
     features = Path(args.dataset_path)
-    if not store.manifest_path(features).is_file():
+    if not feature_store.manifest_path(features).is_file():
         raise DatasetError(
-            f"{features}: no {store.MANIFEST} (expected a features folder written by "
+            f"{features}: no {feature_store.MANIFEST} (expected a features folder written by "
             "compute_features.py)"
         )
     suffix = "_generator" if mode == "generator" else ""
@@ -327,7 +327,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
             raise ConfigError(f"--config {args.config}: unusable settings ({e})") from e
     common = dict(mode=mode, model=model, config=config, progress=not args.quiet)
     if args.findlr:
-        from timbre.training import lr_finder
+        from timbre.tf import lr_finder
 
         with run_lock(model_dir, "train.py --findlr"), naming_failures(model_dir):
             result = lr_finder.find_learning_rate(

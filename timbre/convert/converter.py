@@ -1,0 +1,545 @@
+"""Conversion: a trained generator turns a recording into the target instrument.
+
+Per file: audio at the model's rate -> level matched to the training level ->
+continued at both ends (linear prediction) -> normalised log-magnitude
+(:func:`timbre.dsp.stft.log_spectrogram`) -> overlapping tiles of
+``(n_bins, tile_frames)`` -> generator -> tiles blended with a normalised
+window -> magnitude with the input's phase (or Griffin-Lim) -> one inverse STFT
+-> the input's span, at the input's level -> float32 audio of exactly the
+input's length. :meth:`Converter.convert` takes audio at any rate
+(``sample_rate``): it is resampled to the model's rate and back.
+
+Runtime: this module imports no TensorFlow. The generator is handed in (a
+:class:`timbre.formats.generator.Generator`): :func:`load_converter` runs
+the model directory's ``generator.onnx`` with ONNX Runtime when it can and
+``generator.keras`` with Keras otherwise (:mod:`timbre.convert.backends`);
+tiling, level, blending, phase and streaming are the same code either way.
+
+Seams: tiles step by ``tile_frames - overlap`` frames (the last one sits flush
+with the end). In each tile the ``context`` frames at either edge, where the
+U-Net saw zero padding, get almost no weight; the next ``overlap - 2 * context``
+frames cross-fade linearly with the neighbour's (:func:`timbre.dsp.stft.blend_window`).
+
+Edges: the recording's own first and last samples are converted like its
+middle. The signal is continued by ``context + 1`` hops of linear prediction
+at each end (:func:`timbre.dsp.stft.pad_edges`,
+:attr:`TilingPlan.edge_samples`) and only the input's span of the output is
+kept, so no kept sample lies where the inverse STFT's window envelope vanishes
+(that division blew the last 1-5 samples of every input with ``n % hop`` in
+496-511 up to 2-134x full scale), an abrupt start or end is analysed as the
+music going on rather than a step into silence, and the file's first and last
+frames are not a tile's context.
+
+Level: the model learnt a mapping that depends on absolute level, at the
+level of its training audio. The input's active level
+(:func:`timbre.io.audio.active_level_db`: a gated median of 400 ms block RMS
+levels, which one transient cannot move) is brought to ``origin_level_db``
+(recorded in the model directory by training: the median over the training
+pieces, measured on their audio by the same function when the features were
+computed; a model directory without it falls back to
+:data:`DEFAULT_ORIGIN_LEVEL_DB`, -24.75 dBFS, what the demo's training audio
+measures), converted, and the result is returned at the input's level
+(``keep_level=True``) or left at the training level (``keep_level=False``).
+Silent input is converted as it is. The level-matched input may exceed full
+scale (a quiet recording with a high crest factor); the STFT does not mind.
+
+Long files: :meth:`Converter.convert_file` reads, converts and writes in blocks
+(:class:`timbre.convert.streaming.StreamingConversion`) with the same tile positions,
+so memory does not grow with the length; with input phase the result equals
+:meth:`Converter.convert` of the whole file up to float rounding. With
+Griffin-Lim the phase is estimated per segment of ``GL_SEGMENT_FRAMES``
+frames with ``GL_CONTEXT_FRAMES`` of context on either side (whole-file
+Griffin-Lim needs the whole spectrogram in memory), so the two differ slightly.
+
+Peak level: :meth:`Converter.convert` returns float samples that may exceed
+full scale. :meth:`Converter.convert_file` never clips and never turns a
+whole file down for one peak: a look-ahead limiter
+(:class:`timbre.io.audio.PeakLimiter`, ceiling -0.09 dBFS, 20 ms gain ramps)
+reduces the gain only around the samples that would exceed full scale, and
+the result reports the deepest reduction and for how long it acted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from timbre.convert.backends import load_generator
+from timbre.convert.streaming import PHASES, StreamingConversion, TilingPlan
+from timbre.dsp import stft as sp
+from timbre.errors import AudioError, ConfigError
+from timbre.formats import shipped
+from timbre.formats.generator import Generator, check_tile_shape
+from timbre.formats.model_dir import read_model_info
+from timbre.io import audio as au
+from timbre.settings import SpectrogramConfig
+
+__all__ = [
+    "PHASES",
+    "ConversionResult",
+    "Converter",
+    "TilingPlan",
+    "load_converter",
+    "load_generator",
+]
+
+PLOT_FRAMES = 2048  # --plot shows at most this many frames (23.8 s at the defaults) from the start
+BLOCK_FRAMES = 1 << 18  # input samples read per block by convert_file
+DEFAULT_ORIGIN_LEVEL_DB = -24.75  # active level (dBFS) assumed for a model dir that records none:
+# what the demo's training audio measures (keyboard_acoustic, train split of `timbre demo`, cpu
+# preset, seed 0: median -24.75 dBFS over 148 pieces, 5-95 % of pieces -30.4 to -19.1)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionResult:
+    """What :meth:`Converter.convert_file` did."""
+
+    input_path: Path
+    output_path: Path
+    seconds: float  # duration of input and output, s
+    sample_rate: int  # Hz of the output
+    level_db: float  # the input's active level, dBFS (audio.active_level_db); -inf if silent
+    gain_db: float  # gain applied to the input before the network (to the training level)
+    output_gain_db: float  # gain applied to the conversion: -gain_db with keep_level, else 0
+    peak: float  # peak of the conversion at the output rate before the limiter (1 = full scale)
+    limited_db: float  # deepest gain reduction of the limiter, dB (<= 0; 0: untouched)
+    limited_seconds: float  # how long the limiter reduced the gain, s
+    plot_path: Path | None  # PNG of input and output spectrograms, if asked for
+
+    @property
+    def limited(self) -> bool:
+        """True when the limiter turned some samples down (nothing is ever clipped)."""
+        return self.limited_db < 0.0
+
+
+def _as_generator(generator, config: SpectrogramConfig) -> Generator:
+    """A :class:`Generator` as it is (shape checked); a ``keras.Model`` wrapped in float32."""
+    keras = sys.modules.get("keras")  # a Keras model can exist only once Keras is imported
+    if keras is not None and isinstance(generator, keras.Model):
+        from timbre.tf.keras_generator import KerasGenerator
+
+        return KerasGenerator(generator, "float32", config)
+    shape = getattr(generator, "tile_shape", None)
+    if shape is None or not callable(generator):
+        raise ConfigError(
+            f"generator: a {type(generator).__name__} (expected a Generator from "
+            "load_generator, or a keras.Model)"
+        )
+    check_tile_shape([(*shape, 1)] * 2, config, "generator")
+    return generator
+
+
+class Converter:
+    """Converts audio with a generator, seam-free, at any length and level.
+
+    Args:
+        generator: a :class:`timbre.formats.generator.Generator` (what
+            :func:`load_generator` returns: ONNX Runtime or Keras), or a ``keras.Model``
+            (run in float32), mapping (batch, n_bins, tile_frames[, 1]) in [-1, 1] to the
+            same shape.
+        spectrogram: the settings the generator was trained with.
+        phase: ``"input"`` (the input's phase) or ``"griffinlim"`` (fast
+            Griffin-Lim started from the input's phase).
+        iterations: Griffin-Lim iterations (>= 0).
+        batch_size: tiles per generator call.
+        overlap: frames shared by neighbouring tiles; default ``tile_frames // 4``.
+        context: edge frames of each tile that are (almost) discarded; default
+            ``overlap // 4``. Needs ``2 * context <= overlap``; the cross-fade
+            is ``overlap - 2 * context`` frames long.
+        origin_level_db: active level (dBFS, :func:`timbre.io.audio.active_level_db`) of the
+            audio the generator was trained on; inputs are brought to it before the
+            network. ``None``: :data:`DEFAULT_ORIGIN_LEVEL_DB`, what the demo's training
+            audio measures (:func:`load_converter` passes the model directory's).
+        keep_level: return conversions at the input's level (``True``) or at
+            ``origin_level_db`` (``False``).
+
+    Raises:
+        ConfigError: an argument out of range, or a generator of another kind.
+        ModelError: the generator's shape disagrees with ``spectrogram``.
+    """
+
+    def __init__(
+        self,
+        generator: Generator,
+        spectrogram: SpectrogramConfig,
+        *,
+        phase: str = "input",
+        iterations: int = 32,
+        batch_size: int = 8,
+        overlap: int | None = None,
+        context: int | None = None,
+        origin_level_db: float | None = None,
+        keep_level: bool = True,
+    ) -> None:
+        self.plan = TilingPlan.create(
+            spectrogram,
+            overlap=overlap,
+            context=context,
+            batch_size=batch_size,
+            phase=phase,
+            iterations=iterations,
+        )
+        level = DEFAULT_ORIGIN_LEVEL_DB if origin_level_db is None else origin_level_db
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not -200 < level < 20:
+            raise ConfigError(
+                f"origin_level_db={origin_level_db!r} (expected a level in dBFS, -200 to 20)"
+            )
+        self.generator = _as_generator(generator, spectrogram)
+        self.origin_level_db, self.keep_level = float(level), bool(keep_level)
+        self.target: str | None = None  # the instrument it converts to, when known
+
+    @property
+    def spectrogram(self) -> SpectrogramConfig:
+        return self.plan.spectrogram
+
+    @property
+    def backend(self) -> str:
+        """The generator's runtime: ``"onnx"`` (ONNX Runtime) or ``"keras"``."""
+        return self.generator.backend
+
+    @property
+    def precision(self) -> str:
+        """The generator's arithmetic: ``"float32"`` or ``"bfloat16"``."""
+        return self.generator.precision
+
+    @property
+    def phase(self) -> str:
+        return self.plan.phase
+
+    @property
+    def iterations(self) -> int:
+        return self.plan.iterations
+
+    @property
+    def batch_size(self) -> int:
+        return self.plan.batch_size
+
+    @property
+    def overlap(self) -> int:
+        return self.plan.overlap
+
+    @property
+    def context(self) -> int:
+        return self.plan.context
+
+    def generate(self, tiles: np.ndarray) -> np.ndarray:
+        """Run the generator on tiles (n_tiles, n_bins, tile_frames) in batches; output clipped to
+        [-1, 1].
+        """
+        out = np.empty(tiles.shape, dtype=np.float32)
+        for i in range(0, len(tiles), self.batch_size):
+            batch = np.ascontiguousarray(tiles[i : i + self.batch_size], dtype=np.float32)
+            out[i : i + len(batch)] = np.clip(self.generator(batch), -1.0, 1.0)
+        return out
+
+    def tile_borders(self, n_frames: int) -> np.ndarray:
+        """Frames of an input's spectrogram (``n_frames`` frames) where this converter's tile
+        edges lie (for :func:`timbre.evaluate.metrics.seam_ratio`).
+        """
+        return self.plan.tile_borders(n_frames)
+
+    def level_gains(self, level_db: float) -> tuple[float, float]:
+        """``(input gain, output gain)`` in dB for an input of active level ``level_db``.
+
+        The input gain brings it to ``origin_level_db``; the output gain undoes
+        that with ``keep_level``, else it is 0. Silent input (``-inf``) gets 0 and 0.
+        """
+        if not math.isfinite(level_db):
+            return 0.0, 0.0
+        gain_db = self.origin_level_db - level_db
+        return gain_db, (-gain_db if self.keep_level else 0.0)
+
+    def convert(self, audio: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
+        """Convert a whole recording held in memory, level-matched (see the module docstring).
+
+        Args:
+            audio: shape (n_samples,), mono.
+            sample_rate: its rate in Hz; it is resampled to the model's rate, converted and
+                resampled back. ``None``: the model's rate (``spectrogram.sample_rate``).
+
+        Returns:
+            float32 of shape (n_samples,) at ``sample_rate``, at the input's level (or at
+            ``origin_level_db`` without ``keep_level``); not limited (may exceed 1).
+
+        Raises:
+            AudioError: empty or non-finite audio (silent or clipped audio only warns).
+            ConfigError: ``audio`` is not 1-D, or ``sample_rate`` is not a positive integer.
+        """
+        rate = self.spectrogram.sample_rate
+        source_rate = rate if sample_rate is None else _checked_rate(sample_rate)
+        audio = self._checked(audio)
+        at_model_rate = au.resample(audio, source_rate, rate)
+        gain_db, output_gain_db = self.level_gains(au.active_level_db(at_model_rate, rate))
+        out = self._convert_padded(at_model_rate * _amplitude(gain_db))
+        return _fit(au.resample(out * _amplitude(output_gain_db), rate, source_rate), len(audio))
+
+    def convert_unmatched(self, audio: np.ndarray) -> np.ndarray:
+        """Convert at the audio's own level, without level matching: what the network makes of
+        exactly these samples (the whole-file twin of
+        :class:`timbre.convert.streaming.StreamingConversion`). ``audio`` at the model's
+        rate; result and errors as :meth:`convert`.
+        """
+        return self._convert_padded(self._checked(audio))
+
+    def convert_span(self, audio: np.ndarray) -> np.ndarray:
+        """Convert exactly these samples as one span: no level matching and no edge prediction.
+
+        The STFT of ``audio`` alone (centred frames, zeros beyond its ends), tiles at
+        :func:`timbre.dsp.stft.tile_starts`, the generator, the plan's blend, the input's
+        phase (whatever ``phase`` says), one inverse STFT cut to ``len(audio)``. This is
+        what a converter written by :func:`timbre.tf.export.export_converter`
+        computes on a chunk; :meth:`convert` runs it on the signal continued at both ends.
+
+        Args:
+            audio: shape (n_samples,) at the model's rate.
+
+        Returns:
+            float32 of shape (n_samples,).
+        """
+        return self._span(self._checked(audio), phase="input")
+
+    def _checked(self, audio: np.ndarray) -> np.ndarray:
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise ConfigError(
+                f"audio: shape {audio.shape} (expected a 1-D array; mix channels to mono first)"
+            )
+        au.check(audio, "audio", stacklevel=4)
+        return audio
+
+    def _convert_padded(self, audio: np.ndarray) -> np.ndarray:
+        """Continue the signal at both ends, convert the padded signal, keep the input's span."""
+        edge = self.plan.edge_samples
+        padded = sp.pad_edges(audio, edge, self.spectrogram.sample_rate)
+        return self._span(padded, self.plan.phase)[edge : edge + len(audio)]
+
+    def _span(self, audio: np.ndarray, phase: str) -> np.ndarray:
+        """STFT -> tiles -> generator -> blend -> ``phase`` -> inverse STFT, ``len(audio)``."""
+        config, plan = self.spectrogram, self.plan
+        spectrogram, input_phase = sp.log_spectrogram(audio, config)
+        tiles = self.generate(sp.tile(spectrogram, config.tile_frames, plan.overlap))
+        blended = sp.blend(tiles, spectrogram.shape[1], plan.overlap, plan.window)
+        if phase == "input":
+            return sp.invert_log_spectrogram(blended, input_phase, config, len(audio))
+        return sp.griffin_lim(
+            blended, config, len(audio), n_iter=plan.iterations, init_phase=input_phase
+        )
+
+    def convert_file(
+        self,
+        input_path: str | os.PathLike,
+        output_path: str | os.PathLike,
+        sample_rate: int | None = None,
+        *,
+        subtype: str = "FLOAT",
+        plot_path: str | os.PathLike | None = None,
+        progress: bool = False,
+        block_frames: int = BLOCK_FRAMES,
+    ) -> ConversionResult:
+        """Convert an audio file in blocks (bounded memory) and write the result atomically.
+
+        Two passes over the input: the first measures its level
+        (:class:`timbre.io.audio.LevelMeter`), the second converts, resamples,
+        limits (:class:`timbre.io.audio.PeakLimiter`: never clipped) and writes.
+
+        Args:
+            input_path: any file libsndfile reads, any rate, channels mixed to mono.
+            output_path: destination; format from its suffix; folders are created.
+            sample_rate: output rate in Hz; ``None`` keeps the input's rate.
+            subtype: ``"FLOAT"``, ``"PCM_16"`` or ``"PCM_24"`` (see :func:`timbre.io.audio.save`).
+            plot_path: if given, a PNG of input and output spectrograms (the same
+                span, the first :data:`PLOT_FRAMES` frames at most, at the file's levels).
+            progress: show a progress bar in seconds of audio.
+            block_frames: input samples read per block.
+
+        Returns:
+            A :class:`ConversionResult`; the output has the input's duration
+            (``round(frames * sample_rate / input_rate)`` samples).
+
+        Raises:
+            AudioError: missing, unreadable or empty input; output folder that
+                cannot be created; unknown output format.
+            ConfigError: ``sample_rate`` is not positive.
+        """
+        input_path, output_path = Path(input_path), Path(output_path)
+        source = au.info(input_path)
+        rate = source.sample_rate if sample_rate is None else int(sample_rate)
+        if rate <= 0:
+            raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer")
+        length = (
+            source.frames
+            if rate == source.sample_rate
+            else max(1, round(source.frames * rate / source.sample_rate))
+        )
+        au.AudioWriter(output_path, rate, subtype)  # checks the format before the work
+        _make_folder(output_path.parent)
+        model_rate = self.spectrogram.sample_rate
+        meter = au.LevelMeter(model_rate)
+        for block in au.read_blocks(input_path, model_rate, block_frames):
+            meter.add(block)
+        level_db = meter.level_db()
+        gains = self.level_gains(level_db)
+        stream = StreamingConversion(
+            self.generate, self.plan, keep_frames=PLOT_FRAMES if plot_path is not None else 0
+        )
+        with au.AudioWriter(output_path, rate, subtype) as writer:
+            sink = _Output(writer, model_rate, rate, length)
+            self._stream(input_path, stream, sink, gains, source.seconds, progress, block_frames)
+        if plot_path is not None:
+            self._plot(stream.kept, gains, Path(plot_path), input_path.name)
+        return ConversionResult(
+            input_path,
+            output_path,
+            source.seconds,
+            rate,
+            level_db,
+            gains[0],
+            gains[1],
+            sink.peak,
+            sink.limiter.reduction_db,
+            sink.limiter.limited / rate,
+            None if plot_path is None else Path(plot_path),
+        )
+
+    def _stream(
+        self,
+        input_path: Path,
+        stream: StreamingConversion,
+        sink: _Output,
+        gains: tuple[float, float],
+        seconds: float,
+        progress: bool,
+        block_frames: int,
+    ) -> None:
+        """Pass 2: level-match, convert, restore the level, hand to ``sink``, block by block."""
+        rate = self.spectrogram.sample_rate
+        into, out_of = (np.float32(_amplitude(gain)) for gain in gains)
+        with tqdm(
+            total=round(seconds, 1),
+            unit="s",
+            desc=input_path.name,
+            disable=not progress,
+            leave=False,
+        ) as bar:
+            for block in au.read_blocks(input_path, rate, block_frames, warn=False):
+                sink.write(stream.feed(block * into) * out_of)
+                bar.update(round(len(block) / rate, 3))
+            sink.write(stream.finish() * out_of, last=True)
+
+    def _plot(
+        self,
+        kept: tuple[np.ndarray, np.ndarray],
+        gains: tuple[float, float],
+        path: Path,
+        name: str,
+    ) -> None:
+        """Input and output spectrograms over the same frames, each at its file's level."""
+        from timbre.io import plotting
+
+        config = self.spectrogram
+        panels = [
+            (label, sp.normalise(sp.denormalise(spec, config) * _amplitude(gain), config))
+            for label, spec, gain in zip(("input", "output"), kept, (-gains[0], gains[1]))
+        ]
+        title = f"{name} ({self.phase} phase)"
+        if panels[0][1].shape[1] >= PLOT_FRAMES:
+            seconds = PLOT_FRAMES * config.hop_length / config.sample_rate
+            title += f", first {seconds:.1f} s"
+        plotting.save_figure(plotting.spectrogram_figure(panels, config, title), path)
+
+
+class _Output:
+    """Pass 2's end: model-rate conversion -> output rate -> peak limiter -> exactly ``length``
+    samples into ``writer``; remembers the peak before the limiter.
+    """
+
+    def __init__(self, writer: au.AudioWriter, from_rate: int, to_rate: int, length: int) -> None:
+        self.writer, self.length, self.written, self.peak = writer, length, 0, 0.0
+        self.resampler = au.Resampler(from_rate, to_rate)
+        self.limiter = au.PeakLimiter(to_rate)
+
+    def write(self, block: np.ndarray, last: bool = False) -> None:
+        block = self.resampler.feed(block, last=last)
+        self.peak = max(self.peak, float(np.max(np.abs(block), initial=0.0)))
+        self._put(self.limiter.feed(block))
+        if last:
+            self._put(self.limiter.finish())
+            if self.written < self.length:
+                self.writer.write(np.zeros(self.length - self.written, dtype=np.float32))
+
+    def _put(self, block: np.ndarray) -> None:
+        block = block[: self.length - self.written]
+        self.writer.write(block)
+        self.written += len(block)
+
+
+def _amplitude(gain_db: float) -> float:
+    return 10.0 ** (gain_db / 20.0)
+
+
+def _checked_rate(sample_rate: int) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+        raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
+    if sample_rate <= 0:
+        raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
+    return int(sample_rate)
+
+
+def _fit(audio: np.ndarray, length: int) -> np.ndarray:
+    """``audio`` cut or zero-padded to ``length`` samples (resampling there and back may be a
+    sample off).
+    """
+    return np.pad(audio[:length], (0, max(0, length - len(audio)))).astype(np.float32, copy=False)
+
+
+def _make_folder(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AudioError(f"{folder}: cannot create the output folder ({e.strerror or e})") from e
+    return folder
+
+
+def load_converter(
+    model: str | os.PathLike | None = None,
+    *,
+    backend: str = "auto",
+    precision: str = "float32",
+    target: str | None = None,
+    **kwargs,
+) -> Converter:
+    """Load a model and make a :class:`Converter` of it: the Python API's one call.
+
+    Args:
+        model: a model directory (or the ``generator.keras`` inside one), the name of a
+            model shipped with timbre, or ``None`` for the default shipped model (see
+            :mod:`timbre.formats.shipped`).
+        backend: ``"auto"`` (ONNX Runtime when the directory has ``generator.onnx`` and
+            onnxruntime is installed, without importing TensorFlow; else Keras), ``"onnx"``
+            or ``"keras"`` (:mod:`timbre.convert.backends`).
+        precision: ``"float32"`` or ``"bfloat16"`` (Keras only: ``"auto"`` then picks Keras).
+        target: the instrument a multi-target model converts to (default: its first; the
+            converter's ``target`` says which); a single-target model takes its own or none.
+        **kwargs: :class:`Converter`'s (``phase``, ``iterations``, ``batch_size``,
+            ``overlap``, ``context``, ``keep_level``, ``origin_level_db``).
+
+    The level the model was trained at comes from its ``config.json``
+    (``origin_level_db``); a model directory that does not record it gets
+    :data:`DEFAULT_ORIGIN_LEVEL_DB`, as does an explicit ``origin_level_db=None``.
+
+    Raises:
+        ModelError: not a model (or no such shipped model), unreadable files, a shape that
+            disagrees with the settings.
+        ConfigError: an argument out of range, a target the model was not trained for.
+    """
+    info = read_model_info(shipped.resolve(model))
+    generator, config = load_generator(info, backend=backend, precision=precision, target=target)
+    converter = Converter(generator, config, **{"origin_level_db": info.origin_level_db, **kwargs})
+    converter.target = info.condition(target)[0]
+    return converter

@@ -1,0 +1,427 @@
+"""Streaming conversion: the block-by-block twin of
+:meth:`timbre.convert.converter.Converter.convert_unmatched`.
+
+Pure NumPy (no TensorFlow, and no librosa or SciPy, whose imports cost a
+command-line conversion more than converting a short file: the STFT here is
+``librosa.stft``'s arithmetic, written out). A conversion needs two things, and
+:class:`StreamingConversion` is handed exactly those: a ``generate`` callable
+(tiles in, tiles out: the network, or anything else) and a :class:`TilingPlan`
+(where tiles go, how they blend, how audio is rebuilt). The converter builds
+both and imports this module; nothing here knows the converter. Memory is
+bounded by the block size, one tile and one batch, whatever the input length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from timbre.dsp import stft as sp
+from timbre.errors import ConfigError
+from timbre.settings import SpectrogramConfig
+
+PHASES = ("input", "griffinlim")  # how the output phase is made
+GL_SEGMENT_FRAMES = 2048  # streaming Griffin-Lim: frames per segment (23.8 s at the defaults)
+GL_CONTEXT_FRAMES = 64  # ... and context frames on either side of a segment
+
+Generate = Callable[[np.ndarray], np.ndarray]  # (n_tiles, n_bins, tile_frames) -> same shape
+
+
+@dataclasses.dataclass(frozen=True)
+class TilingPlan:
+    """How a recording is cut into tiles, blended back and turned into audio (no model in it).
+
+    Build it with :meth:`create`, which fills in the defaults and checks every
+    field (a plan that exists is valid).
+    """
+
+    spectrogram: SpectrogramConfig  # STFT and tile settings the generator was trained with
+    overlap: int  # frames shared by neighbouring tiles
+    context: int  # edge frames of each tile whose output is (almost) discarded
+    batch_size: int  # tiles per generate call
+    phase: str = "input"  # "input": the input's phase; "griffinlim": fast Griffin-Lim from it
+    iterations: int = 32  # Griffin-Lim iterations
+
+    @classmethod
+    def create(
+        cls,
+        spectrogram: SpectrogramConfig,
+        *,
+        overlap: int | None = None,
+        context: int | None = None,
+        batch_size: int = 8,
+        phase: str = "input",
+        iterations: int = 32,
+    ) -> TilingPlan:
+        """A checked plan; ``overlap`` defaults to ``tile_frames // 4``, ``context`` to
+        ``overlap // 4``.
+
+        Raises:
+            ConfigError: an unknown phase, a negative or non-integer count, or
+                ``overlap``/``context`` that do not fit a tile (``2 * context <= overlap <
+                tile_frames``).
+        """
+        tile_frames = spectrogram.tile_frames
+        overlap = tile_frames // 4 if overlap is None else overlap
+        context = overlap // 4 if context is None else context
+        if phase not in PHASES:
+            raise ConfigError(f"phase={phase!r} (expected one of {PHASES})")
+        for name, value, low in (
+            ("iterations", iterations, 0),
+            ("batch_size", batch_size, 1),
+            ("overlap", overlap, 0),
+            ("context", context, 0),
+        ):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
+        if overlap >= tile_frames or 2 * context > overlap:
+            raise ConfigError(
+                f"overlap={overlap}, context={context} (expected 2 * context <= overlap < "
+                f"tile_frames={tile_frames})"
+            )
+        return cls(spectrogram, int(overlap), int(context), int(batch_size), phase, int(iterations))
+
+    @property
+    def step(self) -> int:
+        """Frames from one tile's start to the next's."""
+        return self.spectrogram.tile_frames - self.overlap
+
+    @functools.cached_property
+    def window(self) -> np.ndarray:
+        """Blend weights of one tile, shape (tile_frames,): :func:`timbre.dsp.stft.blend_window`
+        with a cross-fade of ``overlap - 2 * context`` frames after ``context`` frames of context.
+        """
+        return sp.blend_window(
+            self.spectrogram.tile_frames, self.overlap - 2 * self.context, self.context
+        )
+
+    @functools.cached_property
+    def stft_window(self) -> np.ndarray:
+        """The periodic Hann window of ``n_fft`` samples (float64), as ``librosa.stft``'s."""
+        return sp.hann_window(self.spectrogram.n_fft)
+
+    @functools.cached_property
+    def magnitude_scale(self) -> float:
+        """:func:`timbre.dsp.stft.magnitude_scale` (``2 / sum(window)``) of the same window."""
+        return float(2.0 / np.sum(self.stft_window))
+
+    @property
+    def edge_frames(self) -> int:
+        """Frames of predicted signal analysed before the first and after the last sample:
+        ``context + 1``, so the input's first frame sits past the first tile's context and,
+        at the end, every input sample lies between two frame centres.
+        """
+        return self.context + 1
+
+    @property
+    def edge_samples(self) -> int:
+        """``edge_frames * hop_length``: samples predicted at each end
+        (:func:`timbre.dsp.stft.pad_edges`); a whole number of hops, so the padded
+        signal's frames are the input's frames shifted by ``edge_frames``.
+        """
+        return self.edge_frames * self.spectrogram.hop_length
+
+    def tile_borders(self, n_frames: int) -> np.ndarray:
+        """Frames of the input's spectrogram (``n_frames`` frames) where tile edges lie."""
+        edge = self.edge_frames
+        borders = sp.tile_borders(n_frames + 2 * edge, self.spectrogram.tile_frames, self.overlap)
+        borders = borders - edge
+        return borders[(borders > 0) & (borders < n_frames)]
+
+
+class StreamingConversion:
+    """The streaming twin of ``Converter.convert_unmatched``: feed model-rate blocks, get output
+    blocks (level matching is the converter's: it scales the blocks going in and coming out).
+
+    The edge padding (:func:`timbre.dsp.stft.pad_edges`: the input is held
+    until its first :func:`timbre.dsp.stft.edge_fit_samples` samples have
+    arrived to predict the start from, and its last as many are kept to
+    predict the end from), the STFT, the tile positions
+    (:func:`timbre.dsp.stft.tile_starts`, learnt as the frames arrive: a
+    regular tile is cut once a later frame proves it is not the last), the
+    blend and the inverse STFT (overlap-add across block borders) are those of
+    the whole-file path, so the output equals it up to float
+    rounding (with Griffin-Lim, see :class:`_SegmentedGriffinLim`). State is
+    kept from ``base``, the first frame not yet final (some tile still to be
+    predicted covers it), to ``n_frames``, the frames analysed so far, so
+    memory is bounded by the block size, one tile and one batch.
+
+    Args:
+        generate: tiles (n_tiles, n_bins, tile_frames) in [-1, 1] -> the same shape.
+        plan: tile positions, blend, phase.
+        keep_frames: keep the first this many frames of the input and output
+            spectrograms (for a plot: :attr:`kept`).
+    """
+
+    def __init__(self, generate: Generate, plan: TilingPlan, keep_frames: int = 0) -> None:
+        config = plan.spectrogram
+        self.generate, self.plan, self.config = generate, plan, config
+        self.edge = plan.edge_samples
+        self.fit = sp.edge_fit_samples(config.sample_rate)  # samples the padding is predicted from
+        self.head: np.ndarray | None = np.zeros(0, dtype=np.float32)  # input held until its
+        # start can be extrapolated (None once it was)
+        self.tail = np.zeros(0, dtype=np.float32)  # the input's last `fit` samples
+        self.n_input = self.padded_out = 0  # input samples fed; padded-signal samples put out
+        self.signal = np.zeros(config.n_fft // 2, dtype=np.float32)  # padded signal from frame n
+        self.n_samples = self.n_frames = self.base = self.next_start = 0  # of the padded signal
+        self.pending: list[int] = []  # tile starts waiting for a full batch
+        self.spec = np.zeros((config.n_bins, 0), dtype=np.float32)  # input, frames base..n_frames
+        self.phase = np.zeros((config.n_bins, 0), dtype=np.float32)  # input phase, same frames
+        self.summed = np.zeros((config.n_bins, 0))  # window-weighted generator output, same frames
+        self.weight = np.zeros(0)  # summed window, same frames
+        self.phaser = (
+            _SegmentedGriffinLim(config, plan.iterations) if plan.phase == "griffinlim" else None
+        )
+        self.istft = _OverlapAdd(config, plan.stft_window)
+        self.keep_frames = keep_frames
+        self._kept: tuple[list, list] = ([], [])  # input and output frames from the input's start
+
+    @property
+    def kept(self) -> tuple[np.ndarray, np.ndarray]:
+        """Input and output spectrograms (n_bins, k) of the first ``k <= keep_frames`` frames
+        of the input, both over the same span (as many frames as the input has released so far).
+        """
+        parts = [np.concatenate(p, axis=1) if p else self.spec[:, :0] for p in self._kept]
+        width = min(
+            parts[0].shape[1], parts[1].shape[1], sp.n_frames_for(self.n_input, self.config)
+        )
+        return parts[0][:, :width], parts[1][:, :width]
+
+    def feed(self, block: np.ndarray) -> np.ndarray:
+        """Take the next samples (1-D, model rate); return the output samples that became final."""
+        block = np.asarray(block, dtype=np.float32)
+        self.n_input += len(block)
+        self.tail = np.concatenate([self.tail, block])[-self.fit :]
+        if self.head is not None:
+            self.head = np.concatenate([self.head, block])
+            if len(self.head) < self.fit:
+                return np.zeros(0, dtype=np.float32)
+            rate = self.config.sample_rate
+            before = sp.extrapolate(self.head[: self.fit][::-1], self.edge, rate)[::-1]
+            block, self.head = np.concatenate([before, self.head]), None
+        return self._trim(self._feed_padded(block))
+
+    def finish(self) -> np.ndarray:
+        """End of input: return the remaining output (total length == samples fed)."""
+        if self.n_input == 0:
+            return np.zeros(0, dtype=np.float32)
+        rate = self.config.sample_rate
+        if self.head is not None:  # shorter than the fitted span: both ends from all of it
+            rest = sp.pad_edges(self.head, self.edge, rate)
+        else:
+            rest = sp.extrapolate(self.tail, self.edge, rate)
+        out = self._feed_padded(rest)
+        self.signal = np.concatenate(
+            [self.signal, np.zeros(self.config.n_fft // 2, dtype=np.float32)]
+        )
+        self._analyse()
+        last = self.n_frames - self.config.tile_frames
+        if last <= 0:
+            self.pending.append(0)
+        else:
+            while self.next_start < last:
+                self.pending.append(self.next_start)
+                self.next_start += self.plan.step
+            self.pending.append(last)
+        self._predict(final=True)
+        return self._trim(np.concatenate([out, self._release(self.n_frames, final=True)]))
+
+    def _trim(self, out: np.ndarray) -> np.ndarray:
+        """Output samples of the padded signal -> the input's: drop the predicted start and end."""
+        start, self.padded_out = self.padded_out, self.padded_out + len(out)
+        return out[max(0, self.edge - start) : max(0, self.edge + self.n_input - start)]
+
+    def _feed_padded(self, samples: np.ndarray) -> np.ndarray:
+        """Samples of the padded signal in; output samples of the padded signal out."""
+        self.signal = np.concatenate([self.signal, samples])
+        self.n_samples += len(samples)
+        self._analyse()
+        tile_frames = self.config.tile_frames
+        while self.next_start + tile_frames < self.n_frames:  # a later frame: not the flush tile
+            self.pending.append(self.next_start)
+            self.next_start += self.plan.step
+        self._predict(final=False)
+        first_open = self.pending[0] if self.pending else self.next_start
+        return self._release(min(first_open, self.n_frames - tile_frames), final=False)
+
+    def _analyse(self) -> None:
+        """STFT of every frame the signal now covers (centred frames, as spectrogram.stft)."""
+        config, n_fft, hop = self.config, self.config.n_fft, self.config.hop_length
+        if len(self.signal) < n_fft:
+            return
+        count = 1 + (len(self.signal) - n_fft) // hop
+        frames = np.lib.stride_tricks.sliding_window_view(self.signal, n_fft)[: count * hop : hop]
+        spectrum = np.fft.rfft(frames * self.plan.stft_window, axis=1)[:, : config.n_bins]
+        spectrum = spectrum.T.astype(np.complex64)  # (n_bins, count), as librosa.stft
+        self.signal = self.signal[count * hop :]
+        self.spec = np.concatenate(
+            [self.spec, sp.normalise(np.abs(spectrum) * self.plan.magnitude_scale, config)], 1
+        )
+        self.phase = np.concatenate([self.phase, np.angle(spectrum).astype(np.float32)], axis=1)
+        self.summed = np.concatenate([self.summed, np.zeros((config.n_bins, count))], axis=1)
+        self.weight = np.concatenate([self.weight, np.zeros(count)])
+        self.n_frames += count
+
+    def _predict(self, final: bool) -> None:
+        """Predict full batches of pending tiles (all of them if ``final``) and add them to the
+        blend.
+        """
+        batch_size, tile_frames = self.plan.batch_size, self.config.tile_frames
+        window = self.plan.window
+        while len(self.pending) >= batch_size or (final and self.pending):
+            starts, self.pending = self.pending[:batch_size], self.pending[batch_size:]
+            tiles = np.full(
+                (len(starts), self.config.n_bins, tile_frames), sp.SILENCE, dtype=np.float32
+            )
+            for tile, start in zip(tiles, starts):  # a spectrogram shorter than a tile stays padded
+                part = self.spec[:, start - self.base : start - self.base + tile_frames]
+                tile[:, : part.shape[1]] = part
+            for start, tile in zip(starts, self.generate(tiles)):
+                lo = start - self.base
+                width = min(tile_frames, self.spec.shape[1] - lo)
+                self.summed[:, lo : lo + width] += tile[:, :width] * window[:width]
+                self.weight[lo : lo + width] += window[:width]
+
+    def _release(self, upto: int, final: bool) -> np.ndarray:
+        """Frames base..upto are final: blend them, make their phase, inverse-STFT them."""
+        count = upto - self.base
+        if count <= 0 and not final:
+            return np.zeros(0, dtype=np.float32)
+        count = max(count, 0)
+        spec = (self.summed[:, :count] / np.maximum(self.weight[:count], 1e-12)).astype(np.float32)
+        phase = self.phase[:, :count]
+        self._keep(spec, count)
+        self.spec, self.phase = self.spec[:, count:], self.phase[:, count:]
+        self.summed, self.weight, self.base = self.summed[:, count:], self.weight[count:], upto
+        if self.phaser is not None:
+            spec, phase = self.phaser.feed(spec, phase, self.n_samples if final else None)
+        magnitude = sp.denormalise(spec, self.config) / self.plan.magnitude_scale
+        out = self.istft.feed(magnitude * np.exp(1j * phase.astype(np.float32)))
+        return np.concatenate([out, self.istft.finish(self.n_samples)]) if final else out
+
+    def _keep(self, spec: np.ndarray, count: int) -> None:
+        """Keep the released frames (``count`` from ``base``) that fall among the input's first
+        ``keep_frames`` frames: input and output alike, so both cover the same span.
+        """
+        have = sum(part.shape[1] for part in self._kept[0])
+        lo = max(self.base, self.plan.edge_frames + have)
+        hi = min(self.base + count, self.plan.edge_frames + self.keep_frames)
+        if hi > lo:
+            self._kept[0].append(self.spec[:, lo - self.base : hi - self.base].copy())
+            self._kept[1].append(spec[:, lo - self.base : hi - self.base].copy())
+
+
+class _OverlapAdd:
+    """Streaming inverse of the centred Hann STFT: overlap-add frames as they come, emit final
+    samples.
+
+    Same arithmetic as ``librosa.istft`` (window-square normalisation, the
+    ``n_fft // 2`` padding trimmed), so the concatenated output equals the
+    whole-file inverse up to float rounding.
+    """
+
+    def __init__(self, config: SpectrogramConfig, window: np.ndarray) -> None:
+        self.n_fft, self.hop, self.half = config.n_fft, config.hop_length, config.n_fft // 2
+        self.window = window.astype(np.float32)
+        self.samples = np.zeros(0, dtype=np.float32)  # overlap-added samples from index `start`
+        self.weights = np.zeros(0, dtype=np.float32)  # summed squared window, same samples
+        self.start = self.n_frames = self.emitted = 0
+
+    def feed(self, spectrum: np.ndarray) -> np.ndarray:
+        """Add frames (n_bins, k) complex (unscaled STFT, higher bins zero); final samples out."""
+        count = spectrum.shape[1]
+        full = np.zeros((self.n_fft // 2 + 1, count), dtype=np.complex64)
+        full[: spectrum.shape[0]] = spectrum
+        frames = self.window[:, None] * np.fft.irfft(full, n=self.n_fft, axis=0)
+        grow = (self.n_frames + count - 1) * self.hop + self.n_fft - self.start - len(self.samples)
+        if grow > 0:
+            self.samples = np.concatenate([self.samples, np.zeros(grow, dtype=np.float32)])
+            self.weights = np.concatenate([self.weights, np.zeros(grow, dtype=np.float32)])
+        square = self.window**2
+        for j in range(count):
+            at = (self.n_frames + j) * self.hop - self.start
+            self.samples[at : at + self.n_fft] += frames[:, j]
+            self.weights[at : at + self.n_fft] += square
+        self.n_frames += count
+        return self._emit(self.n_frames * self.hop - self.start)
+
+    def _emit(self, count: int) -> np.ndarray:
+        weights = self.weights[:count]
+        out = self.samples[:count] / np.where(
+            weights > np.finfo(np.float32).tiny, weights, 1.0
+        ).astype(np.float32)
+        skip = max(0, self.half - self.start)  # padding before the first sample
+        self.samples, self.weights = self.samples[count:], self.weights[count:]
+        self.start += count
+        out = out[skip:]
+        self.emitted += len(out)
+        return out
+
+    def finish(self, length: int) -> np.ndarray:
+        """Emit the rest, cut or zero-padded so that ``length`` samples were emitted in all."""
+        before = self.emitted
+        out = self._emit(len(self.samples))[: max(0, length - before)]
+        return np.concatenate([out, np.zeros(max(0, length - before - len(out)), dtype=np.float32)])
+
+
+class _SegmentedGriffinLim:
+    """Griffin-Lim for streaming: segments of GL_SEGMENT_FRAMES with GL_CONTEXT_FRAMES each side.
+
+    Each segment's phase comes from :func:`timbre.dsp.stft.griffin_lim` run on
+    the segment plus context (started from the input phase), so memory stays
+    bounded; unlike whole-file Griffin-Lim, no phase information crosses
+    further than the context, which leaves the result slightly different.
+    """
+
+    def __init__(self, config: SpectrogramConfig, iterations: int) -> None:
+        self.config, self.iterations = config, iterations
+        self.spec = np.zeros((self.config.n_bins, 0), dtype=np.float32)
+        self.phase = np.zeros((self.config.n_bins, 0), dtype=np.float32)
+        self.start = self.done = 0  # frame of spec[:, 0]; frames already given out
+
+    def feed(
+        self, spec: np.ndarray, phase: np.ndarray, n_samples: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Take final frames (normalised spectrogram, input phase); return frames with Griffin-Lim
+        phase.
+
+        ``n_samples``: the signal's length once all frames were given, else None.
+        """
+        final = n_samples is not None
+        self.spec = np.concatenate([self.spec, spec], axis=1)
+        self.phase = np.concatenate([self.phase, phase], axis=1)
+        end, outputs, hop = self.start + self.spec.shape[1], [], self.config.hop_length
+        while self.done < end and (
+            final or end - self.done >= GL_SEGMENT_FRAMES + GL_CONTEXT_FRAMES
+        ):
+            a, b = self.done, min(self.done + GL_SEGMENT_FRAMES, end)
+            lo, hi = max(self.start, a - GL_CONTEXT_FRAMES), min(end, b + GL_CONTEXT_FRAMES)
+            span = self.spec[:, lo - self.start : hi - self.start]
+            length = (
+                n_samples - lo * hop if final and hi == end else max(1, (span.shape[1] - 1) * hop)
+            )
+            audio = sp.griffin_lim(
+                span,
+                self.config,
+                length,
+                n_iter=self.iterations,
+                init_phase=self.phase[:, lo - self.start : hi - self.start],
+            )
+            rebuilt = np.angle(
+                sp.stft(audio, self.config)[: self.config.n_bins, a - lo : b - lo]
+            ).astype(np.float32)
+            outputs.append((self.spec[:, a - self.start : b - self.start], rebuilt))
+            self.done = b
+        keep_from = max(self.start, self.done - GL_CONTEXT_FRAMES)
+        self.spec = self.spec[:, keep_from - self.start :]
+        self.phase = self.phase[:, keep_from - self.start :]
+        self.start = keep_from
+        if not outputs:
+            return self.spec[:, :0], self.phase[:, :0]
+        return (
+            np.concatenate([o[0] for o in outputs], axis=1),
+            np.concatenate([o[1] for o in outputs], axis=1),
+        )

@@ -1,0 +1,7 @@
+"""One module per on-disk layout, each the only code that reads or writes it.
+
+``audio_folder`` (``<instrument>/<piece>.wav`` and its manifest),
+``feature_store`` (tiles, splits, settings), ``model_dir`` (a model directory),
+``generator`` (what a generator file must take and give), ``shipped`` (the
+models shipped in :mod:`timbre.pretrained`, by name). TensorFlow-free.
+"""

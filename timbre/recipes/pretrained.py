@@ -1,0 +1,189 @@
+"""``make pretrained``: rebuild the shipped model from scratch and write its card.
+
+``python -m timbre.recipes.pretrained [--work build/pretrained]`` runs the demo
+pipeline with the ``pretrained`` preset (:data:`timbre.cli.demo.PRESETS`: the
+generated corpus, the piano pool with Csound's pianos held out, the seeds, the
+model size and the number of steps are all fixed there), resumable like the
+demo, then packages the trained generator into ``timbre/pretrained/<name>/``:
+``config.json`` and ``generator.keras`` with its weights stored as float16
+(all but the output layer's; conversion computes in float32:
+:func:`timbre.tf.keras_generator.computing_in` upcasts them), and writes
+``MODEL_CARD.md`` with the recipe and the evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from timbre.cli.common import positive_int, run
+from timbre.formats import audio_folder
+from timbre.formats.model_dir import ModelDir
+from timbre.formats.shipped import DEFAULT, FOLDER
+from timbre.io.atomic import atomic_path, read_json, write_json
+
+PRESET = "pretrained"
+RENDERINGS = {  # SynthConfig.renderer -> how the card says it
+    "notes": "note by note from note banks (notes held at most 3 s)",
+    "fluidsynth": "as whole pieces by FluidSynth (pedal, release, notes held as written)",
+}
+SOUNDFONT_LICENCES = {  # SoundFont file stem -> (where it comes from, licence)
+    "TimGM6mb": ("inside the pretty_midi package (Tim Brechbill, David Bolton)", "GPL-2"),
+    "MuseScore_General_Lite": (
+        "Debian package musescore-general-soundfont-small (S. Christian Collins; the "
+        "piano is the Splendid Grand, from an AKAI S5000 library)",
+        "MIT (the piano samples public domain)",
+    ),
+    "sf_GMbank": ("Debian package csound-soundfont (Csound's GM bank)", "public domain"),
+}
+
+
+def package(work: Path, destination: Path) -> Path:
+    """Copy the trained generator (float16 weights) and its settings into ``destination``."""
+    import keras
+
+    from timbre.tf.keras_generator import computing_in
+
+    source = ModelDir(work / "model")
+    generator = keras.saving.load_model(source.generator, safe_mode=True, compile=False)
+    config = read_json(source.config)
+    config["features_path"] = None  # a path on the machine that trained it
+    target = ModelDir(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target.generator) as tmp:
+        computing_in(generator, "float16").save(tmp)  # float16 weights, but the output layer
+    write_json(target.config, config)
+    return destination
+
+
+def write_card(work: Path, destination: Path) -> Path:
+    """``MODEL_CARD.md``: what the model was trained on, how, and how well it does."""
+    from timbre.cli.demo import CONDITIONS, EVAL_SETS, HELD_OUT, PRESETS
+    from timbre.tf.checkpoints import read_history
+
+    preset = PRESETS[PRESET]
+    pools = audio_folder.read(work / "audios").get("pools", {}).get("keyboard_acoustic", [])
+    held = audio_folder.read(work / "held_out").get("pools", {})
+    sizes = {p.name: p.stat().st_size for p in destination.iterdir() if p.is_file()}
+    history = read_history(work / "model")
+    minutes = sum(row.get("seconds", 0.0) for row in history) / 60
+    lines = [
+        f"# Model card: `{destination.name}` (keyboard_acoustic -> string_acoustic)",
+        "",
+        "Shipped inside the package; `predict.py` uses it when no `--model` is given. "
+        "Rebuilt from scratch by `make pretrained` "
+        "(`python -m timbre.recipes.pretrained`): every number below comes from that command.",
+        "",
+        "## Recipe",
+        "",
+        f"- Data: {preset.corpus_minutes:g} minutes of the generated keyboard corpus "
+        "(`timbre.data.corpus`, seed 0), split 80/10/10 by piece; each piece's keyboard "
+        f"part played by a piano drawn from {', '.join(pools)}; the strings by TimGM6mb's "
+        f"program 48. Rendered {RENDERINGS[preset.renderer]} (`renderer={preset.renderer!r}`), "
+        "no augmentation.",
+        f"- Held out of training: {', '.join(sorted(s for p in held.values() for s in p))} "
+        f"({HELD_OUT}), used only to evaluate on a piano the model never heard.",
+        f"- Features: {json.dumps(preset.spectrogram.to_dict())}, tile overlap "
+        f"{preset.overlap} frames.",
+        f"- Model: U-Net generator {json.dumps(preset.model.to_dict())}, trained alone with "
+        f"the L1 loss ({preset.mode} mode).",
+        f"- Training: {json.dumps(preset.train.to_dict())}; the exported generator is the "
+        "epoch with the lowest validation L1.",
+        f"- Budget: {len(history)} epochs of {preset.train.steps_per_epoch} steps, "
+        f"{minutes:.0f} minutes of training on a 2-core CPU (no GPU).",
+        f"- Files: {', '.join(f'{name} ({size / 1e6:.1f} MB)' for name, size in sizes.items())}; "
+        "the generator's weights are stored as float16 and computed in float32.",
+        "",
+        "## SoundFonts and their licences",
+        "",
+    ]
+    lines += [
+        f"- {stem}: {where}; {licence}." for stem, (where, licence) in SOUNDFONT_LICENCES.items()
+    ]
+    lines += ["", "## Evaluation", ""]
+    lines += [
+        "Share of the identity-to-oracle gap in log-spectral distance closed (see the README's "
+        "Results for the metrics), on the held-out test pieces:",
+        "",
+        "| test pieces | " + " | ".join(CONDITIONS.values()) + " |",
+        "| --- |" + " --- |" * len(CONDITIONS),
+    ]
+    for name, label in EVAL_SETS.items():
+        cells = []
+        for condition in CONDITIONS:
+            closed = read_json(work / "eval" / name / condition / "results.json")["gap_closed"]
+            cells.append(f"{100 * closed['model']['lsd_db']:.1f} %")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for name, label in EVAL_SETS.items():
+        for condition, condition_label in CONDITIONS.items():
+            table = (work / "eval" / name / condition / "results.md").read_text()
+            lines += ["", f"### {label}, {condition_label}", "", table.strip()]
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- Trained on generated music and SoundFont instruments only; real piano recordings "
+        "(other pianos, rooms, microphones) are further from its training data than the held-out "
+        "SoundFont piano, and should be expected to convert less well.",
+        "- It learnt one strings sound (TimGM6mb's program 48): the output sounds like that "
+        "SoundFont's strings, not like a real string section.",
+        "- Onsets and bow changes are blurred (L1 training); level is matched to its training "
+        "level before conversion and restored after.",
+        "",
+    ]
+    path = destination / "MODEL_CARD.md"
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines))
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m timbre.recipes.pretrained", description=__doc__
+    )
+    parser.add_argument(
+        "--work", type=Path, default=Path("build/pretrained"), help="working folder (resumable)"
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=600.0,
+        help="safety cap on training (the preset's steps rule)",
+    )
+    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1)
+    return parser
+
+
+def _body(args: argparse.Namespace) -> int:
+    from timbre.cli import demo
+
+    status = demo.main(
+        [
+            "--preset",
+            PRESET,
+            "--output",
+            str(args.work),
+            "--minutes",
+            str(args.minutes),
+            "--jobs",
+            str(args.jobs),
+        ]
+    )
+    if status:
+        return status
+    destination = package(args.work, FOLDER / DEFAULT)
+    card = write_card(args.work, destination)
+    print(card.read_text())
+    print(f"shipped model written to {destination}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), _body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,318 @@
+"""Exports of a trained generator (TensorFlow): its ONNX copy, and converters for deployment.
+
+``generator.onnx`` (:func:`write_generator_onnx`): the generator alone, float32,
+converted with tf2onnx; what :mod:`timbre.convert.onnx_backend` runs without
+TensorFlow. Training writes it whenever it writes ``generator.keras``;
+:func:`add_generator_onnx` adds it to a model directory trained before.
+
+A converter for deployment (:func:`export_converter`: SavedModel, TFLite or
+ONNX) is one graph, waveform in, waveform out, at the model's rate: a 1-D
+float32 chunk of any length (at least one sample) -> the same length. Inside:
+the STFT (centred Hann frames, zeros beyond the chunk's ends, the DFT as
+matrix products so that no complex type or FFT op is needed), the normalised
+log-magnitude, tiles at :func:`timbre.dsp.stft.tile_starts`, the generator
+(float32), the blend of :class:`timbre.convert.streaming.TilingPlan`, the
+input's phase, and the inverse STFT normalised by the summed squared window
+as ``librosa.istft``. It computes what
+:meth:`timbre.convert.converter.Converter.convert_span` computes on the same
+chunk (no level matching, no edge prediction): a streaming caller feeds
+overlapping chunks and keeps their middles. Needs ``n_fft`` to be a multiple of
+``hop_length`` (the overlap-add is reshapes and pads).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from timbre.convert.streaming import TilingPlan
+from timbre.dsp import stft as sp
+from timbre.errors import ConfigError, ModelError
+from timbre.formats.generator import SAMPLE_RATE_KEY, SOURCE_KEY, source_digest
+from timbre.formats.model_dir import ModelDir, read_model_info
+from timbre.io.atomic import atomic_path
+from timbre.tf.keras_generator import bound, computing_in, load_model
+
+FORMATS = ("saved_model", "tflite", "onnx")  # converters for deployment
+ONNX_OPSET = 17
+
+
+def _onnx_proto(function: tf.types.experimental.GenericFunction, specs: list[tf.TensorSpec]):
+    """tf2onnx's ModelProto of a ``tf.function`` of ``specs`` (variables frozen)."""
+    try:
+        import tf2onnx
+    except ImportError as e:
+        raise ModelError("ONNX export needs tf2onnx (pip install tf2onnx)") from e
+    quiet = logging.getLogger("tf2onnx")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        proto, _ = tf2onnx.convert.from_function(function, input_signature=specs, opset=ONNX_OPSET)
+    except Exception as e:  # tf2onnx raises ValueError, KeyError, RuntimeError...
+        raise ModelError(f"tf2onnx could not convert the graph ({type(e).__name__}: {e})") from e
+    finally:
+        quiet.setLevel(level)
+    return proto
+
+
+def _write_onnx(proto, path: Path, metadata: dict[str, str]) -> Path:
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(proto.SerializeToString())
+    return path
+
+
+def write_generator_onnx(model: keras.Model, path: str | os.PathLike, source: Path) -> Path:
+    """Write ``model`` as ONNX (float32 whatever its training policy) to ``path`` atomically.
+
+    Args:
+        model: a generator, (batch, n_bins, tile_frames, 1) -> the same shape (a multi-target
+            one also takes its one-hot target: the ONNX copy gets both inputs).
+        path: the ``.onnx`` file to write.
+        source: the ``generator.keras`` it is a copy of: its SHA-256 goes into the
+            file's metadata (:data:`timbre.formats.generator.SOURCE_KEY`).
+
+    Raises:
+        ModelError: tf2onnx is not installed or cannot convert the model.
+    """
+    float32 = computing_in(model, "float32")
+    specs = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="tiles")]
+    if len(model.inputs) > 1:  # a multi-target generator: its one-hot target too
+        specs.append(tf.TensorSpec((None, *model.inputs[1].shape[1:]), tf.float32, name="target"))
+    function = tf.function(
+        lambda *inputs: float32(list(inputs) if len(inputs) > 1 else inputs[0], training=False),
+        input_signature=specs,
+        autograph=False,
+    )
+    proto = _onnx_proto(function, specs)
+    return _write_onnx(proto, Path(path), {SOURCE_KEY: source_digest(source)})
+
+
+def add_generator_onnx(model_path: str | os.PathLike) -> Path:
+    """Write ``generator.onnx`` beside a model directory's ``generator.keras``; its path.
+
+    Raises:
+        ModelError: not a model directory, an unreadable generator, or no tf2onnx.
+    """
+    info = read_model_info(model_path)
+    model = load_model(info.generator)
+    return write_generator_onnx(model, ModelDir(info.directory).generator_onnx, info.generator)
+
+
+class _Graph:
+    """The converter's pieces as TensorFlow ops on one chunk (see the module docstring)."""
+
+    def __init__(self, generator: keras.Model, plan: TilingPlan) -> None:
+        config = plan.spectrogram
+        self.config, self.plan, self.generator = config, plan, generator
+        if config.n_fft % config.hop_length:
+            raise ConfigError(
+                f"n_fft={config.n_fft}, hop_length={config.hop_length}: export needs n_fft to "
+                "be a multiple of hop_length"
+            )
+        n_fft, n_bins = config.n_fft, config.n_bins
+        t, k = np.arange(n_fft)[:, None], np.arange(n_bins)[None, :]
+        angle = 2 * np.pi * t * k / n_fft  # (n_fft, n_bins)
+        weight = np.where((k == 0) | (2 * k == n_fft), 1.0, 2.0) / n_fft  # irfft's factors
+        self.arrays = {  # NumPy: made constants inside the traced function (tf2onnx would take
+            # tensors captured from outside for inputs)
+            "window": sp.hann_window(n_fft),
+            "cos": np.cos(angle),  # frames @ cos: the real part of the DFT's lowest bins
+            "sin": -np.sin(angle),  # frames @ sin: the imaginary part
+            "icos": (weight * np.cos(angle)).T,  # (n_bins, n_fft): irfft, higher bins zero
+            "isin": np.where((k == 0) | (2 * k == n_fft), 0.0, -weight * np.sin(angle)).T,
+            "blend_window": plan.window,
+        }
+        self.scale = sp.magnitude_scale(config)
+
+    def constant(self, name: str) -> tf.Tensor:
+        return tf.constant(self.arrays[name], tf.float32)
+
+    def convert(self, audio: tf.Tensor) -> tf.Tensor:
+        """(n,) float32 -> (n,) float32."""
+        re, im = self.stft(audio)  # each (n_frames, n_bins)
+        magnitude = tf.sqrt(re * re + im * im)
+        nonzero = magnitude > 0
+        cos = tf.where(nonzero, re / tf.where(nonzero, magnitude, 1.0), 1.0)
+        sin = tf.where(nonzero, im / tf.where(nonzero, magnitude, 1.0), 0.0)
+        blended = self.blend(self.normalise(magnitude * self.scale))
+        magnitude = self.denormalise(blended) / self.scale
+        return self.istft(magnitude * cos, magnitude * sin, tf.shape(audio)[0])
+
+    def stft(self, audio: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        n_fft, hop = self.config.n_fft, self.config.hop_length
+        padded = tf.pad(audio, [[n_fft // 2, n_fft // 2]])
+        n_frames = 1 + tf.shape(audio)[0] // hop
+        index = _column(tf.range(n_frames) * hop) + _row(tf.range(n_fft))
+        frames = tf.gather(padded, index) * self.constant("window")  # (n_frames, n_fft)
+        return tf.matmul(frames, self.constant("cos")), tf.matmul(frames, self.constant("sin"))
+
+    def normalise(self, magnitude: tf.Tensor) -> tf.Tensor:
+        amin = self.config.amin
+        unit = tf.math.log(1.0 + magnitude / amin) / math.log1p(1.0 / amin)  # no Log1p in ONNX
+        return tf.clip_by_value(unit, 0.0, 1.0) * 2.0 - 1.0
+
+    def denormalise(self, normalised: tf.Tensor) -> tf.Tensor:
+        amin = self.config.amin
+        unit = (tf.clip_by_value(normalised, -1.0, 1.0) + 1.0) / 2.0
+        return amin * (tf.exp(unit * math.log1p(1.0 / amin)) - 1.0)
+
+    def blend(self, spectrogram: tf.Tensor) -> tf.Tensor:
+        """(n_frames, n_bins) -> tiles -> generator -> blended (n_frames, n_bins)."""
+        tile_frames, step = self.config.tile_frames, self.plan.step
+        n_frames = tf.shape(spectrogram)[0]
+        last = tf.maximum(n_frames - tile_frames, 0)
+        starts = tf.concat([tf.range(0, last, step), [last]], axis=0)  # tile_starts
+        padded = tf.pad(
+            spectrogram,
+            [[0, tf.maximum(tile_frames - n_frames, 0)], [0, 0]],
+            constant_values=sp.SILENCE,
+        )
+        index = _column(starts) + _row(tf.range(tile_frames))  # (n_tiles, tile_frames)
+        tiles = tf.expand_dims(tf.transpose(tf.gather(padded, index), [0, 2, 1]), -1)
+        out = tf.squeeze(self.generator(tiles, training=False), -1)
+        out = tf.clip_by_value(out, -1.0, 1.0)
+        window = self.constant("blend_window")
+        weighted = tf.transpose(out, [0, 2, 1]) * _column(window)  # (n_tiles, frames, bins)
+        frames = tf.reshape(index, [-1])
+        total = tf.maximum(n_frames, tile_frames)
+        summed = tf.math.unsorted_segment_sum(
+            tf.reshape(weighted, [-1, self.config.n_bins]), frames, total
+        )
+        weights = tf.math.unsorted_segment_sum(tf.tile(window, tf.shape(starts)), frames, total)
+        return (summed / _column(tf.maximum(weights, 1e-12)))[:n_frames]
+
+    def istft(self, re: tf.Tensor, im: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
+        n_fft = self.config.n_fft
+        window = self.constant("window")
+        frames = tf.matmul(re, self.constant("icos")) + tf.matmul(im, self.constant("isin"))
+        signal = self._overlap_add(frames * window)
+        squares = tf.tile(_row(window * window), [tf.shape(frames)[0], 1])
+        norm = self._overlap_add(squares)
+        tiny = float(np.finfo(np.float32).tiny)
+        signal = signal / tf.where(norm > tiny, norm, 1.0)
+        return signal[n_fft // 2 : n_fft // 2 + length]
+
+    def _overlap_add(self, frames: tf.Tensor) -> tf.Tensor:
+        """(n_frames, n_fft) at ``hop_length`` apart -> ((n_frames - 1) * hop + n_fft,)."""
+        hop, parts = self.config.hop_length, self.config.n_fft // self.config.hop_length
+        pieces = tf.reshape(frames, [-1, parts, hop])
+        total = 0.0
+        for j in range(parts):
+            total += tf.pad(tf.reshape(pieces[:, j], [-1]), [[j * hop, (parts - 1 - j) * hop]])
+        return total
+
+
+def _column(x: tf.Tensor) -> tf.Tensor:
+    """``x[:, None]`` without the new-axis slice TFLite's built-in ops lack."""
+    return tf.expand_dims(x, 1)
+
+
+def _row(x: tf.Tensor) -> tf.Tensor:
+    """``x[None, :]``, likewise."""
+    return tf.expand_dims(x, 0)
+
+
+def converter_function(generator: keras.Model, plan: TilingPlan, condition=None):
+    """The converter of the module docstring: ``(tf.function of audio, its input spec)``; a
+    multi-target generator bound to ``condition`` (its one-hot target)."""
+    graph = _Graph(bound(computing_in(generator, "float32"), condition), plan)
+    spec = tf.TensorSpec((None,), tf.float32, name="audio")
+    return tf.function(graph.convert, input_signature=[spec], autograph=False), spec
+
+
+def export_converter(
+    model_path: str | os.PathLike,
+    output: str | os.PathLike,
+    format: str,
+    *,
+    overlap: int | None = None,
+    context: int | None = None,
+    target: str | None = None,
+) -> Path:
+    """Write a self-contained converter (module docstring) for deployment; for a multi-target
+    model, a converter to ``target`` (default: its first).
+
+    Args:
+        model_path: a model directory or the ``generator.keras`` inside one.
+        output: the file (``tflite``, ``onnx``) or folder (``saved_model``) to write; it is
+            replaced atomically.
+        format: ``"saved_model"`` (function ``serve(audio)``, signatures ``serve`` and
+            ``serving_default``; ``sample_rate[0]``, the rate), ``"tflite"`` (built-in ops
+            only; signature ``serve``: ``audio`` -> ``output_0``) or ``"onnx"`` (input
+            ``audio``, one output; metadata ``timbre_sample_rate``).
+        overlap, context: tiling as :class:`timbre.convert.converter.Converter`.
+        target: the instrument to convert to (:meth:`timbre.formats.model_dir.ModelInfo.condition`).
+
+    Returns:
+        ``output``.
+
+    Raises:
+        ConfigError: an unknown format or target, or settings the graph cannot express.
+        ModelError: not a model, an unreadable generator, a missing tf2onnx.
+    """
+    if format not in FORMATS:
+        raise ConfigError(f"format={format!r} (expected one of {FORMATS})")
+    info = read_model_info(model_path)
+    _, condition = info.condition(target)
+    plan = TilingPlan.create(info.spectrogram, overlap=overlap, context=context)
+    generator = load_model(info.generator)
+    function, spec = converter_function(generator, plan, condition)
+    output, rate = Path(output), info.spectrogram.sample_rate
+    if format == "onnx":
+        return _write_onnx(_onnx_proto(function, [spec]), output, {SAMPLE_RATE_KEY: str(rate)})
+    if format == "saved_model":
+        with _atomic_folder(output) as tmp:
+            _write_saved_model(generator, function, spec, rate, tmp)
+        return output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".timbre-export-", dir=output.parent) as tmp:
+        _write_saved_model(generator, function, spec, rate, Path(tmp) / "saved_model")
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            str(Path(tmp) / "saved_model"), signature_keys=["serve"]
+        )  # (from the function itself, Keras 3's variables stay READ_VARIABLE ops, never set)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        flatbuffer = converter.convert()
+    with atomic_path(output) as tmp:
+        tmp.write_bytes(flatbuffer)
+    return output
+
+
+def _write_saved_model(
+    generator: keras.Model, function, spec: tf.TensorSpec, sample_rate: int, folder: Path
+) -> None:
+    """A SavedModel with endpoint ``serve`` (and ``serving_default``) and ``sample_rate``."""
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint("serve", function, input_signature=[spec])
+    archive.add_variable_collection("sample_rate", [tf.Variable(sample_rate, trainable=False)])
+    archive.write_out(str(folder), verbose=False)
+
+
+@contextlib.contextmanager
+def _atomic_folder(path: Path):
+    """Yield a new folder beside ``path``; on success it replaces ``path`` (old one removed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
