@@ -1,4 +1,5 @@
-"""timbre.evaluate.scoring and evaluate.py: pairs, baselines, written results, errors."""
+"""timbre.evaluate (pairs, scoring, report) and evaluate.py: pairs, baselines, written results,
+errors."""
 
 import json
 import math
@@ -10,7 +11,9 @@ from helpers import identity_generator, write_features_manifest, write_model_dir
 
 from timbre.errors import ConfigError, DatasetError, ModelError
 from timbre.evaluate import metrics, scoring
-from timbre.evaluate.scoring import EvalConfig, EvalResults, Pair
+from timbre.evaluate.config import EvalConfig
+from timbre.evaluate.pairs import Pair, folder_pairs, load_pair, split_pairs
+from timbre.evaluate.report import EvalResults, write_results
 from timbre.io import audio
 from timbre.settings import FeatureConfig, SpectrogramConfig
 
@@ -150,7 +153,7 @@ def test_gap_closed_by_hand():
 
 def test_evaluate_pairs_and_written_outputs(tmp_path):
     audios = write_pair_folders(tmp_path)
-    pairs = scoring.folder_pairs(audios / "keyboard_acoustic", audios / "string_acoustic")
+    pairs = folder_pairs(audios / "keyboard_acoustic", audios / "string_acoustic")
     assert [p.name for p in pairs] == ["a", "b", "c"]
     results = scoring.evaluate_pairs(
         pairs, {"model": IdentityConverter()}, SPEC, EvalConfig(max_seconds=1.0), progress=False
@@ -164,7 +167,7 @@ def test_evaluate_pairs_and_written_outputs(tmp_path):
         0.0
     )  # identity stand-in closes nothing
 
-    paths = scoring.write_results(results, tmp_path / "eval")
+    paths = write_results(results, tmp_path / "eval")
     saved = json.loads(paths["json"].read_text())
     assert saved["mean"]["oracle"]["lsd_db"] == pytest.approx(results.mean["oracle"]["lsd_db"])
     assert saved["pieces"]["b"]["model"]["chroma_cos"] == pytest.approx(
@@ -182,15 +185,12 @@ def test_evaluate_pairs_and_written_outputs(tmp_path):
 def test_split_pairs_reads_the_test_split(tmp_path):
     audios = write_pair_folders(tmp_path)
     features = features_for(tmp_path, audios)
-    pairs = scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
+    pairs = split_pairs(features, "keyboard_acoustic", "string_acoustic")
     assert pairs == [
         Pair("b", audios / "keyboard_acoustic" / "b.wav", audios / "string_acoustic" / "b.wav"),
         Pair("c", audios / "keyboard_acoustic" / "c.wav", audios / "string_acoustic" / "c.wav"),
     ]
-    assert (
-        len(scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic", max_pieces=1))
-        == 1
-    )
+    assert len(split_pairs(features, "keyboard_acoustic", "string_acoustic", max_pieces=1)) == 1
 
 
 def test_split_pairs_errors(tmp_path):
@@ -198,7 +198,7 @@ def test_split_pairs_errors(tmp_path):
         DatasetError,
         match=r"features: .* not found \(expected the folder compute_features.py wrote\)",
     ):
-        scoring.split_pairs(tmp_path / "nowhere", "keyboard_acoustic", "string_acoustic")
+        split_pairs(tmp_path / "nowhere", "keyboard_acoustic", "string_acoustic")
     audios = write_pair_folders(tmp_path)
     features = features_for(tmp_path, audios)
     with pytest.raises(
@@ -206,20 +206,20 @@ def test_split_pairs_errors(tmp_path):
         match=r"no instrument 'guitar_acoustic', the model's target \(features hold "
         r"\['keyboard_acoustic', 'string_acoustic'\]",
     ):
-        scoring.split_pairs(features, "keyboard_acoustic", "guitar_acoustic")
+        split_pairs(features, "keyboard_acoustic", "guitar_acoustic")
     features_for(tmp_path, audios, split={"train": ["a", "b"], "val": ["c"], "test": []})
     with pytest.raises(
         DatasetError, match=r"the test split is empty \(train 2, val 1, test 0 pieces\)"
     ):
-        scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
+        split_pairs(features, "keyboard_acoustic", "string_acoustic")
     features_for(tmp_path, audios, split={"train": ["a"], "val": [], "test": ["b", "zz"]})
     with pytest.raises(
         DatasetError, match=r"2 audio files of the test pieces are missing \(e.g. .*zz.wav\)"
     ):
-        scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
+        split_pairs(features, "keyboard_acoustic", "string_acoustic")
     features_for(tmp_path, tmp_path / "gone")
     with pytest.raises(DatasetError, match=r"audios_path .*gone not found"):
-        scoring.split_pairs(features, "keyboard_acoustic", "string_acoustic")
+        split_pairs(features, "keyboard_acoustic", "string_acoustic")
 
 
 def test_folder_pairs_errors(tmp_path):
@@ -227,37 +227,40 @@ def test_folder_pairs_errors(tmp_path):
     with pytest.raises(
         DatasetError, match=r"origin_dir: .*missing not found \(expected a folder of audio files\)"
     ):
-        scoring.folder_pairs(tmp_path / "missing", audios / "string_acoustic")
+        folder_pairs(tmp_path / "missing", audios / "string_acoustic")
     (tmp_path / "other").mkdir()
     audio.save(tmp_path / "other" / "z.wav", melody(SOFT_SAW), SR)
     with pytest.raises(DatasetError, match="share no audio file name"):
-        scoring.folder_pairs(audios / "keyboard_acoustic", tmp_path / "other")
+        folder_pairs(audios / "keyboard_acoustic", tmp_path / "other")
     audio.save(tmp_path / "other" / "a.wav", melody(SOFT_SAW), SR)
     with pytest.warns(
         UserWarning,
         match=r"3 audio files have no partner of the same name and are skipped \(e.g. b",
     ):
-        assert [
-            p.name for p in scoring.folder_pairs(tmp_path / "other", audios / "string_acoustic")
-        ] == ["a"]
+        kept = folder_pairs(tmp_path / "other", audios / "string_acoustic")
+    assert [p.name for p in kept] == ["a"]
 
 
 def test_load_pair_trims_unequal_lengths(tmp_path):
     audio.save(tmp_path / "o.wav", np.ones(1000, np.float32) * 0.1, SR)
     audio.save(tmp_path / "t.wav", np.ones(900, np.float32) * 0.1, SR)
     with pytest.warns(UserWarning, match="origin has 1000 samples, target 900"):
-        origin, target = scoring.load_pair(Pair("x", tmp_path / "o.wav", tmp_path / "t.wav"), SR)
+        origin, target = load_pair(Pair("x", tmp_path / "o.wav", tmp_path / "t.wav"), SR)
     assert len(origin) == len(target) == 900
 
 
-def test_model_settings_need_origin_and_target(tmp_path):
+def test_model_info_needs_origin_and_target(tmp_path):
     with pytest.raises(ModelError, match=r"nothing: not found \(expected a model directory"):
-        scoring.read_model_settings(tmp_path / "nothing")  # read_model_info's errors reach here
+        scoring.model_info(tmp_path / "nothing")  # read_model_info's errors reach here
     anonymous = write_model_dir(tmp_path / "anonymous", SPEC, origin=None, target=None)
     with pytest.raises(ModelError, match=r"config.json lacks \['origin', 'target'\]"):
-        scoring.read_model_settings(anonymous)
-    model = write_model_dir(tmp_path / "model", SPEC)
-    assert scoring.read_model_settings(model) == ("keyboard_acoustic", "string_acoustic", SPEC)
+        scoring.model_info(anonymous)
+    info = scoring.model_info(write_model_dir(tmp_path / "model", SPEC))
+    assert (info.origin, info.target, info.spectrogram) == (
+        "keyboard_acoustic",
+        "string_acoustic",
+        SPEC,
+    )
 
 
 def test_evaluate_needs_exactly_one_source(tmp_path):

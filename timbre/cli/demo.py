@@ -346,7 +346,8 @@ def _evaluate(out: Path, model_dir: Path, features: Path, held_out: Path) -> str
         The report: each table, then the share of the gap closed for all four.
     """
     start = _stage(6, "evaluation on the test pieces: model vs identity vs oracle")
-    from timbre.evaluate.scoring import EvalConfig, evaluate, markdown_table
+    from timbre.evaluate.report import markdown_table
+    from timbre.evaluate.scoring import EvalConfig, evaluate
 
     inputs = {
         "training_pianos": {"features_path": features},

@@ -1,2 +1,3 @@
-"""Evaluation: ``metrics`` holds the formulas; ``scoring`` the systems,
-conditions and reports. TensorFlow loads only when a Keras model converts."""
+"""Evaluation: ``metrics`` holds the formulas; ``config`` a run's settings; ``pairs`` the test
+pieces and the conditions they are scored in; ``scoring`` the systems and their scores;
+``report`` the results files. TensorFlow loads only when a Keras model converts."""
