@@ -37,7 +37,7 @@ demo: setup
 # Rebuild the model shipped in timbre/pretrained/ from scratch (data, training, card):
 # about 40 minutes on a 2-core CPU; resumable (work folder build/pretrained).
 pretrained: setup
-	$(PY) -m timbre.recipes.pretrained --work build/pretrained
+	$(PY) -m timbre.cli.pretrained --work build/pretrained
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 
 from timbre.cli import demo
+from timbre.recipes import presets
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -21,7 +22,7 @@ def demo_run(tmp_path_factory):
 def test_demo_writes_every_artefact(demo_run):
     out, status = demo_run
     assert status == 0
-    preset = demo.PRESETS["tiny"]
+    preset = presets.PRESETS["tiny"]
     rate = preset.spectrogram.sample_rate
     converted = sorted(p for p in (out / "converted").iterdir() if p.is_dir())
     assert "ode_to_joy" in [p.name for p in converted] and len(converted) >= 2
@@ -38,7 +39,7 @@ def test_demo_writes_every_artefact(demo_run):
     assert (out / "model" / "generator.keras").stat().st_size > 0
     written = sorted((out / "eval").rglob("results.json"))  # eval/<set>/<condition>/results.json
     assert {path.relative_to(out / "eval").parts[:2] for path in written} == {
-        (name, condition) for name in demo.EVAL_SETS for condition in demo.CONDITIONS
+        (name, condition) for name in presets.EVAL_SETS for condition in presets.CONDITIONS
     }
     for path in written:
         results = json.loads(path.read_text())
@@ -68,3 +69,37 @@ def test_second_run_reuses_everything(demo_run, capsys):
     assert "of the identity-to-oracle gap" in printed
     assert len(kept) > 2  # the evaluation results are among the files kept
     assert [path.stat().st_mtime_ns for path in kept] == before  # evaluation reused, not rerun
+
+
+class RecordedReport:
+    """A report that keeps what the stages tell."""
+
+    def __init__(self):
+        self.stages, self.results = [], []
+
+    def stage(self, number, title):
+        self.stages.append((number, title))
+
+    def done(self, what, seconds):
+        self.results.append((what, seconds))
+
+
+def test_the_recipe_reports_every_stage_and_prints_nothing(demo_run, capsys):
+    from timbre.recipes import demo as recipe
+
+    out, _ = demo_run
+    report = RecordedReport()
+    result = recipe.run(out, presets.PRESETS["tiny"], minutes=1, jobs=2, report=report)
+    assert [number for number, _ in report.stages] == list(range(1, recipe.STAGES + 1))
+    assert len(report.results) == recipe.STAGES and all(s >= 0 for _, s in report.results)
+    assert "already trained" in report.results[3][0]
+    assert capsys.readouterr().out == ""  # the command line prints; the recipe does not
+    assert result.model_dir == out / "model" and result.converted[-1].name == "ode_to_joy"
+    assert "| identity |" in result.summary and result.seconds > 0
+
+
+def test_printed_report_lines(capsys):
+    printer = demo.PrintedReport()
+    printer.stage(2, "corpus: pairs")
+    printer.done("3 pieces rendered", 4.4)
+    assert capsys.readouterr().out == "\n[2/6] corpus: pairs\n      3 pieces rendered (4 s)\n"

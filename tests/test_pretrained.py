@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from helpers import sine
 
-from timbre.cli import demo
 from timbre.errors import ModelError
 from timbre.formats import shipped
 from timbre.formats.model_dir import ModelDir, read_model_info
+from timbre.recipes.presets import PRESETS
 from timbre.settings import ModelConfig, SpectrogramConfig
 
 
@@ -28,7 +28,7 @@ def test_its_config_matches_the_code():
     config = json.loads(ModelDir(info.directory).config.read_text())
     assert info.spectrogram == SpectrogramConfig()
     assert (info.origin, info.target) == ("keyboard_acoustic", "string_acoustic")
-    assert ModelConfig.from_dict(config["model"]) == demo.PRESETS["pretrained"].model
+    assert ModelConfig.from_dict(config["model"]) == PRESETS["pretrained"].model
     assert np.isfinite(info.origin_level_db) and -40.0 < info.origin_level_db < -10.0
 
 
@@ -71,3 +71,25 @@ def test_predict_without_a_model_uses_it_and_says_so(tmp_path, capsys):
     assert f"using the shipped model {shipped.DEFAULT}" in printed
     out, rate = sf.read(tmp_path / "out.wav")
     assert rate == 22050 and len(out) == 44100 and np.all(np.isfinite(out))
+
+
+def test_rebuild_runs_the_pretrained_preset_then_ships_it(tmp_path, monkeypatch):
+    from timbre.recipes import demo, pretrained
+
+    calls = []
+    result = demo.DemoResult(tmp_path / "work" / "model", [], "summary", 1.0)
+
+    def run(out, preset, **kwargs):
+        calls.append(("run", out, preset, kwargs))
+        return result
+
+    monkeypatch.setattr(demo, "run", run)
+    monkeypatch.setattr(pretrained, "package", lambda work, to: calls.append(("package", to)))
+    card = tmp_path / "ship" / "MODEL_CARD.md"
+    monkeypatch.setattr(pretrained, "write_card", lambda work, to: card)
+    got = pretrained.rebuild(tmp_path / "work", minutes=5.0, jobs=3, destination=tmp_path / "ship")
+    assert got == (result, card)
+    (_, out, preset, kwargs), package = calls
+    assert out == tmp_path / "work" and preset == PRESETS["pretrained"]
+    assert kwargs["minutes"] == 5.0 and kwargs["jobs"] == 3
+    assert package == ("package", tmp_path / "ship")

@@ -1,2 +1,2 @@
-"""Recipes: the demo's presets and the shipped models' recipes, as library code
-the command line calls."""
+"""Recipes: the demo's presets (``presets``) and stages (``demo``) and the shipped models'
+recipes (``pretrained``), as library code the command line calls."""

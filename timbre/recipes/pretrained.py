@@ -1,10 +1,10 @@
-"""``make pretrained``: rebuild the shipped model from scratch and write its card.
+"""The shipped model's recipe (``make pretrained``): rebuild it from scratch and write its card.
 
-``python -m timbre.recipes.pretrained [--work build/pretrained]`` runs the demo
-pipeline with the ``pretrained`` preset (:data:`timbre.cli.demo.PRESETS`: the
-generated corpus, the piano pool with Csound's pianos held out, the seeds, the
-model size and the number of steps are all fixed there), resumable like the
-demo, then packages the trained generator into ``timbre/pretrained/<name>/``:
+:func:`rebuild` runs the demo pipeline (:func:`timbre.recipes.demo.run`) with
+the ``pretrained`` preset (:data:`timbre.recipes.presets.PRESETS`: the generated
+corpus, the piano pool with Csound's pianos held out, the seeds, the model size
+and the number of steps are all fixed there), resumable like the demo, then
+packages the trained generator into ``timbre/pretrained/<name>/``:
 ``config.json`` and ``generator.keras`` with its weights stored as float16
 (all but the output layer's; conversion computes in float32:
 :func:`timbre.tf.keras_generator.computing_in` upcasts them), and writes
@@ -13,17 +13,16 @@ demo, then packages the trained generator into ``timbre/pretrained/<name>/``:
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
-from timbre.cli.common import positive_int, run
 from timbre.formats import audio_folder
 from timbre.formats.model_dir import ModelDir
 from timbre.formats.shipped import DEFAULT, FOLDER
 from timbre.io.atomic import atomic_path, read_json, write_json
+from timbre.recipes import demo
+from timbre.recipes.presets import CONDITIONS, EVAL_SETS, HELD_OUT, PRESETS
 
 PRESET = "pretrained"
 RENDERINGS = {  # SynthConfig.renderer -> how the card says it
@@ -61,7 +60,6 @@ def package(work: Path, destination: Path) -> Path:
 
 def write_card(work: Path, destination: Path) -> Path:
     """``MODEL_CARD.md``: what the model was trained on, how, and how well it does."""
-    from timbre.cli.demo import CONDITIONS, EVAL_SETS, HELD_OUT, PRESETS
     from timbre.tf.checkpoints import read_history
 
     preset = PRESETS[PRESET]
@@ -75,7 +73,7 @@ def write_card(work: Path, destination: Path) -> Path:
         "",
         "Shipped inside the package; `predict.py` uses it when no `--model` is given. "
         "Rebuilt from scratch by `make pretrained` "
-        "(`python -m timbre.recipes.pretrained`): every number below comes from that command.",
+        "(`python -m timbre.cli.pretrained`): every number below comes from that command.",
         "",
         "## Recipe",
         "",
@@ -140,50 +138,34 @@ def write_card(work: Path, destination: Path) -> Path:
     return path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m timbre.recipes.pretrained", description=__doc__
+def rebuild(
+    work: Path,
+    *,
+    minutes: float,
+    jobs: int,
+    destination: Path = FOLDER / DEFAULT,
+    report: demo.Report = demo.SILENT,
+    prepare_tensorflow: Callable[[], None] | None = None,
+) -> tuple[demo.DemoResult, Path]:
+    """Run the demo pipeline with the ``pretrained`` preset in ``work``, then ship its model.
+
+    Args:
+        work: working folder of the pipeline (resumable).
+        minutes: safety cap on training (the preset's steps rule).
+        jobs: worker processes of synthesis and features.
+        destination: where the model goes (:func:`package`) with its card (:func:`write_card`).
+        report, prepare_tensorflow: as :func:`timbre.recipes.demo.run`.
+
+    Returns:
+        The pipeline's result and the path of ``MODEL_CARD.md``.
+    """
+    result = demo.run(
+        work,
+        PRESETS[PRESET],
+        minutes=minutes,
+        jobs=jobs,
+        report=report,
+        prepare_tensorflow=prepare_tensorflow,
     )
-    parser.add_argument(
-        "--work", type=Path, default=Path("build/pretrained"), help="working folder (resumable)"
-    )
-    parser.add_argument(
-        "--minutes",
-        type=float,
-        default=600.0,
-        help="safety cap on training (the preset's steps rule)",
-    )
-    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1)
-    return parser
-
-
-def _body(args: argparse.Namespace) -> int:
-    from timbre.cli import demo
-
-    status = demo.main(
-        [
-            "--preset",
-            PRESET,
-            "--output",
-            str(args.work),
-            "--minutes",
-            str(args.minutes),
-            "--jobs",
-            str(args.jobs),
-        ]
-    )
-    if status:
-        return status
-    destination = package(args.work, FOLDER / DEFAULT)
-    card = write_card(args.work, destination)
-    print(card.read_text())
-    print(f"shipped model written to {destination}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser(), _body, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    package(work, destination)
+    return result, write_card(work, destination)

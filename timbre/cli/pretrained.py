@@ -1,0 +1,60 @@
+"""``make pretrained``: rebuild the shipped model from scratch and write its card.
+
+``python -m timbre.cli.pretrained [--work build/pretrained]`` runs the demo
+pipeline with the ``pretrained`` preset (:data:`timbre.recipes.presets.PRESETS`:
+the generated corpus, the piano pool with Csound's pianos held out, the seeds,
+the model size and the number of steps are all fixed there), resumable like the
+demo, then packages the trained generator into ``timbre/pretrained/<name>/``:
+``config.json`` and ``generator.keras`` with its weights stored as float16
+(all but the output layer's; conversion computes in float32:
+:func:`timbre.tf.keras_generator.computing_in` upcasts them), and writes
+``MODEL_CARD.md`` with the recipe and the evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from timbre.cli.common import positive_int, run, start_tensorflow
+from timbre.cli.demo import PrintedReport, print_summary
+from timbre.recipes import pretrained
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m timbre.cli.pretrained", description=__doc__)
+    parser.add_argument(
+        "--work", type=Path, default=Path("build/pretrained"), help="working folder (resumable)"
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=600.0,
+        help="safety cap on training (the preset's steps rule)",
+    )
+    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1)
+    return parser
+
+
+def _body(args: argparse.Namespace) -> int:
+    result, card = pretrained.rebuild(
+        args.work,
+        minutes=args.minutes,
+        jobs=args.jobs,
+        report=PrintedReport(),
+        prepare_tensorflow=start_tensorflow,
+    )
+    print_summary(args.work, result)
+    print(card.read_text())
+    print(f"shipped model written to {card.parent}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), _body, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,435 @@
+"""The demo's recipe: its six stages, keyboard -> strings (its presets:
+:mod:`timbre.recipes.presets`).
+
+:func:`run` makes the whole pipeline on the embedded default data under one
+output folder; every stage is resumable (a second run reuses what is done).
+The stages tell what they do through a :class:`Report` (the command line
+prints it); they print nothing themselves.
+
+1. note banks (:func:`make_banks`), 2. the corpus rendered as pairs and
+3. its features (:func:`make_data`), 4. training (:func:`train_model`),
+5. conversion of the test pieces and a short melody (:func:`convert_examples`,
+after :func:`render_held_out` has played the test pieces with the held-out
+pianos), 6. evaluation (:func:`evaluate_sets`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from timbre.data import corpus, notebank, render, sources
+from timbre.dsp import stft as sp
+from timbre.formats import audio_folder
+from timbre.formats.feature_store import load_manifest
+from timbre.formats.model_dir import ModelDir
+from timbre.io import audio
+from timbre.io.atomic import read_json, write_json
+from timbre.recipes.presets import (
+    CONDITIONS,
+    EVAL_SETS,
+    HELD_OUT,
+    ORIGIN,
+    TARGET,
+    Preset,
+    synth_config,
+)
+from timbre.settings import FeatureConfig, SpectrogramConfig
+
+PLOT_SECONDS = 12.0  # length of the spectrogram comparison PNGs
+STAGES = 6  # number of stages :func:`run` goes through
+
+# "Ode to Joy" (Beethoven), right hand over a simple bass: (beat, beats, pitch, velocity).
+_MELODY = [
+    (b, 1, p, 84) for b, p in enumerate([66, 66, 67, 69, 69, 67, 66, 64, 62, 62, 64, 66])
+] + [(12, 1.5, 66, 90), (13.5, 0.5, 64, 70), (14, 2, 64, 80)]
+_BASS = [(4 * bar, 4, pitch, 60) for bar, pitch in enumerate([50, 45, 50, 45])]
+
+
+class Report(Protocol):
+    """Where the stages tell what they do (the command line prints it)."""
+
+    def stage(self, number: int, title: str) -> None:
+        """Stage ``number`` (of :data:`STAGES`) begins: ``title`` says what it does."""
+
+    def done(self, what: str, seconds: float) -> None:
+        """The stage ended after ``seconds``; ``what`` says what it made."""
+
+
+class Silent:
+    """A :class:`Report` that keeps everything to itself."""
+
+    def stage(self, number: int, title: str) -> None:
+        pass
+
+    def done(self, what: str, seconds: float) -> None:
+        pass
+
+
+SILENT = Silent()  # the stages' default report
+
+
+@dataclasses.dataclass(frozen=True)
+class Banks:
+    """The demo's note banks: the target's, the training pianos and the held-out pianos."""
+
+    banks: notebank.BankSet  # TARGET (and ORIGIN, unused: the pools replace it)
+    train: sources.SourcePool  # the pianos training hears
+    held_out: sources.SourcePool  # the pianos only the evaluation plays
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoResult:
+    """What :func:`run` made, for the command line to point at."""
+
+    model_dir: Path  # the trained model (curves.png, samples/, generator.keras)
+    converted: list[Path]  # one folder per conversion: {input,converted,target}.wav + PNG
+    summary: str  # every evaluation table, then the share of the gap closed for all four
+    seconds: float  # wall-clock time of the whole run
+
+
+def make_banks(out: Path, preset: Preset, progress: bool = True) -> Banks:
+    """Render (once) every bank the demo uses into ``<out>/bank/<soundfont hash>/``.
+
+    ``string_acoustic`` comes from the General MIDI SoundFont inside ``pretty_midi``;
+    ``keyboard_acoustic`` from the acoustic pianos of every SoundFont of the default
+    pool (:mod:`timbre.data.sources`), those of :data:`HELD_OUT` kept out of training.
+    """
+    default = notebank.default_soundfont()
+    cache = out / "bank"
+    banks = notebank.prepare_soundfont_bank(
+        cache / notebank.default_cache_dir(default).name,
+        [ORIGIN, TARGET],
+        pitches=preset.bank_pitches,
+        progress=progress,
+    )
+    soundfonts = sources.default_soundfonts()
+    pool = sources.soundfont_pool(
+        ORIGIN, soundfonts, cache, progress=progress, pitches=preset.bank_pitches
+    )
+    stem = HELD_OUT if any(s.stem == HELD_OUT for s in soundfonts) else soundfonts[-1].stem
+    held = [name for name in pool.sources if name.split(":")[0] == stem]
+    return Banks(
+        banks,
+        pool.without(held),
+        sources.SourcePool(ORIGIN, {name: pool.sources[name] for name in held}),
+    )
+
+
+def make_data(
+    out: Path, preset: Preset, jobs: int, seed: int, report: Report = SILENT
+) -> tuple[Path, Banks]:
+    """Stages 1-3: the note banks, the corpus rendered as pairs, and its features.
+
+    Returns:
+        ``(<out>/features, the banks)``; the audio is in ``<out>/audios/``.
+    """
+    begin = _stage(report, 1, f"note banks: {TARGET} and the pianos of the pool (FluidSynth)")
+    banks = make_banks(out, preset)
+    _done(
+        report,
+        begin,
+        f"training pianos: {', '.join(banks.train.sources)}; held out: "
+        f"{', '.join(banks.held_out.sources)}; banks in {out / 'bank'}",
+    )
+    begin = _stage(
+        report,
+        2,
+        f"corpus: {preset.corpus_minutes:g} minutes of generated keyboard music, rendered as pairs",
+    )
+    midi_folder = out / "audios" / "midi"
+    corpus.write_corpus(midi_folder, preset.corpus_minutes, seed)
+    summary = render.render_pairs(
+        midi_folder,
+        out / "audios",
+        banks.banks,
+        synth_config(preset),
+        pools=[banks.train],
+        augment=preset.augment,
+        jobs=jobs,
+        seed=seed,
+    )
+    _done(
+        report,
+        begin,
+        f"{len(summary.rendered)} pieces rendered, {len(summary.skipped)} reused, "
+        f"{len(summary.failed)} failed",
+    )
+    begin = _stage(report, 3, "features: normalised log-magnitude tiles")
+    from timbre.data.features import compute_features
+
+    features = out / "features"
+    compute_features(
+        out / "audios",
+        features,
+        instruments=[ORIGIN, TARGET],
+        spectrogram=preset.spectrogram,
+        features=FeatureConfig(overlap=preset.overlap),
+        jobs=jobs,
+    )
+    _done(report, begin, f"tiles in {features}")
+    return features, banks
+
+
+def train_model(
+    out: Path,
+    features: Path,
+    preset: Preset,
+    minutes: float,
+    report: Report = SILENT,
+    prepare_tensorflow: Callable[[], None] | None = None,
+) -> Path:
+    """Stage 4: train for at most ``minutes`` into ``<out>/model/`` (once: a finished run is
+    marked with ``demo_complete.json`` and not trained again).
+
+    Args:
+        prepare_tensorflow: called just before training imports TensorFlow (the
+            command line hides its start-up messages there); not called when the
+            model is already trained.
+
+    Returns:
+        The model directory.
+    """
+    model_dir = out / "model"
+    marker = model_dir / "demo_complete.json"
+    begin = _stage(
+        report,
+        4,
+        f"training: {preset.mode} mode, base_filters={preset.model.base_filters}, "
+        f"{preset.train.mixed_precision}, budget {minutes:g} min",
+    )
+    if marker.exists() and ModelDir(model_dir).generator.exists():
+        _done(
+            report,
+            begin,
+            f"already trained ({read_json(marker)['epochs']} epochs); delete {marker} to train "
+            "again",
+        )
+        return model_dir
+    if prepare_tensorflow is not None:
+        prepare_tensorflow()
+    from timbre.tf.loop import train
+
+    result = train(
+        features,
+        model_dir,
+        ORIGIN,
+        TARGET,
+        mode=preset.mode,
+        model=preset.model,
+        config=preset.train,
+        resume=True,
+        max_minutes=minutes,
+    )
+    write_json(marker, {"epochs": result.epochs_done, "minutes": minutes})
+    _done(report, begin, f"{result.epochs_done} epochs; curves in {ModelDir(model_dir).curves}")
+    return model_dir
+
+
+def up_to_date(path: Path, model_dir: Path) -> bool:
+    """True when ``path`` exists and was written after the model's generator (a rerun keeps it)."""
+    generator = ModelDir(model_dir).generator
+    return path.exists() and path.stat().st_mtime_ns > generator.stat().st_mtime_ns
+
+
+def write_melody(out: Path) -> Path:
+    """Write "Ode to Joy" over a simple bass as ``<out>/melody/midi/ode_to_joy.mid``.
+
+    Returns:
+        The MIDI folder.
+    """
+    beat = 0.5
+    notes = [(b * beat, (b + n) * beat * 0.98, p, v) for b, n, p, v in _MELODY + _BASS]
+    folder = out / "melody" / "midi"
+    corpus.write_notes(folder / "ode_to_joy.mid", notes, bpm=60.0 / beat)
+    return folder
+
+
+def render_held_out(out: Path, features: Path, banks: Banks, preset: Preset) -> Path:
+    """The test pieces again, their keyboard part played by the held-out pianos.
+
+    Returns:
+        ``<out>/held_out/``: ``<instrument>/<piece>.wav`` as any audio folder.
+    """
+    folder = out / "held_out"
+    pieces = audio_folder.read(out / "audios")["pieces"]
+    for piece in load_manifest(features).split["test"]:
+        midi_copy = folder / "midi" / f"{piece}.mid"
+        if not midi_copy.exists():
+            midi_copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(pieces[piece]["midi"], midi_copy)
+    render.render_pairs(
+        folder / "midi",
+        folder,
+        banks.banks,
+        synth_config(preset),
+        pools=[banks.held_out],
+        jobs=1,
+        progress=False,
+    )
+    return folder
+
+
+def convert_examples(
+    out: Path,
+    model_dir: Path,
+    features: Path,
+    banks: Banks,
+    preset: Preset,
+    report: Report = SILENT,
+) -> list[Path]:
+    """Stage 5: convert the test pieces and the melody (played by a held-out piano).
+
+    Each goes to ``<out>/converted/<piece>/{input,converted,target}.wav`` with
+    ``spectrograms.png``; a folder written after the model is kept.
+
+    Returns:
+        The folders, the melody's last.
+    """
+    begin = _stage(
+        report, 5, "conversion: test pieces and a short melody on a piano training never heard"
+    )
+    from timbre.convert.converter import load_converter
+
+    render.render_pairs(
+        write_melody(out),
+        out / "melody",
+        banks.banks,
+        synth_config(preset),
+        pools=[banks.held_out],
+        jobs=1,
+        progress=False,
+    )
+    pieces = [(out / "audios", piece) for piece in load_manifest(features).split["test"]]
+    pieces += [(out / "melody", piece) for piece in audio_folder.read(out / "melody")["pieces"]]
+    converter = load_converter(model_dir)
+    folders = []
+    for audios, piece in pieces:
+        folder = out / "converted" / piece
+        folders.append(folder)
+        if up_to_date(folder / "spectrograms.png", model_dir):
+            continue
+        converter.convert_file(
+            audio_folder.wav_path(audios, ORIGIN, piece), folder / "converted.wav"
+        )
+        _write_comparison(audios, piece, folder, preset.spectrogram)
+    _done(report, begin, f"{len(folders)} conversions in {out / 'converted'}")
+    return folders
+
+
+def _write_comparison(audios: Path, piece: str, folder: Path, config: SpectrogramConfig) -> None:
+    """``input.wav`` and ``target.wav`` beside ``converted.wav``, and the three spectrograms."""
+    from timbre.io.plotting import save_figure, spectrogram_figure
+
+    panels = []
+    for label, path in (
+        ("input", audio_folder.wav_path(audios, ORIGIN, piece)),
+        ("converted", folder / "converted.wav"),
+        ("target", audio_folder.wav_path(audios, TARGET, piece)),
+    ):
+        samples, _ = audio.load(path, config.sample_rate)
+        if label != "converted":
+            audio.save(folder / f"{label}.wav", samples, config.sample_rate)
+        shown = samples[: int(PLOT_SECONDS * config.sample_rate)]
+        panels.append(
+            (
+                f"{label}: {path.parent.name if label != 'converted' else 'model'}",
+                sp.log_spectrogram(shown, config)[0],
+            )
+        )
+    save_figure(
+        spectrogram_figure(panels, config, title=f"{piece}: {ORIGIN} -> {TARGET}"),
+        folder / "spectrograms.png",
+    )
+
+
+def evaluate_sets(
+    out: Path, model_dir: Path, features: Path, held_out: Path, report: Report = SILENT
+) -> str:
+    """Stage 6: score both sets of test pieces (:data:`EVAL_SETS`) in both conditions
+    (:data:`CONDITIONS`) into ``<out>/eval/<set>/<condition>/``; results written after the
+    model are kept.
+
+    Returns:
+        The report: each table, then the share of the gap closed for all four.
+    """
+    begin = _stage(report, 6, "evaluation on the test pieces: model vs identity vs oracle")
+    from timbre.evaluate.report import markdown_table
+    from timbre.evaluate.scoring import EvalConfig, evaluate
+
+    inputs = {
+        "training_pianos": {"features_path": features},
+        "held_out_piano": {"origin_dir": held_out / ORIGIN, "target_dir": held_out / TARGET},
+    }
+    tables, shares = [], {}
+    for name, source in inputs.items():
+        for condition, label in CONDITIONS.items():
+            folder = out / "eval" / name / condition
+            if up_to_date(folder / "results.json", model_dir):
+                table = (folder / "results.md").read_text()
+                closed = read_json(folder / "results.json")["gap_closed"]["model"]["lsd_db"]
+            else:
+                # Griffin-Lim (slow) is compared on the main table only
+                both = name == "training_pianos" and condition == "clean"
+                config = EvalConfig(phase="both" if both else "input", condition=condition)
+                results, _ = evaluate(model_dir, output_dir=folder, config=config, **source)
+                table, closed = markdown_table(results), results.gap_closed["model"]["lsd_db"]
+            tables.append(f"{EVAL_SETS[name]}, {label} ({folder}):\n{table}")
+            shares[name, condition] = (
+                "n/a" if closed is None or closed != closed else f"{closed:.1%}"  # None/NaN
+            )
+    _done(report, begin, f"results in {out / 'eval'}")
+    summary = [
+        "Share of the identity-to-oracle gap in log-spectral distance the model closes:",
+        "",
+        "| test pieces | " + " | ".join(CONDITIONS.values()) + " |",
+        "| --- |" + " --- |" * len(CONDITIONS),
+    ]
+    summary += [
+        f"| {EVAL_SETS[name]} | " + " | ".join(shares[name, c] for c in CONDITIONS) + " |"
+        for name in inputs
+    ]
+    return "\n".join(tables) + "\n" + "\n".join(summary)
+
+
+def run(
+    out: Path,
+    preset: Preset,
+    *,
+    minutes: float,
+    jobs: int,
+    seed: int = 0,
+    report: Report = SILENT,
+    prepare_tensorflow: Callable[[], None] | None = None,
+) -> DemoResult:
+    """Every stage in turn into ``out``, resumable.
+
+    Args:
+        out: folder for everything the demo writes.
+        preset: what to make (one of :data:`PRESETS`).
+        minutes: training budget.
+        jobs: worker processes of synthesis and features.
+        seed: seed of the corpus and the split.
+        report: where each stage says what it does.
+        prepare_tensorflow: see :func:`train_model`.
+    """
+    begin = time.perf_counter()
+    features, banks = make_data(out, preset, jobs, seed, report)
+    model_dir = train_model(out, features, preset, minutes, report, prepare_tensorflow)
+    held_out = render_held_out(out, features, banks, preset)
+    folders = convert_examples(out, model_dir, features, banks, preset, report)
+    summary = evaluate_sets(out, model_dir, features, held_out, report)
+    return DemoResult(model_dir, folders, summary, time.perf_counter() - begin)
+
+
+def _stage(report: Report, number: int, title: str) -> float:
+    report.stage(number, title)
+    return time.perf_counter()
+
+
+def _done(report: Report, begin: float, what: str) -> None:
+    report.done(what, time.perf_counter() - begin)

@@ -1,0 +1,89 @@
+"""The demo's presets: what it makes, at which size, and what it holds out.
+
+``cpu`` is the real demo (``make demo``), ``tiny`` a seconds-long run of every
+stage (the tests), ``pretrained`` the shipped model's recipe (``make pretrained``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from timbre.settings import (
+    AugmentConfig,
+    ModelConfig,
+    SpectrogramConfig,
+    SynthConfig,
+    TrainConfig,
+)
+
+ORIGIN, TARGET = "keyboard_acoustic", "string_acoustic"
+# The SoundFont whose pianos training never hears (Csound's GM bank, from csound-soundfont);
+# without it installed, the last SoundFont of the pool is held out instead.
+HELD_OUT = "sf_GMbank"
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """Everything the demo chooses; ``cpu`` is the real demo, ``tiny`` the seconds-long test run."""
+
+    spectrogram: SpectrogramConfig
+    model: ModelConfig
+    train: TrainConfig
+    mode: str  # "gan" (pix2pix) or "generator" (L1 only)
+    corpus_minutes: float  # generated music, per instrument
+    bank_pitches: tuple[int, ...]  # pitches rendered into the note bank
+    overlap: int  # training tile overlap, frames
+    renderer: str = "notes"  # SynthConfig.renderer: "notes" (bank) or "fluidsynth" (whole pieces)
+    augment: AugmentConfig | None = None  # augmentation of the keyboard part; None: none
+
+
+# Tuning record (README, "Tuning the demo"): L1 only; no dropout (pix2pix's dropout is the GAN's
+# noise source and only slows L1 fitting); Adam 5e-4 with beta_1 0.9, decayed along a cosine over
+# 50 epochs (what 10 minutes hold on a 2-core CPU since the input pipeline runs without tf.data's
+# autotuning); bf16; 90 minutes of generated music, rendered whole by FluidSynth (pedal, release
+# and notes held as long as the music holds them: trial 12).
+CPU = Preset(
+    SpectrogramConfig(),
+    ModelConfig(base_filters=16, dropout=0.0),
+    TrainConfig(
+        batch_size=8,
+        epochs=50,
+        steps_per_epoch=100,
+        gen_lr=5e-4,
+        beta_1=0.9,
+        mixed_precision="bf16",
+        lr_decay="cosine",
+    ),
+    mode="generator",
+    corpus_minutes=90.0,
+    bank_pitches=tuple(range(21, 109)),
+    overlap=128,
+    renderer="fluidsynth",
+)
+PRESETS = {
+    "cpu": CPU,
+    # The shipped model (``make pretrained``, timbre/pretrained/<name>/MODEL_CARD.md): the
+    # demo's recipe with twice the music and 150 epochs.
+    "pretrained": dataclasses.replace(
+        CPU, train=dataclasses.replace(CPU.train, epochs=150), corpus_minutes=180.0
+    ),
+    "tiny": Preset(
+        SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32),
+        ModelConfig(base_filters=4, depth=5),
+        TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3),
+        mode="gan",
+        corpus_minutes=1.5,
+        bank_pitches=tuple(range(36, 97, 6)),
+        overlap=0,
+    ),
+}
+EVAL_SETS = {  # output folder under <out>/eval -> what it scores
+    "training_pianos": "test pieces, pianos of the training pool",
+    "held_out_piano": "test pieces, pianos training never heard",
+}
+CONDITIONS = {"clean": "clean", "excerpt": "as recordings arrive"}
+
+
+def synth_config(preset: Preset) -> SynthConfig:
+    """The synthesis settings of ``preset``: its sample rate and renderer."""
+    return SynthConfig(sample_rate=preset.spectrogram.sample_rate, renderer=preset.renderer)
