@@ -162,3 +162,18 @@ def test_nothing_imports_the_command_line():
     cli = {name for name in graph if LAYERS[_layer(name)] == "timbre.cli"}
     assert "timbre.cli.predict" in cli
     assert {name for name in set(graph) - cli if graph[name] & cli} == set()
+
+
+def test_recipes_import_no_command_line():
+    graph = _graph()
+    recipes = {name for name in graph if LAYERS[_layer(name)] == "timbre.recipes"}
+    assert {"timbre.recipes.demo", "timbre.recipes.pretrained"} <= recipes
+    assert {name for name in recipes if graph[name] & {n for n in graph if _layer(n) == 0}} == set()
+    code = (
+        "import sys\n"
+        "import timbre.recipes.demo, timbre.recipes.pretrained, timbre.recipes.presets\n"
+        "print(sorted(m for m in sys.modules if m.startswith('timbre.cli')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
