@@ -220,7 +220,7 @@ def test_an_escaping_audio_piece_stops_compute_features_before_it_writes(tmp_pat
     escaping = "../../outside/x"
     pieces = {"a": (0.5, "train"), escaping: (0.5, "train")}
     write_audio_folder(audios, {"a": (0.5, "train")})
-    outside = audio_folder.wav_path(audios, ORIGIN, escaping)  # <tmp>/outside/x.wav
+    outside = audios / ORIGIN / f"{escaping}.wav"  # <tmp>/outside/x.wav
     audio.save(outside, sine(440.0, 0.5, 16000), 16000)  # readable, were the name accepted
     assert outside.resolve() == (tmp_path / "outside" / "x.wav").resolve()
     write_audio_manifest(audios, pieces)

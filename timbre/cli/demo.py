@@ -306,12 +306,14 @@ def _convert(
         folders.append(folder)
         if _up_to_date(folder / "spectrograms.png", model_dir):
             continue
-        converter.convert_file(audios / ORIGIN / f"{piece}.wav", folder / "converted.wav")
+        converter.convert_file(
+            audio_folder.piece_path(audios, ORIGIN, piece), folder / "converted.wav"
+        )
         panels = []
         for label, path in (
-            ("input", audios / ORIGIN / f"{piece}.wav"),
+            ("input", audio_folder.piece_path(audios, ORIGIN, piece)),
             ("converted", folder / "converted.wav"),
-            ("target", audios / TARGET / f"{piece}.wav"),
+            ("target", audio_folder.piece_path(audios, TARGET, piece)),
         ):
             samples, _ = audio.load(path, config.sample_rate)
             if label != "converted":
@@ -430,7 +432,7 @@ def _body(args: argparse.Namespace) -> int:
     print(f"\n{table}\n")
     print(f"demo finished in {(time.perf_counter() - begin) / 60:.1f} min. Look at:")
     print(f"  converted audio + spectrograms: {out / 'converted'}/<piece>/ (e.g. {folders[-1]})")
-    print(f"  training curves:                {model_dir / 'curves.png'}")
+    print(f"  training curves:                {ModelDir(model_dir).curves}")
     print(f"  evaluation:                     {out / 'eval'}/<pieces>/<condition>/results.md")
     return 0
 

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre.io import audio
 from timbre.errors import NoteBankError
+from timbre.io import audio
 from timbre.io.atomic import read_json, write_json
 
 GM_PROGRAMS = {  # NSynth family_source -> General MIDI program (0-based)
