@@ -16,7 +16,7 @@ from helpers import (
 
 from timbre.data.features import compute_features
 from timbre.errors import ConfigError, DatasetError
-from timbre.formats import audio_folder, feature_store
+from timbre.formats import feature_store
 from timbre.formats.feature_store import load_manifest, tile_file_layout
 from timbre.io import audio
 from timbre.io.atomic import read_json, write_json
