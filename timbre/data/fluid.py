@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from timbre.data.midi import Score
-from timbre.data.notebank import open_soundfont
+from timbre.data.soundfont_render import open_soundfont
 from timbre.data.synth import at_headroom, timing
 from timbre.errors import NoteBankError
 from timbre.settings import SynthConfig
