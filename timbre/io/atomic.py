@@ -69,7 +69,7 @@ def remove_temporaries(folders: Iterable[str | os.PathLike]) -> int:
     """
     removed = 0
     for folder in dict.fromkeys(Path(f) for f in folders):
-        for stale in folder.glob(f".*{TEMPORARY_MARK}*") if folder.is_dir() else ():
+        for stale in filter(is_temporary, folder.iterdir() if folder.is_dir() else ()):
             if stale.is_dir() and not stale.is_symlink():
                 shutil.rmtree(stale, ignore_errors=True)
             else:
