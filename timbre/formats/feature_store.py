@@ -74,18 +74,12 @@ def tile_path(
 ) -> Path:
     """``<features>/<instrument>/<piece>.npy``, refused unless it stays inside ``features_path``.
 
-    Every reader and writer of the store names its tile files here: the names must be plain
-    file names and the file must not resolve outside the store (a symlinked instrument
-    folder or file; :func:`timbre.formats.audio_folder.check_inside`).
-
-    Args:
-        features_path: the features folder.
-        instrument: instrument name (the sub-folder).
-        piece: piece name (the file's stem).
-        source: what the error names (default: the store's manifest).
+    Every reader and writer of the store names its tile files here. ``source`` is what an
+    error names (default: the store's manifest).
 
     Raises:
-        DatasetError: a name that is not a plain file name, or a path resolving outside.
+        DatasetError: a name that is not a plain file name (:func:`check_name`), or a path
+            that resolves outside the store (a symlink; :func:`check_inside`).
     """
     source = manifest_path(features_path) if source is None else source
     check_name(source, "instrument", instrument)
@@ -94,11 +88,7 @@ def tile_path(
 
 
 def instrument_folder(features_path: str | os.PathLike, instrument: str) -> Path:
-    """``<features>/<instrument>``, refused if it resolves outside ``features_path`` (a symlink).
-
-    Raises:
-        DatasetError: names the manifest and both paths.
-    """
+    """``<features>/<instrument>``; DatasetError if it resolves outside the store (a symlink)."""
     return check_inside(
         features_path, Path(features_path) / instrument, manifest_path(features_path)
     )
