@@ -30,8 +30,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 
 from timbre.data.features import compute_features
+from timbre.formats import audio_folder
 from timbre.io import audio
-from timbre.io.atomic import write_json
 
 INSTRUMENTS = ("keyboard_acoustic", "string_acoustic")
 PIECE_SECONDS = 30.0
@@ -52,20 +52,15 @@ def write_audio(folder: Path, minutes: float) -> int:
             tone = 0.3 * np.sin((k + 1) * phase) * np.exp(
                 -((t % 0.5) * 4)
             ) + 0.003 * rng.standard_normal(n)
-            audio.save(
-                folder / instrument / f"piece{number:03d}.wav", tone.astype(np.float32), SAMPLE_RATE
-            )
+            path = audio_folder.piece_path(folder, instrument, f"piece{number:03d}")
+            audio.save(path, tone.astype(np.float32), SAMPLE_RATE)
         pieces[f"piece{number:03d}"] = {"midi": "", "seconds": PIECE_SECONDS, "split": "train"}
-    write_json(
-        folder / "manifest.json",
-        {
-            "version": 1,
-            "sample_rate": SAMPLE_RATE,
-            "instruments": list(INSTRUMENTS),
-            "pieces": pieces,
-            "split": {"train": sorted(pieces), "val": [], "test": []},
-            "failed": {},
-        },
+    audio_folder.write(
+        folder,
+        {"sample_rate": SAMPLE_RATE, "instruments": list(INSTRUMENTS)},
+        pieces,
+        {"train": sorted(pieces), "val": [], "test": []},
+        {},
     )
     return n_pieces
 

@@ -162,7 +162,7 @@ def write_audio_folder(
         for k, instrument in enumerate(instruments):
             tone = sine(200.0 * (k + 1) + 10.0 * number, seconds, sample_rate)[:n] * envelope
             audio.save(
-                audio_folder.wav_path(folder, instrument, piece),
+                audio_folder.piece_path(folder, instrument, piece),
                 tone + 0.01 * rng.standard_normal(n).astype(np.float32),
                 sample_rate,
             )

@@ -27,7 +27,7 @@ def test_write_then_read_round_trip(tmp_path):
     }
     assert audio_folder.read_previous(tmp_path) == audio_folder.read(tmp_path)
     assert audio_folder.read_previous(tmp_path / "elsewhere") is None
-    assert audio_folder.wav_path(tmp_path, "keys", "a") == tmp_path / "keys" / "a.wav"
+    assert audio_folder.piece_path(tmp_path, "keys", "a") == tmp_path / "keys" / "a.wav"
 
 
 @pytest.mark.parametrize("name", ["../x", "../../outside/x", "/abs", "a/b", "a\\b", "..", ".", ""])

@@ -8,7 +8,8 @@ import pytest
 from helpers import FEATURE_INSTRUMENTS, write_audio_folder
 
 from timbre.cli import features as cli_features
-from timbre.data.features import compute_features, tile_peaks_db
+from timbre.data.features import compute_features
+from timbre.data.piece_features import tile_peaks_db
 from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats.feature_store import tile_path

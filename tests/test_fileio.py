@@ -10,7 +10,18 @@ import numpy as np
 import pytest
 
 from timbre.errors import BusyError, DatasetError
-from timbre.io.atomic import atomic_path, load_npy, read_json, run_lock, save_npy, write_json
+from timbre.io.atomic import (
+    atomic_folder,
+    atomic_path,
+    is_temporary,
+    load_npy,
+    read_json,
+    remove_temporaries,
+    run_lock,
+    save_npy,
+    temporary_path,
+    write_json,
+)
 
 
 def test_fileio_errors(tmp_path):
@@ -106,3 +117,35 @@ def test_run_lock_is_released_when_the_body_raises(tmp_path):
             raise RuntimeError("boom")
     with run_lock(tmp_path, "second"):
         pass
+
+
+def test_temporary_names_are_recognised_and_removed(tmp_path):
+    file, folder = temporary_path(tmp_path / "take.wav"), temporary_path(tmp_path / "m", True)
+    assert file.is_file() and file.name.startswith(".take.tmp-") and file.suffix == ".wav"
+    assert folder.is_dir() and folder.name.startswith(".m.tmp-")
+    assert is_temporary(file) and is_temporary(folder)
+    assert not is_temporary(tmp_path / "take.wav") and not is_temporary(tmp_path / ".tmp-x")
+    (folder / "inside.bin").write_bytes(b"x")
+    (tmp_path / "kept.wav").write_bytes(b"x")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    temporary_path(sub / "a.npy")
+    assert remove_temporaries([tmp_path, sub, tmp_path / "missing"]) == 3
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept.wav", "sub"]
+
+
+def test_atomic_folder_replaces_a_folder_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "out" / "saved_model"
+    with atomic_folder(target) as tmp:
+        assert is_temporary(tmp) and tmp.parent == target.parent
+        (tmp / "one").write_text("1")
+    assert sorted(p.name for p in target.iterdir()) == ["one"]
+    with atomic_folder(target) as tmp:
+        (tmp / "two").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["two"]  # the old folder is gone
+    with pytest.raises(RuntimeError, match="stopped"):
+        with atomic_folder(target) as tmp:
+            (tmp / "three").write_text("3")
+            raise RuntimeError("stopped")
+    assert sorted(p.name for p in target.iterdir()) == ["two"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["saved_model"]  # no leftovers

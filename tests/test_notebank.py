@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from helpers import NSYNTH_PITCHES, NSYNTH_VELOCITIES, write_nsynth_folder
 
-from timbre.data import notebank
+from timbre.data import notebank, soundfont_render
 from timbre.errors import NoteBankError
 from timbre.io import audio
 
@@ -102,7 +102,7 @@ def test_soundfont_bank_is_nsynth_format_and_keeps_velocity_loudness(soundfont_b
         a < b for a, b in zip(peaks, peaks[1:])
     )  # one gain for the bank: louder with velocity
     loudest = max(float(np.max(np.abs(bank.note(p, v)))) for p, v in bank.notes)
-    assert loudest == pytest.approx(notebank.BANK_PEAK, abs=2e-3)
+    assert loudest == pytest.approx(soundfont_render.BANK_PEAK, abs=2e-3)
     held, released = bank.note(60, 100)[40000:47000], bank.note(60, 100)[62000:]
     assert np.sqrt(np.mean(held**2)) > 10 * np.sqrt(
         np.mean(released**2)
@@ -112,7 +112,7 @@ def test_soundfont_bank_is_nsynth_format_and_keeps_velocity_loudness(soundfont_b
 def test_soundfont_bank_reused_from_cache_and_program_override(soundfont_banks, monkeypatch):
     folder = soundfont_banks.banks["keyboard_acoustic"].folder
     monkeypatch.setattr(
-        notebank, "_render_instrument", lambda *a: pytest.fail("cached bank rendered again")
+        soundfont_render, "render_instrument", lambda *a: pytest.fail("cached bank rendered again")
     )
     again = notebank.prepare_soundfont_bank(folder, ["string_acoustic"], progress=False)
     assert again.banks["string_acoustic"].notes == soundfont_banks.banks["string_acoustic"].notes

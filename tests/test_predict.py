@@ -12,6 +12,8 @@ from conftest import sine
 from test_converter import conv_generator, identity_generator, write_model
 
 from timbre.cli import predict
+from timbre.errors import AudioError
+from timbre.formats import ledger
 from timbre.settings import SpectrogramConfig
 
 SMALL = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32)
@@ -251,3 +253,27 @@ def test_output_folder_inside_the_input_folder_is_not_input(tmp_path, model_dir)
     assert sorted(
         p.relative_to(tmp_path).as_posix() for p in (tmp_path / "songs").rglob("*.wav")
     ) == ["songs/a.wav", "songs/out/a.wav"]
+
+
+def test_the_resume_record_keeps_what_this_command_finished(tmp_path):
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    for name in ("a", "b"):
+        write(source / f"{name}.wav")
+    plan = ledger.plan_paths(source, out, plot=False, subtype="FLOAT")
+    assert [o for _, o, _ in plan] == [out / "a.wav", out / "b.wav"]
+    folder = ledger.output_folder(source, out)
+    generator = tmp_path / "model" / "generator.keras"
+    record = ledger.Ledger(folder, ledger.model_fingerprint(generator, {"phase": "input"}))
+    todo, fingerprints, skipped = record.todo(plan, force=False)
+    assert len(todo) == 2 and skipped == 0
+    record.start(out / "a.wav", fingerprints[0])
+    (out / "a.wav").write_bytes(b"converted")
+    assert (folder / ledger.LEDGER).is_file()
+    again = ledger.Ledger(folder, ledger.model_fingerprint(generator, {"phase": "input"}))
+    assert again.todo(plan, force=False)[2] == 1  # a.wav is complete and kept
+    other = ledger.Ledger(folder, ledger.model_fingerprint(generator, {"phase": "griffinlim"}))
+    with pytest.raises(AudioError, match="a.wav: already exists; use --force to overwrite"):
+        other.todo(plan, force=False)
+    again.finish([o for _, o, _ in plan])
+    assert not (folder / ledger.LEDGER).exists()

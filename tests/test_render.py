@@ -12,7 +12,7 @@ from timbre.cli.synthesize import main
 from timbre.data import render
 from timbre.data.notebank import open_nsynth_bank
 from timbre.errors import DatasetError, MidiError, TimbreError
-from timbre.io import audio
+from timbre.io import audio, pool
 from timbre.settings import SynthConfig
 
 INSTRUMENTS = ["keyboard_acoustic", "string_acoustic"]
@@ -291,7 +291,7 @@ def test_dead_worker_is_reported(tmp_path, midi_folder, banks, monkeypatch):
         "_render_piece",
     )  # pickled by name, found in the fork
     monkeypatch.setattr(render, "_render_piece", _dies)
-    monkeypatch.setattr(render, "pool_context", lambda: multiprocessing.get_context("fork"))
+    monkeypatch.setattr(pool, "pool_context", lambda: multiprocessing.get_context("fork"))
     with pytest.raises(
         TimbreError, match="a worker process died after 0 of 4 pieces .*a rerun resumes"
     ):

@@ -15,6 +15,7 @@ from helpers import (
 )
 
 from timbre.data.features import compute_features
+from timbre.data.piece_features import PieceJob
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats import audio_folder, feature_store
 from timbre.formats.feature_store import load_manifest, tile_file_layout
@@ -220,7 +221,7 @@ def test_an_escaping_audio_piece_stops_compute_features_before_it_writes(tmp_pat
     escaping = "../../outside/x"
     pieces = {"a": (0.5, "train"), escaping: (0.5, "train")}
     write_audio_folder(audios, {"a": (0.5, "train")})
-    outside = audio_folder.wav_path(audios, ORIGIN, escaping)  # <tmp>/outside/x.wav
+    outside = audios / ORIGIN / f"{escaping}.wav"  # <tmp>/outside/x.wav
     audio.save(outside, sine(440.0, 0.5, 16000), 16000)  # readable, were the name accepted
     assert outside.resolve() == (tmp_path / "outside" / "x.wav").resolve()
     write_audio_manifest(audios, pieces)
@@ -231,3 +232,66 @@ def test_an_escaping_audio_piece_stops_compute_features_before_it_writes(tmp_pat
     after = sorted(tmp_path.rglob("*"))
     assert [p for p in after if features not in p.parents and p != features] == before
     assert not [p for p in after if p.suffix == ".npy"]
+
+
+def _readers(tmp_path):
+    """Every way the stores name a piece's file: name -> call(instrument, piece)."""
+    audios, features = tmp_path / "audios", tmp_path / "features"
+    header = {
+        "spectrogram": SMALL_SPEC.to_dict(),
+        "features": FeatureConfig().to_dict(),
+        "audios_path": str(audios),
+        "instruments": list(FEATURE_INSTRUMENTS),
+    }
+    feature_store.write_manifest(features, header, entries({"a": (1, "train")}), {}, True)
+    manifest = load_manifest(features)
+    job = PieceJob(audios, features, "a", FEATURE_INSTRUMENTS, (), SMALL_SPEC, 0)
+    return {
+        "audio_folder.piece_path": lambda i, p: audio_folder.piece_path(audios, i, p),
+        "feature_store.tile_path": lambda i, p: feature_store.tile_path(features, i, p),
+        "FeatureManifest.tile_path": manifest.tile_path,
+        "FeatureManifest.audio_path": manifest.audio_path,
+        "PieceJob.wav": lambda i, p: dataclasses.replace(job, piece=p).wav(i),
+        "PieceJob.tiles": lambda i, p: dataclasses.replace(job, piece=p).tiles(i),
+    }
+
+
+READERS = [
+    "audio_folder.piece_path",
+    "feature_store.tile_path",
+    "FeatureManifest.tile_path",
+    "FeatureManifest.audio_path",
+    "PieceJob.wav",
+    "PieceJob.tiles",
+]
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("role", ["piece", "instrument"])
+def test_every_reader_refuses_a_name_that_would_leave_its_folder(tmp_path, reader, role):
+    call = _readers(tmp_path)[reader]
+    with pytest.raises(DatasetError, match=re.escape(f"{role} name '../x' is not a plain file")):
+        call(ORIGIN, "../x") if role == "piece" else call("../x", "a")
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_every_reader_refuses_a_symlink_that_leads_out(tmp_path, reader):
+    call = _readers(tmp_path)[reader]
+    (tmp_path / "elsewhere").mkdir()
+    for folder in (tmp_path / "audios", tmp_path / "features"):
+        folder.mkdir(exist_ok=True)
+        (folder / ORIGIN).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(DatasetError, match="outside .*a symlink that leads out of it"):
+        call(ORIGIN, "a")
+    assert call(TARGET, "a").parent.name == TARGET  # the other instrument is fine
+
+
+def test_instrument_folders_are_checked_too(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    for module in (audio_folder, feature_store):
+        root = tmp_path / module.__name__
+        root.mkdir()
+        assert module.instrument_folder(root, ORIGIN) == root / ORIGIN
+        (root / TARGET).symlink_to(tmp_path / "elsewhere")
+        with pytest.raises(DatasetError, match="manifest.json: .* outside"):
+            module.instrument_folder(root, TARGET)

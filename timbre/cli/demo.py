@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from timbre.cli.common import positive_int, run, start_tensorflow
+from timbre.formats.model_dir import ModelDir
 from timbre.recipes import demo
 from timbre.recipes.presets import PRESETS
 
@@ -51,7 +52,7 @@ def print_summary(out: Path, result: demo.DemoResult) -> None:
         f"  converted audio + spectrograms: {out / 'converted'}/<piece>/ "
         f"(e.g. {result.converted[-1]})"
     )
-    print(f"  training curves:                {result.model_dir / 'curves.png'}")
+    print(f"  training curves:                {ModelDir(result.model_dir).curves}")
     print(f"  evaluation:                     {out / 'eval'}/<pieces>/<condition>/results.md")
 
 

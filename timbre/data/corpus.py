@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre.data.midi import PEDAL_CC
 from timbre.errors import MidiError
 from timbre.io.atomic import atomic_path
-from timbre.data.midi import PEDAL_CC
 
 _SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 11)}
 _TEXTURES = {

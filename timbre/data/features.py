@@ -22,37 +22,27 @@ failed write (a full disk) stops the run with the file's name.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import difflib
-import multiprocessing
 import os
-import signal
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm import tqdm
-
-from timbre.io import audio as audio_io
-from timbre.formats import audio_folder
-from timbre.formats import feature_store
-from timbre.dsp import stft as sp
-from timbre.formats.audio_folder import check_inside
-from timbre.settings import FeatureConfig, SpectrogramConfig
+from timbre.data.piece_features import PieceJob, compute_piece, existing_peaks, warm_up
 from timbre.errors import ConfigError, DatasetError, TimbreError
-from timbre.io.atomic import load_npy, run_lock, save_npy
-from timbre.io.pool import check_jobs, forks, pool_context
-from timbre.formats.feature_store import settings_diff, tile_file_layout, tile_path
+from timbre.formats import audio_folder, feature_store
+from timbre.formats.feature_store import settings_diff
+from timbre.io.atomic import naming_failures, remove_temporaries, run_lock
+from timbre.io.pool import check_jobs, run_jobs
+from timbre.settings import FeatureConfig, SpectrogramConfig
 
-__all__ = ["FeatureSummary", "compute_features", "tile_peaks_db"]
+__all__ = ["FeatureSummary", "compute_features"]
 
 MANIFEST_EVERY_S = 30.0  # seconds between manifest rewrites during a run
-PEAK_FLOOR_DB = -200.0  # peak of an all-silent tile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,26 +54,6 @@ class FeatureSummary:
     skipped: list[str]  # pieces whose tile files all existed already
     failed: dict[str, str]  # piece -> reason (not in the manifest's pieces)
     n_tiles: int  # tiles per instrument over all pieces of the manifest
-
-
-def tile_peaks_db(tiles: np.ndarray, config: SpectrogramConfig) -> np.ndarray:
-    """Peak of each tile in dB of scaled magnitude (full-scale sine = 0 dB).
-
-    Args:
-        tiles: normalised tiles, shape (n_tiles, n_bins, tile_frames), float32 or float16.
-        config: the settings that made them.
-
-    Returns:
-        float64 array (n_tiles,), rounded to 0.01 dB, at least :data:`PEAK_FLOOR_DB`.
-    """
-    peaks = np.max(
-        np.asarray(tiles, dtype=np.float32).reshape(len(tiles), -1), axis=1, initial=sp.SILENCE
-    )
-    peaks = peaks.astype(np.float16).astype(
-        np.float32
-    )  # as stored: float32 and float16 tiles give equal peaks
-    magnitude = sp.denormalise(peaks, config).astype(np.float64)
-    return np.round(np.maximum(20.0 * np.log10(np.maximum(magnitude, 1e-30)), PEAK_FLOOR_DB), 2)
 
 
 # --- The audio side: which pieces, which instruments, which split.
@@ -107,118 +77,19 @@ def _choose_instruments(
     return list(requested)
 
 
-# --- One piece, in a worker process.
-
-
-@dataclasses.dataclass(frozen=True)
-class _PieceJob:
-    audios_path: Path
-    features_path: Path
-    piece: str
-    instruments: tuple[str, ...]  # all instruments of the run (for the length check)
-    todo: tuple[str, ...]  # the ones whose tile file is missing
-    spectrogram: SpectrogramConfig
-    overlap: int
-
-
-def _check_lengths(job: _PieceJob) -> None:
-    infos = {
-        name: audio_io.info(job.audios_path / name / f"{job.piece}.wav") for name in job.instruments
-    }
-    lengths = {
-        name: round(i.frames * job.spectrogram.sample_rate / i.sample_rate)
-        for name, i in infos.items()
-    }
-    if len(set(lengths.values())) > 1:
-        seen = ", ".join(f"{name} {n} samples" for name, n in lengths.items())
-        raise DatasetError(
-            f"piece '{job.piece}': audio lengths differ ({seen}; expected equal lengths: the "
-            "instruments of a piece aligned sample for sample)"
-        )
-
-
-def _compute_piece(
-    job: _PieceJob,
-) -> tuple[str, dict[str, tuple[int, list[float]]] | str, list[str]]:
-    """Compute and save the missing tile files of one piece.
-
-    Returns:
-        ``(piece, {instrument: (n_frames, peaks_db, level_db)} or the failure reason, warnings)``.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            _check_lengths(job)
-            results = {}
-            for name in job.todo:
-                wav = job.audios_path / name / f"{job.piece}.wav"
-                samples, _ = audio_io.load(wav, job.spectrogram.sample_rate)
-                spectrogram, _ = sp.log_spectrogram(samples, job.spectrogram)
-                tiles = sp.tile(spectrogram, job.spectrogram.tile_frames, job.overlap)
-                tiles = tiles.astype(np.float16)
-                if not np.isfinite(tiles).all():
-                    raise DatasetError(
-                        f"{wav}: its spectrogram holds non-finite values (NaN or inf; expected "
-                        "finite tiles); check the audio file"
-                    )
-                _save_tiles(tile_path(job.features_path, name, job.piece), tiles)
-                results[name] = (
-                    spectrogram.shape[1],
-                    tile_peaks_db(tiles, job.spectrogram).tolist(),
-                    _level_db(samples, job.spectrogram.sample_rate),
-                )
-        except TimbreError as e:
-            results = str(e)
-    return job.piece, results, [str(w.message) for w in caught]
-
-
-def _save_tiles(path: Path, tiles: np.ndarray) -> None:
-    """Save atomically; a failed write (a full disk) stops the run with the file's name."""
-    try:
-        save_npy(path, tiles)
-    except OSError as e:
-        if isinstance(e, TimbreError) or e.filename is not None:
-            raise
-        raise OSError(e.errno, e.strerror or str(e), str(path)) from e
-
-
-def _pool_context(job: _PieceJob) -> multiprocessing.context.BaseContext:
-    """:func:`timbre.io.pool.pool_context`; forked workers inherit librosa, loaded here once."""
-    if forks():
-        sp.log_spectrogram(np.zeros(job.spectrogram.n_fft, np.float32), job.spectrogram)
-    return pool_context()
-
-
-def _ignore_interrupts() -> None:
-    """In a worker: Ctrl-C is the parent's to handle (it stops handing out pieces); a worker
-    hit by it too would leave the pool broken and its queue still draining."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _run_jobs(jobs: list[_PieceJob], n_workers: int, progress: bool):
-    """Yield the results of :func:`_compute_piece`, in completion order."""
-    bar = tqdm(total=len(jobs), desc="features", unit="piece", disable=not progress)
-    try:
-        if n_workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                yield _compute_piece(job)
-                bar.update()
-            return
-        context = _pool_context(jobs[0])
-        pool = concurrent.futures.ProcessPoolExecutor(
-            min(n_workers, len(jobs)), mp_context=context, initializer=_ignore_interrupts
-        )
-        try:
-            futures = [pool.submit(_compute_piece, job) for job in jobs]
-            for future in concurrent.futures.as_completed(futures):
-                yield future.result()
-                bar.update()
-        except concurrent.futures.process.BrokenProcessPool as e:
-            raise DatasetError(f"a feature worker died ({e}); try fewer --jobs (memory?)") from e
-        finally:  # stopped early (Ctrl-C, an error): the pieces not started are dropped
-            pool.shutdown(wait=True, cancel_futures=True)
-    finally:
-        bar.close()
+def _run_jobs(jobs: list[PieceJob], n_workers: int, progress: bool):
+    """Yield the results of :func:`~timbre.data.piece_features.compute_piece`, as they finish."""
+    return run_jobs(
+        compute_piece,
+        jobs,
+        jobs=n_workers,
+        desc="features",
+        progress=progress,
+        broken=lambda done, e: DatasetError(
+            f"a feature worker died ({e}); try fewer --jobs (memory?)"
+        ),
+        before_fork=lambda: warm_up(jobs[0].spectrogram),
+    )
 
 
 # --- The run.
@@ -265,15 +136,10 @@ class _Manifest:
     def write(self, complete: bool, force: bool = True) -> None:
         if not force and time.monotonic() - self.written < MANIFEST_EVERY_S:
             return
-        try:
+        with naming_failures(feature_store.manifest_path(self.features_path)):
             feature_store.write_manifest(
                 self.features_path, self.header, self.pieces, self.failed, complete
             )
-        except OSError as e:
-            if isinstance(e, TimbreError) or e.filename is not None:
-                raise
-            path = str(feature_store.manifest_path(self.features_path))
-            raise OSError(e.errno, e.strerror or str(e), path) from e
         self.written = time.monotonic()
 
 
@@ -297,48 +163,6 @@ def _previous(
     return data
 
 
-def _existing_peaks(
-    job: _PieceJob, name: str, previous: dict[str, Any]
-) -> tuple[int, list[float], float | None] | None:
-    """(n_frames, peaks, level) of a finished tile file, or None when it must be computed.
-
-    Peaks and level come from the earlier manifest, else from the tile file and the audio.
-    """
-    path = tile_path(job.features_path, name, job.piece)
-    wav = job.audios_path / name / f"{job.piece}.wav"
-    if not path.exists() or (wav.exists() and wav.stat().st_mtime > path.stat().st_mtime):
-        return None
-    try:
-        _, shape = tile_file_layout(path)
-    except DatasetError:
-        return None
-    if shape[1:] != (job.spectrogram.n_bins, job.spectrogram.tile_frames):
-        return None
-    entry = previous.get(job.piece) or {}
-    peaks = (entry.get("peak_db") or {}).get(name)
-    level = (entry.get("level_db") or {}).get(name)
-    if level is None and wav.exists():  # a manifest from before levels were recorded
-        rate = job.spectrogram.sample_rate
-        level = _level_db(audio_io.load(wav, rate)[0], rate)
-    if peaks is not None and len(peaks) == shape[0] and "n_frames" in entry:
-        return entry["n_frames"], peaks, level
-    peaks = tile_peaks_db(load_npy(path), job.spectrogram).tolist()
-    return _frames_from_audio(job), peaks, level
-
-
-def _level_db(samples: np.ndarray, sample_rate: int) -> float | None:
-    """:func:`timbre.io.audio.active_level_db` to 0.01 dB; None for silence (JSON has no -inf)."""
-    level = audio_io.active_level_db(samples, sample_rate)
-    return round(level, 2) if np.isfinite(level) else None
-
-
-def _frames_from_audio(job: _PieceJob) -> int:
-    info = audio_io.info(job.audios_path / job.instruments[0] / f"{job.piece}.wav")
-    return sp.n_frames_for(
-        round(info.frames * job.spectrogram.sample_rate / info.sample_rate), job.spectrogram
-    )
-
-
 def _plan(
     names: list[str],
     audios_path: Path,
@@ -347,16 +171,16 @@ def _plan(
     overlap: int,
     previous: dict[str, Any],
     manifest: _Manifest,
-) -> tuple[list[_PieceJob], dict, list[str]]:
+) -> tuple[list[PieceJob], dict, list[str]]:
     """Jobs for pieces with missing files; finished pieces go straight into ``manifest``."""
     jobs, partial, skipped = [], {}, []
     for piece in sorted(manifest.split):
-        job = _PieceJob(audios_path, features_path, piece, tuple(names), (), spectrogram, overlap)
+        job = PieceJob(audios_path, features_path, piece, tuple(names), (), spectrogram, overlap)
         try:
             for name in names:  # a symlinked file that leads out of its folder
-                check_inside(audios_path, job.audios_path / name / f"{piece}.wav", audios_path)
-                check_inside(features_path, tile_path(features_path, name, piece), features_path)
-            found = {name: _existing_peaks(job, name, previous) for name in names}
+                job.wav(name)
+                job.tiles(name)
+            found = {name: existing_peaks(job, name, previous) for name in names}
         except TimbreError as e:
             manifest.failed[piece] = str(e)
             continue
@@ -474,9 +298,9 @@ def _compute(
     kept = [name for name in previous.get("instruments", []) if name not in names]
     names = [name for name in kept if name in audios["instruments"]] + names
     for name in names:  # a symlinked instrument folder that leads out
-        check_inside(audios_path, audios_path / name, audio_folder.manifest_path(audios_path))
-        check_inside(features_path, features_path / name, feature_store.manifest_path(features_path))
-    audio_folder.remove_temporaries([features_path, *(features_path / name for name in names)])
+        audio_folder.instrument_folder(audios_path, name)
+    folders = [feature_store.instrument_folder(features_path, name) for name in names]
+    remove_temporaries([features_path, *folders])
     header = {
         "spectrogram": spectrogram.to_dict(),
         "features": features.to_dict(),

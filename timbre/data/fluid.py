@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre.settings import SynthConfig
-from timbre.errors import NoteBankError
 from timbre.data.midi import Score
-from timbre.data.notebank import open_soundfont
+from timbre.data.soundfont_render import open_soundfont
 from timbre.data.synth import at_headroom, timing
+from timbre.errors import NoteBankError
+from timbre.settings import SynthConfig
 
 GAIN = 0.4  # FluidSynth's master gain; halved and the piece re-rendered if 16-bit output clips
 FULL_SCALE = 32767  # FluidSynth's 16-bit output

@@ -19,7 +19,9 @@ per requested instrument) that the synthesizer consumes:
   (``$TIMBRE_CACHE`` replaces ``~/.cache/timbre``).
 
 Instrument names are NSynth's ``<family>_<source>``; :data:`GM_PROGRAMS` maps
-them to General MIDI programs (0-based); ``programs`` overrides entries.
+them to General MIDI programs (0-based); ``programs`` overrides entries. The
+folder layout is :mod:`timbre.data.nsynth`'s, the FluidSynth rendering
+:mod:`timbre.data.soundfont_render`'s.
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre.io import audio
+from timbre.data import nsynth, soundfont_render
+from timbre.data.nsynth import BANK_PITCHES, BANK_RATE, BANK_VELOCITIES, HELD_SECONDS, NOTE_SECONDS
 from timbre.errors import NoteBankError
-from timbre.io.atomic import read_json, write_json
+from timbre.io import audio
 
 GM_PROGRAMS = {  # NSynth family_source -> General MIDI program (0-based)
     "keyboard_acoustic": 0,
@@ -70,13 +73,6 @@ DEFAULT_INSTRUMENTS = (
     "guitar_acoustic",
     "synth_lead_synthetic",
 )
-BANK_PITCHES = tuple(range(21, 109))
-BANK_VELOCITIES = (25, 50, 75, 100, 127)
-BANK_RATE = 16000  # Hz
-HELD_SECONDS, NOTE_SECONDS = 3.0, 4.0
-BANK_PEAK = 10 ** (-1 / 20)  # each SoundFont instrument's loudest note peaks at -1 dBFS
-SILENT_NOTE = 1e-4  # a rendered note with a lower peak is left out of the bank
-_NOTE_FILE = re.compile(r"^(?P<instrument>.+_\d{3})-(?P<pitch>\d{3})-(?P<velocity>\d{3})\.wav$")
 
 
 @dataclasses.dataclass
@@ -122,7 +118,7 @@ class NoteBank:
         """
         key = (int(pitch), int(velocity))
         if key not in self._cache:
-            path = self.folder / "audio" / f"{self.notes[key]}.wav"
+            path = nsynth.note_path(self.folder, self.notes[key])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # quiet notes are normal in a bank
                 samples, _ = audio.load(path)
@@ -168,10 +164,10 @@ def open_nsynth_bank(
             unknown instrument (lists the valid names, suggests the closest),
             preset out of range.
     """
-    folder = _nsynth_folder(folder)
+    folder = nsynth.check_folder(folder)
     if isinstance(preset, bool) or not isinstance(preset, int) or preset < 0:
         raise NoteBankError(f"preset={preset!r} (expected an integer >= 0)")
-    index = _nsynth_index(folder)
+    index = nsynth.read_index(folder)
     banks = {
         name: _nsynth_note_bank(folder, index, name, _resolve(name, index, preset, folder))
         for name in instruments
@@ -180,58 +176,13 @@ def open_nsynth_bank(
     return BankSet("nsynth", str(folder), banks, choice)
 
 
-def _nsynth_folder(folder: str | os.PathLike) -> Path:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise NoteBankError(
-            f"{folder}: NSynth folder not found (expected examples.json and audio/<note_str>.wav)"
-        )
-    return folder
-
-
 def _nsynth_note_bank(
     folder: Path, index: Mapping[str, tuple], name: str, instrument_str: str
 ) -> NoteBank:
     notes = {(p, v): s for s, (i, p, v, _) in index.items() if i == instrument_str}
-    _check_audio(folder, instrument_str, notes)
+    nsynth.check_audio(folder, instrument_str, notes)
     rate = next(r for i, _, _, r in index.values() if i == instrument_str)
     return NoteBank(name, instrument_str, folder, notes, rate)
-
-
-def _nsynth_index(folder: Path) -> dict[str, tuple[str, int, int, int]]:
-    """``note_str -> (instrument_str, pitch, velocity, sample_rate)``.
-
-    Read from examples.json, or from the file names without it.
-    """
-    json_path = folder / "examples.json"
-    if json_path.is_file():
-        examples = read_json(json_path)
-        try:
-            return {
-                s: (
-                    e["instrument_str"],
-                    int(e["pitch"]),
-                    int(e["velocity"]),
-                    int(e.get("sample_rate", BANK_RATE)),
-                )
-                for s, e in examples.items()
-            }
-        except (KeyError, TypeError, AttributeError, ValueError) as e:
-            raise NoteBankError(
-                f"{json_path}: not an NSynth examples.json ({type(e).__name__}: {e}; "
-                f"expected note_str -> {{instrument_str, pitch, velocity, ...}})"
-            ) from e
-    files = sorted((folder / "audio").glob("*.wav")) if (folder / "audio").is_dir() else []
-    matches = [m for m in (_NOTE_FILE.match(f.name) for f in files) if m]
-    if not matches:
-        raise NoteBankError(
-            f"{folder}: no examples.json and no audio/<instrument>-<pitch>-<velocity>.wav files "
-            "(expected the NSynth json/wav layout)"
-        )
-    rate = audio.info(files[0]).sample_rate
-    return {
-        m.string[:-4]: (m["instrument"], int(m["pitch"]), int(m["velocity"]), rate) for m in matches
-    }
 
 
 def _resolve(name: str, index: Mapping[str, tuple], preset: int, folder: Path) -> str:
@@ -239,7 +190,7 @@ def _resolve(name: str, index: Mapping[str, tuple], preset: int, folder: Path) -
     instrument_strs = sorted({i for i, *_ in index.values()})
     if name in instrument_strs:
         return name
-    family_source = _family_members(index)
+    family_source = nsynth.family_members(index)
     if name in family_source:
         members = family_source[name]
         if preset >= len(members):
@@ -258,32 +209,14 @@ def open_nsynth_presets(folder: str | os.PathLike, name: str) -> list[NoteBank]:
     Raises:
         NoteBankError: as :func:`open_nsynth_bank`.
     """
-    folder = _nsynth_folder(folder)
-    index = _nsynth_index(folder)
-    members = _family_members(index)
+    folder = nsynth.check_folder(folder)
+    index = nsynth.read_index(folder)
+    members = nsynth.family_members(index)
     if name not in members:
         raise NoteBankError(unknown_instrument(name, sorted(members)))
     return [
         _nsynth_note_bank(folder, index, name, instrument_str) for instrument_str in members[name]
     ]
-
-
-def _family_members(index: Mapping[str, tuple]) -> dict[str, list[str]]:
-    """``family_source -> sorted instrument_strs`` (ids are zero-padded, so sorted by id)."""
-    members: dict[str, list[str]] = {}
-    for instrument_str in sorted({i for i, *_ in index.values()}):
-        members.setdefault(instrument_str.rsplit("_", 1)[0], []).append(instrument_str)
-    return members
-
-
-def _check_audio(folder: Path, instrument_str: str, notes: Mapping) -> None:
-    missing = [s for s in notes.values() if not (folder / "audio" / f"{s}.wav").is_file()]
-    if missing:
-        raise NoteBankError(
-            f"{folder}: examples.json lists {len(notes)} notes of {instrument_str} but "
-            f"{len(missing)} have no audio (e.g. audio/{missing[0]}.wav; expected the json/wav "
-            "release layout)"
-        )
 
 
 def unknown_instrument(name: str, valid: Sequence[str]) -> str:
@@ -375,8 +308,8 @@ def prepare_soundfont_bank(
         raise NoteBankError(f"{soundfont}: SoundFont not found (expected a .sf2 file)")
     chosen = resolve_programs(instruments, programs)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir(soundfont)
-    _render_missing(soundfont, folder, chosen, progress, pitches)
-    index = _nsynth_index(folder)
+    soundfont_render.render_missing(soundfont, folder, chosen, progress, pitches)
+    index = nsynth.read_index(folder)
     banks = {}
     for name, program in chosen.items():
         instrument_str = f"{name}_{program:03d}"
@@ -385,144 +318,3 @@ def prepare_soundfont_bank(
             name, instrument_str, folder, notes, BANK_RATE, (str(soundfont), program)
         )
     return BankSet("soundfont", str(soundfont), banks, chosen)
-
-
-def _render_missing(
-    soundfont: Path, folder: Path, chosen: Mapping[str, int], progress: bool, pitches: Sequence[int]
-) -> None:
-    """Render the instruments of ``chosen`` that ``folder`` lacks.
-
-    examples.json is rewritten after each.
-    """
-    json_path = folder / "examples.json"
-    examples = read_json(json_path) if json_path.is_file() else {}
-    done = {e.get("instrument_str") for e in examples.values()}
-    todo = {
-        name: program for name, program in chosen.items() if f"{name}_{program:03d}" not in done
-    }
-    if not todo:
-        return
-    synth, sfid = open_soundfont(soundfont)
-    try:
-        for name, program in todo.items():
-            if synth.program_select(0, sfid, 0, program) != 0:
-                raise NoteBankError(
-                    f"{soundfont}: no preset for program {program} of {name} (expected a General "
-                    "MIDI SoundFont)"
-                )
-            notes = _render_instrument(synth, f"{name} (program {program})", progress, pitches)
-            examples.update(_save_instrument(folder, name, program, notes, soundfont))
-            write_json(json_path, examples)
-    finally:
-        synth.delete()
-
-
-def _import_fluidsynth():
-    try:
-        import fluidsynth
-    except (ImportError, OSError) as e:
-        raise NoteBankError(
-            f"FluidSynth library not found ({e}); install it: sudo apt-get install libfluidsynth3 "
-            "(macOS: brew install fluid-synth), or run `make setup`; or use --nsynth_path"
-        ) from e
-    return fluidsynth
-
-
-def open_soundfont(
-    soundfont: Path, sample_rate: int = BANK_RATE, gain: float = 1.5, lazy: bool = False
-):
-    """A FluidSynth synthesizer (reverb and chorus off) with ``soundfont`` loaded.
-
-    ``lazy``: load a preset's samples only when it is selected (fast for one program).
-
-    Returns:
-        ``(synth, soundfont id)``; the caller deletes the synth.
-
-    Raises:
-        NoteBankError: no FluidSynth library, or a file FluidSynth cannot load.
-    """
-    fluidsynth = _import_fluidsynth()
-    synth = fluidsynth.Synth(
-        gain=gain,
-        samplerate=float(sample_rate),
-        **{
-            "synth.reverb.active": 0,
-            "synth.chorus.active": 0,
-            "synth.dynamic-sample-loading": int(lazy),
-        },
-    )
-    sfid = synth.sfload(str(soundfont))
-    if sfid < 0:
-        synth.delete()
-        raise NoteBankError(
-            f"{soundfont}: FluidSynth cannot load this SoundFont (expected a valid .sf2 file)"
-        )
-    return synth, sfid
-
-
-def _render_instrument(
-    synth, label: str, progress: bool, pitches: Sequence[int]
-) -> dict[tuple[int, int], np.ndarray]:
-    """Every (pitch, velocity) of the bank on channel 0.
-
-    Returns:
-        float32 ``(NOTE_SECONDS * BANK_RATE,)`` per note.
-    """
-    from tqdm.auto import tqdm
-
-    held, rest = int(HELD_SECONDS * BANK_RATE), int((NOTE_SECONDS - HELD_SECONDS) * BANK_RATE)
-    notes = {}
-    for pitch in tqdm(
-        pitches, desc=f"rendering {label}", unit="pitch", disable=not progress, leave=False
-    ):
-        for velocity in BANK_VELOCITIES:
-            synth.noteon(0, pitch, velocity)
-            on = synth.get_samples(held)
-            synth.noteoff(0, pitch)
-            off = synth.get_samples(rest)
-            synth.all_sounds_off(0)
-            stereo = np.concatenate([on, off]).reshape(-1, 2).astype(np.float32)
-            notes[(pitch, velocity)] = stereo.mean(axis=1) / 32768.0
-    return notes
-
-
-def _save_instrument(
-    folder: Path,
-    name: str,
-    program: int,
-    notes: Mapping[tuple[int, int], np.ndarray],
-    soundfont: Path,
-) -> dict[str, dict]:
-    """Write one instrument's notes with one gain.
-
-    Returns:
-        Its examples.json entries (silent notes left out).
-    """
-    peak = max(float(np.max(np.abs(x))) for x in notes.values())
-    if peak < SILENT_NOTE:
-        raise NoteBankError(
-            f"{soundfont}: program {program} of {name} renders silence (expected audible notes)"
-        )
-    gain = BANK_PEAK / peak
-    instrument_str = f"{name}_{program:03d}"
-    family, _, source = name.rpartition("_")
-    entries = {}
-    for (pitch, velocity), samples in notes.items():
-        if np.max(np.abs(samples)) * gain < SILENT_NOTE:
-            continue
-        note_str = f"{instrument_str}-{pitch:03d}-{velocity:03d}"
-        audio.save(
-            folder / "audio" / f"{note_str}.wav", samples * gain, BANK_RATE, subtype="PCM_16"
-        )
-        entries[note_str] = {
-            "note_str": note_str,
-            "pitch": pitch,
-            "velocity": velocity,
-            "sample_rate": BANK_RATE,
-            "instrument": program,
-            "instrument_str": instrument_str,
-            "instrument_family_str": family or source,
-            "instrument_source_str": source if family else "",
-            "soundfont": soundfont.name,
-        }
-    return entries

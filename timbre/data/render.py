@@ -5,8 +5,9 @@ instrument of a :class:`~timbre.data.notebank.BankSet` from the identical note l
 so the files of one piece have exactly equal lengths and align sample for
 sample. Pieces are spread over a process pool. Every file is written
 atomically, and a piece counts as done only when all its instrument files exist
-and ``<audios>/.render_state.json`` records it as rendered from the same MIDI
-content (SHA-1; each finished piece is recorded at once), so a rerun skips
+and ``<audios>/.render_state.json`` (:mod:`timbre.formats.render_state`) records
+it as rendered from the same MIDI content (SHA-1; each finished piece is
+recorded at once), so a rerun skips
 finished pieces, renders the rest, and never trusts audio of a MIDI file that
 has since changed. A folder holding audio
 rendered with other settings is refused. A MIDI file that cannot be read (or
@@ -25,36 +26,30 @@ piece once there are 3 pieces or more (fewer: all train).
 
 from __future__ import annotations
 
-import concurrent.futures
-import concurrent.futures.process
+import contextlib
 import dataclasses
-import hashlib
-import json
-import multiprocessing
 import os
-import signal
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from timbre.io import audio
-from timbre.formats import audio_folder
-from timbre.formats.audio_folder import SPLITS, check_inside, split_pieces
-from timbre.settings import AugmentConfig, SynthConfig
-from timbre.errors import DatasetError, MidiError, NoteBankError, TimbreError
-from timbre.io.atomic import naming_failures, read_json, run_lock, write_json
-from timbre.io.pool import check_jobs, pool_context
 from timbre.data import augment as augmentation
 from timbre.data import midi
 from timbre.data.fluid import PieceSynthesizer
 from timbre.data.notebank import BankSet, NoteBank
 from timbre.data.sources import SourcePool
 from timbre.data.synth import NoteSynthesizer, at_headroom, substitution_message, timing
+from timbre.errors import DatasetError, MidiError, NoteBankError, TimbreError
+from timbre.formats import audio_folder
+from timbre.formats.audio_folder import SPLITS, piece_path, split_pieces
+from timbre.formats.render_state import RenderState, midi_digest, record
+from timbre.io import audio
+from timbre.io.atomic import naming_failures, remove_temporaries, run_lock
+from timbre.io.pool import check_jobs, run_jobs
+from timbre.settings import AugmentConfig, SynthConfig
 
-STATE = ".render_state.json"  # which pieces are complete, from which MIDI content (see _Ledger)
-STATE_LOG = ".render_state.log"  # pieces completed since the state was last saved
 MAX_PIECE_SECONDS = 3600.0  # longer rendered pieces are refused (a stray note at 1e6 s would
 # need 176 GB of samples); --max_seconds cuts a genuinely long piece
 
@@ -137,9 +132,8 @@ def render_pairs(
             raise NoteBankError("augment: applies to pooled instruments (expected pools)")
         header["augment"] = augment.to_dict()
     with run_lock(audios, "synthesize_audios.py (render_pairs)"):
-        for instrument in banks.instruments:
-            check_inside(audios, audios / instrument, audio_folder.manifest_path(audios))
-        audio_folder.remove_temporaries([audios, *(audios / i for i in banks.instruments)])
+        folders = [audio_folder.instrument_folder(audios, i) for i in banks.instruments]
+        remove_temporaries([audios, *folders])
         _check_previous(audios, header)
         names = midi.piece_names(files, midi_path)
         sources = {
@@ -150,7 +144,7 @@ def render_pairs(
             name: augmentation.draw(augment, name, seed) if augment is not None else None
             for name in names.values()
         }
-        ledger = _Ledger(audios, {names[path]: _digest(path) for path in files})
+        ledger = RenderState(audios, {names[path]: midi_digest(path) for path in files})
         done = [
             path
             for path, name in names.items()
@@ -168,7 +162,7 @@ def render_pairs(
         finally:
             ledger.save()
         seconds = {
-            names[p]: audio.info(audios / banks.instruments[0] / f"{names[p]}.wav").seconds
+            names[p]: audio.info(piece_path(audios, banks.instruments[0], names[p])).seconds
             for p in done
         }
         seconds.update({name: s for name, s, reason in results if reason is None})
@@ -198,7 +192,8 @@ def render_pairs(
 
 
 def _write_manifest(audios: Path, *contents) -> Path:
-    """:func:`timbre.formats.audio_folder.write`; a failed write (a full disk) names the manifest."""
+    """:func:`timbre.formats.audio_folder.write`; a failed write (a full disk) names the
+    manifest."""
     with naming_failures(audio_folder.manifest_path(audios)):
         return audio_folder.write(audios, *contents)
 
@@ -238,72 +233,7 @@ def _check_previous(audios: Path, header: dict) -> None:
 
 
 def _complete(audios: Path, instruments: Sequence[str], name: str) -> bool:
-    return all((audios / instrument / f"{name}.wav").is_file() for instrument in instruments)
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()
-
-
-class _Ledger:
-    """``<audios>/.render_state.json``: piece -> SHA-1 of its MIDI file.
-
-    The SHA-1 is that of the MIDI file the piece's complete audio was rendered from.
-
-    A piece is trusted only while its MIDI file is unchanged, so a folder reused
-    with other MIDI files (or another generated corpus) under the same names is
-    rendered again. The worker that finishes a piece appends it at once to
-    ``.render_state.log`` (:func:`_record`; one JSON line, a line cut short by a kill is
-    ignored), so no finished piece is rendered again after a kill or a Ctrl-C, even one
-    a worker finished while the run was stopping; :meth:`save` folds the log into the
-    JSON file, atomically.
-    """
-
-    def __init__(self, audios: Path, digests: dict[str, str]) -> None:
-        self.path, self.log, self.digests = audios / STATE, audios / STATE_LOG, digests
-        entries = read_json(self.path) if self.path.is_file() else {}
-        self.entries: dict[str, str] = entries if isinstance(entries, dict) else {}
-        self._fold_log()
-
-    def trusted(self, name: str) -> bool:
-        return self.entries.get(name) == self.digests[name]
-
-    def forget(self, names: Sequence[str]) -> None:
-        """Drop ``names`` and save: their audio is about to be rewritten."""
-        for name in names:
-            self.entries.pop(name, None)
-        self._write()
-
-    def add(self, name: str) -> None:
-        """Note ``name`` as complete (its worker has recorded it in the log already)."""
-        self.entries[name] = self.digests[name]
-
-    def save(self) -> None:
-        """Fold the pieces the workers recorded into the JSON file."""
-        self._fold_log()
-        self._write()
-
-    def _fold_log(self) -> None:
-        lines = self.log.read_text(errors="replace").splitlines() if self.log.is_file() else []
-        for line in lines:
-            try:
-                name, digest = json.loads(line)
-            except ValueError:  # a line cut short by a kill (or not a pair)
-                continue
-            if isinstance(name, str) and isinstance(digest, str):
-                self.entries[name] = digest
-
-    def _write(self) -> None:
-        with naming_failures(self.path):
-            write_json(self.path, dict(sorted(self.entries.items())))
-        self.log.unlink(missing_ok=True)
-
-
-def _record(audios: Path, name: str, digest: str) -> None:
-    """Append a finished piece to the ledger's log (one short line: atomic across workers)."""
-    log = audios / STATE_LOG
-    with naming_failures(log), open(log, "a") as f:
-        f.write(json.dumps([name, digest]) + "\n")
+    return all(piece_path(audios, instrument, name).is_file() for instrument in instruments)
 
 
 def _run(
@@ -322,44 +252,40 @@ def _run(
 
     ``finished(name)`` is called as each piece's files are all written.
     """
-    from tqdm.auto import tqdm
-
     tasks = [
         (names[path], str(path), str(audios), sources[names[path]], augments[names[path]])
         + (digests[names[path]],)
         for path in pending
     ]
-    bar = tqdm(total=len(tasks), desc="synthesizing", unit="piece", disable=not progress)
     results, substitutions, notes = [], {}, []
-    try:
-        if jobs == 1 or len(tasks) <= 1:
-            _init_worker(*setup)
-            outputs = map(_render_piece, tasks)
-        else:
-            pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(jobs, len(tasks)),
-                mp_context=pool_context(),
-                initializer=_init_worker,
-                initargs=setup,
-            )
-            outputs = pool.map(_render_piece, tasks)
-        for name, seconds, reason, subs, noted in outputs:
-            results.append((name, seconds, reason))
-            if reason is None:
-                finished(name)
-            for instrument, pairs in subs.items():
-                substitutions.setdefault(instrument, {}).update(pairs)
-            notes += noted
-            bar.update()
-    except concurrent.futures.process.BrokenProcessPool as e:
-        raise TimbreError(
-            f"{audios}: a worker process died after {len(results)} of {len(tasks)} pieces ({e}); "
+
+    def broken(done: int, e: BaseException) -> TimbreError:
+        return TimbreError(
+            f"{audios}: a worker process died after {done} of {len(tasks)} pieces ({e}); "
             "finished pieces are kept and a rerun resumes; if memory ran out, use fewer --jobs"
-        ) from e
+        )
+
+    outputs = run_jobs(
+        _render_piece,
+        tasks,
+        jobs=jobs,
+        desc="synthesizing",
+        progress=progress,
+        broken=broken,
+        ordered=True,
+        initializer=_init_worker,
+        initargs=setup,
+    )
+    try:
+        with contextlib.closing(outputs):
+            for name, seconds, reason, subs, noted in outputs:
+                results.append((name, seconds, reason))
+                if reason is None:
+                    finished(name)
+                for instrument, pairs in subs.items():
+                    substitutions.setdefault(instrument, {}).update(pairs)
+                notes += noted
     finally:
-        bar.close()
-        if jobs > 1 and len(tasks) > 1:
-            pool.shutdown(cancel_futures=True)
         _SYNTHS.clear()
     if substitutions:
         warnings.warn(
@@ -378,8 +304,6 @@ _SYNTHS: dict[tuple[str, str], NoteSynthesizer | PieceSynthesizer] = {}
 
 def _init_worker(banks: BankSet, pools: dict[str, SourcePool], config: SynthConfig) -> None:
     _SYNTHS.clear()
-    if multiprocessing.parent_process() is not None:  # a pool worker: Ctrl-C is the parent's
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name, bank in banks.banks.items():
         if name not in pools:
             _SYNTHS[(name, "")] = _synthesizer(bank, config)
@@ -402,7 +326,8 @@ def _render_piece(
 
     The pooled instruments' parts are augmented when the task carries a draw,
     then brought back to the configured peak. Once its files are written, the piece is
-    recorded as finished from the MIDI content of SHA-1 ``digest`` (:func:`_record`).
+    recorded as finished from the MIDI content of SHA-1 ``digest``
+    (:func:`timbre.formats.render_state.record`).
 
     Returns:
         ``(name, seconds, failure reason, substitutions, warnings)``: ``warnings`` are the MIDI
@@ -439,10 +364,8 @@ def _render_piece(
                 config.headroom_db,
             )
     for instrument, out in outputs.items():
-        audio.save(
-            Path(audios) / instrument / f"{name}.wav", out, config.sample_rate, config.subtype
-        )
-    _record(Path(audios), name, digest)
+        audio.save(piece_path(audios, instrument, name), out, config.sample_rate, config.subtype)
+    record(Path(audios), name, digest)
     subs = {
         instrument: dict(synth.substitutions)
         for instrument, synth in synths.items()

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from timbre.errors import NoteBankError
 from timbre.data import notebank
+from timbre.errors import NoteBankError
 
 POOL_PROGRAMS = {"keyboard_acoustic": (0, 1)}  # GM Acoustic Grand and Bright Acoustic Piano
 DEBIAN_SOUNDFONTS = (  # (package, path) of the SoundFonts `make` installs

@@ -27,11 +27,11 @@ import warnings
 
 import numpy as np
 
-from timbre.io import audio
-from timbre.settings import SynthConfig
-from timbre.errors import NoteBankError
 from timbre.data.midi import Score
 from timbre.data.notebank import NoteBank
+from timbre.errors import NoteBankError
+from timbre.io import audio
+from timbre.settings import SynthConfig
 
 SILENT_MIX_PEAK = 1e-9  # a mix whose peak is below this is returned as zeros, unscaled
 

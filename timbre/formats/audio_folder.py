@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +42,40 @@ def manifest_path(audios_path: str | os.PathLike) -> Path:
     return Path(audios_path) / MANIFEST
 
 
-def wav_path(audios_path: str | os.PathLike, instrument: str, piece: str) -> Path:
-    """``<audios>/<instrument>/<piece>.wav``."""
-    return Path(audios_path) / instrument / f"{piece}.wav"
+def instrument_folder(audios_path: str | os.PathLike, instrument: str) -> Path:
+    """``<audios>/<instrument>``, refused if it resolves outside ``audios_path`` (a symlink).
+
+    Raises:
+        DatasetError: names the manifest and both paths.
+    """
+    return check_inside(audios_path, Path(audios_path) / instrument, manifest_path(audios_path))
+
+
+def piece_path(
+    audios_path: str | os.PathLike,
+    instrument: str,
+    piece: str,
+    source: str | os.PathLike | None = None,
+) -> Path:
+    """``<audios>/<instrument>/<piece>.wav``, refused unless it stays inside ``audios_path``.
+
+    Every reader and writer of the folder names its files here: the names must be plain file
+    names (:func:`check_name`) and the file must not resolve outside the folder
+    (:func:`check_inside`; a symlinked instrument folder or file).
+
+    Args:
+        audios_path: the audio folder.
+        instrument: instrument name (the sub-folder).
+        piece: piece name (the file's stem).
+        source: what the error names (default: the folder's manifest).
+
+    Raises:
+        DatasetError: a name that is not a plain file name, or a path resolving outside.
+    """
+    source = manifest_path(audios_path) if source is None else source
+    check_name(source, "instrument", instrument)
+    check_name(source, "piece", piece)
+    return check_inside(audios_path, Path(audios_path) / instrument / f"{piece}.wav", source)
 
 
 def check_name(source: str | os.PathLike, kind: str, name: Any) -> None:
@@ -89,24 +119,6 @@ def check_inside(
             "the folder; a symlink that leads out of it is not followed)"
         )
     return Path(path)
-
-
-def remove_temporaries(folders: Iterable[str | os.PathLike]) -> int:
-    """Delete the temporary files (``.<name>.tmp-*``, :func:`timbre.io.atomic.atomic_path`) that a
-    killed run left directly in ``folders``; returns how many.
-
-    Call it only while holding the run lock of the folders' output folder
-    (:func:`timbre.io.atomic.run_lock`): then no live run owns them.
-    """
-    removed = 0
-    for folder in dict.fromkeys(Path(f) for f in folders):
-        for stale in folder.glob(".*.tmp-*") if folder.is_dir() else ():
-            if stale.is_dir() and not stale.is_symlink():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
-            removed += 1
-    return removed
 
 
 def _entry_error(path: Path, piece: str, what: str) -> DatasetError:

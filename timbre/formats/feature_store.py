@@ -39,7 +39,7 @@ import numpy as np
 
 from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, DatasetError
-from timbre.formats.audio_folder import SPLITS, check_inside, check_name
+from timbre.formats.audio_folder import SPLITS, check_inside, check_name, piece_path
 from timbre.io.atomic import read_json, write_json
 from timbre.settings import FeatureConfig, SpectrogramConfig
 
@@ -52,6 +52,7 @@ __all__ = [
     "read_previous",
     "write_manifest",
     "tile_path",
+    "instrument_folder",
     "tile_file_layout",
     "nonfinite_tile_files",
     "settings_diff",
@@ -65,8 +66,36 @@ def manifest_path(features_path: str | os.PathLike) -> Path:
     return Path(features_path) / MANIFEST
 
 
-def tile_path(features_path: str | os.PathLike, instrument: str, piece: str) -> Path:
-    """``<features>/<instrument>/<piece>.npy``."""
+def tile_path(
+    features_path: str | os.PathLike,
+    instrument: str,
+    piece: str,
+    source: str | os.PathLike | None = None,
+) -> Path:
+    """``<features>/<instrument>/<piece>.npy``, refused unless it stays inside ``features_path``.
+
+    Every reader and writer of the store names its tile files here. ``source`` is what an
+    error names (default: the store's manifest).
+
+    Raises:
+        DatasetError: a name that is not a plain file name (:func:`check_name`), or a path
+            that resolves outside the store (a symlink; :func:`check_inside`).
+    """
+    source = manifest_path(features_path) if source is None else source
+    check_name(source, "instrument", instrument)
+    check_name(source, "piece", piece)
+    return check_inside(features_path, _tile_file(features_path, instrument, piece), source)
+
+
+def instrument_folder(features_path: str | os.PathLike, instrument: str) -> Path:
+    """``<features>/<instrument>``; DatasetError if it resolves outside the store (a symlink)."""
+    return check_inside(
+        features_path, Path(features_path) / instrument, manifest_path(features_path)
+    )
+
+
+def _tile_file(features_path: str | os.PathLike, instrument: str, piece: str) -> Path:
+    """The tile file's path as named, unchecked (for messages about names not yet checked)."""
     return Path(features_path) / instrument / f"{piece}.npy"
 
 
@@ -99,11 +128,10 @@ class FeatureManifest:
         """``<features>/<instrument>/<piece>.npy``, refused if it resolves outside the store.
 
         Raises:
-            DatasetError: a symlink leads out of the features folder.
+            DatasetError: a name that is not a plain file name, or a symlink that leads out
+                of the features folder.
         """
-        return check_inside(
-            self.path, tile_path(self.path, instrument, piece), manifest_path(self.path)
-        )
+        return tile_path(self.path, instrument, piece)
 
     def audio_path(self, instrument: str, piece: str) -> Path | None:
         """The WAV the tiles of ``piece`` were computed from (None when the store does not say).
@@ -113,8 +141,7 @@ class FeatureManifest:
         """
         if self.audios_path is None:
             return None
-        path = self.audios_path / instrument / f"{piece}.wav"
-        return check_inside(self.audios_path, path, manifest_path(self.path))
+        return piece_path(self.audios_path, instrument, piece, manifest_path(self.path))
 
     def tile_starts(self, piece: str) -> np.ndarray:
         """First frame of each tile of ``piece`` (from ``n_frames``; without it, regular steps)."""
@@ -222,7 +249,7 @@ def _check_entry(path: Path, piece: str, entry: Any) -> None:
             raise DatasetError(
                 f"{path}: piece '{piece}': non-finite tile peaks of {instrument!r} (NaN or inf: "
                 f"the tiles hold non-finite values); delete "
-                f"{tile_path(Path(path).parent, instrument, piece)} and rerun compute_features.py"
+                f"{_tile_file(Path(path).parent, instrument, piece)} and rerun compute_features.py"
             )
     for instrument, level in (entry.get("level_db") or {}).items():
         if level is not None and not (_number(level) and math.isfinite(level)):

@@ -1,11 +1,12 @@
 """Atomic file writes and small JSON/NumPy helpers (no audio: see ``audio``).
 
-Every file timbre writes goes through :func:`atomic_path`: the content is
-written to a temporary name in the destination folder and renamed over the
+Every file timbre writes goes through :func:`atomic_path` (a folder: :func:`atomic_folder`):
+the content is written to a temporary name in the destination folder and renamed over the
 destination only once complete, so a run killed at any moment leaves either
 the old file or the new one, never a half-written file a rerun would trust.
-Temporary names start with ``.`` and contain ``.tmp-``; they are ignored by
-every reader in timbre.
+Temporary names (:func:`temporary_path`) start with ``.`` and contain ``.tmp-``; they are
+ignored by every reader in timbre, and :func:`remove_temporaries` deletes those a killed
+run left.
 
 :func:`run_lock` keeps two runs from writing one folder at once.
 """
@@ -15,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +34,56 @@ except ImportError:  # Windows: no advisory locks; runs are not protected from e
 LOCK_FILE = ".timbre.lock"  # in an output folder while a run writes it
 
 
+TEMPORARY_MARK = ".tmp-"  # in every temporary name, after ``.<name>``
+
+
+def temporary_path(path: str | os.PathLike, folder: bool = False) -> Path:
+    """Create a new, empty file (or folder) with a temporary name beside ``path``; return it.
+
+    The name is ``.<stem>.tmp-XXXXXXXX<suffix>`` for a file (the suffix is kept: libraries
+    such as soundfile and Keras pick the format from it) and ``.<name>.tmp-XXXXXXXX`` for a
+    folder; :func:`is_temporary` recognises both. ``path``'s folder must exist.
+    """
+    path = Path(path)
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=f".{path.name}{TEMPORARY_MARK}", dir=path.parent))
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}{TEMPORARY_MARK}", suffix=path.suffix, dir=path.parent
+    )
+    os.close(fd)
+    return Path(tmp)
+
+
+def is_temporary(path: str | os.PathLike) -> bool:
+    """True for a name made by :func:`temporary_path` (``.<name>.tmp-*``)."""
+    name = Path(path).name
+    return name.startswith(".") and TEMPORARY_MARK in name[1:]
+
+
+def remove_temporaries(folders: Iterable[str | os.PathLike]) -> int:
+    """Delete the temporary files and folders (:func:`is_temporary`) that a killed run left
+    directly in ``folders``; returns how many.
+
+    Call it only while holding the run lock of the folders' output folder
+    (:func:`run_lock`): then no live run owns them.
+    """
+    removed = 0
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        for stale in filter(is_temporary, folder.iterdir() if folder.is_dir() else ()):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
-    The temporary name keeps the destination's suffix (libraries such as
-    soundfile and Keras pick the format from it). On an exception the
-    temporary file is removed and ``path`` is left untouched.
+    The temporary name (:func:`temporary_path`) keeps the destination's suffix. On an
+    exception the temporary file is removed and ``path`` is left untouched.
 
     Args:
         path: final destination; its folder is created if missing.
@@ -48,9 +93,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temporary_path(path)
     try:
         yield tmp_path
         if (
@@ -61,6 +104,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new, empty folder beside ``path``; on success it replaces ``path``.
+
+    An existing ``path`` is first moved aside to a temporary name and removed once the new
+    folder is in place. On an exception the new folder is removed and ``path`` is left
+    untouched.
+
+    Args:
+        path: final destination; its parent folder is created if missing.
+
+    Yields:
+        The temporary folder to write into.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path, folder=True)
+    try:
+        yield tmp
+        if path.exists():
+            old = temporary_path(path, folder=True)
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def _umask() -> int:

@@ -314,7 +314,7 @@ def convert_examples(
         if up_to_date(folder / "spectrograms.png", model_dir):
             continue
         converter.convert_file(
-            audio_folder.wav_path(audios, ORIGIN, piece), folder / "converted.wav"
+            audio_folder.piece_path(audios, ORIGIN, piece), folder / "converted.wav"
         )
         _write_comparison(audios, piece, folder, preset.spectrogram)
     _done(report, begin, f"{len(folders)} conversions in {out / 'converted'}")
@@ -327,9 +327,9 @@ def _write_comparison(audios: Path, piece: str, folder: Path, config: Spectrogra
 
     panels = []
     for label, path in (
-        ("input", audio_folder.wav_path(audios, ORIGIN, piece)),
+        ("input", audio_folder.piece_path(audios, ORIGIN, piece)),
         ("converted", folder / "converted.wav"),
-        ("target", audio_folder.wav_path(audios, TARGET, piece)),
+        ("target", audio_folder.piece_path(audios, TARGET, piece)),
     ):
         samples, _ = audio.load(path, config.sample_rate)
         if label != "converted":

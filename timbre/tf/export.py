@@ -22,11 +22,9 @@ overlapping chunks and keeps their middles. Needs ``n_fft`` to be a multiple of
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,7 +37,7 @@ from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, ModelError
 from timbre.formats.generator import SAMPLE_RATE_KEY, SOURCE_KEY, source_digest
 from timbre.formats.model_dir import ModelDir, read_model_info
-from timbre.io.atomic import atomic_path
+from timbre.io.atomic import atomic_folder, atomic_path
 from timbre.tf.keras_generator import bound, computing_in, load_model
 
 FORMATS = ("saved_model", "tflite", "onnx")  # converters for deployment
@@ -272,7 +270,7 @@ def export_converter(
     if format == "onnx":
         return _write_onnx(_onnx_proto(function, [spec]), output, {SAMPLE_RATE_KEY: str(rate)})
     if format == "saved_model":
-        with _atomic_folder(output) as tmp:
+        with atomic_folder(output) as tmp:
             _write_saved_model(generator, function, spec, rate, tmp)
         return output
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -297,22 +295,3 @@ def _write_saved_model(
     archive.add_endpoint("serve", function, input_signature=[spec])
     archive.add_variable_collection("sample_rate", [tf.Variable(sample_rate, trainable=False)])
     archive.write_out(str(folder), verbose=False)
-
-
-@contextlib.contextmanager
-def _atomic_folder(path: Path):
-    """Yield a new folder beside ``path``; on success it replaces ``path`` (old one removed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)

@@ -67,11 +67,10 @@ import numpy as np
 import tensorflow as tf
 
 from timbre.errors import ConfigError, DatasetError, ModelError
-from timbre.formats.audio_folder import remove_temporaries
 from timbre.formats.feature_store import FeatureManifest, load_manifest, nonfinite_tile_files
 from timbre.formats.model_dir import RUN_FILES, ModelDir
 from timbre.io import plotting
-from timbre.io.atomic import atomic_path, run_lock
+from timbre.io.atomic import atomic_path, remove_temporaries, run_lock
 from timbre.settings import ModelConfig, SpectrogramConfig, TrainConfig
 from timbre.tf import pipeline
 from timbre.tf.checkpoints import (

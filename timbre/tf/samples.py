@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from timbre.dsp.stft import SILENCE, invert_log_spectrogram, log_spectrogram
+from timbre.formats.audio_folder import piece_path
+from timbre.formats.feature_store import manifest_path
 from timbre.formats.model_dir import ModelDir
 from timbre.io import audio, plotting
 from timbre.io.atomic import load_npy
@@ -49,7 +51,10 @@ def load_excerpt(manifest, split: str | list[str], origin: str, target: str) -> 
     """
     pieces = manifest.split[split] if isinstance(split, str) else split
     piece, spec = pieces[0], manifest.spectrogram
-    paths = [Path(manifest.audios_path or "") / name / f"{piece}.wav" for name in (origin, target)]
+    paths = [
+        piece_path(manifest.audios_path or Path(), name, piece, manifest_path(manifest.path))
+        for name in (origin, target)
+    ]
     if manifest.audios_path and all(path.exists() for path in paths):
         length = (spec.tile_frames - 1) * spec.hop_length
         clips = [audio.load(path, spec.sample_rate)[0][:length] for path in paths]
