@@ -59,7 +59,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from timbre.settings import ModelConfig, TrainConfig
-from timbre.tf import loop
+from timbre.tf import fit
 from timbre.tf import pix2pix
 
 replica_batches, replicas = [], []
@@ -84,8 +84,8 @@ def train(name, distribute, epochs, resume=False):
     config = TrainConfig(
         batch_size=4, epochs=epochs, steps_per_epoch=2, seed=3, distribute=distribute
     )
-    result = loop.train(features, f"{root}/{name}", "keyboard_acoustic", "string_acoustic",
-                        model=model, config=config, resume=resume, progress=False)
+    result = fit.train(features, f"{root}/{name}", "keyboard_acoustic", "string_acoustic",
+                       model=model, config=config, resume=resume, progress=False)
     return {"history": result.history, "batches": list(replica_batches), "replicas": list(replicas)}
 
 
@@ -278,17 +278,18 @@ def _steps(root: Path, phase: str, task: str) -> list[list[int]]:
 
 
 def _expected_order(features: Path, epoch: int, index: int, workers: int = 2) -> list[list[int]]:
-    """The documented order (timbre.tf.loop.train_data): worker ``index`` reads pairs
+    """The documented order (timbre.tf.pipeline.train_data): worker ``index`` reads pairs
     ``index::workers`` shuffled with seed ``(seed + epoch) * workers + index``, in batches of
-    ``batch_size / workers``, with the run's process-wide seed set (loop.Session)."""
+    ``batch_size / workers``, with the run's process-wide seed set (timbre.tf.fit.Session)."""
     from timbre.settings import TrainConfig
-    from timbre.tf import loop, pipeline
+    from timbre.tf.fit import Session
+    from timbre.tf.pairs import open_pairs, pair_dataset
 
-    pairs = pipeline.open_pairs(features, ORIGIN, TARGET, "train")
+    pairs = open_pairs(features, ORIGIN, TARGET, "train")
     shard = dataclasses.replace(pairs, pairs=pairs.pairs[index::workers])
     seed = (3 + epoch) * workers + index
-    with loop.Session(TrainConfig(seed=3)):
-        batches = pipeline.pair_dataset(shard, 2, seed=seed, augment=True, drop_remainder=True)
+    with Session(TrainConfig(seed=3)):
+        batches = pair_dataset(shard, 2, seed=seed, augment=True, drop_remainder=True)
         return [_codes(origin) for origin, _ in batches.as_numpy_iterator()]
 
 
@@ -383,3 +384,4 @@ def test_two_workers_share_the_pairs_only_the_chief_writes_and_a_killed_run_resu
             seen = sorted(piece for task in steps for batch in steps[task][part] for piece in batch)
             assert seen == list(range(N_PIECES)), (phase, k)
     assert _expected_order(features, 1, 0) != _expected_order(features, 2, 0)
+

@@ -224,7 +224,7 @@ def _train(out: Path, features: Path, preset: Preset, minutes: float) -> Path:
         )
         return model_dir
     start_tensorflow()
-    from timbre.tf.loop import train
+    from timbre.tf.fit import train
 
     result = train(
         features,
