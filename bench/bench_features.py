@@ -82,7 +82,7 @@ def time_features(audios: Path, features: Path, jobs: int) -> tuple[float, int, 
 
 
 def time_pipeline(features: Path, batch_size: int, passes: int, augment: bool) -> tuple[float, int]:
-    from timbre.tf.pipeline import count_pairs, make_dataset
+    from timbre.tf.pairs import count_pairs, make_dataset
 
     dataset = make_dataset(
         features, *INSTRUMENTS, "train", batch_size, augment=augment, repeat=True, seed=1

@@ -6,7 +6,7 @@ small CPU model, and the demo's generator-only L1 training of it),
 ``--repeats`` fresh subprocesses each build the GAN (or the generator) on
 256x256 tiles, run ``--warmup`` compiled training steps (tracing included),
 then time ``--steps`` steps of batch ``--batch_size`` on synthetic tensors (no
-disk), through ``fit`` exactly as ``timbre.tf.loop`` does. Per run it
+disk), through ``fit`` exactly as ``timbre.tf.fit`` does. Per run it
 records:
 
 - samples/s over the timed steps;
@@ -102,7 +102,7 @@ def one_case(
         tf.config.threading.set_inter_op_parallelism_threads(inter)
     from timbre.settings import ModelConfig
     from timbre.tf.networks import build_discriminator, build_generator
-    from timbre.tf.pipeline import STEADY
+    from timbre.tf.pairs import STEADY
     from timbre.tf.pix2pix import Pix2Pix, adam
 
     base_filters, policy, gan = CASES[name]
@@ -219,7 +219,7 @@ def main() -> int:
         choices=("on", "off"),
         default="off",
         help="tf.data autotuning of the input pipeline (off: as training runs, "
-        "timbre.tf.pipeline.STEADY; on: tf.data's default)",
+        "timbre.tf.pairs.STEADY; on: tf.data's default)",
     )
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     parser.add_argument("--one", help=argparse.SUPPRESS)

@@ -59,7 +59,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from timbre.settings import ModelConfig, TrainConfig
-from timbre.tf import loop
+from timbre.tf import fit
 from timbre.tf import pix2pix
 
 replica_batches, replicas = [], []
@@ -84,8 +84,8 @@ def train(name, distribute, epochs, resume=False):
     config = TrainConfig(
         batch_size=4, epochs=epochs, steps_per_epoch=2, seed=3, distribute=distribute
     )
-    result = loop.train(features, f"{root}/{name}", "keyboard_acoustic", "string_acoustic",
-                        model=model, config=config, resume=resume, progress=False)
+    result = fit.train(features, f"{root}/{name}", "keyboard_acoustic", "string_acoustic",
+                       model=model, config=config, resume=resume, progress=False)
     return {"history": result.history, "batches": list(replica_batches), "replicas": list(replicas)}
 
 
@@ -278,17 +278,18 @@ def _steps(root: Path, phase: str, task: str) -> list[list[int]]:
 
 
 def _expected_order(features: Path, epoch: int, index: int, workers: int = 2) -> list[list[int]]:
-    """The documented order (timbre.tf.loop.train_data): worker ``index`` reads pairs
+    """The documented order (timbre.tf.pipeline.train_data): worker ``index`` reads pairs
     ``index::workers`` shuffled with seed ``(seed + epoch) * workers + index``, in batches of
-    ``batch_size / workers``, with the run's process-wide seed set (loop.Session)."""
+    ``batch_size / workers``, with the run's process-wide seed set (timbre.tf.fit.Session)."""
     from timbre.settings import TrainConfig
-    from timbre.tf import loop, pipeline
+    from timbre.tf.fit import Session
+    from timbre.tf.pairs import open_pairs, pair_dataset
 
-    pairs = pipeline.open_pairs(features, ORIGIN, TARGET, "train")
+    pairs = open_pairs(features, ORIGIN, TARGET, "train")
     shard = dataclasses.replace(pairs, pairs=pairs.pairs[index::workers])
     seed = (3 + epoch) * workers + index
-    with loop.Session(TrainConfig(seed=3)):
-        batches = pipeline.pair_dataset(shard, 2, seed=seed, augment=True, drop_remainder=True)
+    with Session(TrainConfig(seed=3)):
+        batches = pair_dataset(shard, 2, seed=seed, augment=True, drop_remainder=True)
         return [_codes(origin) for origin, _ in batches.as_numpy_iterator()]
 
 
@@ -383,3 +384,60 @@ def test_two_workers_share_the_pairs_only_the_chief_writes_and_a_killed_run_resu
             seen = sorted(piece for task in steps for batch in steps[task][part] for piece in batch)
             assert seen == list(range(N_PIECES)), (phase, k)
     assert _expected_order(features, 1, 0) != _expected_order(features, 2, 0)
+
+
+# --- The chief/worker checks, in process with stand-ins for a cluster's strategy.
+
+
+def _run(tmp_path: Path, batch_size: int = 4):
+    from timbre.settings import TrainConfig
+    from timbre.tf.run import Run
+
+    config = TrainConfig(batch_size=batch_size)
+    return Run(Path("f"), tmp_path / "m", "gan", ORIGIN, TARGET, SMALL_SPEC, TINY_MODEL, config)
+
+
+def _strategy(replicas: int = 1, chief: bool = True):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        num_replicas_in_sync=replicas, extended=SimpleNamespace(should_checkpoint=chief)
+    )
+
+
+def test_check_replicas_wants_a_global_batch_that_splits_evenly(tmp_path):
+    from timbre.errors import ConfigError
+    from timbre.tf.distribute import check_replicas
+
+    check_replicas(_run(tmp_path, batch_size=4), _strategy(replicas=2))
+    with pytest.raises(ConfigError, match="batch_size=3: not a multiple of the 2 replicas"):
+        check_replicas(_run(tmp_path, batch_size=3), _strategy(replicas=2))
+
+
+def test_only_the_chief_writes_the_model_dir_the_others_a_removed_scratch_folder(tmp_path):
+    from timbre.tf.distribute import is_chief, output_run
+
+    run = _run(tmp_path)
+    assert is_chief(_strategy()) and not is_chief(_strategy(chief=False))
+    with output_run(run, _strategy()) as out:
+        assert out is run
+    with output_run(run, _strategy(chief=False)) as out:
+        scratch = out.model_dir
+        assert scratch.is_dir() and scratch != run.model_dir
+        assert dataclasses.replace(out, model_dir=run.model_dir) == run
+    assert not scratch.exists()
+
+
+def test_workers_must_start_from_the_same_epoch(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from timbre.errors import ModelError
+    from timbre.tf import distribute
+
+    strategy = tf.distribute.get_strategy()
+    assert distribute.worker_count(strategy) == 1
+    assert distribute.worker_values(strategy, 5) == [5]
+    distribute.check_same_start(_run(tmp_path), strategy, 5)
+    monkeypatch.setattr(distribute, "worker_values", lambda strategy, value: [value, 3])
+    with pytest.raises(ModelError, match=r"the workers continue from different epochs \[3, 5\]"):
+        distribute.check_same_start(_run(tmp_path), strategy, 5)

@@ -26,7 +26,7 @@ from timbre.errors import ConfigError, ModelError
 from timbre.formats.generator import SOURCE_KEY, source_digest
 from timbre.formats.model_dir import read_model_info
 from timbre.settings import ModelConfig, SpectrogramConfig
-from timbre.tf import export, loop
+from timbre.tf import export, run_dir
 from timbre.tf.keras_generator import KerasGenerator
 
 pytest.importorskip("onnxruntime", reason="the ONNX path needs onnxruntime")
@@ -162,7 +162,7 @@ def test_training_writes_the_onnx_copy_with_the_keras_file(tmp_path, monkeypatch
     finally:
         keras.mixed_precision.set_global_policy("float32")
     write_model(tmp_path, conv_generator(SMALL), SMALL)
-    path = loop.export_generator(SimpleNamespace(generator=generator), tmp_path)
+    path = run_dir.export_generator(SimpleNamespace(generator=generator), tmp_path)
     info = read_model_info(tmp_path)
     assert path == info.generator and info.generator_onnx is not None
     onnx = load_converter(tmp_path)
@@ -174,9 +174,9 @@ def test_training_writes_the_onnx_copy_with_the_keras_file(tmp_path, monkeypatch
     def broken(*args):
         raise ModelError("ONNX export needs tf2onnx (pip install tf2onnx)")
 
-    monkeypatch.setattr(loop, "write_generator_onnx", broken)
+    monkeypatch.setattr(run_dir, "write_generator_onnx", broken)
     with pytest.warns(UserWarning, match="needs tf2onnx.*no generator.onnx: conversion uses Keras"):
-        loop.export_generator(SimpleNamespace(generator=generator), tmp_path)
+        run_dir.export_generator(SimpleNamespace(generator=generator), tmp_path)
     assert read_model_info(tmp_path).generator_onnx is None
 
 

@@ -1542,14 +1542,14 @@ def test_a_failed_start_leaves_nothing_that_blocks_the_same_command(
     """A run that fails (or is interrupted) before its first epoch removes what it wrote; one
     killed there (only config.json left) does not count as a run either."""
     from timbre.formats.model_dir import ModelDir
-    from timbre.tf import loop
+    from timbre.tf import fit
 
     def out_of_memory(*args, **kwargs):
         raise MemoryError
 
     argv = fit(world, tmp_path / "model")
     with monkeypatch.context() as patch:
-        patch.setattr(loop, "_loop", out_of_memory)
+        patch.setattr(fit, "_fit", out_of_memory)
         assert train_generator.main(argv) == 1
     assert "error: out of memory" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()
@@ -1565,12 +1565,13 @@ def test_diverging_training_names_the_settings(world):
     """Finite features and a non-finite loss: the message blames the settings."""
     from timbre.errors import ConfigError
     from timbre.settings import ModelConfig, TrainConfig
-    from timbre.tf import loop
+    from timbre.tf.callbacks import NonFiniteStop
+    from timbre.tf.run import Run, RunData
 
-    run = loop.Run(world.features, world.root, "generator", KEYS, STRINGS, SMALL_SPEC,
-                   ModelConfig(), TrainConfig(gen_lr=5.0))  # fmt: skip
-    data = loop.RunData(feature_store.load_manifest(world.features), None, None)
-    guard = loop._NonFiniteStop(run, data)
+    run = Run(world.features, world.root, "generator", KEYS, STRINGS, SMALL_SPEC,
+              ModelConfig(), TrainConfig(gen_lr=5.0))  # fmt: skip
+    data = RunData(feature_store.load_manifest(world.features), None, None)
+    guard = NonFiniteStop(run, data)
     guard.on_train_batch_end(0, {"gen_l1": 0.5})
     with pytest.raises(ConfigError, match="epoch 1, step 3: non-finite loss .*gen_lr=5"):
         guard.on_train_batch_end(2, {"gen_l1": float("nan")})

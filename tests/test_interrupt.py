@@ -24,7 +24,7 @@ import pytest
 import soundfile as sf
 from helpers import SMALL_SPEC, identity_generator, sine, write_audio_folder, write_midi
 from helpers import write_model_dir as make_model_dir
-from test_loop import make_features
+from test_fit import make_features
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_S = 0.6  # the hook's sleep before each visible rename

@@ -48,10 +48,10 @@ def make_features(root):
 
 
 def _train(features, model_dir, targets=TARGETS, **kwargs):
-    from timbre.tf import loop
+    from timbre.tf.fit import train
 
     kwargs.setdefault("config", FAST)
-    return loop.train(
+    return train(
         features, model_dir, "keys", list(targets), model=TINY_MODEL, progress=False, **kwargs
     )
 
@@ -105,25 +105,26 @@ def test_every_step_holds_each_target_in_turn(tmp_path):
     every target's pairs."""
     import tensorflow as tf
 
-    from timbre.tf import loop
+    from timbre.tf.pipeline import open_data, train_data, val_data
+    from timbre.tf.run import prepare
 
     features = make_features(tmp_path)
     config = dataclasses.replace(FAST, batch_size=3)
-    run, manifest = loop.prepare(
+    run, manifest = prepare(
         features, tmp_path / "m", "keys", list(TARGETS), "gan", TINY_MODEL, config, False, False
     )
-    data = loop.open_data(run, manifest)
-    batches = list(loop.train_data(run, data, range(0, 2), 4).as_numpy_iterator())
+    data = open_data(run, manifest)
+    batches = list(train_data(run, data, range(0, 2), 4).as_numpy_iterator())
     assert len(batches) == 8
     for b, ((origin, condition), target) in enumerate(batches):
         which = np.argmax(condition, axis=1)
         np.testing.assert_array_equal(which, (np.arange(3) + b % 4) % 2)
         assert condition.sum() == 3 and origin.shape == target.shape == (3, 32, 32, 1)
-    again = list(loop.train_data(run, data, range(1, 2), 4).as_numpy_iterator())
+    again = list(train_data(run, data, range(1, 2), 4).as_numpy_iterator())
     for got, want in zip(again, batches[4:]):
         np.testing.assert_array_equal(got[0][0], want[0][0])
         np.testing.assert_array_equal(got[1], want[1])
-    val = list(loop._val_data(run, data, tf.distribute.get_strategy()))
+    val = list(val_data(run, data, tf.distribute.get_strategy()))
     labels = np.concatenate([np.argmax(c, axis=1) for (_, c), _ in val])
     assert sorted(set(labels.tolist())) == [0, 1]  # every target's validation pairs
     assert (labels == 0).sum() == (labels == 1).sum() == len(data.val[0])
@@ -134,7 +135,8 @@ def test_a_mixed_pair_is_a_real_pair_of_its_target(tmp_path):
     and the target tile comes from that slot's target instrument."""
     from helpers import write_feature_store
 
-    from timbre.tf import loop
+    from timbre.tf.pipeline import open_data, train_data
+    from timbre.tf.run import prepare
 
     def fill(instrument, piece, n_tiles):
         code = {"keys": 0, "strings": 1, "guitar": 2}[instrument]
@@ -146,11 +148,11 @@ def test_a_mixed_pair_is_a_real_pair_of_its_target(tmp_path):
         tmp_path / "f", pieces, SMALL_SPEC, instruments=list(HARMONICS), fill=fill
     )
     config = dataclasses.replace(FAST, batch_size=4)
-    run, manifest = loop.prepare(
+    run, manifest = prepare(
         features, tmp_path / "m", "keys", list(TARGETS), "gan", TINY_MODEL, config, False, False
     )
-    data = loop.open_data(run, manifest)
-    loaded = loop.train_data(run, data, range(0, 1), 3)
+    data = open_data(run, manifest)
+    loaded = train_data(run, data, range(0, 1), 3)
     for (origin, condition), target in loaded.as_numpy_iterator():
         which = np.argmax(condition, axis=1)
         shift = (target[:, 0, 0, 0] - origin[:, 0, 0, 0]) * 100  # the instrument code

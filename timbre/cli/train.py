@@ -231,7 +231,7 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
 
 def _overrides(args: argparse.Namespace) -> tuple[dict, dict]:
     """The model and training fields given as flags (the library puts them on the saved run's
-    settings when resuming, else on the defaults: :func:`timbre.tf.loop.resolve_configs`)."""
+    settings when resuming, else on the defaults: :func:`timbre.tf.run.resolve_configs`)."""
     train = {
         field: getattr(args, flag)
         for flag, field in TRAIN_FLAGS.items()
@@ -304,7 +304,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
             stacklevel=1,
         )
     start_tensorflow(args.verbose)
-    from timbre.tf import loop
+    from timbre.tf import distribute, fit
 
     features = Path(args.dataset_path)
     if not feature_store.manifest_path(features).is_file():
@@ -317,7 +317,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
     target = targets[0] if len(targets) == 1 else targets
     model_dir = Path(args.model_dir or f"models/{args.origin}_to_{'+'.join(targets)}{suffix}")
     args.resume = args.resume or args.epoch_offset is not None
-    loop.select_gpu(args.gpu)
+    distribute.select_gpu(args.gpu)
     if args.config is not None:  # the saved settings, complete: taken as they are
         try:
             model, config = ModelConfig.from_dict(model), TrainConfig.from_dict(config)
@@ -339,7 +339,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
         )
         return 0
     with naming_failures(model_dir):
-        result = loop.train(
+        result = fit.train(
             features,
             model_dir,
             args.origin,

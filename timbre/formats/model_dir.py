@@ -1,6 +1,6 @@
 """The model directory's layout, in one place (TensorFlow-free).
 
-A model directory, written by :mod:`timbre.tf.loop` and read by
+A model directory, written by :mod:`timbre.tf.fit` and read by
 conversion, evaluation and the demo::
 
     config.json          {"version", "mode", "origin", "target", "origin_level_db",

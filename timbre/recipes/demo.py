@@ -212,7 +212,7 @@ def train_model(
         return model_dir
     if prepare_tensorflow is not None:
         prepare_tensorflow()
-    from timbre.tf.loop import train
+    from timbre.tf.fit import train
 
     result = train(
         features,

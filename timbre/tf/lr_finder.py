@@ -26,8 +26,11 @@ from timbre.errors import ConfigError
 from timbre.io import plotting
 from timbre.io.atomic import atomic_path
 from timbre.settings import ModelConfig, TrainConfig
-from timbre.tf import loop
+from timbre.tf.distribute import make_strategy
+from timbre.tf.fit import Session, build_model
+from timbre.tf.pipeline import open_data, steps_per_epoch, train_data
 from timbre.tf.pix2pix import Pix2Pix
+from timbre.tf.run import prepare
 
 CSV_FILE, PNG_FILE = "lr_finder.csv", "lr_finder.png"
 
@@ -160,21 +163,21 @@ def find_learning_rate(
 ) -> LRSweep:
     """Sweep the learning rate on the training pairs; writes the CSV and PNG into ``model_dir``.
 
-    Uses a fresh model built like :func:`timbre.tf.loop.train` would (a run
+    Uses a fresh model built like :func:`timbre.tf.fit.train` would (a run
     already in ``model_dir`` lends its settings and is left untouched).
 
     Raises:
-        The errors of :func:`timbre.tf.loop.train`'s checks, and those of :func:`sweep`.
+        The errors of :func:`timbre.tf.fit.train`'s checks, and those of :func:`sweep`.
     """
-    run, manifest = loop.prepare(
+    run, manifest = prepare(
         features_path, model_dir, origin, target, mode, model, config, resume=True, force=False
     )
-    opened = loop.open_data(run, manifest)
-    per_epoch = loop.steps_per_epoch(run, opened)  # checks the batch size
-    with loop.Session(run.train):
-        net = loop.build_model(run, loop.make_strategy(run.train.distribute))
+    opened = open_data(run, manifest)
+    per_epoch = steps_per_epoch(run, opened)  # checks the batch size
+    with Session(run.train):
+        net = build_model(run, make_strategy(run.train.distribute))
         epochs = range(-(-steps // per_epoch))  # the batches of training's first epochs
-        data = loop.train_data(run, opened, epochs, per_epoch)
+        data = train_data(run, opened, epochs, per_epoch)
         result = sweep(net, data, steps, min_lr, max_lr, progress=progress)
     write_sweep(result, run.model_dir)
     return result

@@ -1,4 +1,4 @@
-"""timbre.tf.pipeline: the tf.data pair pipeline.
+"""timbre.tf.pairs: the tf.data pipeline of tile pairs.
 
 Shapes, order, augmentation, silence, memory and errors.
 """
@@ -18,7 +18,7 @@ from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats.feature_store import load_manifest, manifest_path, tile_path
 from timbre.settings import FeatureConfig, SpectrogramConfig
-from timbre.tf.pipeline import (
+from timbre.tf.pairs import (
     count_pairs,
     make_dataset,
     open_pairs,
@@ -313,7 +313,7 @@ def test_manifest_problems_reach_the_caller(tmp_path, small_spec_config):
 
 MEMORY_SCRIPT = textwrap.dedent("""
     import resource, sys
-    from timbre.tf.pipeline import make_dataset
+    from timbre.tf.pairs import make_dataset
     n = 0
     for origin, target in make_dataset(
         sys.argv[1], "keyboard_acoustic", "string_acoustic", "train", 16, seed=1

@@ -1,4 +1,5 @@
-"""timbre.tf.loop (with its checkpoints and learning-rate finder) and train*.py.
+"""timbre.tf.fit (with the run settings, the model directory's checkpoints and life cycle, and
+the learning-rate finder) and train*.py.
 
 Training runs on tiny features made in tmp_path (32x32 tiles, base_filters=4, depth=5).
 """
@@ -59,11 +60,11 @@ def make_features(
 
 
 def _train(features: Path, model_dir: Path, **kwargs):
-    from timbre.tf import loop
+    from timbre.tf.fit import train
 
     kwargs.setdefault("model", TINY_MODEL)
     kwargs.setdefault("config", FAST)
-    return loop.train(features, model_dir, "keys", "strings", progress=False, **kwargs)
+    return train(features, model_dir, "keys", "strings", progress=False, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -163,14 +164,14 @@ def test_a_resumed_run_counts_its_epochs_against_the_total(trained, tmp_path, ca
     """One ``fit`` from the completed epochs to the total: "Epoch 3/4", "Epoch 4/4"."""
     import shutil
 
-    from timbre.tf import loop
     from timbre.tf.checkpoints import read_history
+    from timbre.tf.fit import train
 
     features, result = trained
     model_dir = tmp_path / "model"
     shutil.copytree(result.model_dir, model_dir)
     recorder = _recorder()
-    resumed = loop.train(
+    resumed = train(
         features,
         model_dir,
         "keys",
@@ -211,52 +212,6 @@ def test_a_user_callback_sees_every_epoch_and_may_stop_the_run(tmp_path):
         assert all(float(value) == pytest.approx(row[name]) for name, value in logs.items())
     with pytest.raises(ConfigError, match="callbacks: 'stop' \\(expected keras.callbacks"):
         _train(features, tmp_path / "other", callbacks=["stop"])
-
-
-def test_train_data_chains_the_epochs_a_resumed_run_reads(tmp_path):
-    """Epoch e's batches depend on seed and e alone; exactly ``steps`` of them, also across a pass
-    (16 pairs: 4 batches of 4 per pass)."""
-    from timbre.tf import loop, pipeline
-
-    features = make_features(tmp_path)
-    run, manifest = loop.prepare(
-        features, tmp_path / "m", "keys", "strings", "gan", TINY_MODEL, FAST, False, False
-    )
-    data = loop.open_data(run, manifest)
-
-    def batches(chained) -> list[np.ndarray]:
-        return [origin for origin, _ in chained.as_numpy_iterator()]
-
-    whole = batches(loop.train_data(run, data, range(0, 3), 5))
-    resumed = batches(loop.train_data(run, data, range(1, 3), 5))
-    assert len(whole) == 15 and len(resumed) == 10
-    for got, want in zip(resumed, whole[5:]):
-        np.testing.assert_array_equal(got, want)
-    epoch_2 = pipeline.pair_dataset(
-        data.train[0], 4, seed=FAST.seed + 2, augment=True, drop_remainder=True, repeat=True
-    )
-    for got, want in zip(whole[10:], batches(epoch_2.take(5))):
-        np.testing.assert_array_equal(got, want)
-    assert not np.array_equal(whole[0], whole[5])  # every epoch its own order
-
-
-def test_training_and_validation_pipelines_run_without_tf_data_autotuning(tmp_path):
-    """Autotuning on, about half of the ``fit`` calls ran the step on one of two cores
-    (``bench/bench_train.py``); the options must reach the pipeline ``fit`` iterates."""
-    import tensorflow as tf
-
-    from timbre.tf import loop
-
-    features = make_features(tmp_path)
-    run, manifest = loop.prepare(
-        features, tmp_path / "m", "keys", "strings", "gan", TINY_MODEL, FAST, False, False
-    )
-    data = loop.open_data(run, manifest)
-    pipelines = [
-        loop.train_data(run, data, range(0, 2), 3),
-        loop._val_data(run, data, tf.distribute.get_strategy()),
-    ]
-    assert [pipeline.options().autotune.enabled for pipeline in pipelines] == [False, False]
 
 
 def _cli_args(features: Path, model_dir: Path, *extra: str) -> list[str]:
@@ -359,10 +314,11 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from timbre.tf import loop
+from timbre.tf.distribute import make_strategy
+from timbre.tf.fit import train
 from timbre.settings import ModelConfig, TrainConfig
-replicas = loop.make_strategy("mirrored").num_replicas_in_sync
-result = loop.train(
+replicas = make_strategy("mirrored").num_replicas_in_sync
+result = train(
     sys.argv[1], sys.argv[2], "keys", "strings",
     model=ModelConfig(base_filters=4, depth=5),
     config=TrainConfig(batch_size=4, epochs=1, steps_per_epoch=1, distribute="mirrored"),
@@ -393,7 +349,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 
 
 def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
-    from timbre.tf import loop
+    from timbre.tf.fit import train
 
     features = make_features(
         tmp_path, split={"train": ["p0", "p1", "p2", "p3", "p4"]}, split_given=False
@@ -403,7 +359,7 @@ def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
     )
     import keras
 
-    result = loop.train(
+    result = train(
         features,
         tmp_path / "model",
         "keys",
@@ -424,13 +380,13 @@ def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
 
 def test_errors(trained, tmp_path):
     from timbre.errors import ConfigError, DatasetError, ModelError
-    from timbre.tf import loop
+    from timbre.tf.fit import train
 
     features, result = trained
     with pytest.raises(ConfigError, match="origin and target: both 'keys'"):
-        loop.train(features, tmp_path / "m", "keys", "keys", model=TINY_MODEL, config=FAST)
+        train(features, tmp_path / "m", "keys", "keys", model=TINY_MODEL, config=FAST)
     with pytest.raises(DatasetError, match="target instrument 'flute' is not in the features"):
-        loop.train(features, tmp_path / "m", "keys", "flute", model=TINY_MODEL, config=FAST)
+        train(features, tmp_path / "m", "keys", "flute", model=TINY_MODEL, config=FAST)
     with pytest.raises(ConfigError, match="batch_size=64: larger than the 16 training pairs"):
         _train(features, tmp_path / "m", config=TrainConfig(batch_size=64))
     with pytest.raises(ModelError, match="holds a training run already .*--resume .* --force"):
@@ -504,13 +460,15 @@ def test_suggest_picks_the_steepest_descent():
 
 def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
     from timbre.errors import ModelError
-    from timbre.tf import loop
     from timbre.tf.checkpoints import load_checkpoint, save_checkpoint
+    from timbre.tf.distribute import make_strategy
+    from timbre.tf.fit import build_model
+    from timbre.tf.run import Run
 
     _, result = trained
     path = result.model_dir / "checkpoints" / "epoch_0002.npz"
-    run = loop.Run(Path("f"), tmp_path, "gan", "keys", "strings", SMALL_SPEC, TINY_MODEL, FAST)
-    model = loop.build_model(run, loop.make_strategy("none"))
+    run = Run(Path("f"), tmp_path, "gan", "keys", "strings", SMALL_SPEC, TINY_MODEL, FAST)
+    model = build_model(run, make_strategy("none"))
     epoch, history = load_checkpoint(model, path)
     assert epoch == 2 and [row["epoch"] for row in history] == [1, 2]
     assert model.optimizer.iterations.numpy() == 6 and model.disc_optimizer.iterations.numpy() == 6
@@ -519,9 +477,9 @@ def test_checkpoint_round_trip_and_refusals(trained, tmp_path):
         assert all(
             np.array_equal(again[name], first[name]) for name in first.files if name != "meta"
         )
-    bigger = loop.build_model(
+    bigger = build_model(
         dataclasses.replace(run, model=ModelConfig(base_filters=8, depth=5)),
-        loop.make_strategy("none"),
+        make_strategy("none"),
     )
     with pytest.raises(ModelError, match="has shape .* same architecture"):
         load_checkpoint(bigger, path)
@@ -550,7 +508,7 @@ def test_resume_restores_a_csv_row_lost_to_a_kill(trained, tmp_path):
 
 
 def test_exported_generator_is_the_best_validated_epoch():
-    from timbre.tf.loop import is_best_epoch
+    from timbre.tf.run_dir import is_best_epoch
 
     rows = [
         {"epoch": 1, "val_gen_l1": 0.3},
@@ -570,19 +528,19 @@ def test_exported_generator_is_the_best_validated_epoch():
 
 
 def test_cosine_decay_falls_to_the_floor_and_survives_a_restore(tmp_path):
-    from timbre.tf import loop
+    from timbre.tf.distribute import make_strategy
+    from timbre.tf.fit import LR_FLOOR, build_model
+    from timbre.tf.run import Run
 
     config = dataclasses.replace(FAST, lr_decay="cosine", gen_lr=1e-3)
-    run = loop.Run(
-        Path("f"), tmp_path, "generator", "keys", "strings", SMALL_SPEC, TINY_MODEL, config
-    )
-    net = loop.build_model(run, loop.make_strategy("none"), total_steps=10)
+    run = Run(Path("f"), tmp_path, "generator", "keys", "strings", SMALL_SPEC, TINY_MODEL, config)
+    net = build_model(run, make_strategy("none"), total_steps=10)
     rate = net.optimizer.learning_rate
     assert float(rate) == pytest.approx(1e-3)
     net.optimizer.iterations.assign(5)
     assert float(net.optimizer.learning_rate) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))
     net.optimizer.iterations.assign(10)
-    assert float(net.optimizer.learning_rate) == pytest.approx(1e-3 * loop.LR_FLOOR)
-    constant = loop.build_model(dataclasses.replace(run, train=FAST), loop.make_strategy("none"))
+    assert float(net.optimizer.learning_rate) == pytest.approx(1e-3 * LR_FLOOR)
+    constant = build_model(dataclasses.replace(run, train=FAST), make_strategy("none"))
     constant.optimizer.iterations.assign(10)
     assert float(constant.optimizer.learning_rate) == pytest.approx(FAST.gen_lr)
