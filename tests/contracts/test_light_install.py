@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from contract_models import write_onnx_model
 from helpers import sine
 
 import timbre
@@ -63,6 +64,12 @@ def _copy_source(destination: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "timbre", destination / "timbre", ignore=ignore)
     return destination
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory) -> Path:
+    """A tiny model directory with generator.onnx (read-only)."""
+    return write_onnx_model(tmp_path_factory.mktemp("onnx_model") / "model")
 
 
 @pytest.fixture(scope="module")

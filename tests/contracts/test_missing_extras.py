@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from contract_models import write_onnx_model
 from helpers import FEATURE_INSTRUMENTS, SMALL_SPEC, sine, write_feature_store
 
 from timbre.cli import common
@@ -29,6 +30,12 @@ RUN_BLOCKED = (
     "    sys.modules[name] = None  # the import fails as without the package\n"
     "runpy.run_path(sys.argv[0], run_name='__main__')\n"
 )
+
+
+@pytest.fixture(scope="module")
+def onnx_model(tmp_path_factory) -> Path:
+    """A tiny model directory with generator.onnx (read-only)."""
+    return write_onnx_model(tmp_path_factory.mktemp("onnx_model") / "model")
 
 
 def run_without(blocked: str, script: str, *args, cwd=ROOT) -> subprocess.CompletedProcess:
