@@ -1,11 +1,13 @@
-# timbre: the two set-up commands. Each creates .venv when missing, installs the
-# Python requirements into it, installs the system FluidSynth library and the
+# timbre: the two set-up commands. Each creates .venv when missing, installs timbre with
+# every extra (.[all,test]) into it at the versions CI ran (constraints.txt; CONSTRAINTS=
+# resolves freely), installs the system FluidSynth library and the
 # SoundFonts of the default piano pool when they are missing (as root or with
 # sudo; otherwise it stops with the command to run), then runs.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+CONSTRAINTS ?= constraints.txt
 DEMO_MINUTES ?= 10
 DEMO_DIR ?= demo
 
@@ -13,12 +15,11 @@ DEMO_DIR ?= demo
 
 setup: $(STAMP) system-packages
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): $(CONSTRAINTS) pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "timbre needs Python >= 3.10, found " + sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[all,test]'
 	@touch $(STAMP)
 
 system-packages:

@@ -36,3 +36,48 @@ class ModelError(TimbreError, OSError):
 
 class BusyError(TimbreError, OSError):
     """Another timbre run holds the output folder (see :func:`timbre.io.atomic.run_lock`)."""
+
+
+EXTRAS = {  # top-level module -> (the package that provides it, the extra that installs it)
+    "tensorflow": ("TensorFlow", "train"),
+    "keras": ("Keras", "train"),
+    "tensorboard": ("TensorBoard", "train"),
+    "tf2onnx": ("tf2onnx", "train"),
+    "onnx": ("onnx", "train"),
+    "pretty_midi": ("pretty_midi", "synth"),
+    "mido": ("mido", "synth"),
+    "fluidsynth": ("pyfluidsynth", "synth"),
+    "scipy": ("SciPy", "synth"),
+    "librosa": ("librosa", "evaluate"),
+    "matplotlib": ("matplotlib", "plot"),
+    "psutil": ("psutil", "bench"),
+}
+
+
+class MissingExtraError(TimbreError, ImportError):
+    """A package of one of timbre's optional extras (``pip install 'timbre[<extra>]'``) is
+    not installed.
+
+    Args:
+        needed_by: what needs it (a command such as ``train.py``, or an API call).
+        module: the top-level module that could not be imported, a key of :data:`EXTRAS`.
+        hint: appended to the message after ``; `` (another way out), if given.
+    """
+
+    def __init__(self, needed_by: str, module: str, hint: str | None = None) -> None:
+        self.package, self.extra = EXTRAS[module]
+        message = (
+            f"{needed_by} needs {self.package}, which is not installed: "
+            f"pip install 'timbre[{self.extra}]'"
+        )
+        super().__init__(message + (f"; {hint}" if hint else ""), name=module)
+
+    @classmethod
+    def from_import_error(
+        cls, error: ImportError, needed_by: str, hint: str | None = None
+    ) -> "MissingExtraError | None":
+        """The error for ``error`` when it is a missing module of an extra, else ``None``."""
+        if not isinstance(error, ModuleNotFoundError) or not error.name:
+            return None
+        module = error.name.split(".")[0]
+        return cls(needed_by, module, hint) if module in EXTRAS else None

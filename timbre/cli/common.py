@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 
-from timbre.errors import TimbreError
+from timbre.errors import MissingExtraError, TimbreError
 
 # TensorFlow's C++ start-up chatter (oneDNN notices, CUDA probing) is noise to a user of the
 # commands; --verbose shows it.
@@ -50,7 +50,9 @@ def run(
     """Parse ``argv`` and call ``body(args)``; return the exit status.
 
     A ``TimbreError``, and an ``OSError`` or ``MemoryError``, becomes one
-    ``error: ...`` line and status 1; Ctrl-C becomes ``interrupted; <interrupted>``
+    ``error: ...`` line and status 1, and so does a missing package of an extra
+    (``<command> needs <package>, which is not installed: pip install 'timbre[<extra>]'``,
+    :class:`timbre.errors.MissingExtraError`); Ctrl-C becomes ``interrupted; <interrupted>``
     (how to continue, for this command) and status 130. Warnings are shown as
     one ``warning: ...`` line each.
     """
@@ -65,6 +67,11 @@ def run(
         status = body(args)
     except TimbreError as e:
         return fail(e)
+    except ModuleNotFoundError as e:
+        missing = MissingExtraError.from_import_error(e, parser.prog)
+        if missing is None:
+            raise
+        return fail(missing)
     except KeyboardInterrupt:
         print(f"interrupted; {interrupted}", file=sys.stderr)
         return 130

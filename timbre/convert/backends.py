@@ -16,7 +16,7 @@ import os
 import warnings
 
 from timbre.convert import onnx_backend
-from timbre.errors import ConfigError, ModelError
+from timbre.errors import ConfigError, MissingExtraError, ModelError
 from timbre.formats.generator import Generator, check_backend, check_precision
 from timbre.formats.model_dir import ModelInfo, read_model_info
 from timbre.settings import SpectrogramConfig
@@ -83,6 +83,8 @@ def load_generator(
         ModelError: the path is not a model, a file is unreadable, the generator's
             shape disagrees with the settings, or (``backend="onnx"``) there is no usable
             ``generator.onnx``.
+        MissingExtraError: the Keras runtime is needed and TensorFlow or Keras is not
+            installed (``pip install 'timbre[train]'``).
     """
     info = model_path if isinstance(model_path, ModelInfo) else read_model_info(model_path)
     _, condition = info.condition(target)
@@ -95,8 +97,32 @@ def load_generator(
             if backend == "onnx":
                 raise
             warnings.warn(f"{e}; converting with Keras instead", stacklevel=2)
-    from timbre.tf import keras_generator  # TensorFlow starts here
-
+    keras_generator = _keras_runtime(info)
     return keras_generator.load(
         info.generator, info.spectrogram, precision, condition
     ), info.spectrogram
+
+
+def _keras_runtime(info: ModelInfo):
+    """:mod:`timbre.tf.keras_generator` (TensorFlow starts here).
+
+    Raises:
+        MissingExtraError: TensorFlow or Keras is not installed; the message says how to
+            install it, or how to give the model a ``generator.onnx`` instead.
+    """
+    try:
+        from timbre.tf import keras_generator
+    except ModuleNotFoundError as e:
+        hint = None
+        if info.generator_onnx is None:
+            hint = (
+                f"or add generator.onnx to {info.directory} with `timbre export --model "
+                f"{info.directory} --format generator_onnx` where TensorFlow is installed"
+            )
+        missing = MissingExtraError.from_import_error(
+            e, f"{info.directory}: converting with Keras", hint
+        )
+        if missing is None:
+            raise
+        raise missing from e
+    return keras_generator
