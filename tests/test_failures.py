@@ -1542,14 +1542,14 @@ def test_a_failed_start_leaves_nothing_that_blocks_the_same_command(
     """A run that fails (or is interrupted) before its first epoch removes what it wrote; one
     killed there (only config.json left) does not count as a run either."""
     from timbre.formats.model_dir import ModelDir
-    from timbre.tf import fit
+    from timbre.tf import fit as fitting
 
     def out_of_memory(*args, **kwargs):
         raise MemoryError
 
     argv = fit(world, tmp_path / "model")
     with monkeypatch.context() as patch:
-        patch.setattr(fit, "_fit", out_of_memory)
+        patch.setattr(fitting, "_fit", out_of_memory)
         assert train_generator.main(argv) == 1
     assert "error: out of memory" in capsys.readouterr().err
     assert not (tmp_path / "model").exists()

@@ -226,7 +226,7 @@ class FeatureConfig(JsonConfig):
 
 
 # --- Owned by the model/training stage (timbre.tf.networks / timbre.tf.pix2pix /
-# timbre.tf.loop).
+# timbre.tf.fit).
 @dataclasses.dataclass(frozen=True)
 class ModelConfig(JsonConfig):
     """Generator and discriminator architecture (defaults: the pix2pix paper, 54.4 M generator

@@ -234,7 +234,7 @@ def load_converters(
     """One :class:`timbre.convert.converter.Converter` per model system of ``config.phase``,
     sharing one generator (a multi-target model's bound to ``target``, default its first).
     """
-    from timbre.convert import converter  # imports TensorFlow: only when a model is actually loaded
+    from timbre.convert import converter  # only scoring a model needs a conversion runtime
 
     info = model if isinstance(model, ModelInfo) else read_model_info(model)
     generator, spectrogram = converter.load_generator(info, target=target)

@@ -37,11 +37,10 @@ class Preset:
     augment: AugmentConfig | None = None  # augmentation of the keyboard part; None: none
 
 
-# Tuning record (README, "Tuning the demo"): L1 only; no dropout (pix2pix's dropout is the GAN's
-# noise source and only slows L1 fitting); Adam 5e-4 with beta_1 0.9, decayed along a cosine over
-# 50 epochs (what 10 minutes hold on a 2-core CPU since the input pipeline runs without tf.data's
-# autotuning); bf16; 90 minutes of generated music, rendered whole by FluidSynth (pedal, release
-# and notes held as long as the music holds them: trial 12).
+# The demo: L1 only, no dropout (the GAN's noise source, which only slows L1 fitting); Adam 5e-4
+# with beta_1 0.9 along a cosine over 50 epochs (what 10 minutes hold on a 2-core CPU); bf16;
+# 90 minutes of generated music rendered whole by FluidSynth (pedal, release and notes held as
+# the music holds them). docs/tuning.md has the measurements behind each choice.
 CPU = Preset(
     SpectrogramConfig(),
     ModelConfig(base_filters=16, dropout=0.0),
