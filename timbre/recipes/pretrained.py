@@ -19,11 +19,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre.cli.common import positive_int, run
+from timbre.cli.common import run
 from timbre.formats import audio_folder
 from timbre.formats.model_dir import ModelDir
 from timbre.formats.shipped import DEFAULT, FOLDER
 from timbre.io.atomic import atomic_path, read_json, write_json
+from timbre.settings import POSITIVE_INT
 
 PRESET = "pretrained"
 RENDERINGS = {  # SynthConfig.renderer -> how the card says it
@@ -153,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=600.0,
         help="safety cap on training (the preset's steps rule)",
     )
-    parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=POSITIVE_INT, default=os.cpu_count() or 1)
     return parser
 
 
