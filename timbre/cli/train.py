@@ -198,9 +198,11 @@ def body(args: argparse.Namespace, mode: str) -> int:
         try:
             model, config = ModelConfig.from_dict(model), TrainConfig.from_dict(config)
         except (TypeError, ValueError) as e:
-            if isinstance(e, ConfigError):
+            if not isinstance(e, ConfigError):
+                raise ConfigError(f"--config {args.config}: unusable settings ({e})") from e
+            if str(args.config) in str(e):
                 raise
-            raise ConfigError(f"--config {args.config}: unusable settings ({e})") from e
+            raise ConfigError(f"--config {args.config}: {e}") from e
     common = dict(mode=mode, model=model, config=config, progress=not args.quiet)
     if args.findlr:
         from timbre.tf import lr_finder
