@@ -102,3 +102,122 @@ def test_os_errors_become_one_line(capsys):
     assert capsys.readouterr().err == (
         "error: /data/out.wav: no space left on device; free some space and rerun\n"
     )
+
+
+# Flags that name paths, pick inputs or shape the output of one run: no config field behind them.
+NOT_SETTINGS = {
+    "common": {"help", "quiet", "verbose", "jobs", "target", "force", "model", "output", "seed"},
+    "synthesize": {
+        "audios_path",
+        "midi_path",
+        "nsynth_path",
+        "soundfont",
+        "pool",
+        "hold_out",
+        "instruments",
+        "program",
+        "preset",
+        "bank_cache",
+        "corpus_minutes",
+    },
+    "features": {"audios_path", "features_path", "instruments", "spectrogram_config"},
+    "train": {
+        "dataset_path",
+        "config",
+        "origin",
+        "model_dir",
+        "gpu",
+        "epoch_offset",
+        "findlr",
+        "max_minutes",
+        "resume",
+    },
+    "predict": {"input", "sample_rate", "plot", "subtype"},
+    "evaluate": {"features", "origin_dir", "target_dir"},
+    "export": {"format"},
+}
+
+
+def _parsers():
+    from timbre.cli import evaluate, export, features, predict, synthesize, train
+
+    return {
+        "synthesize": synthesize.build_parser(),
+        "features": features.build_parser(),
+        "train": train.build_parser("gan"),
+        "train_generator": train.build_parser("generator"),
+        "predict": predict.build_parser(),
+        "evaluate": evaluate.build_parser(),
+        "export": export.build_parser(),
+    }
+
+
+def _configs():
+    from timbre.evaluate.scoring import EvalConfig
+    from timbre.settings import (
+        ConvertConfig,
+        FeatureConfig,
+        ModelConfig,
+        SynthConfig,
+        TrainConfig,
+    )
+
+    return {
+        "synthesize": [SynthConfig],
+        "features": [FeatureConfig],
+        "train": [TrainConfig, ModelConfig],
+        "train_generator": [TrainConfig, ModelConfig],
+        "predict": [ConvertConfig],
+        "evaluate": [ConvertConfig, EvalConfig],
+        "export": [],
+    }
+
+
+def test_every_flag_has_a_field_or_is_listed():
+    import dataclasses
+
+    configs = _configs()
+    for command, parser in _parsers().items():
+        fields = {f.name for config in configs[command] for f in dataclasses.fields(config)}
+        listed = NOT_SETTINGS["common"] | NOT_SETTINGS[command.replace("_generator", "")]
+        unbacked = {a.dest for a in parser._actions} - fields - listed
+        assert unbacked == set(), command
+
+
+def test_a_flags_default_is_its_fields():
+    """A flag backed by a field defaults to the field's default (train's: None, resume keeps
+    the saved value); synthesize's --renderer is the one command-line default of its own."""
+    import dataclasses
+
+    own = {("synthesize", "renderer")}  # the CLI renders whole pieces; the library's default: notes
+    configs = _configs()
+    for command, parser in _parsers().items():
+        defaults = {f.name: f.default for c in configs[command] for f in dataclasses.fields(c)}
+        for action in parser._actions:
+            if action.dest not in defaults or (command, action.dest) in own:
+                continue
+            expected = None if command.startswith("train") else defaults[action.dest]
+            if action.dest == "keep_level":
+                expected = "on" if expected else "off"
+            assert action.default == expected, (command, action.dest)
+
+
+def test_predict_and_evaluate_agree_on_iterations(capsys):
+    from timbre.cli import evaluate, predict
+
+    messages = []
+    for parser in (predict.build_parser(), evaluate.build_parser()):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--iterations", "0"])
+        messages.append(capsys.readouterr().err.splitlines()[-1].split("error: ", 1)[1])
+    assert messages == ["argument --iterations: 0 is not a positive integer"] * 2
+
+
+@pytest.mark.parametrize("mode", ["gan", "generator"])
+def test_lr_decay_reaches_train_config(mode):
+    from timbre.cli import train
+    from timbre.settings import TrainConfig
+
+    args = train.build_parser(mode).parse_args(["--lr_decay", "cosine", "--epochs", "3"])
+    model, config = train._overrides(args)
+    assert model == {} and TrainConfig(**config) == TrainConfig(lr_decay="cosine", epochs=3)

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 
 from timbre.errors import MissingExtraError, TimbreError
+from timbre.settings import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT
 
 # TensorFlow's C++ start-up chatter (oneDNN notices, CUDA probing) is noise to a user of the
 # commands; --verbose shows it.
@@ -145,11 +146,18 @@ def report_failures(reasons: Iterable[str]) -> int:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return value
+    """argparse type: an integer > 0 (:data:`timbre.settings.POSITIVE_INT`)."""
+    return POSITIVE_INT.argparse_type(text)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (:data:`timbre.settings.NON_NEGATIVE_INT`)."""
+    return NON_NEGATIVE_INT.argparse_type(text)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (:data:`timbre.settings.POSITIVE`)."""
+    return POSITIVE.argparse_type(text)
 
 
 def add_jobs(parser: argparse.ArgumentParser) -> None:

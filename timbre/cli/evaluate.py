@@ -16,17 +16,17 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
+from timbre.cli.common import (
+    add_output_flags,
+    positive_float,
+    positive_int,
+    run,
+    start_tensorflow,
+)
 from timbre.errors import ConfigError, DatasetError, ModelError, TimbreError
+from timbre.settings import ConvertConfig, add_arguments
 
 RESULT_FILES = ("results.json", "results.csv", "results.md", "eval.png")  # written at the end
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,21 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="phase of the model's output: input (system 'model'), griffinlim "
         "('model_griffinlim') or both (default: %(default)s)",
     )
-    parser.add_argument(
-        "--iterations",
-        type=positive_int,
-        default=32,
-        help="Griffin-Lim iterations (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--batch_size",
-        type=positive_int,
-        default=8,
-        help="tiles per generator call (default: %(default)s)",
-    )
+    add_arguments(parser, ConvertConfig, ("iterations", "batch_size"))
     parser.add_argument(
         "--max_hz",
-        type=_positive_float,
+        type=positive_float,
         default=8000.0,
         help="upper edge of the compared band in Hz; the note banks hold nothing above 8 kHz "
         "(default: %(default)s; capped at the model's band)",
@@ -98,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max_seconds",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="score only the first S seconds of each piece (default: whole pieces)",
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from timbre.cli.common import add_jobs, add_output_flags, parse_instruments, report_failures, run
 from timbre.errors import DatasetError
 from timbre.formats import audio_folder, feature_store
-from timbre.settings import FeatureConfig, SpectrogramConfig
+from timbre.settings import FeatureConfig, SpectrogramConfig, add_arguments, fields_given
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,25 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"{audio_folder.MANIFEST} (default: %(default)s)",
     )
     add_jobs(parser)
-    parser.add_argument(
-        "--overlap",
-        type=int,
-        default=FeatureConfig.overlap,
-        help="frames shared by neighbouring tiles (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--keep_silent",
-        action="store_true",
-        help="keep tile pairs whose origin and target are both near silence "
-        "(default: training drops them)",
-    )
-    parser.add_argument(
-        "--silence_db",
-        type=float,
-        default=FeatureConfig.silence_db,
-        help="a tile is near silence when its loudest bin is below this, in dB "
-        "(full-scale sine = 0 dB; default: %(default)s)",
-    )
+    add_arguments(parser, FeatureConfig)
     parser.add_argument(
         "--spectrogram_config",
         type=Path,
@@ -89,9 +71,7 @@ def _body(args: argparse.Namespace) -> int:
         if args.spectrogram_config
         else SpectrogramConfig()
     )
-    features = FeatureConfig(
-        overlap=args.overlap, keep_silent=args.keep_silent, silence_db=args.silence_db
-    )
+    features = FeatureConfig(**fields_given(args, FeatureConfig))
     summary = compute_features(
         args.audios_path,
         args.features_path,

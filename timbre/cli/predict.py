@@ -21,6 +21,7 @@ refuses existing outputs without ``--force`` as before.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import math
 import sys
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
+from timbre.cli.common import add_output_flags, run, start_tensorflow
 from timbre.errors import AudioError
 from timbre.formats import shipped
 from timbre.formats.ledger import (
@@ -44,16 +45,10 @@ from timbre.formats.ledger import (
 from timbre.formats.model_dir import check_model_file, read_model_info
 from timbre.io.atomic import run_lock
 from timbre.io.audio import SUBTYPES
+from timbre.settings import ConvertConfig, add_arguments, fields_given
 
 OUTPUT_RATES = (8000, 192000)  # --sample_rate bounds, Hz
 INTERRUPTED = "rerun the same command to convert the rest; finished files are kept and skipped"
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative (expected an integer >= 0)")
-    return value
 
 
 def output_rate(text: str) -> int:
@@ -93,57 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="output file (format from the suffix), or folder for a folder input (WAV files)",
     )
-    parser.add_argument(
-        "--phase",
-        choices=("input", "griffinlim"),
-        default="input",
-        help="output phase: the input's, or fast Griffin-Lim started from it "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--iterations",
-        type=non_negative_int,
-        default=32,
-        help="Griffin-Lim iterations (default: %(default)s)",
-    )
+    add_arguments(parser, ConvertConfig, ("phase", "iterations"))
     parser.add_argument(
         "--sample_rate",
         type=output_rate,
         default=None,
         help="output rate in Hz, 8000 to 192000 (default: the input's)",
     )
-    parser.add_argument(
-        "--batch_size",
-        type=positive_int,
-        default=8,
-        help="tiles per generator call (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--overlap",
-        type=non_negative_int,
-        default=None,
-        help="frames shared by neighbouring tiles (default: tile_frames // 4)",
-    )
-    parser.add_argument(
-        "--context",
-        type=non_negative_int,
-        default=None,
-        help="edge frames of each tile treated as discarded context (default: overlap // 4)",
-    )
-    parser.add_argument(
-        "--precision",
-        choices=("float32", "bfloat16"),
-        default="float32",
-        help="generator arithmetic: bfloat16 is about 2x faster on CPUs with AVX512-BF16/AMX "
-        "(default: %(default)s)",
-    )
+    add_arguments(parser, ConvertConfig, ("batch_size", "overlap", "context", "precision"))
+    keep_level = {f.name: f for f in dataclasses.fields(ConvertConfig)}["keep_level"]
     parser.add_argument(
         "--keep_level",
         choices=("on", "off"),
-        default="on",
-        help="on: the output comes back at the input's level; off: it stays at the level the "
-        "model was trained at (the input is brought to that level either way) "
-        "(default: %(default)s)",
+        default="on" if keep_level.default else "off",
+        help=f"{keep_level.metadata['help']} (default: %(default)s)",
     )
     parser.add_argument(
         "--subtype",
@@ -220,10 +178,17 @@ def _convert_all(
     return failed
 
 
+def convert_settings(args: argparse.Namespace) -> ConvertConfig:
+    """The conversion settings the flags give (checked)."""
+    given = fields_given(args, ConvertConfig)
+    return ConvertConfig(**{**given, "keep_level": args.keep_level == "on"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Convert ``--input`` to ``--output``; exit status 1 on any error or failed file."""
 
     def body(args: argparse.Namespace) -> int:
+        settings = convert_settings(args)
         source, target = Path(args.input), Path(args.output)
         plan = plan_paths(source, target, plot=args.plot, subtype=args.subtype)
         generator = check_model_file(shipped.resolve(args.model))
@@ -249,19 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 from timbre.convert.backends import choose_backend
                 from timbre.convert.converter import load_converter
 
-                if choose_backend(info, precision=args.precision) == "keras":
+                if choose_backend(info, settings.backend, settings.precision) == "keras":
                     start_tensorflow(args.verbose)  # TensorFlow loads only once the paths are fine
 
                 converter = load_converter(
-                    args.model,
-                    phase=args.phase,
-                    iterations=args.iterations,
-                    batch_size=args.batch_size,
-                    overlap=args.overlap,
-                    context=args.context,
-                    precision=args.precision,
-                    target=args.target,
-                    keep_level=args.keep_level == "on",
+                    args.model, target=args.target, **dataclasses.asdict(settings)
                 )
                 failed = _convert_all(converter, todo, fingerprints, ledger, args, len(plan) > 1)
             if failed:

@@ -7,15 +7,16 @@ the generator alone, L1 loss, no discriminator flags).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre.cli.common import add_output_flags, positive_int, run, start_tensorflow
+from timbre.cli.common import add_output_flags, positive_float, run, start_tensorflow
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats import feature_store
 from timbre.io.atomic import naming_failures, read_json, run_lock
-from timbre.settings import DISTRIBUTE, MIXED_PRECISION, ModelConfig, TrainConfig
+from timbre.settings import ModelConfig, TrainConfig, add_arguments, fields_given
 
 DESCRIPTIONS = {
     "gan": (
@@ -23,29 +24,8 @@ DESCRIPTIONS = {
     ),
     "generator": "Train the Pix2Pix U-Net generator alone with an L1 loss (no discriminator).",
 }
-TRAIN_FLAGS = {  # flag -> TrainConfig field
-    "batch_size": "batch_size",
-    "epochs": "epochs",
-    "steps_per_epoch": "steps_per_epoch",
-    "gen_lr": "gen_lr",
-    "disc_lr": "disc_lr",
-    "l1_weight": "l1_weight",
-    "beta_1": "beta_1",
-    "keep_checkpoints": "keep_checkpoints",
-    "validation_split": "validation_fraction",
-    "seed": "seed",
-    "mixed_precision": "mixed_precision",
-    "distribute": "distribute",
-    "deterministic": "deterministic",
-}
+GAN_ONLY = ("disc_lr", "l1_weight")  # TrainConfig fields without a generator-only flag
 MODEL_FLAGS = ("base_filters", "depth", "dropout", "dropout_blocks", "disc_layers")
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not in (0, 1)")
-    return value
 
 
 def _yes_no(text: str) -> bool:
@@ -58,34 +38,11 @@ def _yes_no(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"{text!r} (expected true or false)")
 
 
-def _unit_interval(text: str) -> float:
-    """argparse type: a number in [0, 1)."""
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} is not > 0")
-    return value
-
-
 def build_parser(mode: str) -> argparse.ArgumentParser:
     """The parser of train.py (``mode="gan"``) or train_generator.py (``mode="generator"``).
 
     Optimisation flags default to ``None``: the saved value when resuming, else the default.
     """
-    d = TrainConfig()
     parser = argparse.ArgumentParser(
         prog="train.py" if mode == "gan" else "train_generator.py", description=DESCRIPTIONS[mode]
     )
@@ -120,47 +77,10 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         "--gpu", type=int, help="use only this GPU (-1: CPU only; default: TensorFlow's choice)"
     )
     parser.add_argument(
-        "--epochs",
-        type=positive_int,
-        help=f"total epochs, counted across resumes: with --resume, training goes on until this "
-        f"many are done ({d.epochs})",
-    )
-    parser.add_argument(
         "--epoch_offset",
         type=int,
         help="continue from this completed epoch (implies --resume; "
         "must be the model directory's last one)",
-    )
-    parser.add_argument(
-        "--steps_per_epoch", type=positive_int, help="batches per epoch (default: one pass)"
-    )
-    parser.add_argument(
-        "--batch_size", type=positive_int, help=f"tile pairs per step ({d.batch_size})"
-    )
-    parser.add_argument(
-        "--gen_lr",
-        "--lr",
-        dest="gen_lr",
-        type=_positive_float,
-        help=f"generator Adam learning rate; --lr is an alias ({d.gen_lr})",
-    )
-    parser.add_argument(
-        "--beta_1", type=_unit_interval, help=f"Adam beta_1 of both optimisers ({d.beta_1})"
-    )
-    if mode == "gan":
-        parser.add_argument(
-            "--disc_lr", type=_positive_float, help=f"discriminator learning rate ({d.disc_lr})"
-        )
-        parser.add_argument(
-            "--l1_weight",
-            type=_positive_float,
-            help=f"L1 weight of the generator loss ({d.l1_weight})",
-        )
-    parser.add_argument(
-        "--validation_split",
-        type=_fraction,
-        help="fraction of the pieces HELD OUT for validation when the features have no split "
-        f"(the original project's flag was the training fraction) ({d.validation_fraction})",
     )
     parser.add_argument(
         "--findlr",
@@ -172,52 +92,13 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         "and lr_finder.png to the model directory and prints the suggestion "
         "(--findlr, or --findlr true as in the original project)",
     )
+    optimisation = [f.name for f in dataclasses.fields(TrainConfig)]
+    if mode != "gan":
+        optimisation = [name for name in optimisation if name not in GAN_ONLY]
+    add_arguments(parser, TrainConfig, optimisation, defaults_none=True)
+    add_arguments(parser, ModelConfig, MODEL_FLAGS, defaults_none=True)
     parser.add_argument(
-        "--base_filters",
-        type=positive_int,
-        help=f"filters of the first block ({ModelConfig().base_filters})",
-    )
-    parser.add_argument(
-        "--depth",
-        type=positive_int,
-        help=f"generator down blocks ({ModelConfig().depth}; tiles must be divisible by 2**depth)",
-    )
-    m = ModelConfig()
-    parser.add_argument(
-        "--dropout", type=_unit_interval, help=f"dropout rate of the first up blocks ({m.dropout})"
-    )
-    parser.add_argument(
-        "--dropout_blocks",
-        type=_non_negative_int,
-        help=f"up blocks (from the bottleneck) with dropout ({m.dropout_blocks})",
-    )
-    parser.add_argument(
-        "--disc_layers",
-        type=positive_int,
-        help=f"stride-2 blocks of the PatchGAN ({m.disc_layers}: 70x70 patches)",
-    )
-    parser.add_argument(
-        "--keep_checkpoints",
-        type=positive_int,
-        help=f"newest full-state checkpoints kept ({d.keep_checkpoints})",
-    )
-    parser.add_argument(
-        "--seed", type=int, help=f"seeds weights, dropout and the data order ({d.seed})"
-    )
-    parser.add_argument(
-        "--mixed_precision",
-        choices=MIXED_PRECISION,
-        help="bf16 also speeds up CPUs with AVX512-BF16 (off)",
-    )
-    parser.add_argument("--distribute", choices=DISTRIBUTE, help="tf.distribute strategy (none)")
-    parser.add_argument(
-        "--deterministic",
-        action="store_true",
-        default=None,
-        help="TF op determinism: a resumed run equals an uninterrupted one bit for bit (slower)",
-    )
-    parser.add_argument(
-        "--max_minutes", type=_positive_float, help="wall-clock budget: no epoch starts after it"
+        "--max_minutes", type=positive_float, help="wall-clock budget: no epoch starts after it"
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --model_dir (after a crash too)"
@@ -232,13 +113,7 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
 def _overrides(args: argparse.Namespace) -> tuple[dict, dict]:
     """The model and training fields given as flags (the library puts them on the saved run's
     settings when resuming, else on the defaults: :func:`timbre.tf.run.resolve_configs`)."""
-    train = {
-        field: getattr(args, flag)
-        for flag, field in TRAIN_FLAGS.items()
-        if getattr(args, flag, None) is not None
-    }
-    model = {flag: getattr(args, flag) for flag in MODEL_FLAGS if getattr(args, flag) is not None}
-    return model, train
+    return fields_given(args, ModelConfig), fields_given(args, TrainConfig)
 
 
 def _from_config(args: argparse.Namespace, mode: str) -> tuple[dict, dict]:
@@ -296,9 +171,10 @@ def body(args: argparse.Namespace, mode: str) -> int:
     ]
     if missing:
         raise ConfigError(f"{', '.join(missing)}: required (or give --config with a saved run)")
-    if args.validation_split is not None and args.validation_split > 0.5:
+    held_out = args.validation_fraction
+    if held_out is not None and held_out > 0.5:
         warnings.warn(
-            f"--validation_split {args.validation_split}: holds out {args.validation_split:.0%} of "
+            f"--validation_split {held_out}: holds out {held_out:.0%} of "
             "the pieces for validation (here it is the held-out fraction; the original project's "
             "flag was the training fraction)",
             stacklevel=1,
@@ -322,9 +198,11 @@ def body(args: argparse.Namespace, mode: str) -> int:
         try:
             model, config = ModelConfig.from_dict(model), TrainConfig.from_dict(config)
         except (TypeError, ValueError) as e:
-            if isinstance(e, ConfigError):
+            if not isinstance(e, ConfigError):
+                raise ConfigError(f"--config {args.config}: unusable settings ({e})") from e
+            if str(args.config) in str(e):
                 raise
-            raise ConfigError(f"--config {args.config}: unusable settings ({e})") from e
+            raise ConfigError(f"--config {args.config}: {e}") from e
     common = dict(mode=mode, model=model, config=config, progress=not args.quiet)
     if args.findlr:
         from timbre.tf import lr_finder

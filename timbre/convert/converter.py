@@ -78,7 +78,7 @@ from timbre.formats import shipped
 from timbre.formats.generator import Generator, check_tile_shape
 from timbre.formats.model_dir import read_model_info
 from timbre.io import audio as au
-from timbre.settings import SpectrogramConfig
+from timbre.settings import ConvertConfig, SpectrogramConfig
 
 __all__ = [
     "PHASES",
@@ -169,13 +169,13 @@ class Converter:
         generator: Generator,
         spectrogram: SpectrogramConfig,
         *,
-        phase: str = "input",
-        iterations: int = 32,
-        batch_size: int = 8,
-        overlap: int | None = None,
-        context: int | None = None,
+        phase: str = ConvertConfig.phase,
+        iterations: int = ConvertConfig.iterations,
+        batch_size: int = ConvertConfig.batch_size,
+        overlap: int | None = ConvertConfig.overlap,
+        context: int | None = ConvertConfig.context,
         origin_level_db: float | None = None,
-        keep_level: bool = True,
+        keep_level: bool = ConvertConfig.keep_level,
     ) -> None:
         self.plan = TilingPlan.create(
             spectrogram,
@@ -509,8 +509,8 @@ def _make_folder(folder: Path) -> Path:
 def load_converter(
     model: str | os.PathLike | None = None,
     *,
-    backend: str = "auto",
-    precision: str = "float32",
+    backend: str = ConvertConfig.backend,
+    precision: str = ConvertConfig.precision,
     target: str | None = None,
     **kwargs,
 ) -> Converter:

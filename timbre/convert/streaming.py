@@ -21,7 +21,7 @@ import numpy as np
 
 from timbre.dsp import stft as sp
 from timbre.errors import ConfigError
-from timbre.settings import SpectrogramConfig
+from timbre.settings import ConvertConfig, SpectrogramConfig
 
 PHASES = ("input", "griffinlim")  # how the output phase is made
 GL_SEGMENT_FRAMES = 2048  # streaming Griffin-Lim: frames per segment (23.8 s at the defaults)
@@ -42,8 +42,8 @@ class TilingPlan:
     overlap: int  # frames shared by neighbouring tiles
     context: int  # edge frames of each tile whose output is (almost) discarded
     batch_size: int  # tiles per generate call
-    phase: str = "input"  # "input": the input's phase; "griffinlim": fast Griffin-Lim from it
-    iterations: int = 32  # Griffin-Lim iterations
+    phase: str = ConvertConfig.phase  # "input": the input's phase; "griffinlim": Griffin-Lim
+    iterations: int = ConvertConfig.iterations  # Griffin-Lim iterations
 
     @classmethod
     def create(
@@ -52,9 +52,9 @@ class TilingPlan:
         *,
         overlap: int | None = None,
         context: int | None = None,
-        batch_size: int = 8,
-        phase: str = "input",
-        iterations: int = 32,
+        batch_size: int = ConvertConfig.batch_size,
+        phase: str = ConvertConfig.phase,
+        iterations: int = ConvertConfig.iterations,
     ) -> TilingPlan:
         """A checked plan; ``overlap`` defaults to ``tile_frames // 4``, ``context`` to
         ``overlap // 4``.

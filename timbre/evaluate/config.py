@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from timbre.errors import ConfigError
+from timbre.settings import ConvertConfig
 
 SYSTEMS = ("identity", "model", "model_griffinlim", "oracle")  # display order
 MODEL_SYSTEMS = {
@@ -28,8 +29,8 @@ class EvalConfig:
     """Settings of one evaluation run (recorded in ``results.json``)."""
 
     phase: str = "input"  # input | griffinlim | both: which model systems are scored
-    iterations: int = 32  # Griffin-Lim iterations of the model_griffinlim system
-    batch_size: int = 8  # tiles per generator call
+    iterations: int = ConvertConfig.iterations  # Griffin-Lim iterations of model_griffinlim
+    batch_size: int = ConvertConfig.batch_size  # tiles per generator call
     max_hz: float = 8000.0  # upper edge of the compared band, Hz (also capped at the model's band)
     max_pieces: int | None = None  # score only the first N pieces (sorted by name)
     max_seconds: float | None = None  # score only the first S seconds of each piece

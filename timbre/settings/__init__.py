@@ -3,7 +3,9 @@
 Each stage writes the settings it used next to its output and the next stage
 reads them back: the feature store's manifest holds the
 ``SpectrogramConfig``, a model directory's ``config.json`` holds every config.
-Values are checked once, in ``__post_init__``.
+Values are checked once, in ``__post_init__``, mostly from the rule each field
+carries (:func:`timbre.settings.rules.setting`); command-line flags are derived
+from the same fields (:func:`timbre.settings.rules.add_arguments`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,42 @@ from typing import Any, TypeVar
 
 from timbre.errors import ConfigError
 from timbre.io.atomic import read_json, write_json
+from timbre.settings.rules import (
+    FRACTION,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT_INTERVAL,
+    Rule,
+    add_arguments,
+    check_fields,
+    check_positive_int,
+    fields_given,
+    is_number,
+    setting,
+)
+
+__all__ = [
+    "FRACTION",
+    "NON_NEGATIVE_INT",
+    "POSITIVE",
+    "POSITIVE_INT",
+    "UNIT_INTERVAL",
+    "AugmentConfig",
+    "ConvertConfig",
+    "FeatureConfig",
+    "JsonConfig",
+    "ModelConfig",
+    "Rule",
+    "SpectrogramConfig",
+    "SynthConfig",
+    "TrainConfig",
+    "add_arguments",
+    "check_fields",
+    "check_positive_int",
+    "fields_given",
+    "setting",
+]
 
 C = TypeVar("C", bound="JsonConfig")
 
@@ -46,12 +84,6 @@ class JsonConfig:
         return cls.from_dict(read_json(path), source=str(path))
 
 
-def _positive_int(owner: str, **values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"{owner}: {name}={value!r} must be a positive integer")
-
-
 @dataclasses.dataclass(frozen=True)
 class SpectrogramConfig(JsonConfig):
     """How audio becomes normalised log-magnitude tiles (defaults: the original Pix2Pix timbre
@@ -66,7 +98,7 @@ class SpectrogramConfig(JsonConfig):
     amin: float = 2.0**-16  # magnitude floor of the log compression (full-scale sine = 1)
 
     def __post_init__(self) -> None:
-        _positive_int(
+        check_positive_int(
             "SpectrogramConfig",
             sample_rate=self.sample_rate,
             n_fft=self.n_fft,
@@ -123,7 +155,7 @@ class SynthConfig(JsonConfig):
     renderer: str = "notes"
 
     def __post_init__(self) -> None:
-        _positive_int("SynthConfig", sample_rate=self.sample_rate)
+        check_positive_int("SynthConfig", sample_rate=self.sample_rate)
         for name in ("playback_speed", "duration_rate"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 < value < float("inf"):
@@ -204,22 +236,28 @@ class FeatureConfig(JsonConfig):
     are formed (``timbre.tf.pipeline``), using each tile's peak stored in the manifest.
     """
 
-    overlap: int = 0  # frames shared by neighbouring training tiles (0 <= overlap < tile_frames)
-    keep_silent: bool = False  # True: keep tile pairs whose origin and target are both near silence
-    silence_db: float = (
-        -60.0
-    )  # a tile is near silence when its loudest bin is below this (dB, full-scale sine = 0)
+    overlap: int = setting(
+        0,
+        "frames shared by neighbouring tiles (0 <= overlap < tile_frames)",
+        check=NON_NEGATIVE_INT,
+    )
+    keep_silent: bool = setting(
+        False,
+        "keep tile pairs whose origin and target are both near silence (otherwise training "
+        "drops them)",
+    )
+    silence_db: float = setting(
+        -60.0,
+        "a tile is near silence when its loudest bin is below this, in dB (full-scale sine = 0 dB)",
+    )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.overlap, int) or isinstance(self.overlap, bool) or self.overlap < 0:
-            raise ConfigError(
-                f"FeatureConfig: overlap={self.overlap!r} must be a non-negative integer"
-            )
+        check_fields(self)
         if not isinstance(self.keep_silent, bool):
             raise ConfigError(
                 f"FeatureConfig: keep_silent={self.keep_silent!r} (expected True or False)"
             )
-        if not (isinstance(self.silence_db, (int, float)) and -200.0 <= self.silence_db <= 0.0):
+        if not (is_number(self.silence_db) and -200.0 <= self.silence_db <= 0.0):
             raise ConfigError(
                 f"FeatureConfig: silence_db={self.silence_db!r} (expected -200 to 0 dB)"
             )
@@ -237,28 +275,29 @@ class ModelConfig(JsonConfig):
     ``ModelConfig(base_filters=16)`` on 256x256 tiles.
     """
 
-    base_filters: int = 64  # filters of the first generator/discriminator block
-    depth: int = 8  # generator down blocks (stride 2 each); depth - 1 up blocks mirror them
-    max_filters_factor: int = 8  # filters of a block are capped at base_filters * this
-    dropout: float = 0.5  # dropout rate in the first `dropout_blocks` up blocks (pix2pix's noise)
-    dropout_blocks: int = 3  # up blocks (from the bottleneck) that use dropout
-    disc_layers: int = 3  # stride-2 blocks of the PatchGAN (3: the 70x70 receptive field)
+    base_filters: int = setting(
+        64, "filters of the first generator/discriminator block", check=POSITIVE_INT
+    )
+    depth: int = setting(
+        8,
+        "generator down blocks, stride 2 each (tiles must be divisible by 2**depth)",
+        check=POSITIVE_INT,
+    )
+    max_filters_factor: int = setting(
+        8, "filters of a block are capped at base_filters * this", check=POSITIVE_INT
+    )
+    dropout: float = setting(
+        0.5, "dropout rate of the first up blocks (pix2pix's noise)", check=UNIT_INTERVAL
+    )
+    dropout_blocks: int = setting(
+        3, "up blocks (from the bottleneck) with dropout", check=NON_NEGATIVE_INT
+    )
+    disc_layers: int = setting(
+        3, "stride-2 blocks of the PatchGAN (3: 70x70 patches)", check=POSITIVE_INT
+    )
 
     def __post_init__(self) -> None:
-        _positive_int(
-            "ModelConfig",
-            base_filters=self.base_filters,
-            depth=self.depth,
-            max_filters_factor=self.max_filters_factor,
-            disc_layers=self.disc_layers,
-        )
-        if not isinstance(self.dropout_blocks, int) or self.dropout_blocks < 0:
-            raise ConfigError(
-                f"ModelConfig: dropout_blocks={self.dropout_blocks!r} must be a non-negative "
-                "integer"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"ModelConfig: dropout={self.dropout} must lie in [0, 1)")
+        check_fields(self)
 
 
 MIXED_PRECISION = ("off", "bf16", "fp16")
@@ -270,54 +309,114 @@ LR_DECAYS = ("none", "cosine")
 class TrainConfig(JsonConfig):
     """Optimisation settings of one training run."""
 
-    batch_size: int = 8  # tile pairs per step (global batch, split across replicas)
-    epochs: int = 100  # train until this many epochs are complete (counted across resumes)
-    steps_per_epoch: int | None = None  # batches per epoch; None: one pass over the training pairs
-    gen_lr: float = 2e-4  # Adam learning rate of the generator
-    disc_lr: float = 2e-4  # Adam learning rate of the discriminator
-    beta_1: float = 0.5  # Adam beta_1 of both optimisers
-    l1_weight: float = 100.0  # weight of the L1 term in the generator loss (GAN mode)
-    validation_fraction: float = (
-        0.1  # pieces held out for validation when the features have no split
+    batch_size: int = setting(
+        8, "tile pairs per step (global batch, split across replicas)", check=POSITIVE_INT
     )
-    seed: int = 0  # seeds weights, dropout and the data order (epoch e shuffles with seed + e)
-    mixed_precision: str = "off"  # "off" (float32), "bf16" or "fp16"; tanh and losses stay float32
-    distribute: str = "none"  # tf.distribute strategy: "none", "mirrored" or "multiworker"
-    keep_checkpoints: int = 2  # newest full-state checkpoints kept in checkpoints/
-    deterministic: bool = False  # TF op determinism (bit-exact resume; slower, disables XLA)
-    lr_decay: str = "none"  # "none" or "cosine": both rates fall along a half cosine to 5 % of
-    # themselves over epochs x steps_per_epoch steps (set epochs to the steps you will train)
+    epochs: int = setting(
+        100,
+        "total epochs, counted across resumes: with --resume, training goes on until this many "
+        "are done",
+        check=POSITIVE_INT,
+    )
+    steps_per_epoch: int | None = setting(
+        None, "batches per epoch", check=POSITIVE_INT, default_help="one pass over the pairs"
+    )
+    gen_lr: float = setting(
+        2e-4,
+        "generator Adam learning rate; --lr is an alias",
+        check=POSITIVE,
+        flags=("--gen_lr", "--lr"),
+    )
+    disc_lr: float = setting(2e-4, "discriminator Adam learning rate", check=POSITIVE)
+    beta_1: float = setting(0.5, "Adam beta_1 of both optimisers", check=UNIT_INTERVAL)
+    l1_weight: float = setting(
+        100.0, "weight of the L1 term in the generator loss (GAN mode)", check=POSITIVE
+    )
+    validation_fraction: float = setting(
+        0.1,
+        "fraction of the pieces HELD OUT for validation when the features have no split (the "
+        "original project's flag was the training fraction)",
+        check=FRACTION,
+        flags=("--validation_split",),
+    )
+    seed: int = setting(
+        0,
+        "seeds weights, dropout and the data order (epoch e shuffles with seed + e)",
+        check=NON_NEGATIVE_INT,
+    )
+    mixed_precision: str = setting(
+        "off",
+        "off (float32), bf16 or fp16; tanh and losses stay float32; bf16 also speeds up CPUs "
+        "with AVX512-BF16",
+        choices=MIXED_PRECISION,
+    )
+    distribute: str = setting("none", "tf.distribute strategy", choices=DISTRIBUTE)
+    keep_checkpoints: int = setting(
+        2, "newest full-state checkpoints kept in checkpoints/", check=POSITIVE_INT
+    )
+    deterministic: bool = setting(
+        False,
+        "TF op determinism: a resumed run equals an uninterrupted one bit for bit (slower, "
+        "disables XLA)",
+    )
+    lr_decay: str = setting(
+        "none",
+        "cosine: both learning rates fall along a half cosine to 5 % of themselves over "
+        "epochs x steps_per_epoch steps (set --epochs to the epochs you will train)",
+        choices=LR_DECAYS,
+    )
 
     def __post_init__(self) -> None:
-        _positive_int(
-            "TrainConfig",
-            batch_size=self.batch_size,
-            epochs=self.epochs,
-            keep_checkpoints=self.keep_checkpoints,
-        )
-        if self.steps_per_epoch is not None:
-            _positive_int("TrainConfig", steps_per_epoch=self.steps_per_epoch)
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"TrainConfig: seed={self.seed!r} must be a non-negative integer")
-        for name in ("gen_lr", "disc_lr", "l1_weight"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"TrainConfig: {name}={getattr(self, name)} must be > 0")
-        if not 0.0 <= self.beta_1 < 1.0:
-            raise ConfigError(f"TrainConfig: beta_1={self.beta_1} must lie in [0, 1)")
-        if not 0.0 < self.validation_fraction < 1.0:
-            raise ConfigError(
-                f"TrainConfig: validation_fraction={self.validation_fraction} must lie in (0, 1)"
-            )
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ConfigError(
-                f"TrainConfig: mixed_precision={self.mixed_precision!r} (expected one of "
-                f"{MIXED_PRECISION})"
-            )
-        if self.lr_decay not in LR_DECAYS:
-            raise ConfigError(
-                f"TrainConfig: lr_decay={self.lr_decay!r} (expected one of {LR_DECAYS})"
-            )
-        if self.distribute not in DISTRIBUTE:
-            raise ConfigError(
-                f"TrainConfig: distribute={self.distribute!r} (expected one of {DISTRIBUTE})"
-            )
+        check_fields(self)
+
+
+# --- Owned by the conversion stage (timbre.convert / predict.py / evaluate.py).
+PHASES = ("input", "griffinlim")
+PRECISIONS = ("float32", "bfloat16")
+BACKENDS = ("auto", "onnx", "keras")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertConfig:
+    """How a trained generator converts audio (predict.py, evaluate.py, the Python API)."""
+
+    phase: str = setting(
+        "input",
+        "output phase: the input's, or fast Griffin-Lim started from it",
+        choices=PHASES,
+    )
+    iterations: int = setting(
+        32, "Griffin-Lim iterations, used with --phase griffinlim", check=POSITIVE_INT
+    )
+    batch_size: int = setting(8, "tiles per generator call", check=POSITIVE_INT)
+    overlap: int | None = setting(
+        None,
+        "frames shared by neighbouring tiles",
+        check=NON_NEGATIVE_INT,
+        default_help="tile_frames // 4",
+    )
+    context: int | None = setting(
+        None,
+        "edge frames of each tile treated as discarded context",
+        check=NON_NEGATIVE_INT,
+        default_help="overlap // 4",
+    )
+    precision: str = setting(
+        "float32",
+        "generator arithmetic: bfloat16 is about 2x faster on CPUs with AVX512-BF16/AMX",
+        choices=PRECISIONS,
+    )
+    backend: str = setting(
+        "auto",
+        "generator runtime: auto takes ONNX Runtime when the model has generator.onnx and the "
+        "precision is float32, else Keras",
+        choices=BACKENDS,
+    )
+    keep_level: bool = setting(
+        True,
+        "on: the output comes back at the input's level; off: it stays at the level the model "
+        "was trained at (the input is brought to that level either way)",
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
