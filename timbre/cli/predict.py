@@ -204,8 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = output_folder(source, target)
         with run_lock(folder, "predict.py"):
             remove_stale(plan, folder)
-            settings = {name: getattr(args, name) for name in FINGERPRINTED}
-            ledger = Ledger(folder, model_fingerprint(generator, settings))
+            fingerprinted = {name: getattr(args, name) for name in FINGERPRINTED}
+            ledger = Ledger(folder, model_fingerprint(generator, fingerprinted))
             todo, fingerprints, skipped = ledger.todo(plan, args.force)
             if skipped:
                 print(f"{skipped} of {len(plan)} files already converted by this command; kept")
