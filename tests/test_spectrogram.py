@@ -259,7 +259,7 @@ def test_import_does_not_load_tensorflow():
 
 CONVERSION = """
 import numpy as np, soundfile as sf
-from timbre.io import audio
+from timbre.dsp import level as lv
 from timbre.settings import SpectrogramConfig
 from timbre.convert.converter import Converter
 
@@ -276,7 +276,7 @@ tone = (0.5 * np.sin(np.arange(config.sample_rate) * 0.06)).astype(np.float32)
 assert np.max(np.abs(converter.convert(tone) - tone)) < 0.05
 sf.write({input!r}, tone, config.sample_rate)
 converter.convert_file({input!r}, {output!r})
-assert audio.PeakLimiter(config.sample_rate).feed(np.full(5000, 2.0, np.float32)).max() < 1
+assert lv.PeakLimiter(config.sample_rate).feed(np.full(5000, 2.0, np.float32)).max() < 1
 """
 
 

@@ -32,7 +32,7 @@ frames are not a tile's context.
 
 Level: the model learnt a mapping that depends on absolute level, at the
 level of its training audio. The input's active level
-(:func:`timbre.io.audio.active_level_db`: a gated median of 400 ms block RMS
+(:func:`timbre.dsp.level.active_level_db`: a gated median of 400 ms block RMS
 levels, which one transient cannot move) is brought to ``origin_level_db``
 (recorded in the model directory by training: the median over the training
 pieces, measured on their audio by the same function when the features were
@@ -54,7 +54,7 @@ Griffin-Lim needs the whole spectrogram in memory), so the two differ slightly.
 Peak level: :meth:`Converter.convert` returns float samples that may exceed
 full scale. :meth:`Converter.convert_file` never clips and never turns a
 whole file down for one peak: a look-ahead limiter
-(:class:`timbre.io.audio.PeakLimiter`, ceiling -0.09 dBFS, 20 ms gain ramps)
+(:class:`timbre.dsp.level.PeakLimiter`, ceiling -0.09 dBFS, 20 ms gain ramps)
 reduces the gain only around the samples that would exceed full scale, and
 the result reports the deepest reduction and for how long it acted.
 """
@@ -72,6 +72,7 @@ from tqdm.auto import tqdm
 
 from timbre.convert.backends import load_generator
 from timbre.convert.streaming import PHASES, StreamingConversion, TilingPlan
+from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.errors import AudioError, ConfigError
 from timbre.formats import shipped
@@ -152,7 +153,7 @@ class Converter:
         context: edge frames of each tile that are (almost) discarded; default
             ``overlap // 4``. Needs ``2 * context <= overlap``; the cross-fade
             is ``overlap - 2 * context`` frames long.
-        origin_level_db: active level (dBFS, :func:`timbre.io.audio.active_level_db`) of the
+        origin_level_db: active level (dBFS, :func:`timbre.dsp.level.active_level_db`) of the
             audio the generator was trained on; inputs are brought to it before the
             network. ``None``: :data:`DEFAULT_ORIGIN_LEVEL_DB`, what the demo's training
             audio measures (:func:`load_converter` passes the model directory's).
@@ -275,7 +276,7 @@ class Converter:
         source_rate = rate if sample_rate is None else _checked_rate(sample_rate)
         audio = self._checked(audio)
         at_model_rate = au.resample(audio, source_rate, rate)
-        gain_db, output_gain_db = self.level_gains(au.active_level_db(at_model_rate, rate))
+        gain_db, output_gain_db = self.level_gains(lv.active_level_db(at_model_rate, rate))
         out = self._convert_padded(at_model_rate * _amplitude(gain_db))
         return _fit(au.resample(out * _amplitude(output_gain_db), rate, source_rate), len(audio))
 
@@ -345,8 +346,8 @@ class Converter:
         """Convert an audio file in blocks (bounded memory) and write the result atomically.
 
         Two passes over the input: the first measures its level
-        (:class:`timbre.io.audio.LevelMeter`), the second converts, resamples,
-        limits (:class:`timbre.io.audio.PeakLimiter`: never clipped) and writes.
+        (:class:`timbre.dsp.level.LevelMeter`), the second converts, resamples,
+        limits (:class:`timbre.dsp.level.PeakLimiter`: never clipped) and writes.
 
         Args:
             input_path: any file libsndfile reads, any rate, channels mixed to mono.
@@ -380,7 +381,7 @@ class Converter:
         au.AudioWriter(output_path, rate, subtype)  # checks the format before the work
         _make_folder(output_path.parent)
         model_rate = self.spectrogram.sample_rate
-        meter = au.LevelMeter(model_rate)
+        meter = lv.LevelMeter(model_rate)
         for block in au.read_blocks(input_path, model_rate, block_frames):
             meter.add(block)
         level_db = meter.level_db()
@@ -462,7 +463,7 @@ class _Output:
     def __init__(self, writer: au.AudioWriter, from_rate: int, to_rate: int, length: int) -> None:
         self.writer, self.length, self.written, self.peak = writer, length, 0, 0.0
         self.resampler = au.Resampler(from_rate, to_rate)
-        self.limiter = au.PeakLimiter(to_rate)
+        self.limiter = lv.PeakLimiter(to_rate)
 
     def write(self, block: np.ndarray, last: bool = False) -> None:
         block = self.resampler.feed(block, last=last)

@@ -7,7 +7,7 @@ no tile is ever dropped from a file. Each piece records, per instrument, the
 peak of every tile in dB (full-scale sine = 0 dB, floor -200 dB) so the
 training pipeline can drop pairs that are near silence on both sides without
 opening the files, and the active level of the whole file
-(:func:`timbre.io.audio.active_level_db`, dBFS; ``None`` for silence), which
+(:func:`timbre.dsp.level.active_level_db`, dBFS; ``None`` for silence), which
 training turns into the level a model expects its input at.
 
 The run is resumable and deterministic: files are written atomically, a file
@@ -42,6 +42,7 @@ from timbre.io import audio as audio_io
 from timbre.formats import audio_folder
 from timbre.formats import feature_store
 from timbre.dsp import stft as sp
+from timbre.dsp import level as lv
 from timbre.formats.audio_folder import check_inside
 from timbre.settings import FeatureConfig, SpectrogramConfig
 from timbre.errors import ConfigError, DatasetError, TimbreError
@@ -327,8 +328,8 @@ def _existing_peaks(
 
 
 def _level_db(samples: np.ndarray, sample_rate: int) -> float | None:
-    """:func:`timbre.io.audio.active_level_db` to 0.01 dB; None for silence (JSON has no -inf)."""
-    level = audio_io.active_level_db(samples, sample_rate)
+    """:func:`timbre.dsp.level.active_level_db` to 0.01 dB; None for silence (JSON has no -inf)."""
+    level = lv.active_level_db(samples, sample_rate)
     return round(level, 2) if np.isfinite(level) else None
 
 

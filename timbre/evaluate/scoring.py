@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, DatasetError, ModelError
 from timbre.evaluate import metrics
@@ -307,10 +308,10 @@ def as_recording(
 def at_level_of(audio_in: np.ndarray, reference: np.ndarray, sample_rate: int) -> np.ndarray:
     """``audio_in`` with one gain that brings its active level to ``reference``'s.
 
-    (:func:`timbre.io.audio.active_level_db`); silent audio is returned as it is.
+    (:func:`timbre.io.lv.active_level_db`); silent audio is returned as it is.
     """
-    have = audio.active_level_db(audio_in, sample_rate)
-    want = audio.active_level_db(reference, sample_rate)
+    have = lv.active_level_db(audio_in, sample_rate)
+    want = lv.active_level_db(reference, sample_rate)
     if not (np.isfinite(have) and np.isfinite(want)):
         return audio_in
     return (audio_in * 10 ** ((want - have) / 20)).astype(np.float32)

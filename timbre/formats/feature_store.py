@@ -126,7 +126,7 @@ class FeatureManifest:
         return sp.tile_starts(int(n_frames), frames, self.features.overlap)
 
     def level_db(self, instrument: str, split: str | Sequence[str]) -> float | None:
-        """Median active level (dBFS, :func:`timbre.io.audio.active_level_db`) of ``instrument``
+        """Median active level (dBFS, :func:`timbre.dsp.level.active_level_db`) of ``instrument``
         over the pieces of ``split`` (a split name or a list of pieces) that record one;
         None when none does (stores written before levels were recorded).
         """
