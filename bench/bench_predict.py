@@ -246,6 +246,7 @@ def speed(models: dict[tuple[str, str], Path], name: str, seconds: float, batch_
     """Section 2: ``convert_file`` alone, warm, on each runtime and precision."""
     from timbre.convert.converter import load_converter
     from timbre.dsp import stft as sp
+    from timbre.dsp import tiling
 
     model_dir = models[name, "onnx"]
     cases = [(b, p, ph) for ph in ("input", "griffinlim") for b, p in CONVERSION_CASES]
@@ -258,7 +259,7 @@ def speed(models: dict[tuple[str, str], Path], name: str, seconds: float, batch_
             )
             padded = int(seconds * 44100) + 2 * converter.plan.edge_samples  # edges predicted
             frames = sp.n_frames_for(padded, converter.spectrogram)
-            n_tiles = len(sp.tile_starts(frames, 256, converter.overlap))
+            n_tiles = len(tiling.tile_starts(frames, 256, converter.overlap))
             converter.convert_file(source, Path(tmp) / "warm.wav")  # warm-up (tracing, caches)
             walls, cpus = [], []
             for _ in range(2):

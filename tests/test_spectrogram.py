@@ -10,6 +10,7 @@ from conftest import sine
 from helpers import SMALL_SPEC
 
 from timbre.dsp import stft as sp
+from timbre.dsp import tiling
 from timbre.errors import ConfigError
 from timbre.settings import SpectrogramConfig
 
@@ -158,30 +159,32 @@ def test_stft_and_inverse_equal_librosa(name, rng):
 @pytest.mark.parametrize("overlap", [0, 64, 128])
 def test_tile_blend_is_identity(n_frames, overlap, rng):
     spec = rng.uniform(-1, 1, (8, n_frames)).astype(np.float32)
-    tiles = sp.tile(spec, 256, overlap)
-    assert tiles.shape == (len(sp.tile_starts(n_frames, 256, overlap)), 8, 256)
-    np.testing.assert_allclose(sp.blend(tiles, n_frames, overlap), spec, atol=1e-6)
+    tiles = tiling.tile(spec, 256, overlap)
+    assert tiles.shape == (len(tiling.tile_starts(n_frames, 256, overlap)), 8, 256)
+    np.testing.assert_allclose(tiling.blend(tiles, n_frames, overlap), spec, atol=1e-6)
 
 
 def test_tiles_are_flush_and_padded_with_silence(rng):
     spec = rng.uniform(-1, 1, (4, 300)).astype(np.float32)
-    tiles = sp.tile(spec, 256, 0)
-    assert list(sp.tile_starts(300, 256, 0)) == [0, 44]
+    tiles = tiling.tile(spec, 256, 0)
+    assert list(tiling.tile_starts(300, 256, 0)) == [0, 44]
     np.testing.assert_array_equal(tiles[-1], spec[:, -256:])
-    short = sp.tile(spec[:, :10], 256, 0)
+    short = tiling.tile(spec[:, :10], 256, 0)
     assert short.shape == (1, 4, 256) and np.all(short[0, :, 10:] == sp.SILENCE)
-    assert sp.tile(spec[:, :0], 256, 64).shape == (0, 4, 256)
+    assert tiling.tile(spec[:, :0], 256, 64).shape == (0, 4, 256)
 
 
 def test_tile_steps_by_tile_minus_overlap():
-    assert list(sp.tile_starts(1000, 256, 128)) == [0, 128, 256, 384, 512, 640, 744]
+    assert list(tiling.tile_starts(1000, 256, 128)) == [0, 128, 256, 384, 512, 640, 744]
 
 
 def test_blend_with_context_window_is_identity(rng):
     spec = rng.uniform(-1, 1, (4, 700)).astype(np.float32)
-    window = sp.blend_window(256, fade_frames=32, context_frames=32)
-    np.testing.assert_allclose(sp.blend(sp.tile(spec, 256, 128), 700, 128, window), spec, atol=1e-5)
-    assert window.min() == sp.WINDOW_FLOOR and window.max() == 1.0
+    window = tiling.blend_window(256, fade_frames=32, context_frames=32)
+    np.testing.assert_allclose(
+        tiling.blend(tiling.tile(spec, 256, 128), 700, 128, window), spec, atol=1e-5
+    )
+    assert window.min() == tiling.WINDOW_FLOOR and window.max() == 1.0
 
 
 @pytest.mark.parametrize("length", [30000, 44100])
@@ -228,17 +231,17 @@ def test_errors(spec_config):
     with pytest.raises(ConfigError, match="init_phase: shape"):
         sp.griffin_lim(spec, spec_config, 1024, init_phase=np.zeros((2, 2)))
     with pytest.raises(ConfigError, match="tile_frames=0"):
-        sp.tile_starts(10, 0)
+        tiling.tile_starts(10, 0)
     with pytest.raises(ConfigError, match="overlap=256"):
-        sp.tile_starts(10, 256, 256)
+        tiling.tile_starts(10, 256, 256)
     with pytest.raises(ConfigError, match="n_frames=-1"):
-        sp.tile_starts(-1, 256)
+        tiling.tile_starts(-1, 256)
     with pytest.raises(ConfigError, match="expected \\(n_bins, n_frames\\)"):
-        sp.tile(np.zeros(10), 256)
+        tiling.tile(np.zeros(10), 256)
     with pytest.raises(ConfigError, match="2 tiles for n_frames=100"):
-        sp.blend(np.zeros((2, 4, 256)), 100)
+        tiling.blend(np.zeros((2, 4, 256)), 100)
     with pytest.raises(ConfigError, match="do not fit a tile"):
-        sp.blend_window(256, 10, context_frames=128)
+        tiling.blend_window(256, 10, context_frames=128)
 
 
 def _loaded_after(code: str, packages: tuple[str, ...]) -> list[str]:
@@ -297,8 +300,8 @@ def test_conversion_imports_no_librosa_scipy_or_numba(conversion_imports, packag
 
 
 def test_tile_borders():
-    assert list(sp.tile_borders(1000, 256, 128)) == [128, 256, 384, 512, 640, 744, 768, 896]
-    assert list(sp.tile_borders(100, 256, 0)) == []
+    assert list(tiling.tile_borders(1000, 256, 128)) == [128, 256, 384, 512, 640, 744, 768, 896]
+    assert list(tiling.tile_borders(100, 256, 0)) == []
 
 
 @pytest.mark.parametrize("length", [1, 2, 7, 100, 5000, 30000])

@@ -19,8 +19,10 @@ from test_converter import (
 
 from timbre.convert import streaming
 from timbre.convert.converter import Converter
-from timbre.convert.streaming import StreamingConversion, TilingPlan
+from timbre.convert.streaming import StreamingConversion
 from timbre.dsp import stft as sp
+from timbre.dsp import tiling
+from timbre.dsp.tiling import TilingPlan
 from timbre.errors import ConfigError
 from timbre.settings import ModelConfig
 
@@ -107,7 +109,7 @@ def test_any_generate_callable_will_do(small):
     out = np.concatenate([out, conversion.finish()])
     assert out.shape == audio.shape and max(calls) <= 2
     padded = sp.n_frames_for(len(audio) + 2 * plan.edge_samples, small)
-    assert sum(calls) == len(sp.tile_starts(padded, small.tile_frames, plan.overlap))
+    assert sum(calls) == len(tiling.tile_starts(padded, small.tile_frames, plan.overlap))
     band_limited = Converter(identity_generator(small), small).convert_unmatched(audio)
     np.testing.assert_allclose(out, band_limited, atol=2e-5)
 
@@ -142,7 +144,7 @@ def test_plan_defaults_and_borders(small):
     assert plan.edge_frames == 3 and plan.edge_samples == 3 * small.hop_length
     assert plan.window.shape == (small.tile_frames,) and plan.window.max() == 1.0
     borders = plan.tile_borders(200)
-    shifted = sp.tile_borders(206, small.tile_frames, 8) - 3
+    shifted = tiling.tile_borders(206, small.tile_frames, 8) - 3
     np.testing.assert_array_equal(borders, shifted[(shifted > 0) & (shifted < 200)])
     assert plan == TilingPlan.create(small)  # frozen, comparable
 

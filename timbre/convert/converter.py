@@ -18,7 +18,7 @@ tiling, level, blending, phase and streaming are the same code either way.
 Seams: tiles step by ``tile_frames - overlap`` frames (the last one sits flush
 with the end). In each tile the ``context`` frames at either edge, where the
 U-Net saw zero padding, get almost no weight; the next ``overlap - 2 * context``
-frames cross-fade linearly with the neighbour's (:func:`timbre.dsp.stft.blend_window`).
+frames cross-fade linearly with the neighbour's (:func:`timbre.dsp.tiling.blend_window`).
 
 Edges: the recording's own first and last samples are converted like its
 middle. The signal is continued by ``context + 1`` hops of linear prediction
@@ -71,9 +71,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from timbre.convert.backends import load_generator
-from timbre.convert.streaming import PHASES, StreamingConversion, TilingPlan
+from timbre.convert.streaming import StreamingConversion
 from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
+from timbre.dsp import tiling
+from timbre.dsp.tiling import PHASES, TilingPlan
 from timbre.errors import AudioError, ConfigError
 from timbre.formats import shipped
 from timbre.formats.generator import Generator, check_tile_shape
@@ -292,7 +294,7 @@ class Converter:
         """Convert exactly these samples as one span: no level matching and no edge prediction.
 
         The STFT of ``audio`` alone (centred frames, zeros beyond its ends), tiles at
-        :func:`timbre.dsp.stft.tile_starts`, the generator, the plan's blend, the input's
+        :func:`timbre.dsp.tiling.tile_starts`, the generator, the plan's blend, the input's
         phase (whatever ``phase`` says), one inverse STFT cut to ``len(audio)``. This is
         what a converter written by :func:`timbre.tf.export.export_converter`
         computes on a chunk; :meth:`convert` runs it on the signal continued at both ends.
@@ -324,8 +326,8 @@ class Converter:
         """STFT -> tiles -> generator -> blend -> ``phase`` -> inverse STFT, ``len(audio)``."""
         config, plan = self.spectrogram, self.plan
         spectrogram, input_phase = sp.log_spectrogram(audio, config)
-        tiles = self.generate(sp.tile(spectrogram, config.tile_frames, plan.overlap))
-        blended = sp.blend(tiles, spectrogram.shape[1], plan.overlap, plan.window)
+        tiles = self.generate(tiling.tile(spectrogram, config.tile_frames, plan.overlap))
+        blended = tiling.blend(tiles, spectrogram.shape[1], plan.overlap, plan.window)
         if phase == "input":
             return sp.invert_log_spectrogram(blended, input_phase, config, len(audio))
         return sp.griffin_lim(

@@ -13,123 +13,18 @@ bounded by the block size, one tile and one batch, whatever the input length.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from collections.abc import Callable
 
 import numpy as np
 
 from timbre.dsp import stft as sp
-from timbre.errors import ConfigError
+from timbre.dsp.tiling import TilingPlan
 from timbre.settings import SpectrogramConfig
 
-PHASES = ("input", "griffinlim")  # how the output phase is made
 GL_SEGMENT_FRAMES = 2048  # streaming Griffin-Lim: frames per segment (23.8 s at the defaults)
 GL_CONTEXT_FRAMES = 64  # ... and context frames on either side of a segment
 
 Generate = Callable[[np.ndarray], np.ndarray]  # (n_tiles, n_bins, tile_frames) -> same shape
-
-
-@dataclasses.dataclass(frozen=True)
-class TilingPlan:
-    """How a recording is cut into tiles, blended back and turned into audio (no model in it).
-
-    Build it with :meth:`create`, which fills in the defaults and checks every
-    field (a plan that exists is valid).
-    """
-
-    spectrogram: SpectrogramConfig  # STFT and tile settings the generator was trained with
-    overlap: int  # frames shared by neighbouring tiles
-    context: int  # edge frames of each tile whose output is (almost) discarded
-    batch_size: int  # tiles per generate call
-    phase: str = "input"  # "input": the input's phase; "griffinlim": fast Griffin-Lim from it
-    iterations: int = 32  # Griffin-Lim iterations
-
-    @classmethod
-    def create(
-        cls,
-        spectrogram: SpectrogramConfig,
-        *,
-        overlap: int | None = None,
-        context: int | None = None,
-        batch_size: int = 8,
-        phase: str = "input",
-        iterations: int = 32,
-    ) -> TilingPlan:
-        """A checked plan; ``overlap`` defaults to ``tile_frames // 4``, ``context`` to
-        ``overlap // 4``.
-
-        Raises:
-            ConfigError: an unknown phase, a negative or non-integer count, or
-                ``overlap``/``context`` that do not fit a tile (``2 * context <= overlap <
-                tile_frames``).
-        """
-        tile_frames = spectrogram.tile_frames
-        overlap = tile_frames // 4 if overlap is None else overlap
-        context = overlap // 4 if context is None else context
-        if phase not in PHASES:
-            raise ConfigError(f"phase={phase!r} (expected one of {PHASES})")
-        for name, value, low in (
-            ("iterations", iterations, 0),
-            ("batch_size", batch_size, 1),
-            ("overlap", overlap, 0),
-            ("context", context, 0),
-        ):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
-        if overlap >= tile_frames or 2 * context > overlap:
-            raise ConfigError(
-                f"overlap={overlap}, context={context} (expected 2 * context <= overlap < "
-                f"tile_frames={tile_frames})"
-            )
-        return cls(spectrogram, int(overlap), int(context), int(batch_size), phase, int(iterations))
-
-    @property
-    def step(self) -> int:
-        """Frames from one tile's start to the next's."""
-        return self.spectrogram.tile_frames - self.overlap
-
-    @functools.cached_property
-    def window(self) -> np.ndarray:
-        """Blend weights of one tile, shape (tile_frames,): :func:`timbre.dsp.stft.blend_window`
-        with a cross-fade of ``overlap - 2 * context`` frames after ``context`` frames of context.
-        """
-        return sp.blend_window(
-            self.spectrogram.tile_frames, self.overlap - 2 * self.context, self.context
-        )
-
-    @functools.cached_property
-    def stft_window(self) -> np.ndarray:
-        """The periodic Hann window of ``n_fft`` samples (float64), as ``librosa.stft``'s."""
-        return sp.hann_window(self.spectrogram.n_fft)
-
-    @functools.cached_property
-    def magnitude_scale(self) -> float:
-        """:func:`timbre.dsp.stft.magnitude_scale` (``2 / sum(window)``) of the same window."""
-        return float(2.0 / np.sum(self.stft_window))
-
-    @property
-    def edge_frames(self) -> int:
-        """Frames of predicted signal analysed before the first and after the last sample:
-        ``context + 1``, so the input's first frame sits past the first tile's context and,
-        at the end, every input sample lies between two frame centres.
-        """
-        return self.context + 1
-
-    @property
-    def edge_samples(self) -> int:
-        """``edge_frames * hop_length``: samples predicted at each end
-        (:func:`timbre.dsp.stft.pad_edges`); a whole number of hops, so the padded
-        signal's frames are the input's frames shifted by ``edge_frames``.
-        """
-        return self.edge_frames * self.spectrogram.hop_length
-
-    def tile_borders(self, n_frames: int) -> np.ndarray:
-        """Frames of the input's spectrogram (``n_frames`` frames) where tile edges lie."""
-        edge = self.edge_frames
-        borders = sp.tile_borders(n_frames + 2 * edge, self.spectrogram.tile_frames, self.overlap)
-        borders = borders - edge
-        return borders[(borders > 0) & (borders < n_frames)]
 
 
 class StreamingConversion:
@@ -140,7 +35,7 @@ class StreamingConversion:
     until its first :func:`timbre.dsp.stft.edge_fit_samples` samples have
     arrived to predict the start from, and its last as many are kept to
     predict the end from), the STFT, the tile positions
-    (:func:`timbre.dsp.stft.tile_starts`, learnt as the frames arrive: a
+    (:func:`timbre.dsp.tiling.tile_starts`, learnt as the frames arrive: a
     regular tile is cut once a later frame proves it is not the last), the
     blend and the inverse STFT (overlap-add across block borders) are those of
     the whole-file path, so the output equals it up to float

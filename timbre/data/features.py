@@ -2,7 +2,7 @@
 
 The layout written under ``features_path`` is :mod:`timbre.formats.feature_store`'s.
 Tile ``i`` of every instrument of a piece covers the same frames: positions come
-from :func:`timbre.dsp.stft.tile_starts` with ``FeatureConfig.overlap`` and
+from :func:`timbre.dsp.tiling.tile_starts` with ``FeatureConfig.overlap`` and
 no tile is ever dropped from a file. Each piece records, per instrument, the
 peak of every tile in dB (full-scale sine = 0 dB, floor -200 dB) so the
 training pipeline can drop pairs that are near silence on both sides without
@@ -42,6 +42,7 @@ from timbre.io import audio as audio_io
 from timbre.formats import audio_folder
 from timbre.formats import feature_store
 from timbre.dsp import stft as sp
+from timbre.dsp import tiling
 from timbre.dsp import level as lv
 from timbre.formats.audio_folder import check_inside
 from timbre.settings import FeatureConfig, SpectrogramConfig
@@ -155,7 +156,7 @@ def _compute_piece(
                 wav = job.audios_path / name / f"{job.piece}.wav"
                 samples, _ = audio_io.load(wav, job.spectrogram.sample_rate)
                 spectrogram, _ = sp.log_spectrogram(samples, job.spectrogram)
-                tiles = sp.tile(spectrogram, job.spectrogram.tile_frames, job.overlap)
+                tiles = tiling.tile(spectrogram, job.spectrogram.tile_frames, job.overlap)
                 tiles = tiles.astype(np.float16)
                 if not np.isfinite(tiles).all():
                     raise DatasetError(
