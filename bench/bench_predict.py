@@ -283,6 +283,7 @@ def phase_comparison(
     The target's own magnitude is what a perfect generator would predict.
     """
     from timbre.dsp import stft as sp
+    from timbre.dsp.phase import griffin_lim
     from timbre.evaluate import metrics
 
     config = SpectrogramConfig()
@@ -296,14 +297,14 @@ def phase_comparison(
     outputs = {"input phase": sp.invert_log_spectrogram(magnitude, phase, config, n)}
     for n_iter in iterations:
         start = time.perf_counter()
-        outputs[f"griffinlim {n_iter} it."] = sp.griffin_lim(
+        outputs[f"griffinlim {n_iter} it."] = griffin_lim(
             magnitude, config, n, n_iter=n_iter, init_phase=phase
         )
         print(
             f"griffin-lim {n_iter} iterations on {n / config.sample_rate:.0f} s: "
             f"{time.perf_counter() - start:.2f} s"
         )
-    outputs["griffinlim 32 it., random start"] = sp.griffin_lim(magnitude, config, n, n_iter=32)
+    outputs["griffinlim 32 it., random start"] = griffin_lim(magnitude, config, n, n_iter=32)
     print(
         f"phase comparison on {Path(origin_path).name} -> {Path(target_path).parent.name}, true "
         "target magnitude, "

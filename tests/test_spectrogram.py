@@ -9,8 +9,9 @@ import pytest
 from conftest import sine
 from helpers import SMALL_SPEC
 
+from timbre.dsp import edges, tiling
 from timbre.dsp import stft as sp
-from timbre.dsp import tiling
+from timbre.dsp.phase import griffin_lim
 from timbre.errors import ConfigError
 from timbre.settings import SpectrogramConfig
 
@@ -191,7 +192,7 @@ def test_blend_with_context_window_is_identity(rng):
 def test_griffin_lim_from_true_phase_converges(length, spec_config, rng):
     audio = sine(440, length / 44100, 44100) + 0.05 * rng.standard_normal(length).astype(np.float32)
     spec, phase = sp.log_spectrogram(audio, spec_config)
-    rebuilt = sp.griffin_lim(spec, spec_config, length, n_iter=16, init_phase=phase)
+    rebuilt = griffin_lim(spec, spec_config, length, n_iter=16, init_phase=phase)
     magnitude = sp.denormalise(spec, spec_config) / sp.magnitude_scale(spec_config)
     assert rebuilt.shape == (length,)
     assert sp.magnitude_error(rebuilt, magnitude, spec_config) < 0.05
@@ -202,10 +203,10 @@ def test_griffin_lim_improves_on_random_phase(spec_config):
     spec, _ = sp.log_spectrogram(audio, spec_config)
     magnitude = sp.denormalise(spec, spec_config) / sp.magnitude_scale(spec_config)
     start = sp.magnitude_error(
-        sp.griffin_lim(spec, spec_config, len(audio), n_iter=0), magnitude, spec_config
+        griffin_lim(spec, spec_config, len(audio), n_iter=0), magnitude, spec_config
     )
     after = sp.magnitude_error(
-        sp.griffin_lim(spec, spec_config, len(audio), n_iter=32), magnitude, spec_config
+        griffin_lim(spec, spec_config, len(audio), n_iter=32), magnitude, spec_config
     )
     assert after < start / 2
 
@@ -225,11 +226,11 @@ def test_errors(spec_config):
     with pytest.raises(ConfigError, match="phase: shape"):
         sp.invert_log_spectrogram(spec, np.zeros((256, 2)), spec_config, 1024)
     with pytest.raises(ConfigError, match="n_iter=-1"):
-        sp.griffin_lim(spec, spec_config, 1024, n_iter=-1)
+        griffin_lim(spec, spec_config, 1024, n_iter=-1)
     with pytest.raises(ConfigError, match="momentum=1.5"):
-        sp.griffin_lim(spec, spec_config, 1024, momentum=1.5)
+        griffin_lim(spec, spec_config, 1024, momentum=1.5)
     with pytest.raises(ConfigError, match="init_phase: shape"):
-        sp.griffin_lim(spec, spec_config, 1024, init_phase=np.zeros((2, 2)))
+        griffin_lim(spec, spec_config, 1024, init_phase=np.zeros((2, 2)))
     with pytest.raises(ConfigError, match="tile_frames=0"):
         tiling.tile_starts(10, 0)
     with pytest.raises(ConfigError, match="overlap=256"):
@@ -307,13 +308,13 @@ def test_tile_borders():
 @pytest.mark.parametrize("length", [1, 2, 7, 100, 5000, 30000])
 def test_pad_edges_keeps_the_signal_and_adds_the_pad(length, rng):
     audio = (0.3 * rng.standard_normal(length)).astype(np.float32)
-    padded = sp.pad_edges(audio, 1024, 16000)
+    padded = edges.pad_edges(audio, 1024, 16000)
     assert padded.shape == (length + 2048,) and padded.dtype == np.float32
     np.testing.assert_array_equal(padded[1024:-1024], audio)
     assert (
         np.all(np.isfinite(padded)) and np.max(np.abs(padded)) <= 2 * np.max(np.abs(audio)) + 1e-6
     )
-    np.testing.assert_array_equal(sp.pad_edges(audio, 0, 16000), audio)
+    np.testing.assert_array_equal(edges.pad_edges(audio, 0, 16000), audio)
 
 
 def test_pad_edges_continues_a_tone_and_a_dc_offset():
@@ -324,12 +325,12 @@ def test_pad_edges_continues_a_tone_and_a_dc_offset():
     tone = sine(440, 1.0 + 2 * pad / rate, rate, 0.5) + sine(1250, 1.0 + 2 * pad / rate, rate, 0.2)
     tone += np.float32(0.1)
     cut = tone[pad:-pad]
-    padded = sp.pad_edges(cut, pad, rate)
+    padded = edges.pad_edges(cut, pad, rate)
     near = slice(pad - 441, pad), slice(len(padded) - pad, len(padded) - pad + 441)
     for part in near:
         assert np.max(np.abs(padded[part] - tone[part])) < 0.01 * np.max(np.abs(tone))
-    np.testing.assert_allclose(sp.pad_edges(np.full(500, 0.25, np.float32), 300, rate), 0.25)
-    assert np.all(sp.pad_edges(np.zeros(500, np.float32), 300, rate) == 0)
+    np.testing.assert_allclose(edges.pad_edges(np.full(500, 0.25, np.float32), 300, rate), 0.25)
+    assert np.all(edges.pad_edges(np.zeros(500, np.float32), 300, rate) == 0)
 
 
 @pytest.mark.parametrize("remainder", [0, 1, 255, 496, 500, 505, 511])
@@ -353,14 +354,14 @@ def test_padded_inversion_has_no_edge_blow_up(remainder, spec_config, rng):
     def end_ratio(out: np.ndarray) -> float:
         return float(np.max(np.abs(out[-64:])) / np.max(np.abs(out[4410:-4410])))
 
-    padded = perturbed_inverse(sp.pad_edges(audio, pad, 44100))[pad : pad + n]
+    padded = perturbed_inverse(edges.pad_edges(audio, pad, 44100))[pad : pad + n]
     assert end_ratio(padded) < 2.0
     if remainder >= 496:
         assert end_ratio(perturbed_inverse(audio)) > 2.0  # the bug the padding removes
 
 
 def _scipy_extrapolate(history, count, sample_rate, nudge=0.0):
-    """:func:`timbre.dsp.stft.extrapolate` as it was, with SciPy; ``nudge`` scales the lag-0
+    """:func:`timbre.dsp.edges.extrapolate` as it was, with SciPy; ``nudge`` scales the lag-0
     autocorrelation by ``1 + nudge`` more (a float64 rounding of the system's input).
     """
     from scipy import linalg, signal
@@ -368,7 +369,7 @@ def _scipy_extrapolate(history, count, sample_rate, nudge=0.0):
     seg = np.asarray(history, dtype=np.float64)
     mean = float(np.mean(seg)) if seg.size else 0.0
     seg = seg - mean
-    order = min(max(1, round(sp.EDGE_ORDER_S * sample_rate)), len(seg) // 4)
+    order = min(max(1, round(edges.EDGE_ORDER_S * sample_rate)), len(seg) // 4)
     if order < 2 or float(np.sum(np.square(seg))) <= 1e-20 * max(1, len(seg)):
         return np.full(count, mean, dtype=np.float32)
     size = 1 << int(np.ceil(np.log2(2 * len(seg))))
@@ -384,7 +385,7 @@ def _scipy_extrapolate(history, count, sample_rate, nudge=0.0):
 
 
 def _scipy_pad_edges(audio, pad_samples, sample_rate, nudge=0.0):
-    fit = sp.edge_fit_samples(sample_rate)
+    fit = edges.edge_fit_samples(sample_rate)
     before = _scipy_extrapolate(audio[:fit][::-1], pad_samples, sample_rate, nudge)[::-1]
     after = _scipy_extrapolate(audio[-fit:], pad_samples, sample_rate, nudge)
     return np.concatenate([before, audio, after])
@@ -417,5 +418,5 @@ def test_pad_edges_equals_the_scipy_reference(rate, kind, length, rng):
     if kind in ("noise", "decay"):
         assert spread < 1e-6
     np.testing.assert_allclose(
-        sp.pad_edges(audio, pad, rate), expected, rtol=0, atol=1e-6 + 3 * spread
+        edges.pad_edges(audio, pad, rate), expected, rtol=0, atol=1e-6 + 3 * spread
     )

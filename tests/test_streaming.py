@@ -17,11 +17,11 @@ from test_converter import (
     residual_generator,
 )
 
-from timbre.convert import streaming
 from timbre.convert.converter import Converter
 from timbre.convert.streaming import StreamingConversion
+from timbre.dsp import edges, tiling
+from timbre.dsp import phase as dsp_phase
 from timbre.dsp import stft as sp
-from timbre.dsp import tiling
 from timbre.dsp.tiling import TilingPlan
 from timbre.errors import ConfigError
 from timbre.settings import ModelConfig
@@ -68,8 +68,8 @@ def test_streamed_edges_are_like_the_middle(small, name, phase, monkeypatch):
     """Streaming (Griffin-Lim in segments, so not equal to the whole file): no edge artefact at
     any length remainder either.
     """
-    monkeypatch.setattr(streaming, "GL_SEGMENT_FRAMES", 64)
-    monkeypatch.setattr(streaming, "GL_CONTEXT_FRAMES", 8)
+    monkeypatch.setattr(dsp_phase, "GL_SEGMENT_FRAMES", 64)
+    monkeypatch.setattr(dsp_phase, "GL_CONTEXT_FRAMES", 8)
     generator = identity_generator(small) if name == "identity" else residual_generator(small, name)
     converter = Converter(generator, small, phase=phase, iterations=2)
     base = 3 * small.sample_rate // 2 // small.hop_length * small.hop_length
@@ -81,8 +81,8 @@ def test_streamed_edges_are_like_the_middle(small, name, phase, monkeypatch):
 
 
 def test_streaming_griffin_lim_is_close_to_whole_file(small, monkeypatch):
-    monkeypatch.setattr(streaming, "GL_SEGMENT_FRAMES", 300)
-    monkeypatch.setattr(streaming, "GL_CONTEXT_FRAMES", 32)
+    monkeypatch.setattr(dsp_phase, "GL_SEGMENT_FRAMES", 300)
+    monkeypatch.setattr(dsp_phase, "GL_CONTEXT_FRAMES", 32)
     converter = Converter(identity_generator(small), small, phase="griffinlim", iterations=8)
     audio = melody(10.0, small.sample_rate, seed=2)
     chunked, _ = stream(converter, audio, 7000)
@@ -185,7 +185,7 @@ def test_window_and_scale_are_the_spectrogram_modules(small):
     audio = melody(1.0, small.sample_rate, seed=9)
     conversion = StreamingConversion(lambda tiles: tiles, plan)
     conversion.feed(audio)
-    expected, _ = sp.log_spectrogram(sp.pad_edges(audio, plan.edge_samples, 16000), small)
+    expected, _ = sp.log_spectrogram(edges.pad_edges(audio, plan.edge_samples, 16000), small)
     analysed = conversion.spec.shape[1]
     assert analysed > 50
     np.testing.assert_array_equal(

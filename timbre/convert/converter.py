@@ -22,7 +22,7 @@ frames cross-fade linearly with the neighbour's (:func:`timbre.dsp.tiling.blend_
 
 Edges: the recording's own first and last samples are converted like its
 middle. The signal is continued by ``context + 1`` hops of linear prediction
-at each end (:func:`timbre.dsp.stft.pad_edges`,
+at each end (:func:`timbre.dsp.edges.pad_edges`,
 :attr:`TilingPlan.edge_samples`) and only the input's span of the output is
 kept, so no kept sample lies where the inverse STFT's window envelope vanishes
 (that division blew the last 1-5 samples of every input with ``n % hop`` in
@@ -72,9 +72,10 @@ from tqdm.auto import tqdm
 
 from timbre.convert.backends import load_generator
 from timbre.convert.streaming import StreamingConversion
+from timbre.dsp import edges, tiling
 from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
-from timbre.dsp import tiling
+from timbre.dsp.phase import griffin_lim
 from timbre.dsp.tiling import PHASES, TilingPlan
 from timbre.errors import AudioError, ConfigError
 from timbre.formats import shipped
@@ -319,7 +320,7 @@ class Converter:
     def _convert_padded(self, audio: np.ndarray) -> np.ndarray:
         """Continue the signal at both ends, convert the padded signal, keep the input's span."""
         edge = self.plan.edge_samples
-        padded = sp.pad_edges(audio, edge, self.spectrogram.sample_rate)
+        padded = edges.pad_edges(audio, edge, self.spectrogram.sample_rate)
         return self._span(padded, self.plan.phase)[edge : edge + len(audio)]
 
     def _span(self, audio: np.ndarray, phase: str) -> np.ndarray:
@@ -330,7 +331,7 @@ class Converter:
         blended = tiling.blend(tiles, spectrogram.shape[1], plan.overlap, plan.window)
         if phase == "input":
             return sp.invert_log_spectrogram(blended, input_phase, config, len(audio))
-        return sp.griffin_lim(
+        return griffin_lim(
             blended, config, len(audio), n_iter=plan.iterations, init_phase=input_phase
         )
 

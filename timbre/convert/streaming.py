@@ -17,12 +17,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from timbre.dsp import edges
 from timbre.dsp import stft as sp
+from timbre.dsp.phase import SegmentedGriffinLim
 from timbre.dsp.tiling import TilingPlan
 from timbre.settings import SpectrogramConfig
-
-GL_SEGMENT_FRAMES = 2048  # streaming Griffin-Lim: frames per segment (23.8 s at the defaults)
-GL_CONTEXT_FRAMES = 64  # ... and context frames on either side of a segment
 
 Generate = Callable[[np.ndarray], np.ndarray]  # (n_tiles, n_bins, tile_frames) -> same shape
 
@@ -31,15 +30,12 @@ class StreamingConversion:
     """The streaming twin of ``Converter.convert_unmatched``: feed model-rate blocks, get output
     blocks (level matching is the converter's: it scales the blocks going in and coming out).
 
-    The edge padding (:func:`timbre.dsp.stft.pad_edges`: the input is held
-    until its first :func:`timbre.dsp.stft.edge_fit_samples` samples have
-    arrived to predict the start from, and its last as many are kept to
-    predict the end from), the STFT, the tile positions
+    The edge padding (:class:`timbre.dsp.edges.EdgeExtender`), the STFT, the tile positions
     (:func:`timbre.dsp.tiling.tile_starts`, learnt as the frames arrive: a
     regular tile is cut once a later frame proves it is not the last), the
     blend and the inverse STFT (overlap-add across block borders) are those of
     the whole-file path, so the output equals it up to float
-    rounding (with Griffin-Lim, see :class:`_SegmentedGriffinLim`). State is
+    rounding (with Griffin-Lim, see :class:`timbre.dsp.phase.SegmentedGriffinLim`). State is
     kept from ``base``, the first frame not yet final (some tile still to be
     predicted covers it), to ``n_frames``, the frames analysed so far, so
     memory is bounded by the block size, one tile and one batch.
@@ -55,10 +51,7 @@ class StreamingConversion:
         config = plan.spectrogram
         self.generate, self.plan, self.config = generate, plan, config
         self.edge = plan.edge_samples
-        self.fit = sp.edge_fit_samples(config.sample_rate)  # samples the padding is predicted from
-        self.head: np.ndarray | None = np.zeros(0, dtype=np.float32)  # input held until its
-        # start can be extrapolated (None once it was)
-        self.tail = np.zeros(0, dtype=np.float32)  # the input's last `fit` samples
+        self.edges = edges.EdgeExtender(self.edge, config.sample_rate)
         self.n_input = self.padded_out = 0  # input samples fed; padded-signal samples put out
         self.signal = np.zeros(config.n_fft // 2, dtype=np.float32)  # padded signal from frame n
         self.n_samples = self.n_frames = self.base = self.next_start = 0  # of the padded signal
@@ -68,7 +61,7 @@ class StreamingConversion:
         self.summed = np.zeros((config.n_bins, 0))  # window-weighted generator output, same frames
         self.weight = np.zeros(0)  # summed window, same frames
         self.phaser = (
-            _SegmentedGriffinLim(config, plan.iterations) if plan.phase == "griffinlim" else None
+            SegmentedGriffinLim(config, plan.iterations) if plan.phase == "griffinlim" else None
         )
         self.istft = _OverlapAdd(config, plan.stft_window)
         self.keep_frames = keep_frames
@@ -89,26 +82,14 @@ class StreamingConversion:
         """Take the next samples (1-D, model rate); return the output samples that became final."""
         block = np.asarray(block, dtype=np.float32)
         self.n_input += len(block)
-        self.tail = np.concatenate([self.tail, block])[-self.fit :]
-        if self.head is not None:
-            self.head = np.concatenate([self.head, block])
-            if len(self.head) < self.fit:
-                return np.zeros(0, dtype=np.float32)
-            rate = self.config.sample_rate
-            before = sp.extrapolate(self.head[: self.fit][::-1], self.edge, rate)[::-1]
-            block, self.head = np.concatenate([before, self.head]), None
-        return self._trim(self._feed_padded(block))
+        padded = self.edges.feed(block)
+        return self._trim(self._feed_padded(padded)) if len(padded) else padded
 
     def finish(self) -> np.ndarray:
         """End of input: return the remaining output (total length == samples fed)."""
         if self.n_input == 0:
             return np.zeros(0, dtype=np.float32)
-        rate = self.config.sample_rate
-        if self.head is not None:  # shorter than the fitted span: both ends from all of it
-            rest = sp.pad_edges(self.head, self.edge, rate)
-        else:
-            rest = sp.extrapolate(self.tail, self.edge, rate)
-        out = self._feed_padded(rest)
+        out = self._feed_padded(self.edges.finish())
         self.signal = np.concatenate(
             [self.signal, np.zeros(self.config.n_fft // 2, dtype=np.float32)]
         )
@@ -260,63 +241,3 @@ class _OverlapAdd:
         before = self.emitted
         out = self._emit(len(self.samples))[: max(0, length - before)]
         return np.concatenate([out, np.zeros(max(0, length - before - len(out)), dtype=np.float32)])
-
-
-class _SegmentedGriffinLim:
-    """Griffin-Lim for streaming: segments of GL_SEGMENT_FRAMES with GL_CONTEXT_FRAMES each side.
-
-    Each segment's phase comes from :func:`timbre.dsp.stft.griffin_lim` run on
-    the segment plus context (started from the input phase), so memory stays
-    bounded; unlike whole-file Griffin-Lim, no phase information crosses
-    further than the context, which leaves the result slightly different.
-    """
-
-    def __init__(self, config: SpectrogramConfig, iterations: int) -> None:
-        self.config, self.iterations = config, iterations
-        self.spec = np.zeros((self.config.n_bins, 0), dtype=np.float32)
-        self.phase = np.zeros((self.config.n_bins, 0), dtype=np.float32)
-        self.start = self.done = 0  # frame of spec[:, 0]; frames already given out
-
-    def feed(
-        self, spec: np.ndarray, phase: np.ndarray, n_samples: int | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Take final frames (normalised spectrogram, input phase); return frames with Griffin-Lim
-        phase.
-
-        ``n_samples``: the signal's length once all frames were given, else None.
-        """
-        final = n_samples is not None
-        self.spec = np.concatenate([self.spec, spec], axis=1)
-        self.phase = np.concatenate([self.phase, phase], axis=1)
-        end, outputs, hop = self.start + self.spec.shape[1], [], self.config.hop_length
-        while self.done < end and (
-            final or end - self.done >= GL_SEGMENT_FRAMES + GL_CONTEXT_FRAMES
-        ):
-            a, b = self.done, min(self.done + GL_SEGMENT_FRAMES, end)
-            lo, hi = max(self.start, a - GL_CONTEXT_FRAMES), min(end, b + GL_CONTEXT_FRAMES)
-            span = self.spec[:, lo - self.start : hi - self.start]
-            length = (
-                n_samples - lo * hop if final and hi == end else max(1, (span.shape[1] - 1) * hop)
-            )
-            audio = sp.griffin_lim(
-                span,
-                self.config,
-                length,
-                n_iter=self.iterations,
-                init_phase=self.phase[:, lo - self.start : hi - self.start],
-            )
-            rebuilt = np.angle(
-                sp.stft(audio, self.config)[: self.config.n_bins, a - lo : b - lo]
-            ).astype(np.float32)
-            outputs.append((self.spec[:, a - self.start : b - self.start], rebuilt))
-            self.done = b
-        keep_from = max(self.start, self.done - GL_CONTEXT_FRAMES)
-        self.spec = self.spec[:, keep_from - self.start :]
-        self.phase = self.phase[:, keep_from - self.start :]
-        self.start = keep_from
-        if not outputs:
-            return self.spec[:, :0], self.phase[:, :0]
-        return (
-            np.concatenate([o[0] for o in outputs], axis=1),
-            np.concatenate([o[1] for o in outputs], axis=1),
-        )

@@ -21,8 +21,6 @@ from timbre.settings import SpectrogramConfig
 
 SILENCE = -1.0  # normalised value of zero magnitude
 STFT_BLOCK = 1 << 16  # stft: samples of frames per FFT call (64 frames at n_fft=1024)
-EDGE_FIT_S = 0.25  # pad_edges: seconds at each end that the continuation is predicted from
-EDGE_ORDER_S = 0.008  # ... prediction order, in seconds of lag (128 at 16 kHz, 353 at 44.1 kHz)
 
 
 def hann_window(n_fft: int) -> np.ndarray:
@@ -140,108 +138,8 @@ def log_spectrogram(audio: np.ndarray, config: SpectrogramConfig) -> tuple[np.nd
     return normalise(magnitude, config), np.angle(spectrum).astype(np.float32)
 
 
-def edge_fit_samples(sample_rate: int) -> int:
-    """Samples at each end of a signal that :func:`pad_edges` extrapolates from
-    (:data:`EDGE_FIT_S`)."""
-    return max(1, round(EDGE_FIT_S * sample_rate))
-
-
-def pad_edges(audio: np.ndarray, pad_samples: int, sample_rate: int) -> np.ndarray:
-    """``audio`` continued at both ends by ``pad_samples`` samples of linear prediction.
-
-    Conversion analyses the padded signal and keeps only the input's span of
-    the output, so that (1) every kept sample lies between two frame centres,
-    where the summed squared window of the inverse STFT is at least 0.5 (a
-    centred STFT of ``n`` samples alone ends at frame ``n // hop``: the last
-    ``n % hop`` samples hang on one frame's tail, where the envelope falls to
-    ~1e-5, and dividing a predicted magnitude by it blew the last samples up to
-    2-440x full scale); and (2) the frames at the edges see the signal go on
-    as it went, so an abrupt start or end, a DC offset or a loud first sample
-    is analysed like the middle. Zeros would put a step at each edge, and a
-    mirror image a point of symmetry (zero or linear phase in every bin); with
-    a generator that changes magnitudes, either comes out as a click on the
-    first or last sample: with a small random U-Net over 1.5 s excerpts of a
-    tone, the ends peaked up to 3.6x the rest with zeros and 2.9x with a mirror
-    image, 1.5x with this extrapolation and 1.1x with the true continuation.
-
-    Each end is extrapolated by :func:`extrapolate` from its nearest
-    :func:`edge_fit_samples` samples (all of them for a shorter signal), so
-    the padding depends only on those and a stream can make it block by block.
-
-    Args:
-        audio: 1-D, at least one sample.
-        pad_samples: samples added at each end (>= 0).
-        sample_rate: Hz (sets the fitted span and the prediction order).
-
-    Returns:
-        float32 array of ``len(audio) + 2 * pad_samples`` samples.
-    """
-    audio = np.asarray(audio, dtype=np.float32)
-    if not pad_samples:
-        return audio
-    fit = edge_fit_samples(sample_rate)
-    before = extrapolate(audio[:fit][::-1], pad_samples, sample_rate)[::-1]
-    after = extrapolate(audio[-fit:], pad_samples, sample_rate)
-    return np.concatenate([before, audio, after])
-
-
-def extrapolate(history: np.ndarray, count: int, sample_rate: int) -> np.ndarray:
-    """The next ``count`` samples after ``history`` (oldest first), by autoregressive prediction.
-
-    An order ``EDGE_ORDER_S * sample_rate`` predictor (autocorrelation method
-    on the Hann-windowed, mean-removed ``history``, Levinson-Durbin, -90 dB
-    white-noise correction: a stable filter) is run on from the history's last
-    samples: tones go on (a two-partial tone at 44.1 kHz within 0.05 % of its
-    true continuation over 10 ms, 3 % over 45 ms), decays decay, noise fades
-    into its mean. A history too short for a predictor (under 8 samples) or
-    without variation continues at its mean. The result is kept within twice
-    the history's peak.
-
-    Returns:
-        float32 array of ``count`` samples.
-    """
-    seg = np.asarray(history, dtype=np.float64)
-    mean = float(np.mean(seg)) if seg.size else 0.0
-    seg = seg - mean
-    order = min(max(1, round(EDGE_ORDER_S * sample_rate)), len(seg) // 4)
-    energy = float(np.sum(np.square(seg)))  # not np.dot: BLAS threads would spin after it
-    if order < 2 or energy <= 1e-20 * max(1, len(seg)):
-        return np.full(count, mean, dtype=np.float32)
-    size = 1 << int(np.ceil(np.log2(2 * len(seg))))
-    spectrum = np.fft.rfft(seg * np.hanning(len(seg)), size)
-    lags = np.fft.irfft(np.abs(spectrum) ** 2, size)[: order + 1]
-    lags[0] *= 1.0 + 1e-9
-    coefficients = _levinson_durbin(lags)
-    # the all-pole filter run on from the last `order` samples, one sample at a time (what
-    # scipy.signal.lfilter did from lfiltic's state; ~0.7 us a sample; dots this short use no
-    # BLAS threads)
-    reversed_coefficients = -coefficients[::-1]
-    ahead = np.empty(order + count)
-    ahead[:order] = seg[-order:]
-    for n in range(count):
-        ahead[order + n] = np.dot(reversed_coefficients, ahead[n : n + order])
-    limit = 2.0 * float(np.max(np.abs(seg)))
-    return (np.clip(ahead[order:], -limit, limit) + mean).astype(np.float32)
-
-
-def _levinson_durbin(lags: np.ndarray) -> np.ndarray:
-    """Coefficients ``a[1:]`` of the predictor with ``sum_j a_j lags[|i - j|] = 0``, i = 1..p
-    (``a_0 = 1``; ``p = len(lags) - 1``): the Toeplitz system ``scipy.linalg.solve_toeplitz``
-    solved, by Levinson's recursion as there. O(p^2) in vectors of up to ``p``; not a LAPACK
-    solve (``np.linalg.solve``), after which OpenBLAS's threads spin (~0.1 s of a core at p = 353).
-    """
-    order = len(lags) - 1
-    a = np.zeros(order + 1)
-    a[0] = 1.0
-    error = float(lags[0])
-    for k in range(1, order + 1):
-        reflection = -float(np.dot(a[:k], lags[k:0:-1])) / error
-        a[1 : k + 1] += reflection * a[k - 1 :: -1]
-        error *= 1.0 - reflection * reflection
-    return a[1:]
-
-
-def _check_inverse_args(spectrogram: np.ndarray, config: SpectrogramConfig, length: int) -> None:
+def check_inverse_args(spectrogram: np.ndarray, config: SpectrogramConfig, length: int) -> None:
+    """Raise :class:`ConfigError` unless ``spectrogram`` is (n_bins, 1 + length // hop_length)."""
     if spectrogram.ndim != 2 or spectrogram.shape[0] != config.n_bins:
         raise ConfigError(
             f"spectrogram: shape {spectrogram.shape} (expected ({config.n_bins}, n_frames))"
@@ -272,7 +170,7 @@ def invert_log_spectrogram(
     Raises:
         ConfigError: shapes disagree or ``length`` is not positive.
     """
-    _check_inverse_args(spectrogram, config, length)
+    check_inverse_args(spectrogram, config, length)
     if phase.shape != spectrogram.shape:
         raise ConfigError(
             f"phase: shape {phase.shape} (expected {spectrogram.shape}, the spectrogram's)"
@@ -291,50 +189,3 @@ def magnitude_error(audio: np.ndarray, magnitude: np.ndarray, config: Spectrogra
     """
     rebuilt = np.abs(stft(audio, config)[: magnitude.shape[0]])
     return float(np.linalg.norm(rebuilt - magnitude) / max(np.linalg.norm(magnitude), 1e-12))
-
-
-def griffin_lim(
-    spectrogram: np.ndarray,
-    config: SpectrogramConfig,
-    length: int,
-    n_iter: int = 32,
-    momentum: float = 0.99,
-    init_phase: np.ndarray | None = None,
-    seed: int = 0,
-) -> np.ndarray:
-    """Fast Griffin-Lim (Perraudin et al. 2013): phase recovery with momentum.
-
-    Args:
-        spectrogram: normalised log-magnitude, shape (n_bins, n_frames).
-        config: the settings that made ``spectrogram``.
-        length: output samples (as :func:`invert_log_spectrogram`).
-        n_iter: iterations (>= 0; 0 returns the initial phase's inverse).
-        momentum: 0 gives classic Griffin-Lim; 0.99 is the fast variant.
-        init_phase: starting phase in radians, shape of ``spectrogram``
-            (e.g. the input's); ``None`` starts from random phase.
-        seed: seeds the random start.
-
-    Returns:
-        float32 audio of shape (length,).
-
-    Raises:
-        ConfigError: bad shapes, ``n_iter < 0`` or ``momentum`` outside [0, 1).
-    """
-    _check_inverse_args(spectrogram, config, length)
-    if not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
-        raise ConfigError(f"n_iter={n_iter!r} must be a non-negative integer")
-    if not 0.0 <= momentum < 1.0:
-        raise ConfigError(f"momentum={momentum} must lie in [0, 1)")
-    if init_phase is None:
-        init_phase = np.random.default_rng(seed).uniform(-np.pi, np.pi, spectrogram.shape)
-    elif init_phase.shape != spectrogram.shape:
-        raise ConfigError(f"init_phase: shape {init_phase.shape} (expected {spectrogram.shape})")
-    magnitude = denormalise(spectrogram, config) / magnitude_scale(config)
-    angles = np.exp(1j * init_phase).astype(np.complex64)
-    rebuilt = np.zeros_like(angles)
-    for _ in range(n_iter):
-        previous = rebuilt
-        rebuilt = stft(istft(magnitude * angles, config, length), config)[: config.n_bins]
-        angles = rebuilt - (momentum / (1.0 + momentum)) * previous
-        angles /= np.abs(angles) + 1e-16
-    return istft(magnitude * angles, config, length)

@@ -223,7 +223,7 @@ class TilingPlan:
     @property
     def edge_samples(self) -> int:
         """``edge_frames * hop_length``: samples predicted at each end
-        (:func:`timbre.dsp.stft.pad_edges`); a whole number of hops, so the padded
+        (:func:`timbre.dsp.edges.pad_edges`); a whole number of hops, so the padded
         signal's frames are the input's frames shifted by ``edge_frames``.
         """
         return self.edge_frames * self.spectrogram.hop_length
