@@ -246,6 +246,7 @@ def speed(models: dict[tuple[str, str], Path], name: str, seconds: float, batch_
     """Section 2: ``convert_file`` alone, warm, on each runtime and precision."""
     from timbre.convert.converter import load_converter
     from timbre.dsp import stft as sp
+    from timbre.dsp import tiling
 
     model_dir = models[name, "onnx"]
     cases = [(b, p, ph) for ph in ("input", "griffinlim") for b, p in CONVERSION_CASES]
@@ -258,7 +259,7 @@ def speed(models: dict[tuple[str, str], Path], name: str, seconds: float, batch_
             )
             padded = int(seconds * 44100) + 2 * converter.plan.edge_samples  # edges predicted
             frames = sp.n_frames_for(padded, converter.spectrogram)
-            n_tiles = len(sp.tile_starts(frames, 256, converter.overlap))
+            n_tiles = len(tiling.tile_starts(frames, 256, converter.overlap))
             converter.convert_file(source, Path(tmp) / "warm.wav")  # warm-up (tracing, caches)
             walls, cpus = [], []
             for _ in range(2):
@@ -282,6 +283,7 @@ def phase_comparison(
     The target's own magnitude is what a perfect generator would predict.
     """
     from timbre.dsp import stft as sp
+    from timbre.dsp.phase import griffin_lim
     from timbre.evaluate import metrics
 
     config = SpectrogramConfig()
@@ -295,14 +297,14 @@ def phase_comparison(
     outputs = {"input phase": sp.invert_log_spectrogram(magnitude, phase, config, n)}
     for n_iter in iterations:
         start = time.perf_counter()
-        outputs[f"griffinlim {n_iter} it."] = sp.griffin_lim(
+        outputs[f"griffinlim {n_iter} it."] = griffin_lim(
             magnitude, config, n, n_iter=n_iter, init_phase=phase
         )
         print(
             f"griffin-lim {n_iter} iterations on {n / config.sample_rate:.0f} s: "
             f"{time.perf_counter() - start:.2f} s"
         )
-    outputs["griffinlim 32 it., random start"] = sp.griffin_lim(magnitude, config, n, n_iter=32)
+    outputs["griffinlim 32 it., random start"] = griffin_lim(magnitude, config, n, n_iter=32)
     print(
         f"phase comparison on {Path(origin_path).name} -> {Path(target_path).parent.name}, true "
         "target magnitude, "

@@ -3,6 +3,7 @@ import pytest
 import soundfile as sf
 from conftest import sine
 
+from timbre.dsp import level as lv
 from timbre.errors import AudioError
 from timbre.io import audio
 
@@ -121,20 +122,18 @@ def playing(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarr
 
 
 def test_active_level_of_a_sine_and_of_silence():
-    assert audio.active_level_db(sine(440, 2.0, 16000, 1.0), 16000) == pytest.approx(
-        -3.01, abs=0.01
-    )
-    assert audio.active_level_db(sine(440, 0.1, 16000, 0.1), 16000) == pytest.approx(-23.0, abs=0.1)
-    assert audio.active_level_db(np.zeros(50000), 16000) == float("-inf")
-    assert audio.active_level_db(np.zeros(0), 16000) == float("-inf")
+    assert lv.active_level_db(sine(440, 2.0, 16000, 1.0), 16000) == pytest.approx(-3.01, abs=0.01)
+    assert lv.active_level_db(sine(440, 0.1, 16000, 0.1), 16000) == pytest.approx(-23.0, abs=0.1)
+    assert lv.active_level_db(np.zeros(50000), 16000) == float("-inf")
+    assert lv.active_level_db(np.zeros(0), 16000) == float("-inf")
 
 
 def test_active_level_moves_exactly_with_gain():
     music = playing(20.0)
-    level = audio.active_level_db(music, 16000)
+    level = lv.active_level_db(music, 16000)
     for gain_db in (-60, -40, -20, -6, 6):
         scaled = music * np.float32(10 ** (gain_db / 20))
-        assert audio.active_level_db(scaled, 16000) == pytest.approx(level + gain_db, abs=1e-3)
+        assert lv.active_level_db(scaled, 16000) == pytest.approx(level + gain_db, abs=1e-3)
 
 
 def test_active_level_ignores_pauses_and_one_transient():
@@ -142,28 +141,28 @@ def test_active_level_ignores_pauses_and_one_transient():
     straddle a pause still count); a click does not move it at all, a power mean moves by dB.
     """
     music = playing(30.0)
-    level = audio.active_level_db(music, 16000)
-    notes_only = audio.active_level_db(music[np.abs(music) > 0], 16000)
+    level = lv.active_level_db(music, 16000)
+    notes_only = lv.active_level_db(music[np.abs(music) > 0], 16000)
     assert notes_only == pytest.approx(20 * np.log10(0.3 / np.sqrt(2)), abs=0.05)
     plain_rms = 10 * np.log10(np.mean(music.astype(np.float64) ** 2))
     assert notes_only - 3 < level < notes_only and plain_rms < level - 2
     clicked = music * np.float32(0.01)
     clicked[160000:160080] = 0.9  # 5 ms at -1 dBFS, 37 dB over the playing level
-    assert audio.active_level_db(clicked, 16000) == pytest.approx(level - 40, abs=0.25)
+    assert lv.active_level_db(clicked, 16000) == pytest.approx(level - 40, abs=0.25)
     power_mean = 10 * np.log10(np.mean(clicked.astype(np.float64) ** 2))
     assert power_mean > 10 * np.log10(np.mean((music * 0.01).astype(np.float64) ** 2)) + 2
 
 
 def test_level_meter_does_not_care_how_the_audio_was_cut():
     music = playing(7.3)
-    meter = audio.LevelMeter(16000)
+    meter = lv.LevelMeter(16000)
     for start in range(0, len(music), 777):
         meter.add(music[start : start + 777])
-    assert meter.level_db() == pytest.approx(audio.active_level_db(music, 16000), abs=1e-9)
+    assert meter.level_db() == pytest.approx(lv.active_level_db(music, 16000), abs=1e-9)
 
 
 def limit(samples: np.ndarray, block: int, sample_rate: int = 16000):
-    limiter = audio.PeakLimiter(sample_rate)
+    limiter = lv.PeakLimiter(sample_rate)
     parts = [limiter.feed(samples[i : i + block]) for i in range(0, len(samples), block)]
     return np.concatenate(parts + [limiter.finish()]), limiter
 
@@ -182,12 +181,12 @@ def test_limiter_never_exceeds_the_ceiling_and_acts_only_near_overloads(block):
     music[30000:32000] *= 5  # a loud passage
     out, limiter = limit(music, block)
     assert out.shape == music.shape
-    assert np.max(np.abs(out)) <= audio.LIMIT_CEILING * (1 + 1e-6)
-    reach = 2 * round(audio.LIMIT_RAMP_S * 16000)
-    near = np.convolve(np.abs(music) > audio.LIMIT_CEILING, np.ones(2 * reach + 1), "same") > 0
+    assert np.max(np.abs(out)) <= lv.LIMIT_CEILING * (1 + 1e-6)
+    reach = 2 * round(lv.LIMIT_RAMP_S * 16000)
+    near = np.convolve(np.abs(music) > lv.LIMIT_CEILING, np.ones(2 * reach + 1), "same") > 0
     np.testing.assert_array_equal(out[~near], music[~near])
     assert np.mean(near) < 0.1 and 0 < limiter.limited <= np.count_nonzero(near)
-    assert limiter.reduction_db == pytest.approx(20 * np.log10(audio.LIMIT_CEILING / 4.0), abs=0.01)
+    assert limiter.reduction_db == pytest.approx(20 * np.log10(lv.LIMIT_CEILING / 4.0), abs=0.01)
     whole, _ = limit(music, len(music))
     np.testing.assert_allclose(out, whole, atol=1e-6)
 
@@ -217,7 +216,7 @@ def test_window_minima_equal_scipy_minimum_filter(size, rng):
         plateaus = np.where(rng.uniform(0, 1, length) < 0.995, 1.0, noise)
         for values in (noise, plateaus):
             expected = ndimage.minimum_filter1d(values, size)[half : length - half]
-            np.testing.assert_array_equal(audio._window_minima(values, size), expected)
+            np.testing.assert_array_equal(lv._window_minima(values, size), expected)
 
 
 def test_resampler_streams_like_resample():

@@ -22,10 +22,10 @@ from timbre.convert.converter import (
     load_converter,
     load_generator,
 )
+from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.errors import AudioError, ConfigError, ModelError
 from timbre.evaluate import metrics
-from timbre.io import audio as au
 from timbre.io import plotting
 from timbre.settings import ModelConfig, SpectrogramConfig
 from timbre.tf.keras_generator import KerasGenerator
@@ -273,14 +273,14 @@ def test_level_is_matched_to_the_training_level(generators, small):
     the input's; a model whose training level differs converts differently (the level matters).
     """
     audio = melody(3.0, small.sample_rate, seed=2) * 0.05
-    level = au.active_level_db(audio, small.sample_rate)
+    level = lv.active_level_db(audio, small.sample_rate)
     at_training = Converter(
         generators["identity"], small, origin_level_db=-17.0, keep_level=False
     ).convert(audio)
-    assert au.active_level_db(at_training, small.sample_rate) == pytest.approx(-17.0, abs=0.05)
+    assert lv.active_level_db(at_training, small.sample_rate) == pytest.approx(-17.0, abs=0.05)
     identity = Converter(generators["identity"], small, origin_level_db=-17.0)
     kept = identity.convert(audio)
-    assert au.active_level_db(kept, small.sample_rate) == pytest.approx(level, abs=0.05)
+    assert lv.active_level_db(kept, small.sample_rate) == pytest.approx(level, abs=0.05)
     np.testing.assert_allclose(kept, identity.convert_unmatched(audio), atol=1e-6)
     conv = generators["conv"]
     default, hot = (Converter(conv, small, origin_level_db=db) for db in (None, -6.0))
@@ -405,9 +405,9 @@ def test_loud_conversion_is_limited_not_clipped(tmp_path, small):
     out, _ = sf.read(tmp_path / "out.wav", dtype="float32")
     assert result.limited and result.limited_db < -1 and result.limited_seconds > 0
     assert result.peak == pytest.approx(np.max(np.abs(raw)), rel=1e-3)
-    assert np.max(np.abs(out)) <= au.LIMIT_CEILING + 1e-4
-    reach = 2 * round(au.LIMIT_RAMP_S * small.sample_rate)  # the limiter acts this far around
-    near = np.convolve(np.abs(raw) > au.LIMIT_CEILING, np.ones(2 * reach + 1), "same") > 0
+    assert np.max(np.abs(out)) <= lv.LIMIT_CEILING + 1e-4
+    reach = 2 * round(lv.LIMIT_RAMP_S * small.sample_rate)  # the limiter acts this far around
+    near = np.convolve(np.abs(raw) > lv.LIMIT_CEILING, np.ones(2 * reach + 1), "same") > 0
     assert np.mean(~near) > 0.05  # enough of the file is far from any overload
     np.testing.assert_allclose(out[~near], raw[~near], atol=1e-4)
 
@@ -440,7 +440,7 @@ def test_clipped_input_warns_but_converts(tmp_path, generators, small, name):
         converter.convert_file(tmp_path / "in.wav", tmp_path / "out.wav")
     out, _ = sf.read(tmp_path / "out.wav", dtype="float32")
     assert out.shape == clipped.shape and np.all(np.isfinite(out))
-    assert np.max(np.abs(out)) <= au.LIMIT_CEILING + 1e-6
+    assert np.max(np.abs(out)) <= lv.LIMIT_CEILING + 1e-6
     assert edge_ratio(out, small.sample_rate) <= 2.0
 
 

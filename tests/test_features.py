@@ -11,6 +11,7 @@ from timbre.cli import features as cli_features
 from timbre.data.features import compute_features
 from timbre.data.piece_features import tile_peaks_db
 from timbre.dsp import stft as sp
+from timbre.dsp import tiling
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats.feature_store import tile_path
 from timbre.io import audio
@@ -48,7 +49,7 @@ def test_tiles_decode_back_to_the_direct_magnitude(audios, tmp_path, small_spec_
                 config.tile_frames,
             )
             assert tiles.min() >= -1.0 and tiles.max() <= 1.0
-            decoded = sp.blend(sp.denormalise(tiles, config), direct.shape[1], overlap)
+            decoded = tiling.blend(sp.denormalise(tiles, config), direct.shape[1], overlap)
             # float16 keeps 11 significant bits of the normalised value: relative error of the
             # magnitude (+ amin) is at most log1p(1 / amin) / 2 * 2**-11 ~ 0.27 %.
             np.testing.assert_allclose(decoded, direct, rtol=3e-3, atol=3e-3 * config.amin)
@@ -66,7 +67,7 @@ def test_pairs_align_tile_for_tile(audios, tmp_path, small_spec_config):
         assert (
             len(origin)
             == entry["n_tiles"]
-            == len(sp.tile_starts(entry["n_frames"], config.tile_frames, 5))
+            == len(tiling.tile_starts(entry["n_frames"], config.tile_frames, 5))
         )
         # Both share one on/off envelope: per-frame loudness rises and falls together.
         loud_origin, loud_target = origin.max(axis=1) > 0.5, target.max(axis=1) > 0.5
@@ -149,10 +150,10 @@ def test_own_recordings_without_a_manifest(tmp_path, small_spec_config, capsys):
 
 def test_peaks_measure_loudness(small_spec_config):
     config = small_spec_config
-    loud = sp.tile(
+    loud = tiling.tile(
         sp.log_spectrogram(0.5 * np.ones(4000, np.float32) + 0, config)[0], config.tile_frames
     )
-    tone = sp.tile(
+    tone = tiling.tile(
         sp.log_spectrogram(np.sin(np.arange(4000) * 0.3).astype(np.float32), config)[0],
         config.tile_frames,
     )

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 from helpers import SMALL_SPEC, TINY_MODEL, sine, write_features_manifest
 
-from timbre.dsp.stft import log_spectrogram, tile
+from timbre.dsp.stft import log_spectrogram
+from timbre.dsp.tiling import tile
 from timbre.io import audio
 from timbre.io.atomic import save_npy
 from timbre.settings import ModelConfig, SpectrogramConfig, TrainConfig

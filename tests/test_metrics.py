@@ -3,6 +3,7 @@ import pytest
 from helpers import sine
 
 from timbre.dsp import stft as sp
+from timbre.dsp import tiling
 from timbre.errors import ConfigError
 from timbre.evaluate import metrics
 from timbre.settings import SpectrogramConfig
@@ -13,7 +14,7 @@ def test_seam_ratio_finds_cut_and_paste_seams(rng):
         sample_rate=16000, n_fft=256, hop_length=128, n_bins=64, tile_frames=32
     )
     audio = sine(500, 3.0, 16000) + 0.01 * rng.standard_normal(48000).astype(np.float32)
-    borders = sp.tile_borders(sp.n_frames_for(len(audio), config), 32)
+    borders = tiling.tile_borders(sp.n_frames_for(len(audio), config), 32)
     assert metrics.seam_ratio(audio, config, borders) == pytest.approx(1.0, abs=0.3)
     seamed = audio.copy()
     for border in borders:  # a jump in level at every border, as cut-and-paste tiles give
@@ -106,7 +107,7 @@ def test_silent_reference_warns_and_gives_nan():
 
 def test_score_adds_seam_ratio_with_borders(chord):
     config = SpectrogramConfig(sample_rate=SR, n_fft=256, hop_length=128, n_bins=64, tile_frames=32)
-    borders = sp.tile_borders(sp.n_frames_for(len(chord), config), 32)
+    borders = tiling.tile_borders(sp.n_frames_for(len(chord), config), 32)
     scores = metrics.score(chord, chord, SR, spectrogram=config, border_frames=borders)
     assert scores["seam_ratio"] == metrics.seam_ratio(chord, config, borders)
     with pytest.raises(ConfigError, match=r"spectrogram: sample_rate=44100 \(expected 16000"):

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from helpers import SMALL_SPEC, TINY_MODEL, sine, write_features_manifest
 
-from timbre.dsp.stft import log_spectrogram, tile
+from timbre.dsp.stft import log_spectrogram
+from timbre.dsp.tiling import tile
 from timbre.errors import ConfigError, ModelError
 from timbre.formats.model_dir import ModelDir, read_model_info
 from timbre.io import audio

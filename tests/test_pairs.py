@@ -14,7 +14,7 @@ import pytest
 from helpers import FEATURE_INSTRUMENTS, write_audio_folder, write_feature_store
 
 from timbre.data.features import compute_features
-from timbre.dsp import stft as sp
+from timbre.dsp import tiling
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats.feature_store import load_manifest, manifest_path, tile_path
 from timbre.settings import FeatureConfig, SpectrogramConfig
@@ -152,7 +152,7 @@ def test_augmentation_cuts_aligned_contiguous_windows(tmp_path, small_spec_confi
 
 
 def test_augmentation_with_overlap_and_a_flush_last_tile(tmp_path, small_spec_config):
-    starts = sp.tile_starts(
+    starts = tiling.tile_starts(
         100, 32, overlap=8
     )  # [0, 24, 48, 68]: the last tile sits flush with the end
 

@@ -55,9 +55,9 @@ class IdentityConverter:
         return np.asarray(audio_in, dtype=np.float32).copy()
 
     def tile_borders(self, n_frames: int) -> np.ndarray:
-        from timbre.dsp import stft as sp
+        from timbre.dsp import tiling
 
-        return sp.tile_borders(n_frames, SPEC.tile_frames)
+        return tiling.tile_borders(n_frames, SPEC.tile_frames)
 
 
 def write_pair_folders(root, names=("a", "b", "c")):

@@ -9,7 +9,9 @@ import pytest
 from conftest import sine
 from helpers import SMALL_SPEC
 
+from timbre.dsp import edges, tiling
 from timbre.dsp import stft as sp
+from timbre.dsp.phase import griffin_lim
 from timbre.errors import ConfigError
 from timbre.settings import SpectrogramConfig
 
@@ -158,37 +160,39 @@ def test_stft_and_inverse_equal_librosa(name, rng):
 @pytest.mark.parametrize("overlap", [0, 64, 128])
 def test_tile_blend_is_identity(n_frames, overlap, rng):
     spec = rng.uniform(-1, 1, (8, n_frames)).astype(np.float32)
-    tiles = sp.tile(spec, 256, overlap)
-    assert tiles.shape == (len(sp.tile_starts(n_frames, 256, overlap)), 8, 256)
-    np.testing.assert_allclose(sp.blend(tiles, n_frames, overlap), spec, atol=1e-6)
+    tiles = tiling.tile(spec, 256, overlap)
+    assert tiles.shape == (len(tiling.tile_starts(n_frames, 256, overlap)), 8, 256)
+    np.testing.assert_allclose(tiling.blend(tiles, n_frames, overlap), spec, atol=1e-6)
 
 
 def test_tiles_are_flush_and_padded_with_silence(rng):
     spec = rng.uniform(-1, 1, (4, 300)).astype(np.float32)
-    tiles = sp.tile(spec, 256, 0)
-    assert list(sp.tile_starts(300, 256, 0)) == [0, 44]
+    tiles = tiling.tile(spec, 256, 0)
+    assert list(tiling.tile_starts(300, 256, 0)) == [0, 44]
     np.testing.assert_array_equal(tiles[-1], spec[:, -256:])
-    short = sp.tile(spec[:, :10], 256, 0)
+    short = tiling.tile(spec[:, :10], 256, 0)
     assert short.shape == (1, 4, 256) and np.all(short[0, :, 10:] == sp.SILENCE)
-    assert sp.tile(spec[:, :0], 256, 64).shape == (0, 4, 256)
+    assert tiling.tile(spec[:, :0], 256, 64).shape == (0, 4, 256)
 
 
 def test_tile_steps_by_tile_minus_overlap():
-    assert list(sp.tile_starts(1000, 256, 128)) == [0, 128, 256, 384, 512, 640, 744]
+    assert list(tiling.tile_starts(1000, 256, 128)) == [0, 128, 256, 384, 512, 640, 744]
 
 
 def test_blend_with_context_window_is_identity(rng):
     spec = rng.uniform(-1, 1, (4, 700)).astype(np.float32)
-    window = sp.blend_window(256, fade_frames=32, context_frames=32)
-    np.testing.assert_allclose(sp.blend(sp.tile(spec, 256, 128), 700, 128, window), spec, atol=1e-5)
-    assert window.min() == sp.WINDOW_FLOOR and window.max() == 1.0
+    window = tiling.blend_window(256, fade_frames=32, context_frames=32)
+    np.testing.assert_allclose(
+        tiling.blend(tiling.tile(spec, 256, 128), 700, 128, window), spec, atol=1e-5
+    )
+    assert window.min() == tiling.WINDOW_FLOOR and window.max() == 1.0
 
 
 @pytest.mark.parametrize("length", [30000, 44100])
 def test_griffin_lim_from_true_phase_converges(length, spec_config, rng):
     audio = sine(440, length / 44100, 44100) + 0.05 * rng.standard_normal(length).astype(np.float32)
     spec, phase = sp.log_spectrogram(audio, spec_config)
-    rebuilt = sp.griffin_lim(spec, spec_config, length, n_iter=16, init_phase=phase)
+    rebuilt = griffin_lim(spec, spec_config, length, n_iter=16, init_phase=phase)
     magnitude = sp.denormalise(spec, spec_config) / sp.magnitude_scale(spec_config)
     assert rebuilt.shape == (length,)
     assert sp.magnitude_error(rebuilt, magnitude, spec_config) < 0.05
@@ -199,10 +203,10 @@ def test_griffin_lim_improves_on_random_phase(spec_config):
     spec, _ = sp.log_spectrogram(audio, spec_config)
     magnitude = sp.denormalise(spec, spec_config) / sp.magnitude_scale(spec_config)
     start = sp.magnitude_error(
-        sp.griffin_lim(spec, spec_config, len(audio), n_iter=0), magnitude, spec_config
+        griffin_lim(spec, spec_config, len(audio), n_iter=0), magnitude, spec_config
     )
     after = sp.magnitude_error(
-        sp.griffin_lim(spec, spec_config, len(audio), n_iter=32), magnitude, spec_config
+        griffin_lim(spec, spec_config, len(audio), n_iter=32), magnitude, spec_config
     )
     assert after < start / 2
 
@@ -222,23 +226,23 @@ def test_errors(spec_config):
     with pytest.raises(ConfigError, match="phase: shape"):
         sp.invert_log_spectrogram(spec, np.zeros((256, 2)), spec_config, 1024)
     with pytest.raises(ConfigError, match="n_iter=-1"):
-        sp.griffin_lim(spec, spec_config, 1024, n_iter=-1)
+        griffin_lim(spec, spec_config, 1024, n_iter=-1)
     with pytest.raises(ConfigError, match="momentum=1.5"):
-        sp.griffin_lim(spec, spec_config, 1024, momentum=1.5)
+        griffin_lim(spec, spec_config, 1024, momentum=1.5)
     with pytest.raises(ConfigError, match="init_phase: shape"):
-        sp.griffin_lim(spec, spec_config, 1024, init_phase=np.zeros((2, 2)))
+        griffin_lim(spec, spec_config, 1024, init_phase=np.zeros((2, 2)))
     with pytest.raises(ConfigError, match="tile_frames=0"):
-        sp.tile_starts(10, 0)
+        tiling.tile_starts(10, 0)
     with pytest.raises(ConfigError, match="overlap=256"):
-        sp.tile_starts(10, 256, 256)
+        tiling.tile_starts(10, 256, 256)
     with pytest.raises(ConfigError, match="n_frames=-1"):
-        sp.tile_starts(-1, 256)
+        tiling.tile_starts(-1, 256)
     with pytest.raises(ConfigError, match="expected \\(n_bins, n_frames\\)"):
-        sp.tile(np.zeros(10), 256)
+        tiling.tile(np.zeros(10), 256)
     with pytest.raises(ConfigError, match="2 tiles for n_frames=100"):
-        sp.blend(np.zeros((2, 4, 256)), 100)
+        tiling.blend(np.zeros((2, 4, 256)), 100)
     with pytest.raises(ConfigError, match="do not fit a tile"):
-        sp.blend_window(256, 10, context_frames=128)
+        tiling.blend_window(256, 10, context_frames=128)
 
 
 def _loaded_after(code: str, packages: tuple[str, ...]) -> list[str]:
@@ -259,7 +263,7 @@ def test_import_does_not_load_tensorflow():
 
 CONVERSION = """
 import numpy as np, soundfile as sf
-from timbre.io import audio
+from timbre.dsp import level as lv
 from timbre.settings import SpectrogramConfig
 from timbre.convert.converter import Converter
 
@@ -276,7 +280,7 @@ tone = (0.5 * np.sin(np.arange(config.sample_rate) * 0.06)).astype(np.float32)
 assert np.max(np.abs(converter.convert(tone) - tone)) < 0.05
 sf.write({input!r}, tone, config.sample_rate)
 converter.convert_file({input!r}, {output!r})
-assert audio.PeakLimiter(config.sample_rate).feed(np.full(5000, 2.0, np.float32)).max() < 1
+assert lv.PeakLimiter(config.sample_rate).feed(np.full(5000, 2.0, np.float32)).max() < 1
 """
 
 
@@ -297,20 +301,20 @@ def test_conversion_imports_no_librosa_scipy_or_numba(conversion_imports, packag
 
 
 def test_tile_borders():
-    assert list(sp.tile_borders(1000, 256, 128)) == [128, 256, 384, 512, 640, 744, 768, 896]
-    assert list(sp.tile_borders(100, 256, 0)) == []
+    assert list(tiling.tile_borders(1000, 256, 128)) == [128, 256, 384, 512, 640, 744, 768, 896]
+    assert list(tiling.tile_borders(100, 256, 0)) == []
 
 
 @pytest.mark.parametrize("length", [1, 2, 7, 100, 5000, 30000])
 def test_pad_edges_keeps_the_signal_and_adds_the_pad(length, rng):
     audio = (0.3 * rng.standard_normal(length)).astype(np.float32)
-    padded = sp.pad_edges(audio, 1024, 16000)
+    padded = edges.pad_edges(audio, 1024, 16000)
     assert padded.shape == (length + 2048,) and padded.dtype == np.float32
     np.testing.assert_array_equal(padded[1024:-1024], audio)
     assert (
         np.all(np.isfinite(padded)) and np.max(np.abs(padded)) <= 2 * np.max(np.abs(audio)) + 1e-6
     )
-    np.testing.assert_array_equal(sp.pad_edges(audio, 0, 16000), audio)
+    np.testing.assert_array_equal(edges.pad_edges(audio, 0, 16000), audio)
 
 
 def test_pad_edges_continues_a_tone_and_a_dc_offset():
@@ -321,12 +325,12 @@ def test_pad_edges_continues_a_tone_and_a_dc_offset():
     tone = sine(440, 1.0 + 2 * pad / rate, rate, 0.5) + sine(1250, 1.0 + 2 * pad / rate, rate, 0.2)
     tone += np.float32(0.1)
     cut = tone[pad:-pad]
-    padded = sp.pad_edges(cut, pad, rate)
+    padded = edges.pad_edges(cut, pad, rate)
     near = slice(pad - 441, pad), slice(len(padded) - pad, len(padded) - pad + 441)
     for part in near:
         assert np.max(np.abs(padded[part] - tone[part])) < 0.01 * np.max(np.abs(tone))
-    np.testing.assert_allclose(sp.pad_edges(np.full(500, 0.25, np.float32), 300, rate), 0.25)
-    assert np.all(sp.pad_edges(np.zeros(500, np.float32), 300, rate) == 0)
+    np.testing.assert_allclose(edges.pad_edges(np.full(500, 0.25, np.float32), 300, rate), 0.25)
+    assert np.all(edges.pad_edges(np.zeros(500, np.float32), 300, rate) == 0)
 
 
 @pytest.mark.parametrize("remainder", [0, 1, 255, 496, 500, 505, 511])
@@ -350,14 +354,14 @@ def test_padded_inversion_has_no_edge_blow_up(remainder, spec_config, rng):
     def end_ratio(out: np.ndarray) -> float:
         return float(np.max(np.abs(out[-64:])) / np.max(np.abs(out[4410:-4410])))
 
-    padded = perturbed_inverse(sp.pad_edges(audio, pad, 44100))[pad : pad + n]
+    padded = perturbed_inverse(edges.pad_edges(audio, pad, 44100))[pad : pad + n]
     assert end_ratio(padded) < 2.0
     if remainder >= 496:
         assert end_ratio(perturbed_inverse(audio)) > 2.0  # the bug the padding removes
 
 
 def _scipy_extrapolate(history, count, sample_rate, nudge=0.0):
-    """:func:`timbre.dsp.stft.extrapolate` as it was, with SciPy; ``nudge`` scales the lag-0
+    """:func:`timbre.dsp.edges.extrapolate` as it was, with SciPy; ``nudge`` scales the lag-0
     autocorrelation by ``1 + nudge`` more (a float64 rounding of the system's input).
     """
     from scipy import linalg, signal
@@ -365,7 +369,7 @@ def _scipy_extrapolate(history, count, sample_rate, nudge=0.0):
     seg = np.asarray(history, dtype=np.float64)
     mean = float(np.mean(seg)) if seg.size else 0.0
     seg = seg - mean
-    order = min(max(1, round(sp.EDGE_ORDER_S * sample_rate)), len(seg) // 4)
+    order = min(max(1, round(edges.EDGE_ORDER_S * sample_rate)), len(seg) // 4)
     if order < 2 or float(np.sum(np.square(seg))) <= 1e-20 * max(1, len(seg)):
         return np.full(count, mean, dtype=np.float32)
     size = 1 << int(np.ceil(np.log2(2 * len(seg))))
@@ -381,7 +385,7 @@ def _scipy_extrapolate(history, count, sample_rate, nudge=0.0):
 
 
 def _scipy_pad_edges(audio, pad_samples, sample_rate, nudge=0.0):
-    fit = sp.edge_fit_samples(sample_rate)
+    fit = edges.edge_fit_samples(sample_rate)
     before = _scipy_extrapolate(audio[:fit][::-1], pad_samples, sample_rate, nudge)[::-1]
     after = _scipy_extrapolate(audio[-fit:], pad_samples, sample_rate, nudge)
     return np.concatenate([before, audio, after])
@@ -414,5 +418,5 @@ def test_pad_edges_equals_the_scipy_reference(rate, kind, length, rng):
     if kind in ("noise", "decay"):
         assert spread < 1e-6
     np.testing.assert_allclose(
-        sp.pad_edges(audio, pad, rate), expected, rtol=0, atol=1e-6 + 3 * spread
+        edges.pad_edges(audio, pad, rate), expected, rtol=0, atol=1e-6 + 3 * spread
     )

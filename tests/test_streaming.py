@@ -17,10 +17,12 @@ from test_converter import (
     residual_generator,
 )
 
-from timbre.convert import streaming
 from timbre.convert.converter import Converter
-from timbre.convert.streaming import StreamingConversion, TilingPlan
+from timbre.convert.streaming import StreamingConversion
+from timbre.dsp import edges, tiling
+from timbre.dsp import phase as dsp_phase
 from timbre.dsp import stft as sp
+from timbre.dsp.tiling import TilingPlan
 from timbre.errors import ConfigError
 from timbre.settings import ModelConfig
 
@@ -66,8 +68,8 @@ def test_streamed_edges_are_like_the_middle(small, name, phase, monkeypatch):
     """Streaming (Griffin-Lim in segments, so not equal to the whole file): no edge artefact at
     any length remainder either.
     """
-    monkeypatch.setattr(streaming, "GL_SEGMENT_FRAMES", 64)
-    monkeypatch.setattr(streaming, "GL_CONTEXT_FRAMES", 8)
+    monkeypatch.setattr(dsp_phase, "GL_SEGMENT_FRAMES", 64)
+    monkeypatch.setattr(dsp_phase, "GL_CONTEXT_FRAMES", 8)
     generator = identity_generator(small) if name == "identity" else residual_generator(small, name)
     converter = Converter(generator, small, phase=phase, iterations=2)
     base = 3 * small.sample_rate // 2 // small.hop_length * small.hop_length
@@ -79,8 +81,8 @@ def test_streamed_edges_are_like_the_middle(small, name, phase, monkeypatch):
 
 
 def test_streaming_griffin_lim_is_close_to_whole_file(small, monkeypatch):
-    monkeypatch.setattr(streaming, "GL_SEGMENT_FRAMES", 300)
-    monkeypatch.setattr(streaming, "GL_CONTEXT_FRAMES", 32)
+    monkeypatch.setattr(dsp_phase, "GL_SEGMENT_FRAMES", 300)
+    monkeypatch.setattr(dsp_phase, "GL_CONTEXT_FRAMES", 32)
     converter = Converter(identity_generator(small), small, phase="griffinlim", iterations=8)
     audio = melody(10.0, small.sample_rate, seed=2)
     chunked, _ = stream(converter, audio, 7000)
@@ -107,7 +109,7 @@ def test_any_generate_callable_will_do(small):
     out = np.concatenate([out, conversion.finish()])
     assert out.shape == audio.shape and max(calls) <= 2
     padded = sp.n_frames_for(len(audio) + 2 * plan.edge_samples, small)
-    assert sum(calls) == len(sp.tile_starts(padded, small.tile_frames, plan.overlap))
+    assert sum(calls) == len(tiling.tile_starts(padded, small.tile_frames, plan.overlap))
     band_limited = Converter(identity_generator(small), small).convert_unmatched(audio)
     np.testing.assert_allclose(out, band_limited, atol=2e-5)
 
@@ -142,7 +144,7 @@ def test_plan_defaults_and_borders(small):
     assert plan.edge_frames == 3 and plan.edge_samples == 3 * small.hop_length
     assert plan.window.shape == (small.tile_frames,) and plan.window.max() == 1.0
     borders = plan.tile_borders(200)
-    shifted = sp.tile_borders(206, small.tile_frames, 8) - 3
+    shifted = tiling.tile_borders(206, small.tile_frames, 8) - 3
     np.testing.assert_array_equal(borders, shifted[(shifted > 0) & (shifted < 200)])
     assert plan == TilingPlan.create(small)  # frozen, comparable
 
@@ -152,8 +154,10 @@ def test_plan_errors(small):
         TilingPlan.create(small, phase="magic")
     with pytest.raises(ConfigError, match="batch_size=0 must be an integer >= 1"):
         TilingPlan.create(small, batch_size=0)
-    with pytest.raises(ConfigError, match="iterations=True must be an integer >= 0"):
+    with pytest.raises(ConfigError, match="iterations=True must be an integer >= 1"):
         TilingPlan.create(small, iterations=True)
+    with pytest.raises(ConfigError, match="iterations=0 must be an integer >= 1"):
+        TilingPlan.create(small, iterations=0)  # as predict.py --iterations and ConvertConfig
     with pytest.raises(ConfigError, match="overlap=32, context=0"):
         TilingPlan.create(small, overlap=32, context=0)
     with pytest.raises(ConfigError, match="overlap=8, context=5"):
@@ -183,7 +187,7 @@ def test_window_and_scale_are_the_spectrogram_modules(small):
     audio = melody(1.0, small.sample_rate, seed=9)
     conversion = StreamingConversion(lambda tiles: tiles, plan)
     conversion.feed(audio)
-    expected, _ = sp.log_spectrogram(sp.pad_edges(audio, plan.edge_samples, 16000), small)
+    expected, _ = sp.log_spectrogram(edges.pad_edges(audio, plan.edge_samples, 16000), small)
     analysed = conversion.spec.shape[1]
     assert analysed > 50
     np.testing.assert_array_equal(

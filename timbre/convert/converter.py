@@ -18,11 +18,11 @@ tiling, level, blending, phase and streaming are the same code either way.
 Seams: tiles step by ``tile_frames - overlap`` frames (the last one sits flush
 with the end). In each tile the ``context`` frames at either edge, where the
 U-Net saw zero padding, get almost no weight; the next ``overlap - 2 * context``
-frames cross-fade linearly with the neighbour's (:func:`timbre.dsp.stft.blend_window`).
+frames cross-fade linearly with the neighbour's (:func:`timbre.dsp.tiling.blend_window`).
 
 Edges: the recording's own first and last samples are converted like its
 middle. The signal is continued by ``context + 1`` hops of linear prediction
-at each end (:func:`timbre.dsp.stft.pad_edges`,
+at each end (:func:`timbre.dsp.edges.pad_edges`,
 :attr:`TilingPlan.edge_samples`) and only the input's span of the output is
 kept, so no kept sample lies where the inverse STFT's window envelope vanishes
 (that division blew the last 1-5 samples of every input with ``n % hop`` in
@@ -32,7 +32,7 @@ frames are not a tile's context.
 
 Level: the model learnt a mapping that depends on absolute level, at the
 level of its training audio. The input's active level
-(:func:`timbre.io.audio.active_level_db`: a gated median of 400 ms block RMS
+(:func:`timbre.dsp.level.active_level_db`: a gated median of 400 ms block RMS
 levels, which one transient cannot move) is brought to ``origin_level_db``
 (recorded in the model directory by training: the median over the training
 pieces, measured on their audio by the same function when the features were
@@ -54,7 +54,7 @@ Griffin-Lim needs the whole spectrogram in memory), so the two differ slightly.
 Peak level: :meth:`Converter.convert` returns float samples that may exceed
 full scale. :meth:`Converter.convert_file` never clips and never turns a
 whole file down for one peak: a look-ahead limiter
-(:class:`timbre.io.audio.PeakLimiter`, ceiling -0.09 dBFS, 20 ms gain ramps)
+(:class:`timbre.dsp.level.PeakLimiter`, ceiling -0.09 dBFS, 20 ms gain ramps)
 reduces the gain only around the samples that would exceed full scale, and
 the result reports the deepest reduction and for how long it acted.
 """
@@ -71,8 +71,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from timbre.convert.backends import load_generator
-from timbre.convert.streaming import PHASES, StreamingConversion, TilingPlan
+from timbre.convert.streaming import StreamingConversion
+from timbre.dsp import edges, tiling
+from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
+from timbre.dsp.phase import griffin_lim
+from timbre.dsp.tiling import PHASES, TilingPlan
 from timbre.errors import AudioError, ConfigError
 from timbre.formats import shipped
 from timbre.formats.generator import Generator, check_tile_shape
@@ -104,7 +108,7 @@ class ConversionResult:
     output_path: Path
     seconds: float  # duration of input and output, s
     sample_rate: int  # Hz of the output
-    level_db: float  # the input's active level, dBFS (audio.active_level_db); -inf if silent
+    level_db: float  # the input's active level, dBFS (dsp.level.active_level_db); -inf if silent
     gain_db: float  # gain applied to the input before the network (to the training level)
     output_gain_db: float  # gain applied to the conversion: -gain_db with keep_level, else 0
     peak: float  # peak of the conversion at the output rate before the limiter (1 = full scale)
@@ -152,7 +156,7 @@ class Converter:
         context: edge frames of each tile that are (almost) discarded; default
             ``overlap // 4``. Needs ``2 * context <= overlap``; the cross-fade
             is ``overlap - 2 * context`` frames long.
-        origin_level_db: active level (dBFS, :func:`timbre.io.audio.active_level_db`) of the
+        origin_level_db: active level (dBFS, :func:`timbre.dsp.level.active_level_db`) of the
             audio the generator was trained on; inputs are brought to it before the
             network. ``None``: :data:`DEFAULT_ORIGIN_LEVEL_DB`, what the demo's training
             audio measures (:func:`load_converter` passes the model directory's).
@@ -275,7 +279,7 @@ class Converter:
         source_rate = rate if sample_rate is None else _checked_rate(sample_rate)
         audio = self._checked(audio)
         at_model_rate = au.resample(audio, source_rate, rate)
-        gain_db, output_gain_db = self.level_gains(au.active_level_db(at_model_rate, rate))
+        gain_db, output_gain_db = self.level_gains(lv.active_level_db(at_model_rate, rate))
         out = self._convert_padded(at_model_rate * _amplitude(gain_db))
         return _fit(au.resample(out * _amplitude(output_gain_db), rate, source_rate), len(audio))
 
@@ -291,7 +295,7 @@ class Converter:
         """Convert exactly these samples as one span: no level matching and no edge prediction.
 
         The STFT of ``audio`` alone (centred frames, zeros beyond its ends), tiles at
-        :func:`timbre.dsp.stft.tile_starts`, the generator, the plan's blend, the input's
+        :func:`timbre.dsp.tiling.tile_starts`, the generator, the plan's blend, the input's
         phase (whatever ``phase`` says), one inverse STFT cut to ``len(audio)``. This is
         what a converter written by :func:`timbre.tf.export.export_converter`
         computes on a chunk; :meth:`convert` runs it on the signal continued at both ends.
@@ -316,18 +320,18 @@ class Converter:
     def _convert_padded(self, audio: np.ndarray) -> np.ndarray:
         """Continue the signal at both ends, convert the padded signal, keep the input's span."""
         edge = self.plan.edge_samples
-        padded = sp.pad_edges(audio, edge, self.spectrogram.sample_rate)
+        padded = edges.pad_edges(audio, edge, self.spectrogram.sample_rate)
         return self._span(padded, self.plan.phase)[edge : edge + len(audio)]
 
     def _span(self, audio: np.ndarray, phase: str) -> np.ndarray:
         """STFT -> tiles -> generator -> blend -> ``phase`` -> inverse STFT, ``len(audio)``."""
         config, plan = self.spectrogram, self.plan
         spectrogram, input_phase = sp.log_spectrogram(audio, config)
-        tiles = self.generate(sp.tile(spectrogram, config.tile_frames, plan.overlap))
-        blended = sp.blend(tiles, spectrogram.shape[1], plan.overlap, plan.window)
+        tiles = self.generate(tiling.tile(spectrogram, config.tile_frames, plan.overlap))
+        blended = tiling.blend(tiles, spectrogram.shape[1], plan.overlap, plan.window)
         if phase == "input":
             return sp.invert_log_spectrogram(blended, input_phase, config, len(audio))
-        return sp.griffin_lim(
+        return griffin_lim(
             blended, config, len(audio), n_iter=plan.iterations, init_phase=input_phase
         )
 
@@ -345,8 +349,8 @@ class Converter:
         """Convert an audio file in blocks (bounded memory) and write the result atomically.
 
         Two passes over the input: the first measures its level
-        (:class:`timbre.io.audio.LevelMeter`), the second converts, resamples,
-        limits (:class:`timbre.io.audio.PeakLimiter`: never clipped) and writes.
+        (:class:`timbre.dsp.level.LevelMeter`), the second converts, resamples,
+        limits (:class:`timbre.dsp.level.PeakLimiter`: never clipped) and writes.
 
         Args:
             input_path: any file libsndfile reads, any rate, channels mixed to mono.
@@ -380,7 +384,7 @@ class Converter:
         au.AudioWriter(output_path, rate, subtype)  # checks the format before the work
         _make_folder(output_path.parent)
         model_rate = self.spectrogram.sample_rate
-        meter = au.LevelMeter(model_rate)
+        meter = lv.LevelMeter(model_rate)
         for block in au.read_blocks(input_path, model_rate, block_frames):
             meter.add(block)
         level_db = meter.level_db()
@@ -462,7 +466,7 @@ class _Output:
     def __init__(self, writer: au.AudioWriter, from_rate: int, to_rate: int, length: int) -> None:
         self.writer, self.length, self.written, self.peak = writer, length, 0, 0.0
         self.resampler = au.Resampler(from_rate, to_rate)
-        self.limiter = au.PeakLimiter(to_rate)
+        self.limiter = lv.PeakLimiter(to_rate)
 
     def write(self, block: np.ndarray, last: bool = False) -> None:
         block = self.resampler.feed(block, last=last)

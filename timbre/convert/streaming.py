@@ -13,138 +13,29 @@ bounded by the block size, one tile and one batch, whatever the input length.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from collections.abc import Callable
 
 import numpy as np
 
+from timbre.dsp import edges
 from timbre.dsp import stft as sp
-from timbre.errors import ConfigError
-from timbre.settings import ConvertConfig, SpectrogramConfig
-
-PHASES = ("input", "griffinlim")  # how the output phase is made
-GL_SEGMENT_FRAMES = 2048  # streaming Griffin-Lim: frames per segment (23.8 s at the defaults)
-GL_CONTEXT_FRAMES = 64  # ... and context frames on either side of a segment
+from timbre.dsp.phase import SegmentedGriffinLim
+from timbre.dsp.tiling import TilingPlan
+from timbre.settings import SpectrogramConfig
 
 Generate = Callable[[np.ndarray], np.ndarray]  # (n_tiles, n_bins, tile_frames) -> same shape
-
-
-@dataclasses.dataclass(frozen=True)
-class TilingPlan:
-    """How a recording is cut into tiles, blended back and turned into audio (no model in it).
-
-    Build it with :meth:`create`, which fills in the defaults and checks every
-    field (a plan that exists is valid).
-    """
-
-    spectrogram: SpectrogramConfig  # STFT and tile settings the generator was trained with
-    overlap: int  # frames shared by neighbouring tiles
-    context: int  # edge frames of each tile whose output is (almost) discarded
-    batch_size: int  # tiles per generate call
-    phase: str = ConvertConfig.phase  # "input": the input's phase; "griffinlim": Griffin-Lim
-    iterations: int = ConvertConfig.iterations  # Griffin-Lim iterations
-
-    @classmethod
-    def create(
-        cls,
-        spectrogram: SpectrogramConfig,
-        *,
-        overlap: int | None = None,
-        context: int | None = None,
-        batch_size: int = ConvertConfig.batch_size,
-        phase: str = ConvertConfig.phase,
-        iterations: int = ConvertConfig.iterations,
-    ) -> TilingPlan:
-        """A checked plan; ``overlap`` defaults to ``tile_frames // 4``, ``context`` to
-        ``overlap // 4``.
-
-        Raises:
-            ConfigError: an unknown phase, a negative or non-integer count, or
-                ``overlap``/``context`` that do not fit a tile (``2 * context <= overlap <
-                tile_frames``).
-        """
-        tile_frames = spectrogram.tile_frames
-        overlap = tile_frames // 4 if overlap is None else overlap
-        context = overlap // 4 if context is None else context
-        if phase not in PHASES:
-            raise ConfigError(f"phase={phase!r} (expected one of {PHASES})")
-        for name, value, low in (
-            ("iterations", iterations, 0),
-            ("batch_size", batch_size, 1),
-            ("overlap", overlap, 0),
-            ("context", context, 0),
-        ):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-                raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
-        if overlap >= tile_frames or 2 * context > overlap:
-            raise ConfigError(
-                f"overlap={overlap}, context={context} (expected 2 * context <= overlap < "
-                f"tile_frames={tile_frames})"
-            )
-        return cls(spectrogram, int(overlap), int(context), int(batch_size), phase, int(iterations))
-
-    @property
-    def step(self) -> int:
-        """Frames from one tile's start to the next's."""
-        return self.spectrogram.tile_frames - self.overlap
-
-    @functools.cached_property
-    def window(self) -> np.ndarray:
-        """Blend weights of one tile, shape (tile_frames,): :func:`timbre.dsp.stft.blend_window`
-        with a cross-fade of ``overlap - 2 * context`` frames after ``context`` frames of context.
-        """
-        return sp.blend_window(
-            self.spectrogram.tile_frames, self.overlap - 2 * self.context, self.context
-        )
-
-    @functools.cached_property
-    def stft_window(self) -> np.ndarray:
-        """The periodic Hann window of ``n_fft`` samples (float64), as ``librosa.stft``'s."""
-        return sp.hann_window(self.spectrogram.n_fft)
-
-    @functools.cached_property
-    def magnitude_scale(self) -> float:
-        """:func:`timbre.dsp.stft.magnitude_scale` (``2 / sum(window)``) of the same window."""
-        return float(2.0 / np.sum(self.stft_window))
-
-    @property
-    def edge_frames(self) -> int:
-        """Frames of predicted signal analysed before the first and after the last sample:
-        ``context + 1``, so the input's first frame sits past the first tile's context and,
-        at the end, every input sample lies between two frame centres.
-        """
-        return self.context + 1
-
-    @property
-    def edge_samples(self) -> int:
-        """``edge_frames * hop_length``: samples predicted at each end
-        (:func:`timbre.dsp.stft.pad_edges`); a whole number of hops, so the padded
-        signal's frames are the input's frames shifted by ``edge_frames``.
-        """
-        return self.edge_frames * self.spectrogram.hop_length
-
-    def tile_borders(self, n_frames: int) -> np.ndarray:
-        """Frames of the input's spectrogram (``n_frames`` frames) where tile edges lie."""
-        edge = self.edge_frames
-        borders = sp.tile_borders(n_frames + 2 * edge, self.spectrogram.tile_frames, self.overlap)
-        borders = borders - edge
-        return borders[(borders > 0) & (borders < n_frames)]
 
 
 class StreamingConversion:
     """The streaming twin of ``Converter.convert_unmatched``: feed model-rate blocks, get output
     blocks (level matching is the converter's: it scales the blocks going in and coming out).
 
-    The edge padding (:func:`timbre.dsp.stft.pad_edges`: the input is held
-    until its first :func:`timbre.dsp.stft.edge_fit_samples` samples have
-    arrived to predict the start from, and its last as many are kept to
-    predict the end from), the STFT, the tile positions
-    (:func:`timbre.dsp.stft.tile_starts`, learnt as the frames arrive: a
+    The edge padding (:class:`timbre.dsp.edges.EdgeExtender`), the STFT, the tile positions
+    (:func:`timbre.dsp.tiling.tile_starts`, learnt as the frames arrive: a
     regular tile is cut once a later frame proves it is not the last), the
     blend and the inverse STFT (overlap-add across block borders) are those of
     the whole-file path, so the output equals it up to float
-    rounding (with Griffin-Lim, see :class:`_SegmentedGriffinLim`). State is
+    rounding (with Griffin-Lim, see :class:`timbre.dsp.phase.SegmentedGriffinLim`). State is
     kept from ``base``, the first frame not yet final (some tile still to be
     predicted covers it), to ``n_frames``, the frames analysed so far, so
     memory is bounded by the block size, one tile and one batch.
@@ -160,10 +51,7 @@ class StreamingConversion:
         config = plan.spectrogram
         self.generate, self.plan, self.config = generate, plan, config
         self.edge = plan.edge_samples
-        self.fit = sp.edge_fit_samples(config.sample_rate)  # samples the padding is predicted from
-        self.head: np.ndarray | None = np.zeros(0, dtype=np.float32)  # input held until its
-        # start can be extrapolated (None once it was)
-        self.tail = np.zeros(0, dtype=np.float32)  # the input's last `fit` samples
+        self.edges = edges.EdgeExtender(self.edge, config.sample_rate)
         self.n_input = self.padded_out = 0  # input samples fed; padded-signal samples put out
         self.signal = np.zeros(config.n_fft // 2, dtype=np.float32)  # padded signal from frame n
         self.n_samples = self.n_frames = self.base = self.next_start = 0  # of the padded signal
@@ -173,7 +61,7 @@ class StreamingConversion:
         self.summed = np.zeros((config.n_bins, 0))  # window-weighted generator output, same frames
         self.weight = np.zeros(0)  # summed window, same frames
         self.phaser = (
-            _SegmentedGriffinLim(config, plan.iterations) if plan.phase == "griffinlim" else None
+            SegmentedGriffinLim(config, plan.iterations) if plan.phase == "griffinlim" else None
         )
         self.istft = _OverlapAdd(config, plan.stft_window)
         self.keep_frames = keep_frames
@@ -194,26 +82,14 @@ class StreamingConversion:
         """Take the next samples (1-D, model rate); return the output samples that became final."""
         block = np.asarray(block, dtype=np.float32)
         self.n_input += len(block)
-        self.tail = np.concatenate([self.tail, block])[-self.fit :]
-        if self.head is not None:
-            self.head = np.concatenate([self.head, block])
-            if len(self.head) < self.fit:
-                return np.zeros(0, dtype=np.float32)
-            rate = self.config.sample_rate
-            before = sp.extrapolate(self.head[: self.fit][::-1], self.edge, rate)[::-1]
-            block, self.head = np.concatenate([before, self.head]), None
-        return self._trim(self._feed_padded(block))
+        padded = self.edges.feed(block)
+        return self._trim(self._feed_padded(padded)) if len(padded) else padded
 
     def finish(self) -> np.ndarray:
         """End of input: return the remaining output (total length == samples fed)."""
         if self.n_input == 0:
             return np.zeros(0, dtype=np.float32)
-        rate = self.config.sample_rate
-        if self.head is not None:  # shorter than the fitted span: both ends from all of it
-            rest = sp.pad_edges(self.head, self.edge, rate)
-        else:
-            rest = sp.extrapolate(self.tail, self.edge, rate)
-        out = self._feed_padded(rest)
+        out = self._feed_padded(self.edges.finish())
         self.signal = np.concatenate(
             [self.signal, np.zeros(self.config.n_fft // 2, dtype=np.float32)]
         )
@@ -365,63 +241,3 @@ class _OverlapAdd:
         before = self.emitted
         out = self._emit(len(self.samples))[: max(0, length - before)]
         return np.concatenate([out, np.zeros(max(0, length - before - len(out)), dtype=np.float32)])
-
-
-class _SegmentedGriffinLim:
-    """Griffin-Lim for streaming: segments of GL_SEGMENT_FRAMES with GL_CONTEXT_FRAMES each side.
-
-    Each segment's phase comes from :func:`timbre.dsp.stft.griffin_lim` run on
-    the segment plus context (started from the input phase), so memory stays
-    bounded; unlike whole-file Griffin-Lim, no phase information crosses
-    further than the context, which leaves the result slightly different.
-    """
-
-    def __init__(self, config: SpectrogramConfig, iterations: int) -> None:
-        self.config, self.iterations = config, iterations
-        self.spec = np.zeros((self.config.n_bins, 0), dtype=np.float32)
-        self.phase = np.zeros((self.config.n_bins, 0), dtype=np.float32)
-        self.start = self.done = 0  # frame of spec[:, 0]; frames already given out
-
-    def feed(
-        self, spec: np.ndarray, phase: np.ndarray, n_samples: int | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Take final frames (normalised spectrogram, input phase); return frames with Griffin-Lim
-        phase.
-
-        ``n_samples``: the signal's length once all frames were given, else None.
-        """
-        final = n_samples is not None
-        self.spec = np.concatenate([self.spec, spec], axis=1)
-        self.phase = np.concatenate([self.phase, phase], axis=1)
-        end, outputs, hop = self.start + self.spec.shape[1], [], self.config.hop_length
-        while self.done < end and (
-            final or end - self.done >= GL_SEGMENT_FRAMES + GL_CONTEXT_FRAMES
-        ):
-            a, b = self.done, min(self.done + GL_SEGMENT_FRAMES, end)
-            lo, hi = max(self.start, a - GL_CONTEXT_FRAMES), min(end, b + GL_CONTEXT_FRAMES)
-            span = self.spec[:, lo - self.start : hi - self.start]
-            length = (
-                n_samples - lo * hop if final and hi == end else max(1, (span.shape[1] - 1) * hop)
-            )
-            audio = sp.griffin_lim(
-                span,
-                self.config,
-                length,
-                n_iter=self.iterations,
-                init_phase=self.phase[:, lo - self.start : hi - self.start],
-            )
-            rebuilt = np.angle(
-                sp.stft(audio, self.config)[: self.config.n_bins, a - lo : b - lo]
-            ).astype(np.float32)
-            outputs.append((self.spec[:, a - self.start : b - self.start], rebuilt))
-            self.done = b
-        keep_from = max(self.start, self.done - GL_CONTEXT_FRAMES)
-        self.spec = self.spec[:, keep_from - self.start :]
-        self.phase = self.phase[:, keep_from - self.start :]
-        self.start = keep_from
-        if not outputs:
-            return self.spec[:, :0], self.phase[:, :0]
-        return (
-            np.concatenate([o[0] for o in outputs], axis=1),
-            np.concatenate([o[1] for o in outputs], axis=1),
-        )

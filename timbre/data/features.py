@@ -2,12 +2,12 @@
 
 The layout written under ``features_path`` is :mod:`timbre.formats.feature_store`'s.
 Tile ``i`` of every instrument of a piece covers the same frames: positions come
-from :func:`timbre.dsp.stft.tile_starts` with ``FeatureConfig.overlap`` and
+from :func:`timbre.dsp.tiling.tile_starts` with ``FeatureConfig.overlap`` and
 no tile is ever dropped from a file. Each piece records, per instrument, the
 peak of every tile in dB (full-scale sine = 0 dB, floor -200 dB) so the
 training pipeline can drop pairs that are near silence on both sides without
 opening the files, and the active level of the whole file
-(:func:`timbre.io.audio.active_level_db`, dBFS; ``None`` for silence), which
+(:func:`timbre.dsp.level.active_level_db`, dBFS; ``None`` for silence), which
 training turns into the level a model expects its input at.
 
 The run is resumable and deterministic: files are written atomically, a file

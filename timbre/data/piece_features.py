@@ -5,7 +5,7 @@ into ``<features>/<instrument>/<piece>.npy`` tile files (paths from
 :mod:`timbre.formats.audio_folder` and :mod:`timbre.formats.feature_store`), after checking
 that the instruments' audio has one length. It records, per instrument, the number of
 frames, the peak of every tile in dB (:func:`tile_peaks_db`) and the file's active level
-(:func:`timbre.io.audio.active_level_db`, dBFS; ``None`` for silence).
+(:func:`timbre.dsp.level.active_level_db`, dBFS; ``None`` for silence).
 :func:`existing_peaks` reads the same from a tile file an earlier run finished.
 """
 
@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from timbre.dsp import stft as sp
+from timbre.dsp import level as lv
+from timbre.dsp import tiling
 from timbre.errors import DatasetError, TimbreError
 from timbre.formats.audio_folder import piece_path
 from timbre.formats.feature_store import tile_file_layout, tile_path
@@ -109,7 +111,7 @@ def _compute_tiles(job: PieceJob, name: str) -> Found:
     wav = job.wav(name)
     samples, _ = audio_io.load(wav, job.spectrogram.sample_rate)
     spectrogram, _ = sp.log_spectrogram(samples, job.spectrogram)
-    tiles = sp.tile(spectrogram, job.spectrogram.tile_frames, job.overlap)
+    tiles = tiling.tile(spectrogram, job.spectrogram.tile_frames, job.overlap)
     tiles = tiles.astype(np.float16)
     if not np.isfinite(tiles).all():
         raise DatasetError(
@@ -159,8 +161,8 @@ def existing_peaks(job: PieceJob, name: str, previous: dict[str, Any]) -> Found 
 
 
 def level_db(samples: np.ndarray, sample_rate: int) -> float | None:
-    """:func:`timbre.io.audio.active_level_db` to 0.01 dB; None for silence (JSON has no -inf)."""
-    level = audio_io.active_level_db(samples, sample_rate)
+    """:func:`timbre.dsp.level.active_level_db` to 0.01 dB; None for silence (JSON has no -inf)."""
+    level = lv.active_level_db(samples, sample_rate)
     return round(level, 2) if np.isfinite(level) else None
 
 

@@ -62,7 +62,7 @@ def seam_ratio(audio: np.ndarray, config: SpectrogramConfig, border_frames: np.n
         audio: shape (n_samples,) at ``config.sample_rate``.
         config: spectrogram settings.
         border_frames: frames ``b`` where a tile edge lies between frames ``b - 1`` and ``b``
-            (e.g. :func:`timbre.dsp.stft.tile_borders`).
+            (e.g. :func:`timbre.dsp.tiling.tile_borders`).
 
     Returns:
         The ratio; NaN when there is no border (a single tile) or no other frame.

@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, ModelError
 from timbre.evaluate import metrics
@@ -41,7 +42,6 @@ from timbre.evaluate.config import (
 from timbre.evaluate.pairs import Pair, as_recording, folder_pairs, load_pair, split_pairs
 from timbre.evaluate.report import EvalResults, summary_table, write_results
 from timbre.formats.model_dir import ModelDir, ModelInfo, read_model_info
-from timbre.io import audio
 from timbre.io.atomic import atomic_path
 from timbre.settings import SpectrogramConfig
 
@@ -78,10 +78,10 @@ def model_info(model_path: str | os.PathLike) -> ModelInfo:
 def at_level_of(audio_in: np.ndarray, reference: np.ndarray, sample_rate: int) -> np.ndarray:
     """``audio_in`` with one gain that brings its active level to ``reference``'s.
 
-    (:func:`timbre.io.audio.active_level_db`); silent audio is returned as it is.
+    (:func:`timbre.io.lv.active_level_db`); silent audio is returned as it is.
     """
-    have = audio.active_level_db(audio_in, sample_rate)
-    want = audio.active_level_db(reference, sample_rate)
+    have = lv.active_level_db(audio_in, sample_rate)
+    want = lv.active_level_db(reference, sample_rate)
     if not (np.isfinite(have) and np.isfinite(want)):
         return audio_in
     return (audio_in * 10 ** ((want - have) / 20)).astype(np.float32)

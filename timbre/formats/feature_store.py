@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from timbre.dsp import stft as sp
+from timbre.dsp import tiling
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats.audio_folder import SPLITS, check_inside, check_name, piece_path
 from timbre.io.atomic import read_json, write_json
@@ -150,10 +150,10 @@ class FeatureManifest:
             entry.get("n_frames")
             or (entry["n_tiles"] - 1) * (frames - self.features.overlap) + frames
         )
-        return sp.tile_starts(int(n_frames), frames, self.features.overlap)
+        return tiling.tile_starts(int(n_frames), frames, self.features.overlap)
 
     def level_db(self, instrument: str, split: str | Sequence[str]) -> float | None:
-        """Median active level (dBFS, :func:`timbre.io.audio.active_level_db`) of ``instrument``
+        """Median active level (dBFS, :func:`timbre.dsp.level.active_level_db`) of ``instrument``
         over the pieces of ``split`` (a split name or a list of pieces) that record one;
         None when none does (stores written before levels were recorded).
         """

@@ -136,7 +136,7 @@ class ModelInfo:
     origin: str | None  # input instrument (None when config.json does not say)
     target: str | None  # output instrument (likewise)
     origin_level_db: float | None = None  # median active level (dBFS) of the training pieces'
-    # origin audio (timbre.io.audio.active_level_db); None when config.json does not say
+    # origin audio (timbre.dsp.level.active_level_db); None when config.json does not say
     generator_onnx: Path | None = None  # its generator.onnx; None when the directory has none
     targets: tuple[str, ...] = ()  # a multi-target model's targets (one-hot order); else ()
 

@@ -10,8 +10,8 @@ ONNX) is one graph, waveform in, waveform out, at the model's rate: a 1-D
 float32 chunk of any length (at least one sample) -> the same length. Inside:
 the STFT (centred Hann frames, zeros beyond the chunk's ends, the DFT as
 matrix products so that no complex type or FFT op is needed), the normalised
-log-magnitude, tiles at :func:`timbre.dsp.stft.tile_starts`, the generator
-(float32), the blend of :class:`timbre.convert.streaming.TilingPlan`, the
+log-magnitude, tiles at :func:`timbre.dsp.tiling.tile_starts`, the generator
+(float32), the blend of :class:`timbre.dsp.tiling.TilingPlan`, the
 input's phase, and the inverse STFT normalised by the summed squared window
 as ``librosa.istft``. It computes what
 :meth:`timbre.convert.converter.Converter.convert_span` computes on the same
@@ -32,8 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from timbre.convert.streaming import TilingPlan
 from timbre.dsp import stft as sp
+from timbre.dsp.tiling import TilingPlan
 from timbre.errors import ConfigError, ModelError
 from timbre.formats.generator import SAMPLE_RATE_KEY, SOURCE_KEY, source_digest
 from timbre.formats.model_dir import ModelDir, read_model_info

@@ -45,7 +45,7 @@ class Run:
     train_split: str | list[str] = "train"  # a split name or a list of pieces (not saved: derived)
     val_split: str | list[str] | None = "val"  # None: no validation
     origin_level_db: float | None = None  # median active level of the training pieces' origin
-    # audio (dBFS, timbre.io.audio.active_level_db): conversion brings inputs to it; None: unknown
+    # audio (dBFS, timbre.dsp.level.active_level_db): conversion brings inputs to it; None: unknown
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", _targets(self.targets))  # one name or several
