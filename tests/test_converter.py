@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 from conftest import sine
 
+from timbre import plotting
 from timbre.convert.converter import (
     DEFAULT_ORIGIN_LEVEL_DB,
     PLOT_FRAMES,
@@ -26,7 +27,6 @@ from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.errors import AudioError, ConfigError, ModelError
 from timbre.evaluate import metrics
-from timbre.io import plotting
 from timbre.settings import ModelConfig, SpectrogramConfig
 from timbre.tf.keras_generator import KerasGenerator
 

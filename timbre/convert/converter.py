@@ -444,7 +444,7 @@ class Converter:
         name: str,
     ) -> None:
         """Input and output spectrograms over the same frames, each at its file's level."""
-        from timbre.io import plotting
+        from timbre import plotting
 
         config = self.spectrogram
         panels = [

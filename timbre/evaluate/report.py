@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from timbre import plotting
 from timbre.evaluate import metrics
-from timbre.io import plotting
 from timbre.io.atomic import atomic_path, write_json
 
 

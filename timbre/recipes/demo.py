@@ -323,7 +323,7 @@ def convert_examples(
 
 def _write_comparison(audios: Path, piece: str, folder: Path, config: SpectrogramConfig) -> None:
     """``input.wav`` and ``target.wav`` beside ``converted.wav``, and the three spectrograms."""
-    from timbre.io.plotting import save_figure, spectrogram_figure
+    from timbre.plotting import save_figure, spectrogram_figure
 
     panels = []
     for label, path in (

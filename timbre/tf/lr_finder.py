@@ -22,8 +22,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from timbre import plotting
 from timbre.errors import ConfigError
-from timbre.io import plotting
 from timbre.io.atomic import atomic_path
 from timbre.settings import ModelConfig, TrainConfig
 from timbre.tf.distribute import make_strategy

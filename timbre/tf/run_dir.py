@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from timbre import plotting
 from timbre.errors import ModelError
 from timbre.formats.model_dir import RUN_FILES, ModelDir
-from timbre.io import plotting
 from timbre.io.atomic import atomic_path, remove_temporaries, run_lock
 from timbre.tf.checkpoints import list_checkpoints, load_checkpoint
 from timbre.tf.distribute import is_chief

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre import plotting
 from timbre.dsp.stft import SILENCE, invert_log_spectrogram, log_spectrogram
 from timbre.formats.audio_folder import piece_path
 from timbre.formats.feature_store import manifest_path
 from timbre.formats.model_dir import ModelDir
-from timbre.io import audio, plotting
+from timbre.io import audio
 from timbre.io.atomic import load_npy
 from timbre.settings import SpectrogramConfig
 from timbre.tf.pix2pix import Pix2Pix
