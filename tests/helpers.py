@@ -13,14 +13,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import keras
+
+from timbre.dsp.stft import log_spectrogram
+from timbre.dsp.tiling import tile
 from timbre.formats import audio_folder, feature_store
 from timbre.formats.model_dir import ModelDir
 from timbre.io import audio
-from timbre.settings import FeatureConfig, ModelConfig, SpectrogramConfig
+from timbre.io.atomic import save_npy
+from timbre.settings import FeatureConfig, ModelConfig, SpectrogramConfig, TrainConfig
 
 SMALL_SPEC = SpectrogramConfig(
     sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32
@@ -290,3 +296,103 @@ def write_model_dir(
     else:
         generator.save(files.generator)
     return files.path
+
+
+# --- Conversion and training fixtures shared by several test modules.
+
+SMALL = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32)
+FAST = TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3, seed=3)
+SPLIT = {"train": ["p0", "p1", "p2", "p3"], "val": ["p4"], "test": ["p5"]}
+INSTRUMENTS = {"keys": 1.0, "strings": 0.3}  # instrument -> amplitude of the second harmonic
+
+
+def conv_generator(config: SpectrogramConfig, seed: int = 0, offset: float = 0.0) -> keras.Model:
+    """A random 3x3 convolution (its tile edges see zero padding, so overlapping tiles differ)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((config.n_bins, config.tile_frames, 1))
+    y = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(x)
+    return keras.Model(x, keras.layers.Rescaling(1.0, offset=offset)(y))
+
+
+def residual_generator(
+    config: SpectrogramConfig, kind: str = "conv", seed: int = 0, depth: float = 0.3
+) -> keras.Model:
+    """The input plus ``depth`` times a random network: a 3x3 convolution (``"conv"``) or the
+    real U-Net, tiny (4 filters, depth 5) with its kernels scaled by 6 (``"unet"``; at its
+    N(0, 0.02) init it outputs ~0 whatever the input).
+
+    Like a trained model it keeps silence near silence and changes each bin by an amount that
+    depends on the bin's neighbourhood and level (the U-Net with its own tile-edge effects):
+    what made the inverse STFT's last samples blow up, and what level matching must undo.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x = keras.Input((config.n_bins, config.tile_frames, 1))
+    if kind == "conv":
+        change = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(x)
+    else:
+        from timbre.tf.networks import build_generator
+
+        unet = build_generator(
+            ModelConfig(base_filters=4, depth=5), config.n_bins, config.tile_frames
+        )
+        unet.set_weights([w * 6.0 if w.ndim == 4 else w for w in unet.get_weights()])
+        change = unet(x)
+    return keras.Model(x, keras.layers.Add()([x, keras.layers.Rescaling(depth)(change)]))
+
+
+def write_model(directory, generator: keras.Model, config: SpectrogramConfig, **extra):
+    """A model directory: ``config.json`` (with ``extra`` keys) and ``generator.keras``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(
+        json.dumps({"version": 1, "mode": "generator", "spectrogram": config.to_dict(), **extra})
+    )
+    generator.save(directory / "generator.keras")
+    return directory
+
+
+def melody(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """Notes of random pitch (220-880 Hz) and length (0.1-0.6 s), each with a decaying envelope."""
+    rng = np.random.default_rng(seed)
+    parts, total = [], int(round(seconds * sample_rate))
+    while sum(map(len, parts)) < total:
+        note = sine(
+            rng.uniform(220, 880), rng.uniform(0.1, 0.6), sample_rate, rng.uniform(0.1, 0.5)
+        )
+        parts.append(note * np.exp(-np.arange(len(note)) / (0.3 * sample_rate)).astype(np.float32))
+    return np.concatenate(parts)[:total]
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(b**2)))
+
+
+def make_features(
+    root: Path,
+    spec: SpectrogramConfig = SMALL_SPEC,
+    split: dict | None = None,
+    split_given: bool = True,
+) -> Path:
+    """Paired audio and its tiles + manifest per the features contract, under root."""
+    split = SPLIT if split is None else split
+    features, audios = root / "features", root / "audios"
+    pieces = {}
+    for number, piece in enumerate(p for members in split.values() for p in members):
+        base = 220.0 * 2 ** (number / 12)
+        for name, harmonic in INSTRUMENTS.items():
+            wave = sine(base, 1.0, spec.sample_rate, 0.4) + sine(
+                2 * base, 1.0, spec.sample_rate, 0.2 * harmonic
+            )
+            audio.save(audios / name / f"{piece}.wav", wave, spec.sample_rate)
+            tiles = tile(log_spectrogram(wave, spec)[0], spec.tile_frames)
+            save_npy(features / name / f"{piece}.npy", tiles.astype(np.float16))
+        pieces[piece] = {
+            "n_tiles": len(tiles),
+            "split": next(s for s, m in split.items() if piece in m),
+        }
+    return write_features_manifest(
+        features, spec, pieces, list(INSTRUMENTS), audios_path=audios, split_given=split_given
+    )

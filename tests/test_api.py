@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from test_converter import SMALL, identity_generator, melody, relative_error, write_model
+from helpers import SMALL, identity_generator, melody, relative_error, write_model
 
 import timbre
 from timbre.errors import ConfigError

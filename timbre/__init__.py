@@ -10,7 +10,7 @@ Importing the package loads no TensorFlow: ``load_converter`` and ``Converter``
 are imported on first use. Only ``timbre.tf`` (all of it),
 ``timbre.tf.keras_generator`` and ``timbre.tf.export`` import
 TensorFlow; everything else, conversion with ONNX Runtime and the command line's
-parsers included, is TensorFlow-free (``tests/test_architecture.py`` checks it).
+parsers included, is TensorFlow-free (``tests/contracts/test_architecture.py`` checks it).
 """
 
 __version__ = "0.1.0"

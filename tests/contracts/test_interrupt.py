@@ -22,11 +22,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import SMALL_SPEC, identity_generator, sine, write_audio_folder, write_midi
+from helpers import (
+    SMALL_SPEC,
+    identity_generator,
+    make_features,
+    sine,
+    write_audio_folder,
+    write_midi,
+)
 from helpers import write_model_dir as make_model_dir
-from test_fit import make_features
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SLOW_S = 0.6  # the hook's sleep before each visible rename
 SIGNALS = {"kill": signal.SIGKILL, "int": signal.SIGINT}
 HOOK = """

@@ -344,7 +344,7 @@ def peak_memory_mb(folder: Path, n_pieces: int, tiles_per_piece: int) -> tuple[i
             "TF_CPP_MIN_LOG_LEVEL": "3",
             "CUDA_VISIBLE_DEVICES": "",
             "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": str(Path(__file__).parents[1]),
+            "PYTHONPATH": str(Path(__file__).parents[2]),
         },
     )
     assert result.returncode == 0, result.stderr[-2000:]

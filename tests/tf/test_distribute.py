@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from helpers import SMALL_SPEC, TINY_MODEL, write_feature_store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ORIGIN, TARGET = "keyboard_acoustic", "string_acoustic"  # helpers.FEATURE_INSTRUMENTS
 LOSS_RTOL = 1e-4  # mirrored vs one device: logged losses (measured: ~1e-7)
 STATE_RTOL = 1e-3  # mirrored vs one device: weights vs one epoch's change, Adam slots (~3e-6)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_converter import (
+from helpers import (
     SMALL,
     conv_generator,
     edge_ratio,

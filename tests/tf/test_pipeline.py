@@ -7,8 +7,7 @@ test_distribute.py.
 from __future__ import annotations
 
 import numpy as np
-from helpers import TINY_MODEL
-from test_fit import FAST, make_features
+from helpers import FAST, TINY_MODEL, make_features
 
 
 def test_train_data_chains_the_epochs_a_resumed_run_reads(tmp_path):

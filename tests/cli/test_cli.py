@@ -8,7 +8,7 @@ import pytest
 
 from timbre import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = [
     "synthesize_audios.py",
     "compute_features.py",

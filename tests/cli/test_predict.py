@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import sine
-from test_converter import conv_generator, identity_generator, write_model
+from helpers import conv_generator, identity_generator, write_model
 
 from timbre.cli import predict
 from timbre.errors import AudioError

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pytest
 import soundfile as sf
-from test_converter import SMALL, conv_generator, melody, residual_generator, write_model
+from helpers import SMALL, conv_generator, melody, residual_generator, write_model
 
 from timbre.cli import export as export_cli
 from timbre.convert import backends, onnx_backend
@@ -32,7 +32,7 @@ from timbre.tf.keras_generator import KerasGenerator
 pytest.importorskip("onnxruntime", reason="the ONNX path needs onnxruntime")
 pytest.importorskip("tf2onnx", reason="ONNX export needs tf2onnx")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 75 * SMALL.hop_length + 50  # 76 frames: tiles at frames 0, 24 and 44 (3 tiles)
 
 

@@ -14,6 +14,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import sine
+from helpers import (
+    SMALL,
+    conv_generator,
+    identity_generator,
+    melody,
+    relative_error,
+    residual_generator,
+    write_model,
+)
 
 from timbre import plotting
 from timbre.convert.converter import (
@@ -29,70 +38,6 @@ from timbre.errors import AudioError, ConfigError, ModelError
 from timbre.evaluate import metrics
 from timbre.settings import ModelConfig, SpectrogramConfig
 from timbre.tf.keras_generator import KerasGenerator
-
-SMALL = SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32)
-
-
-def identity_generator(config: SpectrogramConfig) -> keras.Model:
-    """A generator that returns its input: conversion must give back the input."""
-    x = keras.Input((config.n_bins, config.tile_frames, 1))
-    return keras.Model(x, keras.layers.Identity()(x))
-
-
-def conv_generator(config: SpectrogramConfig, seed: int = 0, offset: float = 0.0) -> keras.Model:
-    """A random 3x3 convolution (its tile edges see zero padding, so overlapping tiles differ)."""
-    keras.utils.set_random_seed(seed)
-    x = keras.Input((config.n_bins, config.tile_frames, 1))
-    y = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(x)
-    return keras.Model(x, keras.layers.Rescaling(1.0, offset=offset)(y))
-
-
-def residual_generator(
-    config: SpectrogramConfig, kind: str = "conv", seed: int = 0, depth: float = 0.3
-) -> keras.Model:
-    """The input plus ``depth`` times a random network: a 3x3 convolution (``"conv"``) or the
-    real U-Net, tiny (4 filters, depth 5) with its kernels scaled by 6 (``"unet"``; at its
-    N(0, 0.02) init it outputs ~0 whatever the input).
-
-    Like a trained model it keeps silence near silence and changes each bin by an amount that
-    depends on the bin's neighbourhood and level (the U-Net with its own tile-edge effects):
-    what made the inverse STFT's last samples blow up, and what level matching must undo.
-    """
-    keras.utils.set_random_seed(seed)
-    x = keras.Input((config.n_bins, config.tile_frames, 1))
-    if kind == "conv":
-        change = keras.layers.Conv2D(1, 3, padding="same", activation="tanh")(x)
-    else:
-        from timbre.tf.networks import build_generator
-
-        unet = build_generator(
-            ModelConfig(base_filters=4, depth=5), config.n_bins, config.tile_frames
-        )
-        unet.set_weights([w * 6.0 if w.ndim == 4 else w for w in unet.get_weights()])
-        change = unet(x)
-    return keras.Model(x, keras.layers.Add()([x, keras.layers.Rescaling(depth)(change)]))
-
-
-def write_model(directory, generator: keras.Model, config: SpectrogramConfig, **extra):
-    """A model directory: ``config.json`` (with ``extra`` keys) and ``generator.keras``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "config.json").write_text(
-        json.dumps({"version": 1, "mode": "generator", "spectrogram": config.to_dict(), **extra})
-    )
-    generator.save(directory / "generator.keras")
-    return directory
-
-
-def melody(seconds: float, sample_rate: int, seed: int = 0) -> np.ndarray:
-    """Notes of random pitch (220-880 Hz) and length (0.1-0.6 s), each with a decaying envelope."""
-    rng = np.random.default_rng(seed)
-    parts, total = [], int(round(seconds * sample_rate))
-    while sum(map(len, parts)) < total:
-        note = sine(
-            rng.uniform(220, 880), rng.uniform(0.1, 0.6), sample_rate, rng.uniform(0.1, 0.5)
-        )
-        parts.append(note * np.exp(-np.arange(len(note)) / (0.3 * sample_rate)).astype(np.float32))
-    return np.concatenate(parts)[:total]
 
 
 def vibrato(seconds: float, sample_rate: int) -> np.ndarray:
@@ -123,10 +68,6 @@ def edge_ratio(out: np.ndarray, sample_rate: int) -> float:
     edge = int(0.1 * sample_rate)
     ends = max(np.max(np.abs(out[:edge])), np.max(np.abs(out[-edge:])))
     return float(ends / np.max(np.abs(out[edge:-edge])))
-
-
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(b**2)))
 
 
 @pytest.fixture(scope="module")

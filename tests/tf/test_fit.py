@@ -18,46 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SMALL_SPEC, TINY_MODEL, sine, write_features_manifest
+from helpers import FAST, SMALL_SPEC, TINY_MODEL, make_features
 
-from timbre.dsp.stft import log_spectrogram
-from timbre.dsp.tiling import tile
 from timbre.io import audio
-from timbre.io.atomic import save_npy
 from timbre.settings import ModelConfig, SpectrogramConfig, TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-FAST = TrainConfig(batch_size=4, epochs=2, steps_per_epoch=3, seed=3)
-SPLIT = {"train": ["p0", "p1", "p2", "p3"], "val": ["p4"], "test": ["p5"]}
-INSTRUMENTS = {"keys": 1.0, "strings": 0.3}  # instrument -> amplitude of the second harmonic
-
-
-def make_features(
-    root: Path,
-    spec: SpectrogramConfig = SMALL_SPEC,
-    split: dict | None = None,
-    split_given: bool = True,
-) -> Path:
-    """Paired audio and its tiles + manifest per the features contract, under root."""
-    split = SPLIT if split is None else split
-    features, audios = root / "features", root / "audios"
-    pieces = {}
-    for number, piece in enumerate(p for members in split.values() for p in members):
-        base = 220.0 * 2 ** (number / 12)
-        for name, harmonic in INSTRUMENTS.items():
-            wave = sine(base, 1.0, spec.sample_rate, 0.4) + sine(
-                2 * base, 1.0, spec.sample_rate, 0.2 * harmonic
-            )
-            audio.save(audios / name / f"{piece}.wav", wave, spec.sample_rate)
-            tiles = tile(log_spectrogram(wave, spec)[0], spec.tile_frames)
-            save_npy(features / name / f"{piece}.npy", tiles.astype(np.float16))
-        pieces[piece] = {
-            "n_tiles": len(tiles),
-            "split": next(s for s, m in split.items() if piece in m),
-        }
-    return write_features_manifest(
-        features, spec, pieces, list(INSTRUMENTS), audios_path=audios, split_given=split_given
-    )
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _train(features: Path, model_dir: Path, **kwargs):
