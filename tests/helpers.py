@@ -396,3 +396,21 @@ def make_features(
     return write_features_manifest(
         features, spec, pieces, list(INSTRUMENTS), audios_path=audios, split_given=split_given
     )
+
+
+def excerpt(n_samples: int, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """``n_samples`` cut from a steady tone (three partials with vibrato, constant level, a DC
+    offset): it starts and ends mid-note at full level, abrupt at both ends (no fade, no silence).
+    """
+    start = np.random.default_rng(seed).integers(sample_rate // 7, sample_rate // 3)
+    t = (start + np.arange(n_samples)) / sample_rate
+    pitch = 2 * np.pi * (330 * t + 10 * np.sin(2 * np.pi * 5.5 * t))
+    tone = sum(np.sin(k * pitch) / k for k in (1, 2, 3))
+    return (0.3 * tone + 0.05).astype(np.float32)
+
+
+def edge_ratio(out: np.ndarray, sample_rate: int) -> float:
+    """Peak of the first and last 100 ms over the peak of the rest."""
+    edge = int(0.1 * sample_rate)
+    ends = max(np.max(np.abs(out[:edge])), np.max(np.abs(out[-edge:])))
+    return float(ends / np.max(np.abs(out[edge:-edge])))
