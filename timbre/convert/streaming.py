@@ -2,8 +2,8 @@
 :meth:`timbre.convert.converter.Converter.convert_unmatched`.
 
 Pure NumPy (no TensorFlow, and no librosa or SciPy, whose imports cost a
-command-line conversion more than converting a short file: the STFT here is
-``librosa.stft``'s arithmetic, written out). A conversion needs two things, and
+command-line conversion more than converting a short file: the STFT and its
+inverse are the block processors of :mod:`timbre.dsp.stft`). A conversion needs two things, and
 :class:`StreamingConversion` is handed exactly those: a ``generate`` callable
 (tiles in, tiles out: the network, or anything else) and a :class:`TilingPlan`
 (where tiles go, how they blend, how audio is rebuilt). The converter builds
@@ -21,7 +21,6 @@ from timbre.dsp import edges
 from timbre.dsp import stft as sp
 from timbre.dsp.phase import SegmentedGriffinLim
 from timbre.dsp.tiling import TilingPlan
-from timbre.settings import SpectrogramConfig
 
 Generate = Callable[[np.ndarray], np.ndarray]  # (n_tiles, n_bins, tile_frames) -> same shape
 
@@ -30,10 +29,11 @@ class StreamingConversion:
     """The streaming twin of ``Converter.convert_unmatched``: feed model-rate blocks, get output
     blocks (level matching is the converter's: it scales the blocks going in and coming out).
 
-    The edge padding (:class:`timbre.dsp.edges.EdgeExtender`), the STFT, the tile positions
+    The edge padding (:class:`timbre.dsp.edges.EdgeExtender`), the STFT
+    (:class:`timbre.dsp.stft.Analyser`), the tile positions
     (:func:`timbre.dsp.tiling.tile_starts`, learnt as the frames arrive: a
     regular tile is cut once a later frame proves it is not the last), the
-    blend and the inverse STFT (overlap-add across block borders) are those of
+    blend and the inverse STFT (:class:`timbre.dsp.stft.OverlapAdder`) are those of
     the whole-file path, so the output equals it up to float
     rounding (with Griffin-Lim, see :class:`timbre.dsp.phase.SegmentedGriffinLim`). State is
     kept from ``base``, the first frame not yet final (some tile still to be
@@ -53,7 +53,7 @@ class StreamingConversion:
         self.edge = plan.edge_samples
         self.edges = edges.EdgeExtender(self.edge, config.sample_rate)
         self.n_input = self.padded_out = 0  # input samples fed; padded-signal samples put out
-        self.signal = np.zeros(config.n_fft // 2, dtype=np.float32)  # padded signal from frame n
+        self.analyser = sp.Analyser(config)  # STFT of the padded signal
         self.n_samples = self.n_frames = self.base = self.next_start = 0  # of the padded signal
         self.pending: list[int] = []  # tile starts waiting for a full batch
         self.spec = np.zeros((config.n_bins, 0), dtype=np.float32)  # input, frames base..n_frames
@@ -63,7 +63,7 @@ class StreamingConversion:
         self.phaser = (
             SegmentedGriffinLim(config, plan.iterations) if plan.phase == "griffinlim" else None
         )
-        self.istft = _OverlapAdd(config, plan.stft_window)
+        self.istft = sp.OverlapAdder(config)
         self.keep_frames = keep_frames
         self._kept: tuple[list, list] = ([], [])  # input and output frames from the input's start
 
@@ -90,10 +90,7 @@ class StreamingConversion:
         if self.n_input == 0:
             return np.zeros(0, dtype=np.float32)
         out = self._feed_padded(self.edges.finish())
-        self.signal = np.concatenate(
-            [self.signal, np.zeros(self.config.n_fft // 2, dtype=np.float32)]
-        )
-        self._analyse()
+        self._add_frames(self.analyser.finish())
         last = self.n_frames - self.config.tile_frames
         if last <= 0:
             self.pending.append(0)
@@ -112,9 +109,8 @@ class StreamingConversion:
 
     def _feed_padded(self, samples: np.ndarray) -> np.ndarray:
         """Samples of the padded signal in; output samples of the padded signal out."""
-        self.signal = np.concatenate([self.signal, samples])
         self.n_samples += len(samples)
-        self._analyse()
+        self._add_frames(self.analyser.feed(samples))
         tile_frames = self.config.tile_frames
         while self.next_start + tile_frames < self.n_frames:  # a later frame: not the flush tile
             self.pending.append(self.next_start)
@@ -123,16 +119,12 @@ class StreamingConversion:
         first_open = self.pending[0] if self.pending else self.next_start
         return self._release(min(first_open, self.n_frames - tile_frames), final=False)
 
-    def _analyse(self) -> None:
-        """STFT of every frame the signal now covers (centred frames, as spectrogram.stft)."""
-        config, n_fft, hop = self.config, self.config.n_fft, self.config.hop_length
-        if len(self.signal) < n_fft:
-            return
-        count = 1 + (len(self.signal) - n_fft) // hop
-        frames = np.lib.stride_tricks.sliding_window_view(self.signal, n_fft)[: count * hop : hop]
-        spectrum = np.fft.rfft(frames * self.plan.stft_window, axis=1)[:, : config.n_bins]
-        spectrum = spectrum.T.astype(np.complex64)  # (n_bins, count), as librosa.stft
-        self.signal = self.signal[count * hop :]
+    def _add_frames(self, spectrum: np.ndarray) -> None:
+        """Append new STFT frames (n_fft // 2 + 1, count): normalised magnitude and phase of the
+        lowest n_bins bins, and empty blend sums.
+        """
+        config, count = self.config, spectrum.shape[1]
+        spectrum = spectrum[: config.n_bins]
         self.spec = np.concatenate(
             [self.spec, sp.normalise(np.abs(spectrum) * self.plan.magnitude_scale, config)], 1
         )
@@ -188,56 +180,3 @@ class StreamingConversion:
         if hi > lo:
             self._kept[0].append(self.spec[:, lo - self.base : hi - self.base].copy())
             self._kept[1].append(spec[:, lo - self.base : hi - self.base].copy())
-
-
-class _OverlapAdd:
-    """Streaming inverse of the centred Hann STFT: overlap-add frames as they come, emit final
-    samples.
-
-    Same arithmetic as ``librosa.istft`` (window-square normalisation, the
-    ``n_fft // 2`` padding trimmed), so the concatenated output equals the
-    whole-file inverse up to float rounding.
-    """
-
-    def __init__(self, config: SpectrogramConfig, window: np.ndarray) -> None:
-        self.n_fft, self.hop, self.half = config.n_fft, config.hop_length, config.n_fft // 2
-        self.window = window.astype(np.float32)
-        self.samples = np.zeros(0, dtype=np.float32)  # overlap-added samples from index `start`
-        self.weights = np.zeros(0, dtype=np.float32)  # summed squared window, same samples
-        self.start = self.n_frames = self.emitted = 0
-
-    def feed(self, spectrum: np.ndarray) -> np.ndarray:
-        """Add frames (n_bins, k) complex (unscaled STFT, higher bins zero); final samples out."""
-        count = spectrum.shape[1]
-        full = np.zeros((self.n_fft // 2 + 1, count), dtype=np.complex64)
-        full[: spectrum.shape[0]] = spectrum
-        frames = self.window[:, None] * np.fft.irfft(full, n=self.n_fft, axis=0)
-        grow = (self.n_frames + count - 1) * self.hop + self.n_fft - self.start - len(self.samples)
-        if grow > 0:
-            self.samples = np.concatenate([self.samples, np.zeros(grow, dtype=np.float32)])
-            self.weights = np.concatenate([self.weights, np.zeros(grow, dtype=np.float32)])
-        square = self.window**2
-        for j in range(count):
-            at = (self.n_frames + j) * self.hop - self.start
-            self.samples[at : at + self.n_fft] += frames[:, j]
-            self.weights[at : at + self.n_fft] += square
-        self.n_frames += count
-        return self._emit(self.n_frames * self.hop - self.start)
-
-    def _emit(self, count: int) -> np.ndarray:
-        weights = self.weights[:count]
-        out = self.samples[:count] / np.where(
-            weights > np.finfo(np.float32).tiny, weights, 1.0
-        ).astype(np.float32)
-        skip = max(0, self.half - self.start)  # padding before the first sample
-        self.samples, self.weights = self.samples[count:], self.weights[count:]
-        self.start += count
-        out = out[skip:]
-        self.emitted += len(out)
-        return out
-
-    def finish(self, length: int) -> np.ndarray:
-        """Emit the rest, cut or zero-padded so that ``length`` samples were emitted in all."""
-        before = self.emitted
-        out = self._emit(len(self.samples))[: max(0, length - before)]
-        return np.concatenate([out, np.zeros(max(0, length - before - len(out)), dtype=np.float32)])
