@@ -43,41 +43,29 @@ measures), converted, and the result is returned at the input's level
 Silent input is converted as it is. The level-matched input may exceed full
 scale (a quiet recording with a high crest factor); the STFT does not mind.
 
-Long files: :meth:`Converter.convert_file` reads, converts and writes in blocks
-(:class:`timbre.convert.streaming.StreamingConversion`) with the same tile positions,
-so memory does not grow with the length; with input phase the result equals
-:meth:`Converter.convert` of the whole file up to float rounding. With
-Griffin-Lim the phase is estimated per segment of ``GL_SEGMENT_FRAMES``
-frames with ``GL_CONTEXT_FRAMES`` of context on either side (whole-file
-Griffin-Lim needs the whole spectrogram in memory), so the two differ slightly.
-
-Peak level: :meth:`Converter.convert` returns float samples that may exceed
-full scale. :meth:`Converter.convert_file` never clips and never turns a
-whole file down for one peak: a look-ahead limiter
-(:class:`timbre.dsp.level.PeakLimiter`, ceiling -0.09 dBFS, 20 ms gain ramps)
-reduces the gain only around the samples that would exceed full scale, and
-the result reports the deepest reduction and for how long it acted.
+Files: :meth:`Converter.convert_file` reads, converts, limits and writes in
+blocks with the same tile positions, so memory does not grow with the length
+(:mod:`timbre.convert.files`). :meth:`Converter.convert` returns float samples
+that may exceed full scale; a converted file is limited, never clipped.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
-from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from timbre.convert import files
 from timbre.convert.backends import load_generator
-from timbre.convert.streaming import StreamingConversion
+from timbre.convert.files import BLOCK_FRAMES, PLOT_FRAMES, ConversionResult, amplitude
 from timbre.dsp import edges, tiling
 from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.dsp.phase import griffin_lim
 from timbre.dsp.tiling import PHASES, TilingPlan
-from timbre.errors import AudioError, ConfigError
+from timbre.errors import ConfigError
 from timbre.formats import shipped
 from timbre.formats.generator import Generator, check_tile_shape
 from timbre.formats.model_dir import read_model_info
@@ -85,7 +73,9 @@ from timbre.io import audio as au
 from timbre.settings import ConvertConfig, SpectrogramConfig
 
 __all__ = [
+    "BLOCK_FRAMES",
     "PHASES",
+    "PLOT_FRAMES",
     "ConversionResult",
     "Converter",
     "TilingPlan",
@@ -93,33 +83,9 @@ __all__ = [
     "load_generator",
 ]
 
-PLOT_FRAMES = 2048  # --plot shows at most this many frames (23.8 s at the defaults) from the start
-BLOCK_FRAMES = 1 << 18  # input samples read per block by convert_file
 DEFAULT_ORIGIN_LEVEL_DB = -24.75  # active level (dBFS) assumed for a model dir that records none:
 # what the demo's training audio measures (keyboard_acoustic, train split of `timbre demo`, cpu
 # preset, seed 0: median -24.75 dBFS over 148 pieces, 5-95 % of pieces -30.4 to -19.1)
-
-
-@dataclasses.dataclass(frozen=True)
-class ConversionResult:
-    """What :meth:`Converter.convert_file` did."""
-
-    input_path: Path
-    output_path: Path
-    seconds: float  # duration of input and output, s
-    sample_rate: int  # Hz of the output
-    level_db: float  # the input's active level, dBFS (dsp.level.active_level_db); -inf if silent
-    gain_db: float  # gain applied to the input before the network (to the training level)
-    output_gain_db: float  # gain applied to the conversion: -gain_db with keep_level, else 0
-    peak: float  # peak of the conversion at the output rate before the limiter (1 = full scale)
-    limited_db: float  # deepest gain reduction of the limiter, dB (<= 0; 0: untouched)
-    limited_seconds: float  # how long the limiter reduced the gain, s
-    plot_path: Path | None  # PNG of input and output spectrograms, if asked for
-
-    @property
-    def limited(self) -> bool:
-        """True when the limiter turned some samples down (nothing is ever clipped)."""
-        return self.limited_db < 0.0
 
 
 def _as_generator(generator, config: SpectrogramConfig) -> Generator:
@@ -280,8 +246,8 @@ class Converter:
         audio = self._checked(audio)
         at_model_rate = au.resample(audio, source_rate, rate)
         gain_db, output_gain_db = self.level_gains(lv.active_level_db(at_model_rate, rate))
-        out = self._convert_padded(at_model_rate * _amplitude(gain_db))
-        return _fit(au.resample(out * _amplitude(output_gain_db), rate, source_rate), len(audio))
+        out = self._convert_padded(at_model_rate * amplitude(gain_db))
+        return _fit(au.resample(out * amplitude(output_gain_db), rate, source_rate), len(audio))
 
     def convert_unmatched(self, audio: np.ndarray) -> np.ndarray:
         """Convert at the audio's own level, without level matching: what the network makes of
@@ -371,120 +337,18 @@ class Converter:
                 cannot be created; unknown output format.
             ConfigError: ``sample_rate`` is not positive.
         """
-        input_path, output_path = Path(input_path), Path(output_path)
-        source = au.info(input_path)
-        rate = source.sample_rate if sample_rate is None else int(sample_rate)
-        if rate <= 0:
-            raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer")
-        length = (
-            source.frames
-            if rate == source.sample_rate
-            else max(1, round(source.frames * rate / source.sample_rate))
-        )
-        au.AudioWriter(output_path, rate, subtype)  # checks the format before the work
-        _make_folder(output_path.parent)
-        model_rate = self.spectrogram.sample_rate
-        meter = lv.LevelMeter(model_rate)
-        for block in au.read_blocks(input_path, model_rate, block_frames):
-            meter.add(block)
-        level_db = meter.level_db()
-        gains = self.level_gains(level_db)
-        stream = StreamingConversion(
-            self.generate, self.plan, keep_frames=PLOT_FRAMES if plot_path is not None else 0
-        )
-        with au.AudioWriter(output_path, rate, subtype) as writer:
-            sink = _Output(writer, model_rate, rate, length)
-            self._stream(input_path, stream, sink, gains, source.seconds, progress, block_frames)
-        if plot_path is not None:
-            self._plot(stream.kept, gains, Path(plot_path), input_path.name)
-        return ConversionResult(
+        return files.convert_file(
+            self.generate,
+            self.plan,
+            self.level_gains,
             input_path,
             output_path,
-            source.seconds,
-            rate,
-            level_db,
-            gains[0],
-            gains[1],
-            sink.peak,
-            sink.limiter.reduction_db,
-            sink.limiter.limited / rate,
-            None if plot_path is None else Path(plot_path),
+            sample_rate,
+            subtype=subtype,
+            plot_path=plot_path,
+            progress=progress,
+            block_frames=block_frames,
         )
-
-    def _stream(
-        self,
-        input_path: Path,
-        stream: StreamingConversion,
-        sink: _Output,
-        gains: tuple[float, float],
-        seconds: float,
-        progress: bool,
-        block_frames: int,
-    ) -> None:
-        """Pass 2: level-match, convert, restore the level, hand to ``sink``, block by block."""
-        rate = self.spectrogram.sample_rate
-        into, out_of = (np.float32(_amplitude(gain)) for gain in gains)
-        with tqdm(
-            total=round(seconds, 1),
-            unit="s",
-            desc=input_path.name,
-            disable=not progress,
-            leave=False,
-        ) as bar:
-            for block in au.read_blocks(input_path, rate, block_frames, warn=False):
-                sink.write(stream.feed(block * into) * out_of)
-                bar.update(round(len(block) / rate, 3))
-            sink.write(stream.finish() * out_of, last=True)
-
-    def _plot(
-        self,
-        kept: tuple[np.ndarray, np.ndarray],
-        gains: tuple[float, float],
-        path: Path,
-        name: str,
-    ) -> None:
-        """Input and output spectrograms over the same frames, each at its file's level."""
-        from timbre import plotting
-
-        config = self.spectrogram
-        panels = [
-            (label, sp.normalise(sp.denormalise(spec, config) * _amplitude(gain), config))
-            for label, spec, gain in zip(("input", "output"), kept, (-gains[0], gains[1]))
-        ]
-        title = f"{name} ({self.phase} phase)"
-        if panels[0][1].shape[1] >= PLOT_FRAMES:
-            seconds = PLOT_FRAMES * config.hop_length / config.sample_rate
-            title += f", first {seconds:.1f} s"
-        plotting.save_figure(plotting.spectrogram_figure(panels, config, title), path)
-
-
-class _Output:
-    """Pass 2's end: model-rate conversion -> output rate -> peak limiter -> exactly ``length``
-    samples into ``writer``; remembers the peak before the limiter.
-    """
-
-    def __init__(self, writer: au.AudioWriter, from_rate: int, to_rate: int, length: int) -> None:
-        self.writer, self.length, self.written, self.peak = writer, length, 0, 0.0
-        self.resampler = au.Resampler(from_rate, to_rate)
-        self.limiter = lv.PeakLimiter(to_rate)
-
-    def write(self, block: np.ndarray, last: bool = False) -> None:
-        block = self.resampler.feed(block, last=last)
-        self.peak = max(self.peak, float(np.max(np.abs(block), initial=0.0)))
-        self._put(self.limiter.feed(block))
-        if last:
-            self._put(self.limiter.finish())
-            if self.written < self.length:
-                self.writer.write(np.zeros(self.length - self.written, dtype=np.float32))
-
-    def _put(self, block: np.ndarray) -> None:
-        block = block[: self.length - self.written]
-        self.writer.write(block)
-        self.written += len(block)
-
-
-def _amplitude(gain_db: float) -> float:
-    return 10.0 ** (gain_db / 20.0)
 
 
 def _checked_rate(sample_rate: int) -> int:
@@ -500,14 +364,6 @@ def _fit(audio: np.ndarray, length: int) -> np.ndarray:
     sample off).
     """
     return np.pad(audio[:length], (0, max(0, length - len(audio)))).astype(np.float32, copy=False)
-
-
-def _make_folder(folder: Path) -> Path:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise AudioError(f"{folder}: cannot create the output folder ({e.strerror or e})") from e
-    return folder
 
 
 def load_converter(

@@ -167,10 +167,9 @@ class _Graph:
 
     def blend(self, spectrogram: tf.Tensor) -> tf.Tensor:
         """(n_frames, n_bins) -> tiles -> generator -> blended (n_frames, n_bins)."""
-        tile_frames, step = self.config.tile_frames, self.plan.step
+        tile_frames = self.config.tile_frames
         n_frames = tf.shape(spectrogram)[0]
-        last = tf.maximum(n_frames - tile_frames, 0)
-        starts = tf.concat([tf.range(0, last, step), [last]], axis=0)  # tile_starts
+        starts = self.tile_starts(n_frames)
         padded = tf.pad(
             spectrogram,
             [[0, tf.maximum(tile_frames - n_frames, 0)], [0, 0]],
@@ -189,6 +188,13 @@ class _Graph:
         )
         weights = tf.math.unsorted_segment_sum(tf.tile(window, tf.shape(starts)), frames, total)
         return (summed / _column(tf.maximum(weights, 1e-12)))[:n_frames]
+
+    def tile_starts(self, n_frames: tf.Tensor) -> tf.Tensor:
+        """:func:`timbre.dsp.tiling.tile_starts` of ``n_frames >= 1`` frames with the plan's
+        overlap: steps of ``plan.step``, the last tile flush with the end (or one at 0).
+        """
+        last = tf.maximum(n_frames - self.config.tile_frames, 0)
+        return tf.concat([tf.range(0, last, self.plan.step), [last]], axis=0)
 
     def istft(self, re: tf.Tensor, im: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
         n_fft = self.config.n_fft
