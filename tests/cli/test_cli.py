@@ -221,3 +221,11 @@ def test_lr_decay_reaches_train_config(mode):
     args = train.build_parser(mode).parse_args(["--lr_decay", "cosine", "--epochs", "3"])
     model, config = train._overrides(args)
     assert model == {} and TrainConfig(**config) == TrainConfig(lr_decay="cosine", epochs=3)
+
+
+def test_the_entry_points_program_name_lasts_one_command(capsys):
+    from timbre import cli
+    from timbre.cli import common
+
+    assert cli.main(["models"]) == 0
+    assert common.INVOKED_AS is None  # the next command in this process names itself

@@ -51,4 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if asked else 2
     module = importlib.import_module(f"timbre.cli.{COMMANDS[argv[0]][0]}")
     common.INVOKED_AS = f"timbre {argv[0]}"
-    return module.main(argv[1:])
+    try:
+        return module.main(argv[1:])
+    finally:  # a later command in the same process names itself again
+        common.INVOKED_AS = None
