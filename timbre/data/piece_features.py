@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from timbre.dsp import stft as sp
 from timbre.dsp import level as lv
+from timbre.dsp import stft as sp
 from timbre.dsp import tiling
 from timbre.errors import DatasetError, TimbreError
 from timbre.formats.audio_folder import piece_path
