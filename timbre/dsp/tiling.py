@@ -12,9 +12,8 @@ import numpy as np
 
 from timbre.dsp import stft
 from timbre.errors import ConfigError
-from timbre.settings import ConvertConfig, SpectrogramConfig
+from timbre.settings import PHASES, ConvertConfig, SpectrogramConfig
 
-PHASES = ("input", "griffinlim")  # how the output phase is made
 WINDOW_FLOOR = 1e-3  # smallest blend weight, so every frame is covered by some weight
 
 
