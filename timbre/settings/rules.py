@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -92,6 +94,52 @@ UNIT_INTERVAL = Rule(
     lambda v: "is not in [0, 1)",
     "unit_interval",
 )
+
+
+SAMPLE_RATES = (8000, 192000)  # Hz: the rates conversion takes and writes (predict.py
+# --sample_rate, Converter.convert and convert_file); below 8 kHz nothing of the model's band
+# is left, above 192 kHz no recording format goes
+
+
+def _parse_rate(text: str) -> int | float:
+    """Text of a rate -> an int when it is whole (``"16000.0"`` -> 16000), else the float."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _is_rate(value: Any) -> bool:
+    """A whole number of Hz (an int, or an integral float: 16000.0) in :data:`SAMPLE_RATES`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # np.bool_ is not Real
+        return False
+    low, high, value = *SAMPLE_RATES, float(value)
+    return math.isfinite(value) and value.is_integer() and low <= value <= high
+
+
+def _rate_refusal(value: Any) -> str:
+    low, high = SAMPLE_RATES
+    if float(value).is_integer():
+        return f"Hz (expected {low} to {high} Hz)"
+    return f"Hz is not a whole number (expected {low} to {high} Hz)"
+
+
+SAMPLE_RATE = Rule(
+    _parse_rate,
+    _is_rate,
+    f"must be a whole number of Hz from {SAMPLE_RATES[0]} to {SAMPLE_RATES[1]}",
+    _rate_refusal,
+    "sample_rate",
+)
+
+
+def sample_rate(value: Any, owner: str, name: str = "sample_rate") -> int:
+    """``value`` as an int rate in :data:`SAMPLE_RATES` (the one check of every rate a user gives).
+
+    Raises:
+        ConfigError: ``<owner>: sample_rate=<value> must be a whole number of Hz from 8000 to
+            192000`` for anything else (bools, strings, 16000.5, nan, 1, 10**9).
+    """
+    SAMPLE_RATE.check(owner, name, value)
+    return int(value)
 
 
 def check_positive_int(owner: str, **values: Any) -> None:
