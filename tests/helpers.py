@@ -414,3 +414,49 @@ def edge_ratio(out: np.ndarray, sample_rate: int) -> float:
     edge = int(0.1 * sample_rate)
     ends = max(np.max(np.abs(out[:edge])), np.max(np.abs(out[-edge:])))
     return float(ends / np.max(np.abs(out[edge:-edge])))
+
+
+class TileFunction:
+    """A Generator without a model (no TensorFlow, no runtime): ``function`` on NumPy tiles.
+
+    The default is the identity; ``lambda tiles: tiles - 0.1`` makes every bin ~5 dB quieter
+    and keeps silence silent, like a model whose target instrument is quieter than its origin.
+    """
+
+    backend, precision = "onnx", "float32"
+
+    def __init__(self, config: SpectrogramConfig, function: Callable | None = None) -> None:
+        self.tile_shape = (config.n_bins, config.tile_frames)
+        self.function = function or (lambda tiles: tiles)
+
+    def __call__(self, tiles: np.ndarray) -> np.ndarray:
+        return np.clip(self.function(tiles), -1.0, 1.0).astype(np.float32)
+
+
+def quiet_excerpt(seconds: float, sample_rate: int, level_db: float = -35.0, seed: int = 0):
+    """A quiet recording as they come: decaying harmonic notes (110-880 Hz) at an active level
+    of ``level_db`` (dsp.level.active_level_db), long silences (3-6 s) between some of them,
+    and one loud transient (a 5 ms click at 0.9 of full scale, ~35 dB above the notes).
+    """
+    from timbre.dsp.level import active_level_db
+
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * sample_rate), dtype=np.float32)
+    start = 0.5
+    while start < seconds - 1:
+        if rng.random() < 0.25:
+            start += rng.uniform(3, 6)  # a long silence
+            continue
+        length, pitch = rng.uniform(0.3, 1.2), 110 * 2 ** (rng.integers(0, 36) / 12)
+        t = np.arange(int(length * sample_rate)) / sample_rate
+        partials = (k for k in range(1, 8) if k * pitch < sample_rate / 2.5)
+        note = sum(np.sin(2 * np.pi * k * pitch * t) / k**1.5 for k in partials)
+        note = note * np.exp(-t / 0.5) * np.minimum(1, t / 0.005)
+        first = int(start * sample_rate)
+        out[first : first + len(note)] += note[: len(out) - first]
+        start += length * rng.uniform(0.6, 1.0)
+    out *= 10 ** ((level_db - active_level_db(out, sample_rate)) / 20)
+    click = int(0.37 * len(out))
+    width = int(0.005 * sample_rate)
+    out[click : click + width] = 0.9 * np.sign(np.sin(np.arange(width) + 0.5))
+    return out

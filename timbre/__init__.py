@@ -6,6 +6,11 @@ In Python, three lines convert a recording (see the README's "Python API")::
     converter = timbre.load_converter("models/k2s")  # a model directory or a shipped name
     out = converter.convert(samples, sample_rate=rate)  # or converter.convert_file(src, dst)
 
+``sample_rate`` is required (8,000 to 192,000 Hz); integer arrays are scaled by their dtype's
+range and channels are mixed to mono, as the command line does
+(:meth:`timbre.convert.converter.Converter.convert`). Every error a user can cause is a
+``timbre.TimbreError`` with one line saying what was given and what is expected.
+
 Importing the package loads no TensorFlow: ``load_converter`` and ``Converter``
 are imported on first use. Only ``timbre.tf`` (all of it),
 ``timbre.tf.keras_generator`` and ``timbre.tf.export`` import
@@ -14,11 +19,17 @@ parsers included, is TensorFlow-free (``tests/contracts/test_architecture.py`` c
 """
 
 __version__ = "0.1.0"
-__all__ = ["Converter", "load_converter"]
+__all__ = ["Converter", "TimbreError", "load_converter"]
 
 
 def __getattr__(name: str):
-    """``timbre.load_converter`` and ``timbre.Converter``, imported when first used."""
+    """``timbre.load_converter``, ``timbre.Converter`` and ``timbre.TimbreError``, imported
+    when first used.
+    """
+    if name == "TimbreError":
+        from timbre.errors import TimbreError
+
+        return TimbreError
     if name in __all__:
         from timbre.convert import converter
 

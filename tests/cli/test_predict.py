@@ -277,3 +277,25 @@ def test_the_resume_record_keeps_what_this_command_finished(tmp_path):
         other.todo(plan, force=False)
     again.finish([o for _, o, _ in plan])
     assert not (folder / ledger.LEDGER).exists()
+
+
+def test_the_level_line_reports_the_written_files_level(tmp_path, capsys):
+    """A model that makes everything ~5 dB quieter (as the shipped one makes strings quieter
+    than the keyboard it gets): the file is written at the input's level, and the line's
+    "written at" is the written file's level as measured (it used to print the input's level
+    for a file 4.9 dB quieter).
+    """
+    import keras
+
+    from timbre.dsp.level import active_level_db
+
+    tiles = keras.Input((SMALL.n_bins, SMALL.tile_frames, 1))
+    quieter = keras.Model(tiles, keras.layers.Rescaling(1.0, offset=-0.1)(tiles))
+    model = write_model(tmp_path / "quieter", quieter, SMALL)
+    source = write(tmp_path / "in.wav", 3.0, amplitude=0.05)
+    assert predict.main(["--model", str(model), "--input", str(source), "--output",
+                         str(tmp_path / "out.wav")]) == 0  # fmt: skip
+    written = active_level_db(sf.read(tmp_path / "out.wav", dtype="float32")[0], 16000)
+    level = active_level_db(sf.read(source, dtype="float32")[0], 16000)
+    assert abs(written - level) < 0.5
+    assert f"written at {written:.1f} dBFS" in capsys.readouterr().out

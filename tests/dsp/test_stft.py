@@ -277,7 +277,7 @@ class Identity:  # a Generator without a model: tiles in, tiles out
 config = SpectrogramConfig()
 converter = Converter(Identity(config), config)
 tone = (0.5 * np.sin(np.arange(config.sample_rate) * 0.06)).astype(np.float32)
-assert np.max(np.abs(converter.convert(tone) - tone)) < 0.05
+assert np.max(np.abs(converter.convert(tone, sample_rate=config.sample_rate) - tone)) < 0.05
 sf.write({input!r}, tone, config.sample_rate)
 converter.convert_file({input!r}, {output!r})
 assert lv.PeakLimiter(config.sample_rate).feed(np.full(5000, 2.0, np.float32)).max() < 1

@@ -51,7 +51,7 @@ class IdentityConverter:
     Its tiles are SPEC.tile_frames long.
     """
 
-    def convert(self, audio_in: np.ndarray) -> np.ndarray:
+    def convert(self, audio_in: np.ndarray, sample_rate: int) -> np.ndarray:
         return np.asarray(audio_in, dtype=np.float32).copy()
 
     def tile_borders(self, n_frames: int) -> np.ndarray:

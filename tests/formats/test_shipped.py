@@ -37,7 +37,7 @@ def test_it_converts_a_short_signal():
 
     converter = load_converter()  # no model given: the shipped default
     tone = 0.3 * sine(261.63, 3.0, 44100)
-    out = converter.convert(tone)
+    out = converter.convert(tone, sample_rate=44100)
     assert out.shape == tone.shape and out.dtype == np.float32 and np.all(np.isfinite(out))
     assert np.max(np.abs(out)) > 1e-4  # it plays something
 

@@ -68,7 +68,11 @@ def test_onnx_converts_like_keras(tmp_path, model_dir, phase):
     tiles = np.random.default_rng(0).uniform(-1, 1, (5, 32, 32)).astype(np.float32)
     np.testing.assert_allclose(fast.generate(tiles), keras_path.generate(tiles), atol=1e-5)
     audio = melody(6.0, SMALL.sample_rate, seed=2)
-    np.testing.assert_allclose(fast.convert(audio), keras_path.convert(audio), atol=1e-4)
+    np.testing.assert_allclose(
+        fast.convert(audio, sample_rate=SMALL.sample_rate),
+        keras_path.convert(audio, sample_rate=SMALL.sample_rate),
+        atol=1e-4,
+    )
     sf.write(tmp_path / "in.wav", audio, 22050)
     outputs = []
     for converter in (fast, keras_path):
@@ -116,7 +120,11 @@ def test_a_stale_onnx_copy_is_never_used(tmp_path, model_dir):
     assert converter.backend == "keras"
     audio = melody(2.0, SMALL.sample_rate)
     reference = Converter(conv_generator(SMALL, seed=5), SMALL, origin_level_db=-20.0)
-    np.testing.assert_allclose(converter.convert(audio), reference.convert(audio), atol=1e-5)
+    np.testing.assert_allclose(
+        converter.convert(audio, sample_rate=SMALL.sample_rate),
+        reference.convert(audio, sample_rate=SMALL.sample_rate),
+        atol=1e-5,
+    )
     with pytest.raises(ModelError, match="made from another generator.*--format generator_onnx"):
         load_converter(folder, backend="onnx")
 

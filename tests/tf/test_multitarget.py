@@ -217,13 +217,17 @@ def test_converts_to_each_target(trained, backend):
     for target in TARGETS:
         converter = load_converter(result.model_dir, backend=backend, target=target)
         assert converter.target == target
-        outputs[target] = converter.convert(signal)
-        np.testing.assert_array_equal(converter.convert(signal), outputs[target])
+        outputs[target] = converter.convert(signal, sample_rate=SMALL_SPEC.sample_rate)
+        np.testing.assert_array_equal(
+            converter.convert(signal, sample_rate=SMALL_SPEC.sample_rate), outputs[target]
+        )
         assert len(outputs[target]) == len(signal) and np.all(np.isfinite(outputs[target]))
     assert np.max(np.abs(outputs["strings"] - outputs["guitar"])) > 1e-4
     default = load_converter(result.model_dir, backend=backend)
     assert default.target == "strings"
-    np.testing.assert_array_equal(default.convert(signal), outputs["strings"])
+    np.testing.assert_array_equal(
+        default.convert(signal, sample_rate=SMALL_SPEC.sample_rate), outputs["strings"]
+    )
     with pytest.raises(ConfigError, match="converts to strings, guitar"):
         load_converter(result.model_dir, backend=backend, target="piano")
 
@@ -301,7 +305,7 @@ def test_export_a_converter_for_one_target(trained, tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (out,) = session.run(None, {session.get_inputs()[0].name: signal})
     converter = load_converter(result.model_dir, target="guitar", keep_level=False)
-    reference = converter.convert(signal)
+    reference = converter.convert(signal, sample_rate=SMALL_SPEC.sample_rate)
     assert np.corrcoef(out, reference)[0, 1] > 0.99
     with pytest.raises(ConfigError, match="target='piano'"):
         export_converter(result.model_dir, tmp_path / "p.onnx", "onnx", target="piano")

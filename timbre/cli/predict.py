@@ -46,18 +46,9 @@ from timbre.formats.model_dir import check_model_file, read_model_info
 from timbre.io.atomic import run_lock
 from timbre.io.audio import SUBTYPES
 from timbre.settings import ConvertConfig, add_arguments, fields_given
+from timbre.settings.rules import SAMPLE_RATE, SAMPLE_RATES
 
-OUTPUT_RATES = (8000, 192000)  # --sample_rate bounds, Hz
 INTERRUPTED = "rerun the same command to convert the rest; finished files are kept and skipped"
-
-
-def output_rate(text: str) -> int:
-    """argparse type: an output sample rate in :data:`OUTPUT_RATES`."""
-    value = int(text)
-    low, high = OUTPUT_RATES
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"{value} Hz (expected {low} to {high} Hz)")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(parser, ConvertConfig, ("phase", "iterations"))
     parser.add_argument(
         "--sample_rate",
-        type=output_rate,
+        type=SAMPLE_RATE,
         default=None,
-        help="output rate in Hz, 8000 to 192000 (default: the input's)",
+        help=f"output rate in Hz, {SAMPLE_RATES[0]} to {SAMPLE_RATES[1]} (default: the input's)",
     )
     add_arguments(parser, ConvertConfig, ("batch_size", "overlap", "context", "precision"))
     keep_level = {f.name: f for f in dataclasses.fields(ConvertConfig)}["keep_level"]
@@ -133,9 +124,8 @@ def _describe(result) -> str:
         model_db = result.level_db + result.gain_db
         line += (
             f"; level {result.level_db:.1f} dBFS, converted at {model_db:.1f} dBFS "
-            f"({result.gain_db:+.1f} dB), written at "
-            f"{model_db + result.output_gain_db:.1f} dBFS"
-        )
+            f"({result.gain_db:+.1f} dB), written at {result.output_level_db:.1f} dBFS"
+        )  # the written file's level as measured (the network changes the level)
     else:
         line += "; silent input, level unchanged"
     if result.limited:

@@ -6,8 +6,8 @@ continued at both ends (linear prediction) -> normalised log-magnitude
 ``(n_bins, tile_frames)`` -> generator -> tiles blended with a normalised
 window -> magnitude with the input's phase (or Griffin-Lim) -> one inverse STFT
 -> the input's span, at the input's level -> float32 audio of exactly the
-input's length. :meth:`Converter.convert` takes audio at any rate
-(``sample_rate``): it is resampled to the model's rate and back.
+input's length. :meth:`Converter.convert` takes audio at any rate from 8 to 192 kHz
+(``sample_rate``, required): it is resampled to the model's rate and back, in blocks.
 
 Runtime: this module imports no TensorFlow. The generator is handed in (a
 :class:`timbre.formats.generator.Generator`): :func:`load_converter` runs
@@ -39,14 +39,21 @@ pieces, measured on their audio by the same function when the features were
 computed; a model directory without it falls back to
 :data:`DEFAULT_ORIGIN_LEVEL_DB`, -24.75 dBFS, what the demo's training audio
 measures), converted, and the result is returned at the input's level
-(``keep_level=True``) or left at the training level (``keep_level=False``).
-Silent input is converted as it is. The level-matched input may exceed full
-scale (a quiet recording with a high crest factor); the STFT does not mind.
+(``keep_level=True``) or as the network made it at the training level
+(``keep_level=False``). "At the input's level" is measured, not assumed: the network
+changes the level (a keyboard -> strings model makes its strings quieter than the keyboard
+it got), so the output gain is the input's level minus the conversion's, both measured by
+the same function, and the result measures what the input measured. Silent input is
+converted as it is. The level-matched input may exceed full scale (a quiet recording with
+a high crest factor); the STFT does not mind.
 
-Files: :meth:`Converter.convert_file` reads, converts, limits and writes in
-blocks with the same tile positions, so memory does not grow with the length
-(:mod:`timbre.convert.files`). :meth:`Converter.convert` returns float samples
-that may exceed full scale; a converted file is limited, never clipped.
+One path for every length: :meth:`Converter.convert` and :meth:`Converter.convert_file`
+both stream the audio through a :class:`timbre.convert.streaming.ResampledConversion` in
+blocks, so the working set does not grow with the length: an array costs its own size plus
+the result's, a file (:mod:`timbre.convert.files`) a bounded amount. :meth:`Converter.convert`
+returns float samples that may exceed full scale; a converted file is limited, never
+clipped. :meth:`Converter.convert_unmatched` is the whole-array reference the streaming
+path is tested against.
 """
 
 from __future__ import annotations
@@ -57,11 +64,10 @@ import sys
 
 import numpy as np
 
-from timbre.convert import files
+from timbre.convert import files, samples, streaming
 from timbre.convert.backends import load_generator
-from timbre.convert.files import BLOCK_FRAMES, PLOT_FRAMES, ConversionResult, amplitude
+from timbre.convert.files import BLOCK_FRAMES, PLOT_FRAMES, ConversionResult
 from timbre.dsp import edges, tiling
-from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.dsp.phase import griffin_lim
 from timbre.dsp.tiling import PHASES, TilingPlan
@@ -71,6 +77,8 @@ from timbre.formats.generator import Generator, check_tile_shape
 from timbre.formats.model_dir import read_model_info
 from timbre.io import audio as au
 from timbre.settings import ConvertConfig, SpectrogramConfig
+from timbre.settings.rules import SAMPLE_RATES
+from timbre.settings.rules import sample_rate as check_rate
 
 __all__ = [
     "BLOCK_FRAMES",
@@ -214,40 +222,67 @@ class Converter:
         """
         return self.plan.tile_borders(n_frames)
 
-    def level_gains(self, level_db: float) -> tuple[float, float]:
-        """``(input gain, output gain)`` in dB for an input of active level ``level_db``.
-
-        The input gain brings it to ``origin_level_db``; the output gain undoes
-        that with ``keep_level``, else it is 0. Silent input (``-inf``) gets 0 and 0.
+    def input_gain_db(self, level_db: float) -> float:
+        """The gain (dB) that brings an input of active level ``level_db`` to
+        ``origin_level_db``; 0 for silent input (``-inf``).
         """
-        if not math.isfinite(level_db):
-            return 0.0, 0.0
-        gain_db = self.origin_level_db - level_db
-        return gain_db, (-gain_db if self.keep_level else 0.0)
+        return self.origin_level_db - level_db if math.isfinite(level_db) else 0.0
 
-    def convert(self, audio: np.ndarray, sample_rate: int | None = None) -> np.ndarray:
-        """Convert a whole recording held in memory, level-matched (see the module docstring).
+    def output_gain_db(self, level_db: float, converted_db: float) -> float:
+        """The gain (dB) of a conversion whose active level is ``converted_db``, made of an input
+        of level ``level_db``: to the input's level with ``keep_level`` (``level_db -
+        converted_db``), else 0; 0 when either is silent (``-inf``).
+        """
+        if not (self.keep_level and math.isfinite(level_db) and math.isfinite(converted_db)):
+            return 0.0
+        return level_db - converted_db
+
+    def convert(self, audio, sample_rate: int | float | None = None) -> np.ndarray:
+        """Convert a recording held in memory, level-matched (see the module docstring).
+
+        Streams it in blocks of :data:`BLOCK_FRAMES` through the command line's machinery, so
+        memory is the input, the result and a bounded working set, whatever the length.
 
         Args:
-            audio: shape (n_samples,), mono.
-            sample_rate: its rate in Hz; it is resampled to the model's rate, converted and
-                resampled back. ``None``: the model's rate (``spectrogram.sample_rate``).
+            audio: samples: a NumPy array or a list of numbers, mono ``(n_samples,)`` or with
+                channels ``(n_samples, channels)`` / ``(channels, n_samples)`` (mixed to mono;
+                the axis of length <= 8 is the channels). Floats are full scale ±1; integer
+                arrays are PCM, scaled by their dtype's range (int16 / 32768, uint8 centred on
+                128): :mod:`timbre.convert.samples`.
+            sample_rate: the samples' rate in Hz, required: a whole number from 8000 to
+                192000 (16000 or 16000.0). The audio is resampled to the model's rate,
+                converted and resampled back.
 
         Returns:
-            float32 of shape (n_samples,) at ``sample_rate``, at the input's level (or at
-            ``origin_level_db`` without ``keep_level``); not limited (may exceed 1).
+            float32 of shape (n_samples,) at ``sample_rate``, at the input's active level
+            (or as converted at ``origin_level_db`` without ``keep_level``); not limited
+            (may exceed 1).
 
         Raises:
+            ConfigError: no ``sample_rate`` or one out of range, checked before anything
+                else; ``audio`` not numeric (naming the type given) or of a shape whose
+                channel axis is unclear.
             AudioError: empty or non-finite audio (silent or clipped audio only warns).
-            ConfigError: ``audio`` is not 1-D, or ``sample_rate`` is not a positive integer.
         """
-        rate = self.spectrogram.sample_rate
-        source_rate = rate if sample_rate is None else _checked_rate(sample_rate)
-        audio = self._checked(audio)
-        at_model_rate = au.resample(audio, source_rate, rate)
-        gain_db, output_gain_db = self.level_gains(lv.active_level_db(at_model_rate, rate))
-        out = self._convert_padded(at_model_rate * amplitude(gain_db))
-        return _fit(au.resample(out * amplitude(output_gain_db), rate, source_rate), len(audio))
+        if sample_rate is None:
+            low, high = SAMPLE_RATES
+            raise ConfigError(
+                "convert: sample_rate missing: pass the rate of the samples in Hz, e.g. "
+                f"convert(samples, sample_rate=44100) ({low} to {high}; the model's is "
+                f"{self.spectrogram.sample_rate})"
+            )
+        rate = check_rate(sample_rate, "convert")
+        mono = samples.as_mono(audio)
+        au.check(mono, "audio")
+        return streaming.convert_array(
+            self.generate,
+            self.plan,
+            mono,
+            rate,
+            self.input_gain_db,
+            self.output_gain_db,
+            BLOCK_FRAMES,
+        )
 
     def convert_unmatched(self, audio: np.ndarray) -> np.ndarray:
         """Convert at the audio's own level, without level matching: what the network makes of
@@ -314,14 +349,17 @@ class Converter:
     ) -> ConversionResult:
         """Convert an audio file in blocks (bounded memory) and write the result atomically.
 
-        Two passes over the input: the first measures its level
-        (:class:`timbre.dsp.level.LevelMeter`), the second converts, resamples,
-        limits (:class:`timbre.dsp.level.PeakLimiter`: never clipped) and writes.
+        Three passes (:mod:`timbre.convert.files`): the first measures the input's level
+        (:class:`timbre.dsp.level.LevelMeter`), the second converts and resamples into a
+        scratch file beside the output while measuring the conversion's level, the third
+        gives it the input's level, limits (:class:`timbre.dsp.level.PeakLimiter`: never
+        clipped), writes, and measures what it wrote (``output_level_db``).
 
         Args:
             input_path: any file libsndfile reads, any rate, channels mixed to mono.
             output_path: destination; format from its suffix; folders are created.
-            sample_rate: output rate in Hz; ``None`` keeps the input's rate.
+            sample_rate: output rate in Hz, a whole number from 8000 to 192000; ``None``
+                keeps the input's rate.
             subtype: ``"FLOAT"``, ``"PCM_16"`` or ``"PCM_24"`` (see :func:`timbre.io.audio.save`).
             plot_path: if given, a PNG of input and output spectrograms (the same
                 span, the first :data:`PLOT_FRAMES` frames at most, at the file's levels).
@@ -335,12 +373,13 @@ class Converter:
         Raises:
             AudioError: missing, unreadable or empty input; output folder that
                 cannot be created; unknown output format.
-            ConfigError: ``sample_rate`` is not positive.
+            ConfigError: ``sample_rate`` outside 8000 to 192000 Hz or not a whole number.
         """
         return files.convert_file(
             self.generate,
             self.plan,
-            self.level_gains,
+            self.input_gain_db,
+            self.output_gain_db,
             input_path,
             output_path,
             sample_rate,
@@ -349,21 +388,6 @@ class Converter:
             progress=progress,
             block_frames=block_frames,
         )
-
-
-def _checked_rate(sample_rate: int) -> int:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
-        raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
-    if sample_rate <= 0:
-        raise ConfigError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
-    return int(sample_rate)
-
-
-def _fit(audio: np.ndarray, length: int) -> np.ndarray:
-    """``audio`` cut or zero-padded to ``length`` samples (resampling there and back may be a
-    sample off).
-    """
-    return np.pad(audio[:length], (0, max(0, length - len(audio)))).astype(np.float32, copy=False)
 
 
 def load_converter(

@@ -9,6 +9,12 @@ inverse are the block processors of :mod:`timbre.dsp.stft`). A conversion needs 
 (where tiles go, how they blend, how audio is rebuilt). The converter builds
 both and imports this module; nothing here knows the converter. Memory is
 bounded by the block size, one tile and one batch, whatever the input length.
+
+:class:`ResampledConversion` wraps it with the two rate conversions (soxr's streaming
+resampler) and the input gain, so the Python API (:func:`convert_array`, what
+:meth:`timbre.convert.converter.Converter.convert` runs) and the command line
+(:mod:`timbre.convert.files`) feed the same object blocks at the recording's rate; both
+measure what comes out (:class:`FittedSink`) before giving it the input's level.
 """
 
 from __future__ import annotations
@@ -18,11 +24,44 @@ from collections.abc import Callable
 import numpy as np
 
 from timbre.dsp import edges
+from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.dsp.phase import SegmentedGriffinLim
 from timbre.dsp.tiling import TilingPlan
+from timbre.io.audio import Resampler
 
 Generate = Callable[[np.ndarray], np.ndarray]  # (n_tiles, n_bins, tile_frames) -> same shape
+
+
+def amplitude(gain_db: float) -> float:
+    """The amplitude factor of a gain in dB (``10 ** (gain_db / 20)``)."""
+    return 10.0 ** (gain_db / 20.0)
+
+
+class FittedSink:
+    """Blocks handed to ``put(start, block)`` cut or zero-padded to exactly ``length`` samples,
+    their active level measured on the way (:attr:`meter`).
+
+    Resampling there and back may leave a conversion a sample or two off the input's duration;
+    this makes it exact, and measures exactly what is kept.
+    """
+
+    def __init__(
+        self, put: Callable[[int, np.ndarray], None], length: int, sample_rate: int
+    ) -> None:
+        self.put, self.length, self.done = put, length, 0
+        self.meter = lv.LevelMeter(sample_rate)
+
+    def write(self, block: np.ndarray) -> None:
+        block = block[: self.length - self.done]
+        if len(block):
+            self.meter.add(block)
+            self.put(self.done, block)
+            self.done += len(block)
+
+    def finish(self) -> None:
+        if self.done < self.length:
+            self.write(np.zeros(self.length - self.done, dtype=np.float32))
 
 
 class StreamingConversion:
@@ -180,3 +219,94 @@ class StreamingConversion:
         if hi > lo:
             self._kept[0].append(self.spec[:, lo - self.base : hi - self.base].copy())
             self._kept[1].append(spec[:, lo - self.base : hi - self.base].copy())
+
+
+class ResampledConversion:
+    """Blocks at any rate in, the conversion at ``output_rate`` out: the input resampled to
+    the model's rate (streaming soxr), scaled by ``gain`` (to the training level), converted
+    by a :class:`StreamingConversion` and resampled to ``output_rate``.
+
+    What comes out is the conversion at the training level: the output gain is the caller's,
+    decided once the conversion's level is known. Resampling there and back may leave the
+    total a sample or two off ``round(n * output_rate / source_rate)``; the caller cuts or pads.
+
+    Args:
+        generate, plan, keep_frames: as :class:`StreamingConversion`.
+        source_rate: Hz of the blocks fed.
+        output_rate: Hz of the blocks returned.
+        gain: amplitude factor applied at the model's rate, before the network.
+    """
+
+    def __init__(
+        self,
+        generate: Generate,
+        plan: TilingPlan,
+        source_rate: int,
+        output_rate: int,
+        gain: float = 1.0,
+        keep_frames: int = 0,
+    ) -> None:
+        model_rate = plan.spectrogram.sample_rate
+        self.into = Resampler(source_rate, model_rate)
+        self.conversion = StreamingConversion(generate, plan, keep_frames)
+        self.out_of = Resampler(model_rate, output_rate)
+        self.gain = np.float32(gain)
+
+    @property
+    def kept(self) -> tuple[np.ndarray, np.ndarray]:
+        """:attr:`StreamingConversion.kept` (the input's spectrogram at the training level)."""
+        return self.conversion.kept
+
+    def feed(self, block: np.ndarray) -> np.ndarray:
+        """Take the next samples (1-D, ``source_rate``); return output samples that are final."""
+        converted = self.conversion.feed(self.into.feed(block) * self.gain)
+        return self.out_of.feed(converted)
+
+    def finish(self) -> np.ndarray:
+        """End of input: the remaining output samples."""
+        tail = self.conversion.feed(self.into.feed(np.zeros(0, np.float32), last=True) * self.gain)
+        return self.out_of.feed(np.concatenate([tail, self.conversion.finish()]), last=True)
+
+
+def convert_array(
+    generate: Generate,
+    plan: TilingPlan,
+    audio: np.ndarray,
+    sample_rate: int,
+    input_gain: Callable[[float], float],
+    output_gain: Callable[[float, float], float],
+    block_frames: int,
+) -> np.ndarray:
+    """Convert an array in blocks of ``block_frames``: measure its level, convert it at the
+    training level into the result, then give the result its gain. Memory: the result and a
+    working set bounded by the block size.
+
+    Args:
+        generate, plan: as :class:`StreamingConversion`.
+        audio: float32 mono samples (checked) at ``sample_rate`` Hz.
+        input_gain: the input's active level (dBFS) -> the gain (dB) into the network.
+        output_gain: (the input's level, the conversion's level) -> the result's gain (dB).
+        block_frames: samples fed per block.
+
+    Returns:
+        float32 of ``audio``'s shape at ``sample_rate``.
+    """
+    meter = lv.LevelMeter(sample_rate)
+    for start in range(0, len(audio), block_frames):
+        meter.add(audio[start : start + block_frames])
+    level_db = meter.level_db()
+    out = np.empty(len(audio), dtype=np.float32)
+    sink = FittedSink(lambda start, block: _put(out, start, block), len(audio), sample_rate)
+    stream = ResampledConversion(
+        generate, plan, sample_rate, sample_rate, amplitude(input_gain(level_db))
+    )
+    for start in range(0, len(audio), block_frames):
+        sink.write(stream.feed(audio[start : start + block_frames]))
+    sink.write(stream.finish())
+    sink.finish()
+    out *= np.float32(amplitude(output_gain(level_db, sink.meter.level_db())))
+    return out
+
+
+def _put(out: np.ndarray, start: int, block: np.ndarray) -> None:
+    out[start : start + len(block)] = block

@@ -53,7 +53,7 @@ class ConverterLike(Protocol):
     (:class:`timbre.convert.converter.Converter`).
     """
 
-    def convert(self, audio: np.ndarray) -> np.ndarray: ...
+    def convert(self, audio: np.ndarray, sample_rate: int) -> np.ndarray: ...
 
     def tile_borders(self, n_frames: int) -> np.ndarray: ...
 
@@ -123,7 +123,12 @@ def score_piece(
         sp.n_frames_for(len(target), spectrogram)
     )
     outputs = {"identity": origin, "oracle": oracle(origin, target, spectrogram)}
-    outputs.update({system: converter.convert(origin) for system, converter in converters.items()})
+    outputs.update(
+        {
+            system: converter.convert(origin, sample_rate=spectrogram.sample_rate)
+            for system, converter in converters.items()
+        }
+    )
     rate = spectrogram.sample_rate
     return {
         system: metrics.score(

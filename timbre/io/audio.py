@@ -14,6 +14,7 @@ import dataclasses
 import errno
 import os
 import re
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,11 +24,12 @@ import soundfile as sf
 import soxr
 
 from timbre.errors import AudioError
-from timbre.io.atomic import atomic_path
+from timbre.io.atomic import TEMPORARY_MARK, atomic_path
 
 SILENCE_PEAK = 1e-5  # peak below this (-100 dBFS) counts as silent
 CLIP_PEAK = 0.999  # peak at or above this counts as (possibly) clipped
 SUBTYPES = ("FLOAT", "PCM_16", "PCM_24")
+CHECK_BLOCK = 1 << 18  # samples that check() looks at per step
 AUDIO_SUFFIXES = frozenset(
     {
         ".wav",
@@ -156,10 +158,15 @@ def check(audio: np.ndarray, name: str, stacklevel: int = 2) -> None:
     """
     if audio.size == 0:
         raise AudioError(f"{name}: zero-length audio (expected at least one sample)")
-    if not np.all(np.isfinite(audio)):
-        bad = int(np.size(audio) - np.count_nonzero(np.isfinite(audio)))
+    flat, bad, peak = audio.reshape(-1), 0, 0.0
+    for start in range(0, flat.size, CHECK_BLOCK):  # in blocks: no temporary of audio's size
+        block = flat[start : start + CHECK_BLOCK]
+        finite = np.isfinite(block)
+        bad += int(block.size - np.count_nonzero(finite))
+        peak = max(peak, float(np.max(np.abs(block), where=finite, initial=0.0)))
+    if bad:
         raise AudioError(f"{name}: {bad} non-finite samples (NaN or inf)")
-    _warn_level(float(np.max(np.abs(audio))), name, stacklevel + 1)
+    _warn_level(peak, name, stacklevel + 1)
 
 
 def _warn_level(peak: float, name: str, stacklevel: int) -> None:
@@ -323,6 +330,52 @@ class AudioWriter:
                 self._atomic.__exit__(type(exc), exc, exc.__traceback__)
                 raise exc from e
         return bool(self._atomic.__exit__(exc_type, exc, tb))
+
+
+class Scratch:
+    """Float32 mono samples parked on disk, then read back in blocks: for a result whose final
+    gain is known only once all of it exists (bounded memory, whatever its length).
+
+    The file is unnamed (``O_TMPFILE``; where the file system lacks it, a temporary name that
+    :func:`timbre.io.atomic.remove_temporaries` removes) in the folder of ``path``, the output
+    it is for: the same disk, and nothing left behind by a killed run. Errors name ``path``.
+    ``with Scratch(out) as s: s.write(block) ...; for block in s.blocks(n): ...``.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.frames = 0  # samples written
+
+    def __enter__(self) -> Scratch:
+        try:
+            self._file = tempfile.TemporaryFile(
+                prefix=f".{self.path.stem}{TEMPORARY_MARK}", dir=self.path.parent
+            )
+        except OSError as e:
+            raise _write_error(self.path, e) from e
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Append a 1-D block."""
+        data = np.asarray(block, dtype=np.float32)
+        try:
+            self._file.write(data.tobytes())
+        except OSError as e:
+            raise _write_error(self.path, e) from e
+        self.frames += len(data)
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        """Everything written, from the start, as float32 blocks of ``block_frames`` samples."""
+        try:
+            self._file.flush()
+            self._file.seek(0)
+        except OSError as e:
+            raise _write_error(self.path, e) from e
+        while data := self._file.read(4 * block_frames):
+            yield np.frombuffer(data, dtype=np.float32)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._file.close()
 
 
 def _write_error(path: Path, error: BaseException) -> AudioError:
