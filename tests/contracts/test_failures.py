@@ -1533,6 +1533,50 @@ def test_the_catalogue_is_large_enough():
     assert len(CASES) >= 60
 
 
+# --- The Python API's traps: one TimbreError line before any work, or a correct conversion ------
+
+API_TRAPS = {  # what was given -> (the error's pattern, or None: it must convert correctly)
+    "rate 2": ({"sample_rate": 2}, "convert: sample_rate=2 must be a whole number of Hz"),
+    "rate 1e9": ({"sample_rate": 10**9}, "sample_rate=1000000000 must be a whole number"),
+    "rate 1": ({"sample_rate": 1}, "sample_rate=1 must be a whole number of Hz from 8000"),
+    "no rate": ({}, "sample_rate missing: pass the rate of the samples in Hz"),
+    "hello": ({"audio": "hello", "sample_rate": 16000}, r"audio: a str \('hello'\)"),
+    "None": ({"audio": None, "sample_rate": 16000}, "audio: a NoneType"),
+    "strings": ({"audio": ["a", "b"], "sample_rate": 16000}, "audio: a list of str"),
+    "int16": ({"pcm": "int16", "sample_rate": 16000}, None),
+    "stereo (c, n)": ({"layout": "channels_samples", "sample_rate": 16000}, None),
+    "rate 16000.0": ({"sample_rate": 16000.0}, None),
+}
+
+
+@pytest.mark.parametrize("name", list(API_TRAPS))
+def test_api_trap(name, world):
+    """Each of #24's and #29's API traps: an impossible rate (which once tried to allocate 4.4
+    billion samples, or returned silence), a missing one (once a silent model rate), a string
+    (once numpy's ValueError), int16 (once converted as raw values, peak ~6000), stereo and a
+    whole float rate (once refused).
+    """
+    from timbre.convert.converter import load_converter
+
+    converter = load_converter(world.model)
+    given, pattern = API_TRAPS[name]
+    given = dict(given)
+    tone = sine(440.0, 1.0, 16000, 0.3)
+    audio = given.pop("audio", tone)
+    if given.pop("pcm", None):
+        audio = np.round(tone * 32768).astype(np.int16)
+    if given.pop("layout", None):
+        audio = np.stack([tone, tone])
+    if pattern is not None:
+        with pytest.raises(TimbreError, match=pattern) as error:
+            converter.convert(audio, **given)
+        assert "\n" not in str(error.value)
+        return
+    out = converter.convert(audio, **given)
+    assert out.shape == tone.shape and np.max(np.abs(out)) < 1.0
+    assert np.sqrt(np.mean((out - tone)[2000:-2000] ** 2)) < 0.02  # the identity gives it back
+
+
 # --- Failures whose whole story is more than one command ----------------------------------------
 
 
