@@ -193,3 +193,23 @@ def test_window_and_scale_are_the_spectrogram_modules(small):
     np.testing.assert_array_equal(
         conversion.spec, expected[:, conversion.base : conversion.base + analysed]
     )
+
+
+@pytest.mark.parametrize("source_rate,output_rate", [(16000, 16000), (22050, 22050), (8000, 44100)])
+def test_resampled_conversion_equals_resampling_the_whole_array(small, source_rate, output_rate):
+    """Resampled in blocks (soxr's stream), scaled and converted: the whole-array result of the
+    same steps, to the resampler's streaming precision.
+    """
+    from timbre.convert.streaming import ResampledConversion
+    from timbre.io import audio as au
+
+    converter = Converter(conv_generator(small, seed=3), small, batch_size=3)
+    audio = melody(4.0, source_rate, seed=6)
+    stream = ResampledConversion(converter.generate, converter.plan, source_rate, output_rate, 0.5)
+    parts = [stream.feed(audio[i : i + 7000]) for i in range(0, len(audio), 7000)]
+    streamed = np.concatenate(parts + [stream.finish()])
+    whole = converter.convert_unmatched(au.resample(audio, source_rate, small.sample_rate) * 0.5)
+    whole = au.resample(whole, small.sample_rate, output_rate)
+    assert abs(len(streamed) - len(whole)) <= 2
+    n = min(len(streamed), len(whole))
+    assert relative_error(streamed[:n], whole[:n]) < 1e-3
