@@ -157,13 +157,18 @@ def test_integer_arrays_are_scaled_by_their_range(identity, dtype, scale, offset
     assert np.max(np.abs(out)) < 1.0 and relative_error(out[8000:-8000], audio[8000:-8000]) < 0.05
 
 
-def test_lists_of_numbers_are_float_samples(identity):
+def test_lists_of_numbers_and_array_likes_are_samples(identity):
+    class Tensor:  # an array-like that is not an ndarray (a CPU tensor, a pandas Series)
+        def __init__(self, data):
+            self.data = data
+
+        def __array__(self, dtype=None, copy=None):
+            return self.data
+
     audio = melody(1.0, 16000, seed=3)
-    np.testing.assert_allclose(
-        identity.convert(audio.tolist(), sample_rate=16000),
-        identity.convert(audio, sample_rate=16000),
-        atol=1e-6,
-    )
+    reference = identity.convert(audio, sample_rate=16000)
+    for given in (audio.tolist(), tuple(audio.tolist()), Tensor(audio)):
+        np.testing.assert_allclose(identity.convert(given, sample_rate=16000), reference, atol=1e-6)
 
 
 @pytest.mark.parametrize("layout", ["samples_channels", "channels_samples"])

@@ -7,7 +7,8 @@ array it converts is what the command line would have read from a file of the sa
   Integer arrays are PCM, scaled by their dtype's range as libsndfile scales a PCM file:
   signed ``intN`` divided by ``2**(N-1)`` (int16 / 32768, int32 / 2**31), unsigned ``uintN``
   centred on ``2**(N-1)`` first (uint8: 128 is silence). A list or tuple of numbers has no
-  dtype range: it is read as float samples. bool, complex, strings, bytes, objects, dates
+  dtype range: it is read as float samples; other array-likes (``__array__``) keep their
+  dtype. bool, complex, strings, bytes, objects, dates
   and ``None`` are refused, naming the type that was given.
 - **Channels.** Mixed to mono by averaging, as the command line does with a multichannel
   file (:func:`timbre.io.audio.load`). A 2-D array is ``(n_samples, channels)`` (soundfile's
@@ -55,6 +56,11 @@ def as_array(audio: object) -> np.ndarray:
     """
     if isinstance(audio, np.ndarray):
         array = audio
+    elif hasattr(audio, "__array__") and not isinstance(audio, (str, bytes)):
+        try:  # array-likes (a torch tensor on the CPU, a pandas Series...)
+            array = np.asarray(audio)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise _refused(audio, f": {e}") from e
     elif isinstance(audio, (list, tuple)):
         try:
             array = np.asarray(audio, dtype=np.float64)  # a list has no dtype range: float samples
