@@ -150,6 +150,9 @@ def test_gap_closed_by_hand():
     assert scoring.gap_closed(mean)["model"]["flatness_ratio"] == pytest.approx(0.5)
     mean["model"]["flatness_ratio"] = 8.0  # hazier than the input
     assert scoring.gap_closed(mean)["model"]["flatness_ratio"] == pytest.approx(-0.5)
+    mean["identity"]["flatness_ratio"] = 1.05  # the input is about as flat as the target
+    assert math.isnan(scoring.gap_closed(mean)["model"]["flatness_ratio"])  # no gap to close
+    mean["identity"]["flatness_ratio"] = 4.0
     gaps = scoring.gap_closed(mean)["model"]
     assert math.isnan(gaps["loudness_l1_db"])  # identity == oracle: no gap to close
     assert math.isnan(gaps["seam_ratio"])

@@ -12,7 +12,7 @@ import csv
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,7 @@ def recording_text(ranges: Mapping[str, Any], seed: int | None = None) -> str:
 
     def span(key: str, unit: str = "") -> str:
         low, high = ranges[key]
-        return f"{low:g}-{high:g}{unit}"
+        return f"{low:g} to {high:g}{unit}"
 
     sides = " x ".join(f"{low:g}-{high:g}" for low, high in ranges["room_m"])
     rates = "/".join(f"{rate / 1000:g}" for rate in ranges["band_rates"])
@@ -174,3 +174,36 @@ def summary_table(results: Mapping[str, EvalResults]) -> str:
 
 def _share(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{round(100 * value, 1) + 0.0:.1f} %"
+
+
+HEADLINE = (  # (column, where in a results.json, metric)
+    ("LSD gap closed", "gap_closed", "lsd_db"),
+    ("SC gap closed", "gap_closed", "sc"),
+    ("flatness ratio", "mean", "flatness_ratio"),
+    ("flatness gap closed", "gap_closed", "flatness_ratio"),
+)
+
+
+def headline_table(rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> str:
+    """The model's headline figures, one row per (test pieces, condition) (Markdown).
+
+    Args:
+        rows: ``(pieces label, condition label, results)``, ``results`` as
+            :meth:`EvalResults.to_dict` writes it (``None`` for NaN).
+
+    Returns:
+        LSD and spectral-convergence gap closed, the flatness ratio (output / target) and its
+        gap closed, of system ``model``.
+    """
+    lines = [
+        "| test pieces | condition | " + " | ".join(c for c, _, _ in HEADLINE) + " |",
+        "| --- | --- |" + " --- |" * len(HEADLINE),
+    ]
+    for pieces, condition, results in rows:
+        cells = []
+        for _, part, metric in HEADLINE:
+            value = results[part]["model"].get(metric)
+            value = float("nan") if value is None else float(value)
+            cells.append(_share(value) if part == "gap_closed" else f"{_format(value)}x")
+        lines.append(f"| {pieces} | {condition} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -55,6 +55,7 @@ from timbre.io.atomic import atomic_path
 from timbre.settings import SpectrogramConfig
 
 GAP_TOLERANCE = 1e-9  # |identity - oracle| at or below this leaves the gap undefined (NaN)
+FLATNESS_GAP_MIN = math.log(1.1)  # flatness: the input must be 10 % further off than the oracle
 
 
 class ConverterLike(Protocol):
@@ -160,8 +161,10 @@ def gap_closed(mean: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, f
     direction (lower for distances, higher for similarities); otherwise a model
     worse than identity could show a positive share. ``flatness_ratio`` is best
     at 1, so its distance ``|log ratio|`` takes its place (a model 2x too flat and
-    one 2x too sparse are equally far). Always NaN for ``seam_ratio`` (identity
-    and oracle have no tile seams: no gap to close).
+    one 2x too sparse are equally far), and its gap exists only when the input is
+    off by more than :data:`FLATNESS_GAP_MIN` beyond the oracle (a hair's gap would
+    turn any difference into thousands of percent). Always NaN for ``seam_ratio``
+    (identity and oracle have no tile seams: no gap to close).
     """
     result = {}
     for system in (name for name in SYSTEMS if name in PHASE_OF_SYSTEM and name in mean):
@@ -173,7 +176,8 @@ def gap_closed(mean: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, f
                 _distance(metric, mean["oracle"][metric]),
             )
             better = best - identity if metric in metrics.HIGHER_IS_BETTER else identity - best
-            undefined = metric == "seam_ratio" or not better > GAP_TOLERANCE or math.isnan(model)
+            least = FLATNESS_GAP_MIN if metric == "flatness_ratio" else GAP_TOLERANCE
+            undefined = metric == "seam_ratio" or not better > least or math.isnan(model)
             gaps[metric] = (
                 float("nan") if undefined else float((identity - model) / (identity - best))
             )
