@@ -482,3 +482,15 @@ def test_evaluate_cli_errors(tmp_path, capsys):
         assert main([*argv, "--no_progress"]) == 1
         assert re.search(message, capsys.readouterr().err), argv
     assert not (model / "eval").exists()
+
+
+def test_headline_table_gives_lsd_sc_and_flatness_per_set_and_condition():
+    from timbre.evaluate.report import headline_table
+
+    results = {
+        "mean": {"model": {"flatness_ratio": 3.9}},
+        "gap_closed": {"model": {"lsd_db": 0.73, "sc": 0.14, "flatness_ratio": None}},
+    }
+    table = headline_table([("real pianos", "recorded", results)]).splitlines()
+    assert table[0].startswith("| test pieces | condition | LSD gap closed | SC gap closed |")
+    assert table[2] == "| real pianos | recorded | 73.0 % | 14.0 % | 3.900x | n/a |"
