@@ -278,6 +278,16 @@ def record(
     return apply(samples, sample_rate, recording), recording
 
 
+def require() -> None:
+    """Fail early, before any work, when a library of the chain is missing.
+
+    Raises:
+        MissingExtraError: ``pyroomacoustics`` or ``pedalboard`` is not installed.
+    """
+    for module in ("pyroomacoustics", "pedalboard"):
+        _import(module)
+
+
 def _import(module: str):
     """``module`` (a library of the chain), or :class:`MissingExtraError` naming its extra."""
     import importlib

@@ -30,6 +30,7 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from timbre.data import recorded
 from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, ModelError
@@ -215,11 +216,14 @@ def evaluate_pairs(
 
     Raises:
         ConfigError: no pairs or no converter.
+        MissingExtraError: the ``recorded`` condition without its libraries.
     """
     if not pairs:
         raise ConfigError("pairs: none given (expected at least one piece to score)")
     if not converters:
         raise ConfigError("converters: none given (expected at least one model system)")
+    if config.condition == "recorded":
+        recorded.require()
     max_hz = min(config.max_hz, spectrogram.max_hz, spectrogram.sample_rate / 2)
     pieces, seconds, recordings = {}, 0.0, {}
     for pair in tqdm(pairs, desc="evaluate", unit="piece", disable=not progress):
@@ -313,6 +317,7 @@ def evaluate(
 
     Raises:
         ConfigError: neither or both sources given, or only one of the two folders.
+        MissingExtraError: the ``recorded`` condition without its libraries.
         ModelError, DatasetError, AudioError: as the functions called.
     """
     folders = (origin_dir is not None, target_dir is not None)
@@ -321,6 +326,8 @@ def evaluate(
             "evaluate: give either features_path or both origin_dir and target_dir "
             f"(got features_path={features_path}, origin_dir={origin_dir}, target_dir={target_dir})"
         )
+    if config.condition == "recorded":
+        recorded.require()  # before any work
     info = model_info(model_path)
     target, _ = info.condition(target)
     origin, spectrogram = info.origin, info.spectrogram
