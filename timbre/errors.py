@@ -49,6 +49,8 @@ EXTRAS = {  # top-level module -> (the package that provides it, the extra that 
     "fluidsynth": ("pyfluidsynth", "synth"),
     "scipy": ("SciPy", "synth"),
     "librosa": ("librosa", "evaluate"),
+    "pyroomacoustics": ("pyroomacoustics", "evaluate"),
+    "pedalboard": ("pedalboard", "evaluate"),
     "matplotlib": ("matplotlib", "plot"),
     "psutil": ("psutil", "bench"),
 }

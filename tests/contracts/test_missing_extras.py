@@ -137,6 +137,19 @@ def test_evaluate_without_librosa(tmp_path, onnx_model, features):
     )
 
 
+def test_evaluate_recorded_without_pyroomacoustics(tmp_path, onnx_model, features):
+    done = run_without(
+        "pyroomacoustics", "evaluate.py", "--model", onnx_model, "--features", features,
+        "--output", tmp_path / "eval", "--quiet", "--condition", "recorded",
+    )  # fmt: skip
+    assert_one_line(
+        done,
+        "error: the 'recorded' condition needs pyroomacoustics, which is not installed: "
+        "pip install 'timbre[evaluate]'",
+    )
+    assert not (tmp_path / "eval" / "results.json").exists()
+
+
 def test_timbre_command_names_itself(tmp_path, keras_only_model):
     """Through the ``timbre`` entry point the line names ``timbre <command>``."""
     code = (

@@ -135,3 +135,22 @@ def test_band_and_resolution_arguments_are_checked(chord):
         ConfigError, match=r"fft_sizes=\(\) \(expected one or more positive FFT sizes\)"
     ):
         metrics.spectral_convergence(chord, chord, SR, fft_sizes=())
+
+
+def test_flatness_is_high_for_white_noise_and_low_for_a_harmonic_tone(rng):
+    noise = (0.1 * rng.standard_normal(2 * SR)).astype(np.float32)
+    tone = sum(sine(220 * k, 2.0, SR, 0.3 / k) for k in range(1, 8)).astype(np.float32)
+    assert 0.75 < metrics.spectral_flatness(noise, SR) <= 1.0  # about 1 (0.84: finite averaging)
+    assert metrics.spectral_flatness(tone, SR) < 1e-3
+    assert metrics.flatness_ratio(tone, tone, SR) == pytest.approx(1.0)
+    assert metrics.flatness_ratio(noise, tone, SR) > 1000  # noise fills every valley
+
+
+def test_flatness_ratio_grows_with_the_haze_and_ignores_the_gain(chord, rng):
+    noise = rng.standard_normal(len(chord)).astype(np.float32)
+    ratios = [metrics.flatness_ratio(chord + level * noise, chord, SR) for level in (1e-4, 1e-3)]
+    assert 1.0 < ratios[0] < ratios[1]
+    assert metrics.flatness_ratio(chord, 0.5 * chord, SR) == pytest.approx(1.0, rel=0.05)
+    sounding = slice(0, 8000)  # frames the estimate keeps silent would count as flat
+    hazy = chord[sounding] + 1e-3 * noise[sounding]
+    assert metrics.flatness_ratio(chord[sounding], hazy, SR) < 1.0  # sparser: below 1

@@ -115,6 +115,7 @@ def test_gap_closed_by_hand():
         "identity": {
             "lsd_db": 10.0,
             "sc": 0.8,
+            "flatness_ratio": 4.0,
             "logmel_l1_db": 4.0,
             "loudness_l1_db": 3.0,
             "chroma_cos": 0.6,
@@ -123,6 +124,7 @@ def test_gap_closed_by_hand():
         "model": {
             "lsd_db": 6.0,
             "sc": 0.8,
+            "flatness_ratio": 2.0,
             "logmel_l1_db": 5.0,
             "loudness_l1_db": 1.0,
             "chroma_cos": 0.8,
@@ -131,6 +133,7 @@ def test_gap_closed_by_hand():
         "oracle": {
             "lsd_db": 2.0,
             "sc": 0.4,
+            "flatness_ratio": 1.0,
             "logmel_l1_db": 2.0,
             "loudness_l1_db": 3.0,
             "chroma_cos": 1.0,
@@ -142,6 +145,15 @@ def test_gap_closed_by_hand():
     assert gaps["sc"] == pytest.approx(0.0)  # no better than identity
     assert gaps["logmel_l1_db"] == pytest.approx(-0.5)  # worse than identity
     assert gaps["chroma_cos"] == pytest.approx(0.5)  # similarity: (0.6 - 0.8) / (0.6 - 1.0)
+    assert gaps["flatness_ratio"] == pytest.approx(0.5)  # (|ln 4| - |ln 2|) / (|ln 4| - |ln 1|)
+    mean["model"]["flatness_ratio"] = 0.5  # as far too sparse as 2x is too flat
+    assert scoring.gap_closed(mean)["model"]["flatness_ratio"] == pytest.approx(0.5)
+    mean["model"]["flatness_ratio"] = 8.0  # hazier than the input
+    assert scoring.gap_closed(mean)["model"]["flatness_ratio"] == pytest.approx(-0.5)
+    mean["identity"]["flatness_ratio"] = 1.05  # the input is about as flat as the target
+    assert math.isnan(scoring.gap_closed(mean)["model"]["flatness_ratio"])  # no gap to close
+    mean["identity"]["flatness_ratio"] = 4.0
+    gaps = scoring.gap_closed(mean)["model"]
     assert math.isnan(gaps["loudness_l1_db"])  # identity == oracle: no gap to close
     assert math.isnan(gaps["seam_ratio"])
     mean["oracle"]["lsd_db"], mean["oracle"]["chroma_cos"] = 11.0, 0.5  # oracle worse than identity
@@ -161,7 +173,10 @@ def test_evaluate_pairs_and_written_outputs(tmp_path):
     assert results.settings["n_pieces"] == 3 and results.settings["seconds"] == pytest.approx(3.0)
     assert results.settings["max_hz_used"] == 8000
     for metric in metrics.METRICS:
-        expected = np.mean([results.pieces[p]["identity"][metric] for p in "abc"])
+        values = [results.pieces[p]["identity"][metric] for p in "abc"]
+        expected = (
+            np.exp(np.mean(np.log(values))) if metric == "flatness_ratio" else np.mean(values)
+        )
         assert results.mean["identity"][metric] == pytest.approx(expected)
     assert results.gap_closed["model"]["lsd_db"] == pytest.approx(
         0.0
@@ -180,6 +195,33 @@ def test_evaluate_pairs_and_written_outputs(tmp_path):
     table = paths["markdown"].read_text()
     assert "| oracle |" in table and "| gap closed: model |" in table and "0.0 %" in table
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recorded_condition_plays_the_input_through_a_recording(tmp_path):
+    audios = write_pair_folders(tmp_path, names=("a", "b"))
+    pairs = folder_pairs(audios / "keyboard_acoustic", audios / "string_acoustic")
+    converters = {"model": IdentityConverter()}
+    clean, recorded = (
+        scoring.evaluate_pairs(pairs, converters, SPEC, EvalConfig(condition=c), progress=False)
+        for c in ("clean", "recorded")
+    )
+    assert set(recorded.settings["recordings"]) == {"a", "b"}  # what each piece got
+    assert recorded.settings["recordings"]["a"] != recorded.settings["recordings"]["b"]
+    assert recorded.settings["recording"]["rt60_s"] == EvalConfig().recording.rt60_s
+    assert "recordings" not in clean.settings
+    # the recorded input is hazier and further from the target than the clean one
+    identity = {name: r.mean["identity"] for name, r in (("clean", clean), ("rec", recorded))}
+    assert identity["rec"]["flatness_ratio"] > 1.5 * identity["clean"]["flatness_ratio"]
+    assert identity["rec"]["sc"] > identity["clean"]["sc"]
+    assert recorded.pieces["a"]["oracle"]["lsd_db"] < identity["rec"]["lsd_db"]
+    paths = write_results(recorded, tmp_path / "eval")
+    table = paths["markdown"].read_text()
+    assert table.startswith("Condition: recorded (each piece's input through a simulated room")
+    assert "flatness_ratio ≈1" in table.splitlines()[2] and "pyroomacoustics" in table
+    saved = json.loads(paths["json"].read_text())
+    assert saved["settings"]["recordings"]["b"]["snr_db"] == pytest.approx(
+        recorded.settings["recordings"]["b"]["snr_db"]
+    )
 
 
 def test_split_pairs_reads_the_test_split(tmp_path):
@@ -440,3 +482,15 @@ def test_evaluate_cli_errors(tmp_path, capsys):
         assert main([*argv, "--no_progress"]) == 1
         assert re.search(message, capsys.readouterr().err), argv
     assert not (model / "eval").exists()
+
+
+def test_headline_table_gives_lsd_sc_and_flatness_per_set_and_condition():
+    from timbre.evaluate.report import headline_table
+
+    results = {
+        "mean": {"model": {"flatness_ratio": 3.9}},
+        "gap_closed": {"model": {"lsd_db": 0.73, "sc": 0.14, "flatness_ratio": None}},
+    }
+    table = headline_table([("real pianos", "recorded", results)]).splitlines()
+    assert table[0].startswith("| test pieces | condition | LSD gap closed | SC gap closed |")
+    assert table[2] == "| real pianos | recorded | 73.0 % | 14.0 % | 3.900x | n/a |"

@@ -511,3 +511,80 @@ def test_cosine_decay_falls_to_the_floor_and_survives_a_restore(tmp_path):
     constant = build_model(dataclasses.replace(run, train=FAST), make_strategy("none"))
     constant.optimizer.iterations.assign(10)
     assert float(constant.optimizer.learning_rate) == pytest.approx(FAST.gen_lr)
+
+
+class FakeClock:
+    """A clock that moves only when told: ``step_s`` seconds after every training step."""
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        self.now = start_s
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _clock_recorder(clock: FakeClock, step_s: float):
+    """A callback that records the generator's learning rate before each step, then lets
+    ``step_s`` seconds pass on ``clock``."""
+    import keras
+
+    class Recorder(keras.callbacks.Callback):
+        rates: list[float] = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.rates.append(float(self.model.optimizer.learning_rate))
+
+        def on_train_batch_end(self, batch, logs=None):
+            clock.now += step_s
+
+    recorder = Recorder()
+    recorder.rates = []
+    return recorder
+
+
+def test_a_time_boxed_cosine_reaches_its_floor_when_time_runs_out_and_resumes_there(tmp_path):
+    from timbre.tf.fit import LR_FLOOR
+
+    features = make_features(tmp_path)
+    config = dataclasses.replace(FAST, epochs=3, lr_decay="cosine", gen_lr=1e-3)  # 9 steps
+    clock = FakeClock()
+    recorder = _clock_recorder(clock, step_s=10.0)  # 30 s an epoch; the budget is 45 s
+    result = _train(
+        features, tmp_path / "model", mode="generator", config=config, max_minutes=0.75,
+        callbacks=[recorder], clock=clock,
+    )  # fmt: skip
+    assert result.epochs_done == 2 and result.stopped_by_budget  # 60 s >= 45 s after epoch 2
+    assert [row["seconds"] for row in result.history] == [30.0, 30.0]  # the fake clock's
+    by_time = [min(10.0 * k / 45.0, 1.0) for k in range(6)]  # ahead of the steps' k / 9
+    expected = [1e-3 * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + np.cos(np.pi * p))) for p in by_time]
+    assert recorder.rates == pytest.approx(expected, rel=1e-5)
+    assert recorder.rates[-1] == pytest.approx(1e-3 * LR_FLOOR)  # at 50 s: time is up
+    # resumed (after any pause: the clock jumps) with the 60 s already spent: still at the floor,
+    # where counting steps alone (6 of 9 done) would have climbed back to a third of the way
+    clock.now = 1000.0
+    again = _clock_recorder(clock, step_s=10.0)
+    resumed = _train(
+        features, tmp_path / "model", mode="generator", config=config, max_minutes=0.75,
+        callbacks=[again], clock=clock, resume=True,
+    )  # fmt: skip
+    assert resumed.epochs_done == 3
+    assert again.rates == pytest.approx([1e-3 * LR_FLOOR] * 3, rel=1e-5)
+    by_steps = 1e-3 * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + np.cos(np.pi * 6 / 9)))
+    assert by_steps > 3 * again.rates[0]
+
+
+def test_without_a_budget_the_cosine_counts_steps_alone(tmp_path):
+    from timbre.tf.fit import LR_FLOOR
+
+    features = make_features(tmp_path)
+    config = dataclasses.replace(FAST, epochs=1, lr_decay="cosine", gen_lr=1e-3)  # 3 steps
+    clock = FakeClock()
+    recorder = _clock_recorder(clock, step_s=1e6)  # time flies, but no budget was given
+    _train(
+        features, tmp_path / "model", mode="generator", config=config, callbacks=[recorder],
+        clock=clock,
+    )  # fmt: skip
+    expected = [
+        1e-3 * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + np.cos(np.pi * k / 3))) for k in range(3)
+    ]
+    assert recorder.rates == pytest.approx(expected, rel=1e-5)

@@ -27,6 +27,7 @@ from timbre.errors import ConfigError, DatasetError, ModelError, TimbreError
 from timbre.settings import ConvertConfig, add_arguments
 
 RESULT_FILES = ("results.json", "results.csv", "results.md", "eval.png")  # written at the end
+CONDITION_SETS = {"both": ["clean", "excerpt"], "all": ["clean", "excerpt", "recorded"]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,14 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--condition",
-        choices=["clean", "excerpt", "both"],
+        choices=[*CONDITION_SETS, "clean", "excerpt", "recorded"],
         default="clean",
         help="clean: whole pieces as rendered; excerpt: as recordings arrive (cut mid-piece at "
-        "both ends, the input at a random peak level from -35 to -1 dBFS); both: each into "
-        "<output>/clean and <output>/excerpt (default: %(default)s)",
+        "both ends, the input at a random peak level from -35 to -1 dBFS); recorded: the input "
+        "through a simulated room, microphone, noise, band limit and MP3 (needs the [evaluate] "
+        "extra's pyroomacoustics and pedalboard); both: clean and excerpt, all: all three, each "
+        "into <output>/<condition> (default: %(default)s)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the excerpts' cuts and levels (default: 0)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the excerpts' cuts and levels and of the recordings (default: 0)",
     )
     parser.add_argument(
         "--target",
@@ -145,7 +151,7 @@ def _body(args: argparse.Namespace) -> int:
             f"--target_dir with the multi-target model {args.model}: name the instrument its "
             f"recordings play with --target (one of {', '.join(info.targets)})"
         )
-    conditions = ["clean", "excerpt"] if args.condition == "both" else [args.condition]
+    conditions = CONDITION_SETS.get(args.condition, [args.condition])
     default = ModelDir(info.directory).eval
     for condition in conditions:
         _check_output(

@@ -4,13 +4,17 @@ Systems are compared with the target recording (:mod:`timbre.evaluate.scoring`):
 ``identity`` (the origin audio), ``model`` (the converter with the input's
 phase), ``model_griffinlim`` (the converter with Griffin-Lim phase) and
 ``oracle`` (the target's own magnitude with the origin's phase). Conditions
-say how the pieces reach the model (:func:`timbre.evaluate.pairs.as_recording`).
+say how the pieces reach the model: ``clean`` as rendered, ``excerpt`` as recordings
+arrive (:func:`timbre.evaluate.pairs.as_recording`), ``recorded`` played through a
+room, a microphone, noise, a band limit and lossy coding
+(:func:`timbre.evaluate.pairs.as_recorded`, :mod:`timbre.data.recorded`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from timbre.data.recorded import DEFAULT_RECORDING, RecordingConfig
 from timbre.errors import ConfigError
 from timbre.settings import ConvertConfig
 
@@ -21,7 +25,7 @@ MODEL_SYSTEMS = {
     "both": ("model", "model_griffinlim"),
 }
 PHASE_OF_SYSTEM = {"model": "input", "model_griffinlim": "griffinlim"}
-CONDITIONS = ("clean", "excerpt")
+CONDITIONS = ("clean", "excerpt", "recorded")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +38,10 @@ class EvalConfig:
     max_hz: float = 8000.0  # upper edge of the compared band, Hz (also capped at the model's band)
     max_pieces: int | None = None  # score only the first N pieces (sorted by name)
     max_seconds: float | None = None  # score only the first S seconds of each piece
-    condition: str = "clean"  # clean: pieces as rendered; excerpt: as recordings arrive
+    condition: str = "clean"  # clean: as rendered; excerpt: as recordings arrive; recorded
     excerpt_peak_db: tuple[float, float] = (-35.0, -1.0)  # excerpt: range of the input's peak
-    seed: int = 0  # excerpt: seeds each piece's cut points and level
+    seed: int = 0  # excerpt: seeds each piece's cut points and level; recorded: its recording
+    recording: RecordingConfig = DEFAULT_RECORDING  # recorded: the ranges each piece's is drawn in
 
     def __post_init__(self) -> None:
         if self.condition not in CONDITIONS:

@@ -18,7 +18,8 @@ formula. Conventions shared by the spectral metrics:
   ``active_db`` (default 60 dB) of the reference's loudest frame.
 
 :data:`LOWER_IS_BETTER` and :data:`HIGHER_IS_BETTER` name the direction of
-every metric key of :func:`score` and of ``seam_ratio`` (best at 1).
+every metric key of :func:`score`; :data:`RATIOS` are best at 1
+(``seam_ratio``, ``flatness_ratio``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import warnings
 
 import librosa
 import numpy as np
+from scipy import ndimage
 
 from timbre.dsp import stft as sp
 from timbre.errors import ConfigError
@@ -36,12 +38,23 @@ FLOOR_DB = 80.0  # dB below the reference's peak where every decibel value is fl
 N_FFT = 2048  # STFT size of the single-resolution metrics, samples
 HOP_LENGTH = 512  # their hop, samples
 SC_FFT_SIZES = (512, 1024, 2048)  # resolutions of the spectral convergence (hop = n_fft // 4)
-METRICS = ("lsd_db", "sc", "logmel_l1_db", "loudness_l1_db", "chroma_cos", "seam_ratio")
+FLATNESS_SMOOTH_FRAMES = 5  # frames of power averaged before the flatness (about 58 ms at 44.1 kHz)
+METRICS = (
+    "lsd_db",
+    "sc",
+    "flatness_ratio",
+    "logmel_l1_db",
+    "loudness_l1_db",
+    "chroma_cos",
+    "seam_ratio",
+)
 LOWER_IS_BETTER = ("lsd_db", "sc", "logmel_l1_db", "loudness_l1_db")
 HIGHER_IS_BETTER = ("chroma_cos",)
+RATIOS = ("flatness_ratio", "seam_ratio")  # best at 1
 UNITS = {
     "lsd_db": "dB",
     "sc": "",
+    "flatness_ratio": "",
     "logmel_l1_db": "dB",
     "loudness_l1_db": "dB",
     "chroma_cos": "",
@@ -224,6 +237,72 @@ def spectral_convergence(
     return float(np.mean(values))
 
 
+def spectral_flatness(
+    audio: np.ndarray,
+    sample_rate: int,
+    max_hz: float = 8000.0,
+    frames: np.ndarray | None = None,
+    peak_power: float | None = None,
+) -> float:
+    """Mean spectral flatness of ``audio`` over ``frames``: how much noise fills the spectrum.
+
+    With ``P`` the in-band power (bins 1 to ``max_hz``; DC left out), averaged over
+    :data:`FLATNESS_SMOOTH_FRAMES` neighbouring frames (so a noise's random dips do not
+    count as structure) and floored at ``FLOOR_DB`` below ``peak_power``, the flatness of a
+    frame is ``exp(mean_f log P[f, t]) / mean_f P[f, t]`` (geometric over arithmetic
+    mean, Wiener entropy): about 0.9 for white noise, near 0 for a harmonic tone whose
+    partials stand out of dark valleys. The result is the mean over ``frames``.
+
+    Args:
+        audio: shape (n_samples,).
+        sample_rate, max_hz: as :func:`log_spectral_distance`.
+        frames: boolean mask of the frames averaged (default: all).
+        peak_power: the floor's reference (default: the audio's own peak power).
+
+    Returns:
+        The mean flatness in (0, 1]; NaN when ``frames`` selects none.
+    """
+    power = _power(np.asarray(audio, dtype=np.float32), sample_rate, N_FFT, HOP_LENGTH, max_hz)
+    power = ndimage.uniform_filter1d(power[1:], FLATNESS_SMOOTH_FRAMES, axis=1, mode="nearest")
+    peak = float(power.max()) if peak_power is None else peak_power
+    power = np.maximum(power, max(peak, 1e-30) * 10.0 ** (-FLOOR_DB / 10.0))
+    flatness = np.exp(np.mean(np.log(power), axis=0)) / np.mean(power, axis=0)
+    selected = flatness if frames is None else flatness[frames[: len(flatness)]]
+    return float(np.mean(selected)) if selected.size else float("nan")
+
+
+def flatness_ratio(
+    estimate: np.ndarray,
+    reference: np.ndarray,
+    sample_rate: int,
+    max_hz: float = 8000.0,
+    active_db: float = 60.0,
+) -> float:
+    """Spectral flatness of the estimate over the reference's: the haze between harmonics.
+
+    ``flatness(estimate) / flatness(reference)`` (:func:`spectral_flatness`), both over the
+    reference's active frames, each floored at ``FLOOR_DB`` below its own peak (so a gain
+    changes nothing). 1 for identical signals; above 1 the estimate is noisier (fills the
+    valleys between the partials that the reference keeps dark), below 1 it is sparser.
+
+    Args:
+        estimate, reference, sample_rate, max_hz, active_db: as :func:`log_spectral_distance`.
+
+    Returns:
+        The ratio (best at 1); NaN for a silent reference (warns).
+
+    Raises:
+        ConfigError: as :func:`log_spectral_distance`.
+    """
+    estimate, reference = _check_pair(estimate, reference, sample_rate, max_hz)
+    ref_power = _power(reference, sample_rate, N_FFT, HOP_LENGTH, max_hz)
+    active = _active_frames(ref_power.sum(axis=0), active_db)
+    if not active.any():
+        return float("nan")
+    ref_flatness = spectral_flatness(reference, sample_rate, max_hz, active)
+    return spectral_flatness(estimate, sample_rate, max_hz, active) / ref_flatness
+
+
 def logmel_l1(
     estimate: np.ndarray,
     reference: np.ndarray,
@@ -368,6 +447,7 @@ def score(
     return {
         "lsd_db": log_spectral_distance(estimate, reference, sample_rate, max_hz),
         "sc": spectral_convergence(estimate, reference, sample_rate, max_hz),
+        "flatness_ratio": flatness_ratio(estimate, reference, sample_rate, max_hz),
         "logmel_l1_db": logmel_l1(estimate, reference, sample_rate, max_hz),
         "loudness_l1_db": loudness_l1(estimate, reference, sample_rate),
         "chroma_cos": chroma_cosine(estimate, reference, sample_rate),

@@ -4,7 +4,8 @@ they are scored in.
 Pairs come from the test split of a features manifest (:func:`split_pairs`) or
 from two folders of aligned audio with the same file names (:func:`folder_pairs`).
 :func:`load_pair` reads one pair at the model's sample rate; :func:`as_recording`
-turns it into an excerpt as a recording arrives (the ``excerpt`` condition).
+turns it into an excerpt as a recording arrives (the ``excerpt`` condition),
+:func:`as_recorded` plays its origin through a simulated recording (``recorded``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from timbre.data import recorded
 from timbre.errors import DatasetError
 from timbre.evaluate.config import EvalConfig
 from timbre.formats.feature_store import load_manifest
@@ -168,3 +170,21 @@ def as_recording(
     if peak > 0.0:
         origin = (origin * (10 ** (peak_db / 20) / peak)).astype(np.float32)
     return origin, target[start:end]
+
+
+def as_recorded(
+    origin: np.ndarray, target: np.ndarray, name: str, config: EvalConfig, sample_rate: int
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The pair with its origin recorded: a room, a microphone, noise, a band limit and lossy
+    coding (:mod:`timbre.data.recorded`), drawn in ``config.recording`` from ``config.seed``
+    and the piece's name. The origin keeps its length and stays aligned with the target,
+    which is left as it is (the model must still produce the clean target sound).
+
+    Returns:
+        ``(recorded origin, target, what the piece got as a dict)``.
+
+    Raises:
+        MissingExtraError: pyroomacoustics or pedalboard is not installed.
+    """
+    audio_in, recording = recorded.record(origin, sample_rate, name, config.seed, config.recording)
+    return audio_in, target, recording.to_dict()

@@ -12,7 +12,7 @@ import csv
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def markdown_table(results: EvalResults) -> str:
     arrows = {
         **{m: "↓" for m in metrics.LOWER_IS_BETTER},
         **{m: "↑" for m in metrics.HIGHER_IS_BETTER},
-        "seam_ratio": "≈1",
+        **{m: "≈1" for m in metrics.RATIOS},
     }
     header = "| system | " + " | ".join(f"{m} {arrows[m]}" for m in metrics.METRICS) + " |"
     lines = [header, "|" + " --- |" * (len(metrics.METRICS) + 1)]
@@ -66,29 +66,57 @@ def markdown_table(results: EvalResults) -> str:
             f"| {system} | " + " | ".join(_format(values[m]) for m in metrics.METRICS) + " |"
         )
     for system, gaps in results.gap_closed.items():
-        cells = (
-            "n/a" if math.isnan(gaps[m]) else f"{round(100 * gaps[m], 1) + 0.0:.1f} %"
-            for m in metrics.METRICS
-        )
+        cells = (_share(gaps[m]) for m in metrics.METRICS)
         lines.append(f"| gap closed: {system} | " + " | ".join(cells) + " |")
     settings = results.settings
     caption = (
         f"Means over {settings['n_pieces']} pieces ({settings['seconds']:.1f} s) at "
         f"{settings['sample_rate']} Hz, band 0-{settings['max_hz_used']:.0f} Hz. Gap closed = "
         "(identity - model) / (identity - oracle): 100 % reaches the oracle, 0 % is no better than "
-        f"the origin. {_condition_text(settings)} Every output is brought to the target's level "
-        "before it is scored."
+        "the origin; for flatness_ratio (output's spectral flatness / the target's: above 1 a "
+        "haze fills the space between the harmonics; geometric mean over pieces) the distance "
+        "is |log ratio|. Every output is brought to the target's level before it is scored."
     )
-    return "\n".join(lines) + "\n\n" + caption + "\n"
+    return _condition_text(settings) + "\n\n" + "\n".join(lines) + "\n\n" + caption + "\n"
 
 
 def _condition_text(settings: Mapping[str, Any]) -> str:
-    if settings.get("condition", "clean") == "clean":
+    condition = settings.get("condition", "clean")
+    if condition == "clean":
         return "Condition: clean (whole pieces as rendered)."
+    if condition == "recorded":
+        return (
+            "Condition: recorded (" + recording_text(settings["recording"], settings["seed"]) + ")."
+        )
     low, high = settings["excerpt_peak_db"]
     return (
         "Condition: as recordings arrive (each piece cut mid-piece at both ends, the input at a "
         f"random peak level from {low:g} to {high:g} dBFS, seed {settings['seed']})."
+    )
+
+
+def recording_text(ranges: Mapping[str, Any], seed: int | None = None) -> str:
+    """The ranges of the ``recorded`` condition in words.
+
+    Args:
+        ranges: :class:`timbre.data.recorded.RecordingConfig` as a dict.
+        seed: the run's seed, named when given.
+    """
+
+    def span(key: str, unit: str = "") -> str:
+        low, high = ranges[key]
+        return f"{low:g} to {high:g}{unit}"
+
+    sides = " x ".join(f"{low:g}-{high:g}" for low, high in ranges["room_m"])
+    rates = "/".join(f"{rate / 1000:g}" for rate in ranges["band_rates"])
+    return (
+        f"each piece's input through a simulated room ({sides} m, RT60 {span('rt60_s', ' s')}, "
+        f"microphone {span('distance_m', ' m')} away; pyroomacoustics), a microphone's EQ "
+        f"(low shelf {span('low_shelf_db', ' dB')}, presence peak {span('presence_db', ' dB')} "
+        f"at {span('presence_hz', ' Hz')}, high shelf {span('high_shelf_db', ' dB')}), noise at "
+        f"{span('snr_db', ' dB')} SNR, a band limit (resampled to {rates} kHz and back) and MP3 "
+        f"(VBR quality {span('mp3_quality')}; pedalboard), drawn per piece"
+        + (f", seed {seed}" if seed is not None else "")
     )
 
 
@@ -127,18 +155,55 @@ def write_results(results: EvalResults, output_dir: str | os.PathLike) -> dict[s
 
 
 def summary_table(results: Mapping[str, EvalResults]) -> str:
-    """One row per target: the model's score and the share of the gap it closes (Markdown)."""
+    """One row per target: the model's scores and the share of the gap it closes (Markdown)."""
     lines = [
-        "| target | model lsd_db ↓ | identity | oracle | gap closed (lsd) | gap closed (log-mel) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| target | model lsd_db ↓ | identity | oracle | gap closed (lsd) | gap closed (sc) | "
+        "flatness ratio (model) | gap closed (flatness) | gap closed (log-mel) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for target, result in results.items():
         model = next(iter(result.gap_closed))  # "model", or "model_griffinlim" alone
         mean, gaps = result.mean, result.gap_closed[model]
         cells = [_format(mean[system]["lsd_db"]) for system in (model, "identity", "oracle")]
-        shares = [
-            "n/a" if math.isnan(gaps[m]) else f"{100 * gaps[m]:.1f} %"
-            for m in ("lsd_db", "logmel_l1_db")
-        ]
-        lines.append(f"| {target} | " + " | ".join(cells + shares) + " |")
+        cells += [_share(gaps["lsd_db"]), _share(gaps["sc"])]
+        cells += [_format(mean[model]["flatness_ratio"]), _share(gaps["flatness_ratio"])]
+        cells.append(_share(gaps["logmel_l1_db"]))
+        lines.append(f"| {target} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _share(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{round(100 * value, 1) + 0.0:.1f} %"
+
+
+HEADLINE = (  # (column, where in a results.json, metric)
+    ("LSD gap closed", "gap_closed", "lsd_db"),
+    ("SC gap closed", "gap_closed", "sc"),
+    ("flatness ratio", "mean", "flatness_ratio"),
+    ("flatness gap closed", "gap_closed", "flatness_ratio"),
+)
+
+
+def headline_table(rows: Sequence[tuple[str, str, Mapping[str, Any]]]) -> str:
+    """The model's headline figures, one row per (test pieces, condition) (Markdown).
+
+    Args:
+        rows: ``(pieces label, condition label, results)``, ``results`` as
+            :meth:`EvalResults.to_dict` writes it (``None`` for NaN).
+
+    Returns:
+        LSD and spectral-convergence gap closed, the flatness ratio (output / target) and its
+        gap closed, of system ``model``.
+    """
+    lines = [
+        "| test pieces | condition | " + " | ".join(c for c, _, _ in HEADLINE) + " |",
+        "| --- | --- |" + " --- |" * len(HEADLINE),
+    ]
+    for pieces, condition, results in rows:
+        cells = []
+        for _, part, metric in HEADLINE:
+            value = results[part]["model"].get(metric)
+            value = float("nan") if value is None else float(value)
+            cells.append(_share(value) if part == "gap_closed" else f"{_format(value)}x")
+        lines.append(f"| {pieces} | {condition} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -13,7 +13,9 @@ model's sample rate and over the same samples:
 
 Metrics are those of :mod:`timbre.evaluate.metrics`. The share of the identity-to-oracle
 gap a model closes is ``(identity - model) / (identity - oracle)`` per metric,
-computed from the means over pieces (see :func:`gap_closed`).
+computed from the means over pieces (see :func:`gap_closed`); for the flatness
+ratio (best at 1) the distance is ``|log ratio|``. Means over pieces are
+arithmetic, but the flatness ratio's, which is geometric (2x and 0.5x average to 1x).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from timbre.data import recorded
 from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, ModelError
@@ -39,13 +42,21 @@ from timbre.evaluate.config import (
     SYSTEMS,
     EvalConfig,
 )
-from timbre.evaluate.pairs import Pair, as_recording, folder_pairs, load_pair, split_pairs
+from timbre.evaluate.pairs import (
+    Pair,
+    as_recorded,
+    as_recording,
+    folder_pairs,
+    load_pair,
+    split_pairs,
+)
 from timbre.evaluate.report import EvalResults, summary_table, write_results
 from timbre.formats.model_dir import ModelDir, ModelInfo, read_model_info
 from timbre.io.atomic import atomic_path
 from timbre.settings import SpectrogramConfig
 
 GAP_TOLERANCE = 1e-9  # |identity - oracle| at or below this leaves the gap undefined (NaN)
+FLATNESS_GAP_MIN = math.log(1.1)  # flatness: the input must be 10 % further off than the oracle
 
 
 class ConverterLike(Protocol):
@@ -154,25 +165,37 @@ def gap_closed(mean: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, f
     matter only for when a gap exists at all: it is NaN unless the oracle is
     better than identity by more than ``GAP_TOLERANCE`` in the metric's own
     direction (lower for distances, higher for similarities); otherwise a model
-    worse than identity could show a positive share. Always NaN for
-    ``seam_ratio`` (identity and oracle have no tile seams: no gap to close).
+    worse than identity could show a positive share. ``flatness_ratio`` is best
+    at 1, so its distance ``|log ratio|`` takes its place (a model 2x too flat and
+    one 2x too sparse are equally far), and its gap exists only when the input is
+    off by more than :data:`FLATNESS_GAP_MIN` beyond the oracle (a hair's gap would
+    turn any difference into thousands of percent). Always NaN for ``seam_ratio``
+    (identity and oracle have no tile seams: no gap to close).
     """
     result = {}
     for system in (name for name in SYSTEMS if name in PHASE_OF_SYSTEM and name in mean):
         gaps = {}
         for metric in metrics.METRICS:
             identity, model, best = (
-                mean["identity"][metric],
-                mean[system][metric],
-                mean["oracle"][metric],
+                _distance(metric, mean["identity"][metric]),
+                _distance(metric, mean[system][metric]),
+                _distance(metric, mean["oracle"][metric]),
             )
             better = best - identity if metric in metrics.HIGHER_IS_BETTER else identity - best
-            undefined = metric == "seam_ratio" or not better > GAP_TOLERANCE or math.isnan(model)
+            least = FLATNESS_GAP_MIN if metric == "flatness_ratio" else GAP_TOLERANCE
+            undefined = metric == "seam_ratio" or not better > least or math.isnan(model)
             gaps[metric] = (
                 float("nan") if undefined else float((identity - model) / (identity - best))
             )
         result[system] = gaps
     return result
+
+
+def _distance(metric: str, value: float) -> float:
+    """What the gap of ``metric`` is measured in: ``|log value|`` for the flatness ratio."""
+    if metric == "flatness_ratio":
+        return abs(math.log(value)) if value > 0 else float("nan")
+    return value
 
 
 def evaluate_pairs(
@@ -193,26 +216,34 @@ def evaluate_pairs(
 
     Returns:
         Per-piece scores, means over pieces (NaN-ignoring), gap closed; ``settings``
-        holds the compared band, sample rate, piece count and seconds scored.
+        holds the compared band, sample rate, piece count and seconds scored (and, in the
+        ``recorded`` condition, ``recordings``: what each piece got).
 
     Raises:
         ConfigError: no pairs or no converter.
+        MissingExtraError: the ``recorded`` condition without its libraries.
     """
     if not pairs:
         raise ConfigError("pairs: none given (expected at least one piece to score)")
     if not converters:
         raise ConfigError("converters: none given (expected at least one model system)")
+    if config.condition == "recorded":
+        recorded.require()
     max_hz = min(config.max_hz, spectrogram.max_hz, spectrogram.sample_rate / 2)
-    pieces, seconds = {}, 0.0
+    pieces, seconds, recordings = {}, 0.0, {}
     for pair in tqdm(pairs, desc="evaluate", unit="piece", disable=not progress):
         origin, target = load_pair(pair, spectrogram.sample_rate, config.max_seconds)
         if config.condition == "excerpt":
             origin, target = as_recording(origin, target, pair.name, config)
+        elif config.condition == "recorded":
+            origin, target, recordings[pair.name] = as_recorded(
+                origin, target, pair.name, config, spectrogram.sample_rate
+            )
         pieces[pair.name] = score_piece(origin, target, converters, spectrogram, max_hz)
         seconds += len(target) / spectrogram.sample_rate
     mean = {
         system: {
-            metric: _nanmean([pieces[p][system][metric] for p in pieces])
+            metric: _nanmean([pieces[p][system][metric] for p in pieces], metric)
             for metric in metrics.METRICS
         }
         for system in SYSTEMS
@@ -224,13 +255,19 @@ def evaluate_pairs(
         "sample_rate": spectrogram.sample_rate,
         "n_pieces": len(pieces),
         "seconds": round(seconds, 3),
+        **({"recordings": recordings} if recordings else {}),
     }
     return EvalResults(pieces=pieces, mean=mean, gap_closed=gap_closed(mean), settings=settings)
 
 
-def _nanmean(values: Sequence[float]) -> float:
+def _nanmean(values: Sequence[float], metric: str = "") -> float:
+    """The mean of the values that are not NaN (geometric for the flatness ratio)."""
     finite = [v for v in values if not math.isnan(v)]
-    return float(np.mean(finite)) if finite else float("nan")
+    if not finite:
+        return float("nan")
+    if metric == "flatness_ratio":
+        return float(np.exp(np.mean(np.log(np.maximum(finite, 1e-30)))))
+    return float(np.mean(finite))
 
 
 def load_converters(
@@ -285,6 +322,7 @@ def evaluate(
 
     Raises:
         ConfigError: neither or both sources given, or only one of the two folders.
+        MissingExtraError: the ``recorded`` condition without its libraries.
         ModelError, DatasetError, AudioError: as the functions called.
     """
     folders = (origin_dir is not None, target_dir is not None)
@@ -293,6 +331,8 @@ def evaluate(
             "evaluate: give either features_path or both origin_dir and target_dir "
             f"(got features_path={features_path}, origin_dir={origin_dir}, target_dir={target_dir})"
         )
+    if config.condition == "recorded":
+        recorded.require()  # before any work
     info = model_info(model_path)
     target, _ = info.condition(target)
     origin, spectrogram = info.origin, info.spectrogram

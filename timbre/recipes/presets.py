@@ -38,7 +38,8 @@ class Preset:
 
 
 # The demo: L1 only, no dropout (the GAN's noise source, which only slows L1 fitting); Adam 5e-4
-# with beta_1 0.9 along a cosine over 50 epochs (what 10 minutes hold on a 2-core CPU); bf16;
+# with beta_1 0.9 along a cosine over 50 epochs (what 10 minutes hold on an idle 2-core CPU) or
+# over the time budget, whichever ends first (timbre.tf.fit: a busy machine still finishes); bf16;
 # 90 minutes of generated music rendered whole by FluidSynth (pedal, release and notes held as
 # the music holds them). docs/tuning.md has the measurements behind each choice.
 CPU = Preset(
@@ -80,7 +81,7 @@ EVAL_SETS = {  # output folder under <out>/eval -> what it scores
     "training_pianos": "test pieces, pianos of the training pool",
     "held_out_piano": "test pieces, pianos training never heard",
 }
-CONDITIONS = {"clean": "clean", "excerpt": "as recordings arrive"}
+CONDITIONS = {"clean": "clean", "excerpt": "as recordings arrive", "recorded": "recorded"}
 
 
 def synth_config(preset: Preset) -> SynthConfig:

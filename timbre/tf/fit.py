@@ -17,6 +17,13 @@ uninterrupted run's bit for bit (tested), and so do the logged losses except
 * gen_l1`` is not always rounded the same way). Without it they agree up to
 floating-point reduction order.
 
+A time-boxed run (``max_minutes``) with ``lr_decay="cosine"`` decays over the time it has:
+the cosine's progress is ``max(step / total_steps, elapsed / budget)``
+(:class:`ClockCosineDecay`, fed by :class:`~timbre.tf.callbacks.FollowTheClock`), so a
+busy machine trains fewer epochs but still ends at the floor. ``elapsed`` counts across
+resumes (the checkpointed history's epoch seconds), so a resumed run continues the
+schedule where it stopped; the budget, too, is the whole run's.
+
 Several targets (``target`` a list): each epoch reports and samples every
 target (:mod:`timbre.tf.pix2pix`). One target trains and saves exactly as
 before.
@@ -26,8 +33,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +46,7 @@ import tensorflow as tf
 
 from timbre.errors import ConfigError
 from timbre.settings import ModelConfig, TrainConfig
-from timbre.tf.callbacks import EpochOutputs, NonFiniteStop
+from timbre.tf.callbacks import EpochOutputs, FollowTheClock, NonFiniteStop, TrainingClock
 from timbre.tf.checkpoints import write_history
 from timbre.tf.distribute import check_replicas, check_same_start, make_strategy, output_run
 from timbre.tf.networks import build_discriminator, build_generator
@@ -85,19 +94,58 @@ class Session:
         keras.mixed_precision.set_global_policy(self.policy)
 
 
+class ClockCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """A half cosine from ``initial_learning_rate`` to ``alpha`` times it, over a progress of
+    ``max(step / decay_steps, time_progress)``.
+
+    ``time_progress`` is a variable in [0, 1] that :class:`~timbre.tf.callbacks.FollowTheClock`
+    sets to the share of the time budget spent; at 0 this is Keras' ``CosineDecay``.
+    """
+
+    def __init__(
+        self, initial_learning_rate: float, decay_steps: int, alpha: float, time_progress
+    ) -> None:
+        self.initial_learning_rate, self.decay_steps, self.alpha = (
+            initial_learning_rate,
+            decay_steps,
+            alpha,
+        )
+        self.time_progress = time_progress
+
+    def __call__(self, step):
+        steps = keras.ops.cast(step, "float32") / float(self.decay_steps)
+        progress = keras.ops.clip(keras.ops.maximum(steps, self.time_progress), 0.0, 1.0)
+        cosine = 0.5 * (1.0 + keras.ops.cos(math.pi * progress))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self) -> dict:
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_steps": self.decay_steps,
+            "alpha": self.alpha,
+        }
+
+
 def build_model(
-    run: Run, strategy: tf.distribute.Strategy, total_steps: int | None = None
+    run: Run,
+    strategy: tf.distribute.Strategy,
+    total_steps: int | None = None,
+    time_progress: keras.Variable | None = None,
 ) -> Pix2Pix:
     """Generator (+ discriminator in GAN mode) and their Adam optimisers, under ``strategy``.
 
     With ``lr_decay="cosine"`` and ``total_steps`` (all epochs' steps), each learning rate
     follows a half cosine from its value to :data:`LR_FLOOR` times it; the schedule counts
     the optimiser's own steps, which the checkpoints keep, so a resumed run continues it.
+    With ``time_progress`` (a time-boxed run: :func:`time_progress_variable`) the cosine
+    moves on by the clock too (:class:`ClockCosineDecay`).
     """
     spec, config = run.spectrogram, run.train
     fp16 = config.mixed_precision == "fp16"
 
     def rate(value: float):
+        if config.lr_decay == "cosine" and total_steps and time_progress is not None:
+            return ClockCosineDecay(value, total_steps, LR_FLOOR, time_progress)
         if config.lr_decay == "cosine" and total_steps:
             return keras.optimizers.schedules.CosineDecay(value, total_steps, alpha=LR_FLOOR)
         return value
@@ -119,6 +167,13 @@ def build_model(
     return model
 
 
+def time_progress_variable(strategy: tf.distribute.Strategy) -> keras.Variable:
+    """The share of a time budget spent, 0 to 1, read by :class:`ClockCosineDecay` (not saved:
+    a resumed run recomputes it from its elapsed time)."""
+    with strategy.scope():
+        return keras.Variable(0.0, dtype="float32", trainable=False, name="time_progress")
+
+
 def train(
     features_path,
     model_dir,
@@ -134,6 +189,7 @@ def train(
     max_minutes: float | None = None,
     progress: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    clock: Callable[[], float] = time.monotonic,
 ) -> TrainResult:
     """Train (or resume training) a Pix2Pix model; writes the model directory
     (:mod:`timbre.formats.model_dir`).
@@ -154,8 +210,10 @@ def train(
             has none).
         force: start over in a ``model_dir`` that holds a run (its run files are deleted).
         epoch_offset: with ``resume``, the epoch the caller expects to continue from (checked).
-        max_minutes: wall-clock budget; no new epoch starts once it is spent (the current one
-            finishes, its outputs and ``generator.keras`` are written).
+        max_minutes: wall-clock budget of the whole run, counted across resumes (the
+            checkpointed history's epoch seconds); no new epoch starts once it is spent (the
+            current one finishes, its outputs and ``generator.keras`` are written). With
+            ``lr_decay="cosine"`` the schedule decays over it too (see the module docstring).
         progress: show Keras progress bars (``Epoch k/N``: ``N`` is ``config.epochs``, also on a
             resumed run).
         callbacks: Keras callbacks added to the run's one ``fit`` call (after the run's own, which
@@ -164,6 +222,8 @@ def train(
             every epoch's logs, may set ``model.stop_training`` (training ends after the current
             epoch, whose checkpoint is written; on a cluster every worker must stop alike) and
             are not saved: pass them again when resuming.
+        clock: seconds of a monotonic clock (a test passes a fake one); times epochs, the
+            budget and the schedule.
 
     Returns:
         A :class:`TrainResult`.
@@ -185,16 +245,21 @@ def train(
     strategy = make_strategy(run.train.distribute)  # "multiworker": before any other TF op
     check_replicas(run, strategy)
     with chief_lock(run, strategy), Session(run.train):
-        net = build_model(run, strategy, steps * run.train.epochs)
+        boxed = max_minutes is not None and run.train.lr_decay == "cosine"
+        time_progress = time_progress_variable(strategy) if boxed else None
+        net = build_model(run, strategy, steps * run.train.epochs, time_progress)
         with strategy.scope():  # restoring creates the optimisers' variables
             done, history = restore(net, run, epoch_offset) if resume and not force else (0, [])
         check_same_start(run, strategy, done)  # also: nobody writes before every worker has read
+        timer = TrainingClock(clock, sum(row.get("seconds", 0.0) for row in history))
+        own = [NonFiniteStop(run, data)]
+        if time_progress is not None:
+            own.append(FollowTheClock(timer, 60 * max_minutes, time_progress, strategy))
         with output_run(run, strategy) as out:
             _start_outputs(out, history, force)
-            guard = NonFiniteStop(run, data)
             result = _fit(
                 net, out, data, steps, done, history, max_minutes, progress, strategy,
-                [guard, *callbacks],
+                [*own, *callbacks], timer,
             )  # fmt: skip
     return dataclasses.replace(result, model_dir=run.model_dir, generator_path=run.files.generator)
 
@@ -237,11 +302,12 @@ def _fit(
     progress: bool,
     strategy: tf.distribute.Strategy,
     callbacks: Sequence[keras.callbacks.Callback],
+    timer: TrainingClock,
 ) -> TrainResult:
     """Epochs ``done + 1 .. config.epochs`` in one ``fit`` call, each followed by its outputs
     (:class:`~timbre.tf.callbacks.EpochOutputs`), then the user's ``callbacks``; the generator
     is exported if no epoch did (a run killed before its export)."""
-    outputs = EpochOutputs(run, _excerpts(run, data), history, done, max_minutes, strategy)
+    outputs = EpochOutputs(run, _excerpts(run, data), history, done, max_minutes, strategy, timer)
     logging = (
         [keras.callbacks.TensorBoard(str(run.files.logs), write_graph=False)]
         if HAS_TENSORBOARD
