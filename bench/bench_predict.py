@@ -4,6 +4,12 @@
 Usage: python bench/bench_predict.py [--models DIR] [--repeats 3] [--seconds 60]
                                      [--minutes 1 10] [--batch_size 8] [--skip ...]
 
+0. ``shipped``: what a new user runs first, ``predict.py --input x.wav --output y.wav``
+   with no ``--model`` (the shipped model on its default runtime, ONNX Runtime) on a 30 s
+   44.1 kHz file, whole process, median of 5; then the Keras path (the shipped model's
+   folder copied without ``generator.onnx``), and the relative RMS difference of the two
+   outputs against the budget of 1e-3. Whether the default process imported TensorFlow is
+   printed too.
 1. ``process``: the whole ``predict.py`` process (interpreter start, imports, loading the
    model, reading, converting and writing) on a 1 s and a 60 s 44.1 kHz file, for the
    demo-sized generator (``ModelConfig(base_filters=16, dropout=0.0)``, 3.4 M parameters)
@@ -72,7 +78,8 @@ MODELS = {  # name -> architecture (random weights: timing does not depend on th
 }
 BACKENDS = ("onnx", "keras")
 CONVERSION_CASES = (("onnx", "float32"), ("keras", "float32"), ("keras", "bfloat16"))
-SECTIONS = ("process", "conversion", "memory")
+SECTIONS = ("shipped", "process", "conversion", "memory")
+SHIPPED_SECONDS, SHIPPED_REPEATS, SHIPPED_BUDGET = 30.0, 5, 1e-3
 
 
 def prepare_models(folder: Path) -> dict[tuple[str, str], Path]:
@@ -109,9 +116,11 @@ def prepare_models(folder: Path) -> dict[tuple[str, str], Path]:
     return dirs
 
 
-def run_predict(model_dir: Path, source: Path, output: Path) -> dict:
-    """One ``predict.py`` process: wall time, CPU time (user + system) and peak RSS."""
-    command = [sys.executable, str(ROOT / "predict.py"), "--model", str(model_dir)]
+def run_predict(model_dir: Path | None, source: Path, output: Path, *extra: str) -> dict:
+    """One ``predict.py`` process (``model_dir=None``: no ``--model``, the shipped default):
+    wall time, CPU time (user + system) and peak RSS."""
+    command = [sys.executable, *extra, str(ROOT / "predict.py")]
+    command += ["--model", str(model_dir)] if model_dir is not None else []
     command += ["--input", str(source), "--output", str(output), "--force"]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -126,7 +135,56 @@ def run_predict(model_dir: Path, source: Path, output: Path) -> dict:
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "rss_mb": usage.ru_maxrss / 1024,
+        "stderr": stderr,
     }
+
+
+def _summary(runs: list[dict]) -> str:
+    walls = sorted(r["wall_s"] for r in runs)
+    return (
+        f"wall {np.median(walls):5.2f} s (best {walls[0]:5.2f}), CPU "
+        f"{np.median([r['cpu_s'] for r in runs]):5.2f} s, peak RSS "
+        f"{max(r['rss_mb'] for r in runs):5.0f} MB"
+    )
+
+
+def shipped_default() -> None:
+    """Section 0: the shipped model as a new user first runs it, against its Keras path."""
+    import shutil
+
+    from timbre.formats import shipped
+    from timbre.formats.model_dir import ModelDir
+
+    print(
+        f"\nshipped model, predict.py --input x.wav --output y.wav ({SHIPPED_SECONDS:.0f} s "
+        f"file, whole process, median and best of {SHIPPED_REPEATS}):"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        source, keras_dir = Path(tmp) / "x.wav", Path(tmp) / "keras_only"
+        write_music(source, SHIPPED_SECONDS)
+        keras_dir.mkdir()
+        for name in ("config.json", "generator.keras"):
+            shutil.copy2(ModelDir(shipped.resolve(None)).path / name, keras_dir / name)
+        outputs = {"default": Path(tmp) / "default.wav", "keras": Path(tmp) / "keras.wav"}
+        runs = [run_predict(None, source, outputs["default"]) for _ in range(SHIPPED_REPEATS)]
+        traced = run_predict(None, source, outputs["default"], "-X", "importtime")
+        imported = "tensorflow" in {
+            line.split("|")[-1].strip().split(".")[0] for line in traced["stderr"].splitlines()
+        }
+        print(
+            f"  default (no --model, ONNX Runtime): {_summary(runs)}; imports TensorFlow: "
+            f"{'yes' if imported else 'no'}",
+            flush=True,
+        )
+        runs = [run_predict(keras_dir, source, outputs["keras"]) for _ in range(SHIPPED_REPEATS)]
+        print(f"  Keras path (no generator.onnx):    {_summary(runs)}", flush=True)
+        fast, slow = (audio.load(path)[0] for path in outputs.values())
+        difference = np.sqrt(np.mean((fast - slow) ** 2)) / np.sqrt(np.mean(slow**2))
+        verdict = "within" if difference <= SHIPPED_BUDGET else "OVER"
+        print(
+            f"  relative RMS difference of the outputs: {difference:.1e} ({verdict} the budget "
+            f"of {SHIPPED_BUDGET:g})"
+        )
 
 
 def whole_process(models: dict[tuple[str, str], Path], repeats: int) -> None:
@@ -351,10 +409,10 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU "
         f"only; load average {os.getloadavg()[0]:.1f}"
     )
-    if args.prepare is not None:
-        return print(
-            json.dumps({"/".join(k): str(v) for k, v in prepare_models(args.prepare).items()})
-        )
+    if "shipped" not in args.skip:
+        shipped_default()
+    if not set(SECTIONS[1:]) - set(args.skip):
+        return None
     with tempfile.TemporaryDirectory() as tmp:
         # In a subprocess, so that this process stays small: a child's peak RSS (ru_maxrss)
         # starts from its parent's at the fork.

@@ -59,6 +59,33 @@ def test_generator_onnx_records_its_source(model_dir):
     assert backends.choose_backend(info) == "onnx"
 
 
+def test_float16_weights_halve_the_file_and_keep_the_tiles(tmp_path, model_dir, monkeypatch):
+    """``weights="float16"`` (the shipped models' copies): the large initializers become
+    float16 read through a Cast, the arithmetic stays float32, the tiles move < 1e-3."""
+    import onnx
+
+    monkeypatch.setattr(export, "HALF_MIN_SIZE", 64)  # the tiny model's kernels are small
+    half = tmp_path / "model"
+    shutil.copytree(model_dir, half)
+    export.add_generator_onnx(half, weights="float16")
+    proto = onnx.load(half / "generator.onnx")
+    types = {i.name: i.data_type for i in proto.graph.initializer}
+    casts = [n for n in proto.graph.node if n.op_type == "Cast"]
+    assert casts and all(types[n.input[0]] == onnx.TensorProto.FLOAT16 for n in casts)
+    left = [i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT]
+    assert all(np.prod(i.dims) < 64 for i in left)
+    assert (half / "generator.onnx").stat().st_size < 0.7 * (
+        model_dir / "generator.onnx"
+    ).stat().st_size
+    tiles = np.random.default_rng(1).uniform(-1, 1, (3, 32, 32)).astype(np.float32)
+    onnx_half = load_converter(half, backend="onnx").generate(tiles)
+    np.testing.assert_allclose(
+        onnx_half, load_converter(half, backend="keras").generate(tiles), atol=1e-3
+    )
+    with pytest.raises(ConfigError, match="weights='bfloat16'"):
+        export.add_generator_onnx(half, weights="bfloat16")
+
+
 @pytest.mark.parametrize("phase", ["input", "griffinlim"])
 def test_onnx_converts_like_keras(tmp_path, model_dir, phase):
     """Both runtimes, whole file and streamed: the same output within 1e-4."""

@@ -5,10 +5,13 @@ pipeline with the ``pretrained`` preset (:data:`timbre.recipes.presets.PRESETS`:
 the generated corpus, the piano pool with Csound's pianos held out, the seeds,
 the model size and the number of steps are all fixed there), resumable like the
 demo, then packages the trained generator into ``timbre/pretrained/<name>/``:
-``config.json`` and ``generator.keras`` with its weights stored as float16
+``config.json``, ``generator.keras`` with its weights stored as float16
 (all but the output layer's; conversion computes in float32:
-:func:`timbre.tf.keras_generator.computing_in` upcasts them), and writes
-``MODEL_CARD.md`` with the recipe and the evaluation.
+:func:`timbre.tf.keras_generator.computing_in` upcasts them) and its ONNX copy
+``generator.onnx`` (float16 weights; what ``predict.py`` runs by default), and
+writes ``MODEL_CARD.md`` with the recipe and the evaluation. ``--onnx_only``
+rewrites every shipped model's ``generator.onnx`` from its ``generator.keras``
+alone (seconds; no data, no training).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from timbre.cli.common import positive_int, run, start_tensorflow
 from timbre.cli.demo import PrintedReport, print_summary
+from timbre.formats import shipped
 from timbre.recipes import pretrained
 
 
@@ -35,10 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="safety cap on training (the preset's steps rule)",
     )
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--onnx_only",
+        action="store_true",
+        help="only rewrite the shipped model's generator.onnx from its generator.keras",
+    )
     return parser
 
 
 def _body(args: argparse.Namespace) -> int:
+    if args.onnx_only:
+        start_tensorflow()
+        for folder in shipped.available().values():
+            print(f"written: {pretrained.ship_onnx(folder)}")
+        return 0
     result, card = pretrained.rebuild(
         args.work,
         minutes=args.minutes,

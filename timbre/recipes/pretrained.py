@@ -5,10 +5,12 @@ the ``pretrained`` preset (:data:`timbre.recipes.presets.PRESETS`: the generated
 corpus, the piano pool with Csound's pianos held out, the seeds, the model size
 and the number of steps are all fixed there), resumable like the demo, then
 packages the trained generator into ``timbre/pretrained/<name>/``:
-``config.json`` and ``generator.keras`` with its weights stored as float16
+``config.json``, ``generator.keras`` with its weights stored as float16
 (all but the output layer's; conversion computes in float32:
-:func:`timbre.tf.keras_generator.computing_in` upcasts them), and writes
-``MODEL_CARD.md`` with the recipe and the evaluation.
+:func:`timbre.tf.keras_generator.computing_in` upcasts them) and its ONNX copy
+``generator.onnx``, weights float16 too (:func:`ship_onnx`: what ``predict.py``
+runs by default, without TensorFlow), and writes ``MODEL_CARD.md`` with the
+recipe and the evaluation.
 """
 
 from __future__ import annotations
@@ -55,7 +57,19 @@ def package(work: Path, destination: Path) -> Path:
     with atomic_path(target.generator) as tmp:
         computing_in(generator, "float16").save(tmp)  # float16 weights, but the output layer
     write_json(target.config, config)
+    ship_onnx(destination)
     return destination
+
+
+def ship_onnx(destination: Path) -> Path:
+    """Write a shipped model's ``generator.onnx`` from its ``generator.keras``, float16 weights
+    (:func:`timbre.tf.export.write_generator_onnx`): within 1e-4 of the Keras tiles at half
+    the size of a float32 copy. ``python -m timbre.cli.pretrained --onnx_only`` runs this
+    alone, without retraining.
+    """
+    from timbre.tf.export import add_generator_onnx
+
+    return add_generator_onnx(destination, weights="float16")
 
 
 def write_card(work: Path, destination: Path) -> Path:

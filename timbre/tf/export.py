@@ -1,9 +1,11 @@
 """Exports of a trained generator (TensorFlow): its ONNX copy, and converters for deployment.
 
-``generator.onnx`` (:func:`write_generator_onnx`): the generator alone, float32,
-converted with tf2onnx; what :mod:`timbre.convert.onnx_backend` runs without
-TensorFlow. Training writes it whenever it writes ``generator.keras``;
-:func:`add_generator_onnx` adds it to a model directory trained before.
+``generator.onnx`` (:func:`write_generator_onnx`): the generator alone, computing
+in float32, converted with tf2onnx; what :mod:`timbre.convert.onnx_backend` runs
+without TensorFlow. Training writes it whenever it writes ``generator.keras``;
+:func:`add_generator_onnx` adds it to a model directory trained before. Its weights
+are stored as float32, or as float16 (``weights="float16"``, half the size: the
+shipped models' copies), each read through a ``Cast`` to float32.
 
 A converter for deployment (:func:`export_converter`: SavedModel, TFLite or
 ONNX) is one graph, waveform in, waveform out, at the model's rate: a 1-D
@@ -42,6 +44,8 @@ from timbre.tf.keras_generator import bound, computing_in, load_model
 
 FORMATS = ("saved_model", "tflite", "onnx")  # converters for deployment
 ONNX_OPSET = 17
+WEIGHTS = ("float32", "float16")  # how generator.onnx stores its weights
+HALF_MIN_SIZE = 1024  # weights="float16" halves the initializers of at least this many values
 
 
 def _onnx_proto(function: tf.types.experimental.GenericFunction, specs: list[tf.TensorSpec]):
@@ -70,8 +74,38 @@ def _write_onnx(proto, path: Path, metadata: dict[str, str]) -> Path:
     return path
 
 
-def write_generator_onnx(model: keras.Model, path: str | os.PathLike, source: Path) -> Path:
-    """Write ``model`` as ONNX (float32 whatever its training policy) to ``path`` atomically.
+def _store_half(graph) -> int:
+    """Store ``graph``'s large float32 initializers as float16, each read through a ``Cast``
+    to float32 under its old name (the arithmetic stays float32); the number halved.
+
+    Those under :data:`HALF_MIN_SIZE` values (biases, scales: a few kB in all) and those
+    float16 cannot hold (beyond 65504) stay float32.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    casts = []
+    for initializer in graph.initializer:
+        if initializer.data_type != TensorProto.FLOAT:
+            continue
+        values = numpy_helper.to_array(initializer)
+        if values.size < HALF_MIN_SIZE or np.abs(values).max() > np.finfo(np.float16).max:
+            continue
+        name = initializer.name
+        initializer.CopyFrom(numpy_helper.from_array(values.astype(np.float16), f"{name}/half"))
+        casts.append(
+            helper.make_node("Cast", [f"{name}/half"], [name], f"{name}/cast", to=TensorProto.FLOAT)
+        )
+    nodes = casts + list(graph.node)  # the casts first: the graph stays topologically sorted
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(casts)
+
+
+def write_generator_onnx(
+    model: keras.Model, path: str | os.PathLike, source: Path, weights: str = "float32"
+) -> Path:
+    """Write ``model`` as ONNX (computing in float32 whatever its training policy) to ``path``
+    atomically.
 
     Args:
         model: a generator, (batch, n_bins, tile_frames, 1) -> the same shape (a multi-target
@@ -79,10 +113,16 @@ def write_generator_onnx(model: keras.Model, path: str | os.PathLike, source: Pa
         path: the ``.onnx`` file to write.
         source: the ``generator.keras`` it is a copy of: its SHA-256 goes into the
             file's metadata (:data:`timbre.formats.generator.SOURCE_KEY`).
+        weights: ``"float32"``, or ``"float16"`` to store the weights at half the size
+            (:func:`_store_half`; tiles move by about 1e-4 of their range, less where the
+            Keras weights are float16 already, as the shipped models' are).
 
     Raises:
+        ConfigError: an unknown ``weights``.
         ModelError: tf2onnx is not installed or cannot convert the model.
     """
+    if weights not in WEIGHTS:
+        raise ConfigError(f"weights={weights!r} (expected one of {WEIGHTS})")
     float32 = computing_in(model, "float32")
     specs = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name="tiles")]
     if len(model.inputs) > 1:  # a multi-target generator: its one-hot target too
@@ -93,18 +133,23 @@ def write_generator_onnx(model: keras.Model, path: str | os.PathLike, source: Pa
         autograph=False,
     )
     proto = _onnx_proto(function, specs)
+    if weights == "float16":
+        _store_half(proto.graph)
     return _write_onnx(proto, Path(path), {SOURCE_KEY: source_digest(source)})
 
 
-def add_generator_onnx(model_path: str | os.PathLike) -> Path:
-    """Write ``generator.onnx`` beside a model directory's ``generator.keras``; its path.
+def add_generator_onnx(model_path: str | os.PathLike, weights: str = "float32") -> Path:
+    """Write ``generator.onnx`` (``weights`` as :func:`write_generator_onnx`) beside a model
+    directory's ``generator.keras``; its path.
 
     Raises:
+        ConfigError: an unknown ``weights``.
         ModelError: not a model directory, an unreadable generator, or no tf2onnx.
     """
     info = read_model_info(model_path)
     model = load_model(info.generator)
-    return write_generator_onnx(model, ModelDir(info.directory).generator_onnx, info.generator)
+    generator_onnx = ModelDir(info.directory).generator_onnx
+    return write_generator_onnx(model, generator_onnx, info.generator, weights)
 
 
 class _Graph:
