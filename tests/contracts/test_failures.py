@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import os
 import re
 import shutil
 import warnings
@@ -88,6 +89,7 @@ class Call:
     pattern: str  # in the message line (a file name, usually); "re:..." is a regular expression
     kind: str = "error"  # the line's prefix: "error", "failed" (one item of a run) or "warning"
     absent: tuple[Path, ...] = ()  # outputs that must not exist afterwards
+    intact: tuple[Path, ...] = ()  # inputs whose bytes must be unchanged afterwards
 
 
 # --- Command lines ------------------------------------------------------------------------------
@@ -1490,6 +1492,120 @@ def _(w, tmp, mp):
     return Call(evaluate.main, argv, 1, "share no audio file name", absent=(tmp / "out",))
 
 
+# #29: never write over an input, never open a pipe; #24: a folder into a file name
+
+
+def _own_input(tmp: Path) -> Path:
+    return wav(tmp / "x.wav", sine(440.0, 0.5, 16000), subtype="PCM_16")
+
+
+@case("predict: --output is the input, with --force")
+def _(w, tmp, mp):
+    source = _own_input(tmp)
+    return Call(
+        predict.main,
+        conv(w, source, "--force", source=source),
+        1,
+        "x.wav: is the same file as the input",
+        intact=(source,),
+    )
+
+
+@case("predict: --output is the input without --force, and says --force will not do")
+def _(w, tmp, mp):
+    source = _own_input(tmp)
+    return Call(
+        predict.main, conv(w, source, source=source), 1, "even with --force", intact=(source,)
+    )
+
+
+@case("predict: --output ./x.wav for --input x.wav")
+def _(w, tmp, mp):
+    source = _own_input(tmp)
+    mp.chdir(tmp)
+    argv = conv(w, Path("./x.wav"), "--force", source=source)
+    argv[argv.index("--output") + 1] = "./x.wav"
+    return Call(predict.main, argv, 1, "is the same file as the input", intact=(source,))
+
+
+@case("predict: --output is a symbolic link to the input")
+def _(w, tmp, mp):
+    source = _own_input(tmp)
+    (tmp / "link.wav").symlink_to(source)
+    return Call(
+        predict.main,
+        conv(w, tmp / "link.wav", "--force", source=source),
+        1,
+        "link.wav: is the same file as the input",
+        intact=(source,),
+    )
+
+
+@case("predict: --output is a hard link to the input")
+def _(w, tmp, mp):
+    source = _own_input(tmp)
+    (tmp / "hard.wav").hardlink_to(source)
+    return Call(
+        predict.main,
+        conv(w, tmp / "hard.wav", "--force", source=source),
+        1,
+        "hard.wav: is the same file as the input",
+        intact=(source,),
+    )
+
+
+@case("predict: a folder's output that is a hard link to one of its inputs")
+def _(w, tmp, mp):
+    source = wav(tmp / "in" / "a.wav", sine(440.0, 0.5, 16000), subtype="PCM_16")
+    (tmp / "out").mkdir()
+    (tmp / "out" / "a.wav").hardlink_to(source)
+    return Call(
+        predict.main,
+        conv(w, tmp / "out", "--force", source=tmp / "in"),
+        1,
+        "out/a.wav: is the same file as the input",
+        intact=(source,),
+    )
+
+
+@case("predict: a named pipe as --input is refused at once, not read forever")
+def _(w, tmp, mp):
+    os.mkfifo(tmp / "pipe.wav")
+    return Call(
+        predict.main,
+        conv(w, tmp / "out.wav", source=tmp / "pipe.wav"),
+        1,
+        "pipe.wav: is a named pipe (FIFO), not a regular file",
+        absent=(tmp / "out.wav",),
+    )
+
+
+@case("predict: a named pipe in a folder is skipped with one line")
+def _(w, tmp, mp):
+    wav(tmp / "in" / "a.wav", sine(440.0, 0.5, 16000))
+    os.mkfifo(tmp / "in" / "pipe.wav")
+    return Call(
+        predict.main,
+        conv(w, tmp / "out", "--quiet", source=tmp / "in"),
+        0,
+        "pipe.wav: is a named pipe (FIFO), not a regular file; skipped",
+        kind="warning",
+        absent=(tmp / "out" / "pipe.wav",),
+    )
+
+
+@case("predict: a folder input with a file name as --output")
+def _(w, tmp, mp):
+    wav(tmp / "in" / "a.wav", sine(440.0, 0.5, 16000))
+    return Call(
+        predict.main,
+        conv(w, tmp / "single.wav", source=tmp / "in"),
+        1,
+        "single.wav: a file name, but the input",
+        absent=(tmp / "single.wav",),
+    )
+
+
 # --- Running a case -----------------------------------------------------------------------------
 
 
@@ -1507,6 +1623,7 @@ def test_failure(name, world, tmp_path, monkeypatch, capsys):
     tmp = tmp_path / "t"
     tmp.mkdir()
     call = CASES[name](world, tmp, monkeypatch)
+    before = {path: path.read_bytes() for path in call.intact}
     capsys.readouterr()
     if call.status == 2:
         with pytest.raises(SystemExit) as exit_info:
@@ -1525,6 +1642,8 @@ def test_failure(name, world, tmp_path, monkeypatch, capsys):
         assert len([x for x in err.splitlines() if x.startswith("error: ")]) <= 2, err
     for path in call.absent:
         assert not path.exists(), f"{path} was written"
+    for path, content in before.items():
+        assert path.read_bytes() == content, f"{path} was written over"
     assert not _tmp_files(tmp_path), _tmp_files(tmp_path)
     assert not _tmp_files(world.root), "the shared inputs were written to"
 

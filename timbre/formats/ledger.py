@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from timbre.errors import AudioError, DatasetError
 from timbre.formats.model_dir import ModelDir
 from timbre.io.atomic import read_json, remove_temporaries, write_json
 from timbre.io.audio import AUDIO_SUFFIXES, AudioWriter, is_audio_file
+from timbre.io.paths import not_regular, same_file
 
 Plan = list[tuple[Path, Path, "Path | None"]]  # (input, output, plot or None)
 LEDGER = ".timbre-predict.json"  # in the output folder while a run is unfinished
@@ -52,12 +54,24 @@ def plan_paths(source: Path, target: Path, *, plot: bool, subtype: str) -> Plan:
     ``x.flac``) keep it: ``OUT/x.wav.wav`` and ``OUT/x.flac.wav``. A file with an existing folder
     as output goes to ``OUT/<stem>.wav``. Plots go beside their outputs as ``.png``.
 
+    No output is ever one of the inputs, by any name (:func:`timbre.io.paths.same_file`:
+    symbolic and hard links, ``./x.wav``), with or without ``--force``. An input that is not
+    a regular file (a named pipe, a device) is refused; in a folder it is skipped with a
+    warning.
+
     Raises:
-        AudioError: missing input, folder without audio files, a file where a folder is
-            needed, an output folder that is (or holds) the input folder, unknown output format.
+        AudioError: missing input, an input that is not a regular file, folder without audio
+            files, a file where a folder is needed (or a file name such as ``out.wav`` for a
+            folder input), an output folder that is (or holds) the input folder, an output that
+            is an input, unknown output format.
     """
     if not source.exists():
         raise AudioError(f"{source}: input not found (expected an audio file or a folder of them)")
+    kind = not_regular(source)
+    if kind:
+        raise AudioError(
+            f"{source}: is {kind}, not a regular file (expected an audio file or a folder of them)"
+        )
     if source.is_dir():
         if target.is_file():
             raise AudioError(
@@ -70,20 +84,36 @@ def plan_paths(source: Path, target: Path, *, plot: bool, subtype: str) -> Plan:
                 f"--output {target}: {relation} the input folder {source} (expected another "
                 "folder: converted files would mix with the recordings)"
             )
-        files = sorted(
+        candidates = [
             p
             for p in source.rglob("*")
-            if is_audio_file(p)
+            if p.suffix.lower() in AUDIO_SUFFIXES
             and not any(part.startswith(".") for part in p.relative_to(source).parts)
             and inside not in p.resolve().parents
-        )
+        ]
+        for p in candidates:
+            kind = not_regular(p)
+            if kind:
+                warnings.warn(f"{p}: is {kind}, not a regular file; skipped", stacklevel=2)
+        files = sorted(p for p in candidates if is_audio_file(p))
         if not files:
             raise AudioError(
                 f"{source}: no audio files (expected some of {' '.join(sorted(AUDIO_SUFFIXES))})"
             )
+        if target.suffix.lower() in AUDIO_SUFFIXES and not target.exists():
+            raise AudioError(
+                f"--output {target}: a file name, but the input {source} is a folder (expected "
+                "a folder for the converted files, e.g. --output converted/)"
+            )
         outputs = _output_names(source, target, files)
     else:
         files, outputs = [source], [target / f"{source.stem}.wav" if target.is_dir() else target]
+    for i, o in zip(files, outputs):
+        if same_file(i, o):
+            raise AudioError(
+                f"--output {o}: is the same file as the input {i}; "
+                "predict never writes over its input, even with --force: choose another output"
+            )
     AudioWriter(outputs[0], 44100, subtype)  # an unknown format fails here, before any work
     return [(i, o, o.with_suffix(".png") if plot else None) for i, o in zip(files, outputs)]
 

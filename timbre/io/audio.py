@@ -25,6 +25,7 @@ import soxr
 
 from timbre.errors import AudioError
 from timbre.io.atomic import TEMPORARY_MARK, atomic_path
+from timbre.io.paths import not_regular
 
 SILENCE_PEAK = 1e-5  # peak below this (-100 dBFS) counts as silent
 CLIP_PEAK = 0.999  # peak at or above this counts as (possibly) clipped
@@ -75,6 +76,9 @@ def _check_exists(path: Path) -> None:
         raise AudioError(f"{path}: file not found")
     if path.is_dir():
         raise AudioError(f"{path}: is a folder (expected an audio file)")
+    kind = not_regular(path)
+    if kind:  # reading a pipe or a device would block or never end
+        raise AudioError(f"{path}: is {kind}, not a regular file (expected an audio file)")
 
 
 def _open(path: Path) -> sf.SoundFile:
