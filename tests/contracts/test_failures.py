@@ -24,6 +24,7 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -1603,6 +1604,22 @@ def _(w, tmp, mp):
         1,
         "single.wav: a file name, but the input",
         absent=(tmp / "single.wav",),
+    )
+
+
+@case("predict: a full disk reported by libsndfile as 'System error.'")
+def _(w, tmp, mp):
+    def system_error(*args, **kwargs):
+        raise RuntimeError("System error.")  # libsndfile's words for a failed flush
+
+    mp.setattr(sf.SoundFile, "write", system_error)
+    mp.setattr(os, "statvfs", lambda path: SimpleNamespace(f_bavail=0, f_frsize=4096))
+    return Call(
+        predict.main,
+        conv(w, tmp / "out.wav"),
+        1,
+        f"out.wav: cannot write audio ({NO_SPACE})",
+        absent=(tmp / "out.wav",),
     )
 
 

@@ -218,24 +218,46 @@ def test_training_writes_the_onnx_copy_with_the_keras_file(tmp_path, monkeypatch
 # --- Converters for deployment --------------------------------------------------------------
 
 
+EXPECTED_METADATA = {  # what model_dir's config.json says, as a deployer reads it
+    "sample_rate": 16000,
+    "origin_level_db": -20.0,
+    "origin": "keyboard_acoustic",
+    "target": "string_acoustic",
+    "targets": ["string_acoustic"],
+    "input": "audio",
+    "output": "target",
+}
+
+
 def _run_exported(path: Path, fmt: str, chunk: np.ndarray) -> np.ndarray:
-    """The exported converter on ``chunk``, in its own runtime."""
+    """The exported converter on ``chunk``, in its own runtime, by its documented names
+    (input ``audio``, output ``target``) and metadata, as the README's example runs it."""
     if fmt == "onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        assert session.get_modelmeta().custom_metadata_map["timbre_sample_rate"] == "16000"
-        return session.run(None, {"audio": chunk})[0]
-    import tensorflow as tf
-
+        metadata = session.get_modelmeta().custom_metadata_map
+        expected = {f"timbre_{k}": v for k, v in EXPECTED_METADATA.items()}
+        expected["timbre_targets"] = "string_acoustic"
+        assert {k: metadata[k] for k in expected} == {k: str(v) for k, v in expected.items()}
+        assert [o.name for o in session.get_outputs()] == ["target"]
+        return session.run(["target"], {"audio": chunk})[0]
     if fmt == "saved_model":
+        import tensorflow as tf
+
+        metadata = json.loads((path / "assets.extra" / "timbre.json").read_text())
+        assert {k: metadata[k] for k in EXPECTED_METADATA} == EXPECTED_METADATA
         loaded = tf.saved_model.load(str(path))
         assert int(loaded.sample_rate[0]) == 16000
-        return loaded.serve(tf.constant(chunk)).numpy()
-    with warnings.catch_warnings():  # tf.lite.Interpreter's notice that LiteRT replaces it
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_path=str(path))
-    return interpreter.get_signature_runner("serve")(audio=chunk)["output_0"]
+        return loaded.signatures["serve"](audio=tf.constant(chunk))["target"].numpy()
+    from ai_edge_litert.interpreter import Interpreter
+
+    metadata = json.loads(Path(f"{path}.json").read_text())
+    assert {k: metadata[k] for k in EXPECTED_METADATA} == EXPECTED_METADATA
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # LiteRT's interpreter, no deprecation notice
+        interpreter = Interpreter(model_path=str(path))
+    return interpreter.get_signature_runner("serve")(audio=chunk)["target"]
 
 
 @pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     2 without a command); ``timbre --version``; ``timbre <command> --help`` shows
     ``timbre <command>`` as the program name.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
+    process, argv = argv is None, list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "--version":
         print(f"timbre {__version__}")
         return 0
@@ -55,3 +55,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return module.main(argv[1:])
     finally:  # a later command in the same process names itself again
         common.INVOKED_AS = None
+        if process:
+            common.ignore_late_interrupts()

@@ -13,8 +13,10 @@ import argparse
 import errno
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 
@@ -46,7 +48,7 @@ def run(
     parser: argparse.ArgumentParser,
     body: Callable[[argparse.Namespace], int | None],
     argv: Sequence[str] | None,
-    interrupted: str = INTERRUPTED,
+    interrupted: str | Callable[[], str] = INTERRUPTED,
 ) -> int:
     """Parse ``argv`` and call ``body(args)``; return the exit status.
 
@@ -54,9 +56,25 @@ def run(
     ``error: ...`` line and status 1, and so does a missing package of an extra
     (``<command> needs <package>, which is not installed: pip install 'timbre[<extra>]'``,
     :class:`timbre.errors.MissingExtraError`); Ctrl-C becomes ``interrupted; <interrupted>``
-    (how to continue, for this command) and status 130. Warnings are shown as
-    one ``warning: ...`` line each.
+    (how to continue, for this command; a string or a function giving one) and status 130.
+    Warnings are shown as one ``warning: ...`` line each. Run as a process (``argv`` None),
+    a Ctrl-C after the body has returned is ignored: the interpreter's and TensorFlow's
+    teardown would otherwise end it by the signal, with no message and no exit status.
     """
+    try:
+        return _run(parser, body, argv, interrupted)
+    finally:
+        if argv is None:
+            ignore_late_interrupts()
+
+
+def ignore_late_interrupts() -> None:
+    """Ignore Ctrl-C from now on (a process's work is done; see :func:`run`)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(parser, body, argv, interrupted) -> int:
     if INVOKED_AS:
         parser.prog = INVOKED_AS
     args = parser.parse_args(argv)
@@ -74,7 +92,8 @@ def run(
             raise
         return fail(missing)
     except KeyboardInterrupt:
-        print(f"interrupted; {interrupted}", file=sys.stderr)
+        said = interrupted() if callable(interrupted) else interrupted
+        print(f"interrupted; {said}", file=sys.stderr)
         return 130
     except MemoryError:
         return fail("out of memory; use fewer --jobs, a smaller --batch_size or shorter inputs")
@@ -122,6 +141,19 @@ def start_tensorflow(verbose: bool = False) -> None:
     for line in lines:
         if not _CHATTER.match(line):
             print(line, file=sys.stderr)
+
+
+def add_model_flag(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """``--model``, as every command that takes a model reads it: a model directory, the
+    ``generator.keras`` inside one, or a shipped model's name (resolved by
+    :func:`timbre.formats.shipped.resolve`; without ``required``, the default one)."""
+    default = "" if required else "; default: the shipped keyboard_to_strings"
+    parser.add_argument(
+        "--model",
+        required=required,
+        help="a model directory (or the generator.keras inside one), or the name of a model "
+        f"shipped with timbre (timbre models lists them{default})",
+    )
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from timbre.cli.common import (
+    add_model_flag,
     add_output_flags,
     positive_float,
     positive_int,
@@ -41,9 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
             "identity-to-oracle gap the model closes."
         ),
     )
-    parser.add_argument(
-        "--model", required=True, type=Path, help="model directory (or its generator.keras)"
-    )
+    add_model_flag(parser, required=True)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--features",
@@ -131,6 +130,7 @@ def _body(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--origin_dir and --target_dir go together (expected both, or --features)"
         )
+    args.model = shipped.resolve(args.model)  # a shipped model's name, or a path as given
     if not args.model.exists():
         raise ModelError(
             f"--model {args.model}: not found (expected a model directory or its generator.keras)"
@@ -142,7 +142,7 @@ def _body(args: argparse.Namespace) -> int:
     ):
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{flag} {folder}: folder not found")
-    check_model_file(shipped.resolve(args.model))
+    check_model_file(args.model)
     info = read_model_info(args.model)
     info.condition(args.target)  # an unknown target fails before any work
     every_target = bool(info.targets) and args.target is None

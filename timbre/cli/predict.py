@@ -30,7 +30,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from timbre.cli.common import add_output_flags, run, start_tensorflow
+from timbre.cli.common import add_model_flag, add_output_flags, run, start_tensorflow
 from timbre.errors import AudioError
 from timbre.formats import shipped
 from timbre.formats.ledger import (
@@ -56,12 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="predict.py", description=summary[0].upper() + summary[1:]
     )
-    parser.add_argument(
-        "--model",
-        help="a model directory (or the generator.keras inside one), or the name of a model "
-        "shipped with timbre (timbre models lists them; default: the shipped "
-        "keyboard_to_strings)",
-    )
+    add_model_flag(parser, required=False)
     parser.add_argument(
         "--target",
         help="the instrument to convert to, for a model trained on several (default: its "

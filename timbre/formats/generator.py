@@ -32,7 +32,6 @@ PRECISIONS = ("float32", "bfloat16")  # generator arithmetic; bfloat16: Keras on
 # CPUs with AVX512-BF16/AMX
 SOURCE_KEY = "timbre_source_sha256"  # ONNX metadata: SHA-256 (hex) of the generator.keras the
 # ONNX copy was made from
-SAMPLE_RATE_KEY = "timbre_sample_rate"  # ONNX metadata of an exported converter: its rate, Hz
 
 
 class Generator(Protocol):

@@ -26,6 +26,7 @@ Every other module asks this one for a path; none spells a file name itself.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import zipfile
@@ -57,6 +58,7 @@ RUN_FILES = (
     SAMPLES_DIR,
     LOG_DIR,
 )  # what a training run writes (and ``--force`` removes)
+CODE = {"Lambda": "a Lambda layer", "__lambda__": "a serialised lambda"}  # Keras's code
 NOT_A_MODEL = (
     "expected a model directory holding config.json and generator.keras, "
     "or the generator.keras inside one"
@@ -234,4 +236,30 @@ def check_model_file(model: str | os.PathLike) -> Path:
             f"{generator}: corrupt or truncated model file: {what} (expected the generator.keras "
             "that train.py exports); export it again or copy the whole model directory again"
         )
+    with zipfile.ZipFile(generator) as archive:
+        layers = archive.read("config.json").decode(errors="replace")
+    try:
+        code = _carries_code(json.loads(layers))
+    except ValueError:
+        code = None  # Keras itself says what is wrong with the archive's config
+    if code:
+        raise ModelError(
+            f"{generator}: refused: the model carries Python code ({code}), which timbre never "
+            "runs (it could do anything); use a generator.keras made by train.py"
+        )
     return generator
+
+
+def _carries_code(config) -> str | None:
+    """What in a Keras archive's ``config.json`` is code (a ``Lambda`` layer, a serialised
+    lambda), or ``None``."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("class_name") in CODE:
+                return CODE[item["class_name"]]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None

@@ -251,14 +251,15 @@ def _locked(path: Path, folder: Path) -> int:
 
 @contextlib.contextmanager
 def naming_failures(path: str | os.PathLike) -> Iterator[None]:
-    """Give an ``OSError`` that names no file (a full disk mid-write) the name of ``path``.
+    """Give an ``OSError`` that names no file (a full disk mid-write), or names a temporary
+    one (:func:`is_temporary`: a name the user never gave), the name of ``path``.
 
     So ``cli.common.run`` can say which folder or file could not be written.
-    Errors that name their file, and timbre's own, pass unchanged.
+    Errors that name another file, and timbre's own, pass unchanged.
     """
     try:
         yield
     except OSError as e:
-        if isinstance(e, TimbreError) or e.filename is not None:
+        if isinstance(e, TimbreError) or (e.filename is not None and not is_temporary(e.filename)):
             raise
         raise OSError(e.errno, e.strerror or str(e), str(path)) from e

@@ -385,10 +385,12 @@ class Scratch:
 def _write_error(path: Path, error: BaseException) -> AudioError:
     """An :class:`AudioError` naming ``path`` for a failed write; keeps ``errno`` (ENOSPC ...).
 
-    soundfile reports a short write (a full disk) as a bare ``AssertionError``.
+    soundfile reports a short write (a full disk) as a bare ``AssertionError``, and a failed
+    flush or header as libsndfile's "System error." without an ``errno``: either, on a file
+    system with no space left, is a full disk.
     """
     code = getattr(error, "errno", None)
-    if code == errno.ENOSPC or (isinstance(error, AssertionError) and _disk_full(path)):
+    if code == errno.ENOSPC or (code is None and _disk_full(path)):
         code, reason = errno.ENOSPC, "no space left on device; free some space and rerun"
     else:
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__

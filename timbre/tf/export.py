@@ -24,10 +24,13 @@ overlapping chunks and keeps their middles. Needs ``n_fft`` to be a multiple of
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import logging
 import math
 import os
-import tempfile
+import shutil
 from pathlib import Path
 
 import keras
@@ -37,12 +40,13 @@ import tensorflow as tf
 from timbre.dsp import stft as sp
 from timbre.dsp.tiling import TilingPlan
 from timbre.errors import ConfigError, ModelError
-from timbre.formats.generator import SAMPLE_RATE_KEY, SOURCE_KEY, source_digest
+from timbre.formats.generator import SOURCE_KEY, source_digest
 from timbre.formats.model_dir import ModelDir, read_model_info
-from timbre.io.atomic import atomic_folder, atomic_path
+from timbre.io.atomic import atomic_folder, atomic_path, temporary_path
 from timbre.tf.keras_generator import bound, computing_in, load_model
 
 FORMATS = ("saved_model", "tflite", "onnx")  # converters for deployment
+INPUT_NAME, OUTPUT_NAME = "audio", "target"  # a converter's input and output, every format
 ONNX_OPSET = 17
 WEIGHTS = ("float32", "float16")  # how generator.onnx stores its weights
 HALF_MIN_SIZE = 1024  # weights="float16" halves the initializers of at least this many values
@@ -313,28 +317,109 @@ def export_converter(
     if format not in FORMATS:
         raise ConfigError(f"format={format!r} (expected one of {FORMATS})")
     info = read_model_info(model_path)
-    _, condition = info.condition(target)
+    chosen, condition = info.condition(target)
     plan = TilingPlan.create(info.spectrogram, overlap=overlap, context=context)
     generator = load_model(info.generator)
     function, spec = converter_function(generator, plan, condition)
     output, rate = Path(output), info.spectrogram.sample_rate
-    if format == "onnx":
-        return _write_onnx(_onnx_proto(function, [spec]), output, {SAMPLE_RATE_KEY: str(rate)})
-    if format == "saved_model":
-        with atomic_folder(output) as tmp:
-            _write_saved_model(generator, function, spec, rate, tmp)
-        return output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".timbre-export-", dir=output.parent) as tmp:
-        _write_saved_model(generator, function, spec, rate, Path(tmp) / "saved_model")
-        converter = tf.lite.TFLiteConverter.from_saved_model(
-            str(Path(tmp) / "saved_model"), signature_keys=["serve"]
-        )  # (from the function itself, Keras 3's variables stay READ_VARIABLE ops, never set)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        flatbuffer = converter.convert()
-    with atomic_path(output) as tmp:
-        tmp.write_bytes(flatbuffer)
+    metadata = deploy_metadata(info, chosen)
+    with _tensorflow_errors(output):
+        if format == "onnx":
+            proto = _onnx_proto(function, [spec])
+            _name_output(proto.graph, OUTPUT_NAME)
+            flat = {f"timbre_{key}": _text(value) for key, value in metadata.items()}
+            return _write_onnx(proto, output, flat)
+        if format == "saved_model":
+            with atomic_folder(output) as tmp:
+                _write_saved_model(generator, function, spec, rate, tmp)
+                extra = tmp / "assets.extra"
+                extra.mkdir(exist_ok=True)
+                (extra / "timbre.json").write_text(json.dumps(metadata, indent=2) + "\n")
+            return output
+        output.parent.mkdir(parents=True, exist_ok=True)
+        scratch = temporary_path(output, folder=True)  # removed by the next run if killed
+        try:
+            _write_saved_model(generator, function, spec, rate, scratch / "saved_model")
+            converter = tf.lite.TFLiteConverter.from_saved_model(
+                str(scratch / "saved_model"), signature_keys=["serve"]
+            )  # (from the function itself, Keras 3's variables stay READ_VARIABLE ops, never set)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            flatbuffer = converter.convert()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        sidecar = sidecar_path(output)
+        with atomic_path(sidecar) as tmp:  # first: a .tflite never appears without it
+            tmp.write_text(json.dumps(metadata, indent=2) + "\n")
+        with atomic_path(output) as tmp:
+            tmp.write_bytes(flatbuffer)
     return output
+
+
+def sidecar_path(tflite: str | os.PathLike) -> Path:
+    """Where a ``.tflite`` converter's metadata goes: ``<file>.json`` beside it."""
+    return Path(f"{tflite}.json")
+
+
+def deploy_metadata(info, target: str | None) -> dict:
+    """What a deployer needs to run an exported converter without reading timbre's code:
+    the rate, the level the model expects its input at, the instruments, the I/O names."""
+    return {
+        "sample_rate": info.spectrogram.sample_rate,
+        "origin_level_db": info.origin_level_db,
+        "origin": info.origin,
+        "target": target or info.target,
+        "targets": list(info.targets) or [target or info.target],
+        "input": INPUT_NAME,
+        "output": OUTPUT_NAME,
+        "timbre_version": _version(),
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("timbre")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _text(value) -> str:
+    """A metadata value as ONNX's string map holds it (lists comma-separated, None empty)."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def _name_output(graph, name: str) -> None:
+    """Rename the graph's one output to ``name`` (tf2onnx calls it ``Identity:0``)."""
+    from onnx import helper
+
+    (output,) = graph.output
+    graph.node.append(helper.make_node("Identity", [output.name], [name], f"{name}/identity"))
+    output.name = name
+
+
+@contextlib.contextmanager
+def _tensorflow_errors(path: Path):
+    """TensorFlow's write errors as the ``OSError`` they are (a full disk, a read-only file
+    system, no permission: ``cli.common.run`` says so in one line naming ``path``), any
+    other as a one-line :class:`ModelError`."""
+    try:
+        yield
+    except tf.errors.OpError as e:
+        first = (e.message.strip().splitlines() or [""])[0]
+        for code, words in _OS_WORDS:
+            if words in e.message:
+                raise OSError(code, os.strerror(code), str(path)) from e
+        raise ModelError(f"{path}: TensorFlow could not write the export ({first})") from e
+
+
+_OS_WORDS = (
+    (errno.ENOSPC, "No space left on device"),
+    (errno.EROFS, "Read-only file system"),
+    (errno.EACCES, "Permission denied"),
+)
 
 
 def _write_saved_model(
@@ -343,6 +428,8 @@ def _write_saved_model(
     """A SavedModel with endpoint ``serve`` (and ``serving_default``) and ``sample_rate``."""
     archive = keras.export.ExportArchive()
     archive.track(generator)
-    archive.add_endpoint("serve", function, input_signature=[spec])
+    archive.add_endpoint(
+        "serve", lambda audio: {OUTPUT_NAME: function(audio)}, input_signature=[spec]
+    )
     archive.add_variable_collection("sample_rate", [tf.Variable(sample_rate, trainable=False)])
     archive.write_out(str(folder), verbose=False)

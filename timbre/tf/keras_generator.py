@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from timbre.errors import ModelError
 from timbre.formats.generator import check_io_count, check_precision, check_tile_shape
-from timbre.formats.model_dir import NOT_A_MODEL
+from timbre.formats.model_dir import NOT_A_MODEL, check_model_file
 from timbre.settings import SpectrogramConfig
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # precision -> layer dtype policy
@@ -144,12 +144,19 @@ def _float32_config(config):
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:
-    """``keras.saving.load_model`` in safe mode, its errors as :class:`ModelError`."""
+    """``keras.saving.load_model`` in safe mode, its errors as one-line ModelErrors.
+
+    The archive is checked first (:func:`timbre.formats.model_dir.check_model_file`): a
+    truncated file is called corrupt (Keras would say "not found") and one carrying code is
+    refused without Keras's configuration dump.
+    """
+    check_model_file(path)
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as e:  # Keras raises ValueError, OSError, TypeError, zipfile errors...
+        first = (str(e).strip().splitlines() or [""])[0]  # Keras appends configuration dumps
         raise ModelError(
-            f"{path}: not a loadable Keras model ({type(e).__name__}: {e}) ({NOT_A_MODEL})"
+            f"{path}: not a loadable Keras model ({type(e).__name__}: {first}) ({NOT_A_MODEL})"
         ) from e
 
 
