@@ -229,3 +229,24 @@ def test_the_entry_points_program_name_lasts_one_command(capsys):
 
     assert cli.main(["models"]) == 0
     assert common.INVOKED_AS is None  # the next command in this process names itself
+
+
+@pytest.mark.parametrize("entry", ["timbre", "command"])
+def test_a_finished_process_ignores_a_late_ctrl_c(monkeypatch, capsys, entry):
+    """Run as a process (argv None), a command ignores Ctrl-C once its work is done: a
+    SIGINT during the interpreter's or TensorFlow's teardown once ended an export by the
+    signal (exit -2, no message). Called with a list (tests, the API), nothing changes."""
+    import signal
+
+    from timbre.cli import models
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        assert models.main([]) == 0
+        assert signal.getsignal(signal.SIGINT) is previous
+        monkeypatch.setattr(sys, "argv", ["timbre", "models"] if entry == "timbre" else ["m"])
+        assert (cli.main() if entry == "timbre" else models.main()) == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert "keyboard_to_strings" in capsys.readouterr().out

@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from timbre.cli import evaluate, features, predict, synthesize, train, train_generator
+from timbre.cli import evaluate, export, features, predict, synthesize, train, train_generator
 from timbre.data import midi
 from timbre.errors import TimbreError
 from timbre.formats import audio_folder, feature_store, model_dir
@@ -1620,6 +1620,178 @@ def _(w, tmp, mp):
         1,
         f"out.wav: cannot write audio ({NO_SPACE})",
         absent=(tmp / "out.wav",),
+    )
+
+
+# timbre export, and the model checks every command shares
+
+
+def exp(w: World, out: Path | None, fmt: str = "onnx", *extra: str, model=None) -> list[str]:
+    argv = ["--model", str(model or w.model), "--format", fmt, "--quiet", *extra]
+    return argv + (["--output", str(out)] if out is not None else [])
+
+
+def code_model(w: World, tmp: Path) -> Path:
+    """A copy of the model whose generator.keras carries a Lambda layer (code)."""
+    import keras
+
+    model = copy(w.model, tmp)
+    inputs = keras.Input((SMALL_SPEC.n_bins, SMALL_SPEC.tile_frames, 1))
+    keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(
+        model / "generator.keras"
+    )
+    return model
+
+
+def truncated_model(w: World, tmp: Path) -> Path:
+    model = copy(w.model, tmp)
+    keras_file = model / "generator.keras"
+    keras_file.write_bytes(keras_file.read_bytes()[:-300])
+    return model
+
+
+@case("export: a truncated generator.keras is called corrupt, not 'not found'")
+def _(w, tmp, mp):
+    model = truncated_model(w, tmp)
+    return Call(
+        export.main,
+        exp(w, tmp / "out.onnx", model=model),
+        1,
+        "generator.keras: corrupt or truncated model file",
+        absent=(tmp / "out.onnx",),
+    )
+
+
+@case("export: a model carrying code is refused in one line")
+def _(w, tmp, mp):
+    return Call(
+        export.main,
+        exp(w, tmp / "out.onnx", model=code_model(w, tmp)),
+        1,
+        "generator.keras: refused: the model carries Python code (a Lambda layer)",
+        absent=(tmp / "out.onnx",),
+    )
+
+
+@case("predict: a model carrying code is refused in one line")
+def _(w, tmp, mp):
+    return Call(
+        predict.main,
+        conv(w, tmp / "out.wav", model=code_model(w, tmp)),
+        1,
+        "generator.keras: refused: the model carries Python code (a Lambda layer)",
+        absent=(tmp / "out.wav",),
+    )
+
+
+@case("export: generator_onnx onto a shipped model")
+def _(w, tmp, mp):
+    return Call(
+        export.main,
+        exp(w, None, "generator_onnx", model="keyboard_to_strings"),
+        1,
+        "--model keyboard_to_strings: a shipped model, which has its generator.onnx already",
+    )
+
+
+@case("export: a misspelt shipped model's name, as predict says it")
+def _(w, tmp, mp):
+    return Call(
+        export.main,
+        exp(w, tmp / "out.onnx", model="keyboard_to_string"),
+        1,
+        "no shipped model of that name (shipped: keyboard_to_strings); did you mean",
+        absent=(tmp / "out.onnx",),
+    )
+
+
+@case("evaluate: a misspelt shipped model's name, as predict says it")
+def _(w, tmp, mp):
+    return Call(
+        evaluate.main,
+        score(w, tmp / "out", model="keyboard_to_string"),
+        1,
+        "no shipped model of that name (shipped: keyboard_to_strings); did you mean",
+        absent=(tmp / "out",),
+    )
+
+
+@case("export: another run holds the output's folder")
+def _(w, tmp, mp):
+    hold_lock(tmp / "dest", mp)
+    return Call(
+        export.main,
+        exp(w, tmp / "dest" / "out.onnx"),
+        1,
+        "dest: in use by another timbre run (PID",
+        absent=(tmp / "dest" / "out.onnx",),
+    )
+
+
+@case("export: an existing output without --force")
+def _(w, tmp, mp):
+    mine = a_file(tmp, "out.onnx")
+    return Call(
+        export.main, exp(w, mine), 1, "out.onnx: already exists; use --force", intact=(mine,)
+    )
+
+
+@case("export: --output is the model's own generator.keras, with --force")
+def _(w, tmp, mp):
+    model = copy(w.model, tmp)
+    own = model / "generator.keras"
+    return Call(
+        export.main,
+        exp(w, own, "tflite", "--force", model=model),
+        1,
+        "export never writes over its input, even with --force",
+        intact=(own,),
+    )
+
+
+@case("export: a SavedModel over the folder that holds the model")
+def _(w, tmp, mp):
+    model = copy(w.model, tmp)
+    return Call(
+        export.main,
+        exp(w, tmp, "saved_model", "--force", model=model),
+        1,
+        "holds the model",
+        intact=(model / "generator.keras",),
+    )
+
+
+@case("export: a full disk while TensorFlow writes the SavedModel")
+def _(w, tmp, mp):
+    import tensorflow as tf
+
+    def full(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "x.pb; No space left on device")
+
+    from timbre.tf import export as tf_export
+
+    mp.setattr(tf_export, "_write_saved_model", full)  # as TensorFlow's writer raises it
+    return Call(
+        export.main,
+        exp(w, tmp / "saved", "saved_model"),
+        1,
+        f"re:^error: \\S*saved: {re.escape(NO_SPACE)}$",
+        absent=(tmp / "saved",),
+    )
+
+
+@case("export: a read-only file system names the user's path, not a temporary one")
+def _(w, tmp, mp):
+    def read_only(self, data):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    mp.setattr(Path, "write_bytes", read_only)
+    return Call(
+        export.main,
+        exp(w, tmp / "out.onnx"),
+        1,
+        "re:^error: \\S*/out\\.onnx: read-only file system$",
+        absent=(tmp / "out.onnx",),
     )
 
 

@@ -299,6 +299,27 @@ def test_export_command(tmp_path, model_dir, capsys):
     assert "nowhere: not found" in capsys.readouterr().err
 
 
+def test_export_removes_a_killed_runs_scratch_and_says_what_ctrl_c_left(
+    tmp_path, model_dir, monkeypatch, capsys
+):
+    """#29: a SIGKILLed export's ``.<name>.tmp-*`` scratch is removed by the next run; Ctrl-C
+    ends in status 130 saying what was written."""
+    (tmp_path / ".c.tmp-deadbeef.onnx").write_bytes(b"half an export")
+    (tmp_path / ".k.tflite.tmp-12345678").mkdir()
+    argv = ["--model", str(model_dir), "--format", "onnx", "--output", str(tmp_path / "c.onnx")]
+    assert export_cli.main(argv) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.onnx"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "export_converter", interrupted)
+    capsys.readouterr()
+    assert export_cli.main([*argv[:-1], str(tmp_path / "d.onnx")]) == 130
+    assert "interrupted; nothing was written" in capsys.readouterr().err
+    assert not (tmp_path / "d.onnx").exists()
+
+
 def test_export_errors(tmp_path, model_dir):
     with pytest.raises(ConfigError, match="format='pb'"):
         export.export_converter(model_dir, tmp_path / "x", "pb")
