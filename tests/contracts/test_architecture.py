@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import timbre
 
 PACKAGE = Path(timbre.__file__).parent
@@ -177,3 +179,36 @@ def test_recipes_import_no_command_line():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+BAD_ARGUMENTS = {  # command -> a command line each command must refuse before TensorFlow starts
+    "train": ["--dataset_path", "{tmp}/nowhere", "--origin", "a", "--target", "b"],
+    "train_generator": ["--dataset_path", "{tmp}/nowhere", "--origin", "a", "--target", "b"],
+    "train --config": ["--config", "{tmp}/config.json"],
+    "evaluate": ["--model", "keyboard_to_string", "--origin_dir", "{tmp}", "--target_dir", "{tmp}"],
+    "export": ["--model", "{tmp}/nowhere", "--format", "onnx", "--output", "{tmp}/x.onnx"],
+    "predict": ["--input", "{tmp}/nowhere.wav", "--output", "{tmp}/x.wav"],
+}
+
+
+@pytest.mark.parametrize("command", list(BAD_ARGUMENTS))
+def test_bad_arguments_are_refused_before_tensorflow_starts(command, tmp_path):
+    """#24: ``train`` once took 7-9 s to reject a bad --dataset_path (it imported TensorFlow
+    first). Each command's refusal comes from a fresh interpreter that never imported it."""
+    (tmp_path / "config.json").write_text(
+        json.dumps({"mode": "gan", "train": {"gen_lr": 1e-4}, "typo": 1})
+    )
+    name = command.split()[0]
+    argv = [part.format(tmp=tmp_path) for part in BAD_ARGUMENTS[command]]
+    code = (
+        "import importlib, json, sys\n"
+        f"main = importlib.import_module('timbre.cli.{name}').main\n"
+        "status = main(json.loads(sys.argv[1]))\n"
+        "print(json.dumps([status, sorted(m for m in ('tensorflow', 'keras') if m in "
+        "sys.modules)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(argv)], capture_output=True, text=True
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == [1, []], done.stderr
+    assert done.stderr.startswith("error: ") and len(done.stderr.splitlines()) == 1, done.stderr

@@ -889,7 +889,19 @@ def _(w, tmp, mp):
              "model": {"base_filters": 4, "depth": 5}, "train": {"gen_lr": "fast"}}  # fmt: skip
     config.write_text(json.dumps(saved))
     return Call(train.main, ["--config", str(config), "--model_dir", str(tmp / "m"), "--quiet"],
-                1, "config.json", absent=(tmp / "m",))  # fmt: skip
+                1, "config.json: TrainConfig: gen_lr='fast' must be > 0",
+                absent=(tmp / "m",))  # fmt: skip
+
+
+@case("train: --config with an unknown top-level key lists the valid ones")
+def _(w, tmp, mp):
+    config = tmp / "config.json"
+    saved = {"mode": "gan", "features_path": str(w.features), "origin": KEYS, "target": STRINGS,
+             "train": {}, "epochz": 3}  # fmt: skip
+    config.write_text(json.dumps(saved))
+    return Call(train.main, ["--config", str(config), "--model_dir", str(tmp / "m"), "--quiet"],
+                1, "config.json: unknown keys ['epochz'] (expected some of version, mode",
+                absent=(tmp / "m",))  # fmt: skip
 
 
 @case("train: a features manifest naming a piece ../../x")

@@ -15,6 +15,7 @@ from pathlib import Path
 from timbre.cli.common import add_output_flags, positive_float, run, start_tensorflow
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats import feature_store
+from timbre.formats.model_dir import CONFIG_KEYS
 from timbre.io.atomic import naming_failures, read_json, run_lock
 from timbre.settings import ModelConfig, TrainConfig, add_arguments, fields_given
 
@@ -132,6 +133,12 @@ def _from_config(args: argparse.Namespace, mode: str) -> tuple[dict, dict]:
             f"--config {args.config}: no 'train' settings (expected the config.json that training "
             "writes in a model directory)"
         )
+    unknown = sorted(set(saved) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"--config {args.config}: unknown keys {unknown} (expected some of "
+            f"{', '.join(CONFIG_KEYS)})"
+        )
     if saved.get("mode", mode) != mode:
         script = "train.py" if saved["mode"] == "gan" else "train_generator.py"
         raise ConfigError(
@@ -179,9 +186,6 @@ def body(args: argparse.Namespace, mode: str) -> int:
             "flag was the training fraction)",
             stacklevel=1,
         )
-    start_tensorflow(args.verbose)
-    from timbre.tf import distribute, fit
-
     features = Path(args.dataset_path)
     if not feature_store.manifest_path(features).is_file():
         raise DatasetError(
@@ -193,7 +197,6 @@ def body(args: argparse.Namespace, mode: str) -> int:
     target = targets[0] if len(targets) == 1 else targets
     model_dir = Path(args.model_dir or f"models/{args.origin}_to_{'+'.join(targets)}{suffix}")
     args.resume = args.resume or args.epoch_offset is not None
-    distribute.select_gpu(args.gpu)
     if args.config is not None:  # the saved settings, complete: taken as they are
         try:
             model, config = ModelConfig.from_dict(model), TrainConfig.from_dict(config)
@@ -203,6 +206,10 @@ def body(args: argparse.Namespace, mode: str) -> int:
             if str(args.config) in str(e):
                 raise
             raise ConfigError(f"--config {args.config}: {e}") from e
+    start_tensorflow(args.verbose)  # only once the arguments are known to be usable
+    from timbre.tf import distribute, fit
+
+    distribute.select_gpu(args.gpu)
     common = dict(mode=mode, model=model, config=config, progress=not args.quiet)
     if args.findlr:
         from timbre.tf import lr_finder

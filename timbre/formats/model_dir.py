@@ -58,6 +58,18 @@ RUN_FILES = (
     SAMPLES_DIR,
     LOG_DIR,
 )  # what a training run writes (and ``--force`` removes)
+CONFIG_KEYS = (  # the top-level keys of config.json (timbre.tf.run.Run.to_dict writes them)
+    "version",
+    "mode",
+    "origin",
+    "target",
+    "targets",
+    "origin_level_db",
+    "features_path",
+    "spectrogram",
+    "model",
+    "train",
+)
 CODE = {"Lambda": "a Lambda layer", "__lambda__": "a serialised lambda"}  # Keras's code
 NOT_A_MODEL = (
     "expected a model directory holding config.json and generator.keras, "
