@@ -1161,6 +1161,22 @@ def _(w, tmp, mp):
     )
 
 
+@case("predict: a header promising 10^9 frames of float32 warns (4e9 bytes claimed)")
+def _(w, tmp, mp):
+    source = wav(tmp / "huge.wav", sine(440.0, 1.0, 16000), subtype="FLOAT")
+    data = bytearray(source.read_bytes())
+    at = data.index(b"data") + 4
+    data[at : at + 4] = (4 * 10**9).to_bytes(4, "little")
+    source.write_bytes(bytes(data))
+    return Call(
+        predict.main,
+        conv(w, tmp / "out.wav", source=source),
+        0,
+        "huge.wav: truncated: the header promises 62500.00 s, the file holds 1.00 s",
+        kind="warning",
+    )
+
+
 @case("predict: silent input warns")
 def _(w, tmp, mp):
     return Call(

@@ -92,7 +92,11 @@ def _open(path: Path) -> sf.SoundFile:
 # libsndfile's log line for a data chunk that claims more bytes than the file holds (WAV "data",
 # AIFF "SSND"); libsndfile then reads what is there and reports that many frames
 _SHORT_CHUNK = re.compile(r"^(?:data|SSND) *: *(\d+) \(should be (\d+)\)", re.MULTILINE)
-_UNKNOWN_LENGTH = 0x7FFFFFFF  # chunk sizes from here up mean "unknown" (streamed), not truncated
+# chunk sizes that streaming writers put for "length unknown" (sox 0x7FFFF000, others 0x7FFFFFFF,
+# ffmpeg and RF64 0xFFFFFFFF): not a truncated file. Any other size beyond the file is one, however
+# large (a header promising 10^9 frames of float32 claims 4e9 bytes).
+_UNKNOWN_LENGTHS = frozenset({0x7FFFF000, 0x7FFFFFFE, 0x7FFFFFFF})
+_UNKNOWN_FROM = 0xFFFFF000
 
 
 def _warn_truncated(f: sf.SoundFile, path: Path, stacklevel: int) -> None:
@@ -101,7 +105,8 @@ def _warn_truncated(f: sf.SoundFile, path: Path, stacklevel: int) -> None:
     if match is None:
         return
     claimed, present = int(match.group(1)), int(match.group(2))
-    if present >= claimed or claimed >= _UNKNOWN_LENGTH or not f.frames:
+    unknown = claimed in _UNKNOWN_LENGTHS or claimed >= _UNKNOWN_FROM
+    if present >= claimed or unknown or not f.frames:
         return
     promised = f.frames * claimed / max(present, 1)
     warnings.warn(
