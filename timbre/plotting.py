@@ -28,7 +28,10 @@ def save_figure(figure: Figure, path: str | os.PathLike, dpi: int = 110) -> None
 
 
 def spectrogram_figure(
-    panels: Sequence[tuple[str, np.ndarray]], config: SpectrogramConfig, title: str | None = None
+    panels: Sequence[tuple[str, np.ndarray]],
+    config: SpectrogramConfig,
+    title: str | None = None,
+    max_hz: float | None = None,
 ) -> Figure:
     """Side-by-side normalised log-magnitude spectrograms (e.g. input | prediction | target).
 
@@ -36,7 +39,13 @@ def spectrogram_figure(
         panels: ``(label, spectrogram)`` pairs; each spectrogram (n_bins, n_frames) in [-1, 1].
         config: settings that made them (for the time and frequency axes).
         title: figure title.
+        max_hz: the highest frequency to draw (a file's Nyquist frequency: a 16 kHz recording
+            has nothing above 8 kHz to show); ``None``: the whole kept band.
     """
+    rows = panels[0][1].shape[0] if panels else config.n_bins
+    if max_hz is not None and max_hz < config.max_hz:
+        rows = max(1, min(rows, int(max_hz * config.n_fft / config.sample_rate) + 1))
+    panels = [(label, spectrogram[:rows]) for label, spectrogram in panels]
     figure, axes = plt.subplots(
         1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False, sharey=True
     )
@@ -50,7 +59,7 @@ def spectrogram_figure(
             vmin=-1,
             vmax=1,
             cmap="magma",
-            extent=(0, seconds, 0, config.max_hz / 1000),
+            extent=(0, seconds, 0, rows * config.sample_rate / config.n_fft / 1000),
         )
         axis.set_title(label)
         axis.set_xlabel("time (s)")

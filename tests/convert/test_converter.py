@@ -328,6 +328,33 @@ def test_plot_shows_input_and_output_over_the_same_span(
     assert shown == [[(small.n_bins, expected)] * 2]
 
 
+def test_the_plot_stops_at_the_files_nyquist(tmp_path, monkeypatch):
+    """#24: a 16 kHz file's plot drew 0-11 kHz (the model's band at 44.1 kHz): now 0-8 kHz."""
+    import matplotlib.axes
+
+    config = SpectrogramConfig(sample_rate=44100, n_fft=1024, hop_length=512, n_bins=256,
+                               tile_frames=32)  # fmt: skip
+    tops = []
+    show = matplotlib.axes.Axes.imshow
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "imshow",
+        lambda self, image, **k: (
+            tops.append((image.shape[0], k["extent"][3])) or show(self, image, **k)
+        ),
+    )
+    sf.write(tmp_path / "in.wav", melody(2.0, 16000), 16000)
+    converter = Converter(identity_generator(config), config)
+    converter.convert_file(tmp_path / "in.wav", tmp_path / "o.wav", plot_path=tmp_path / "o.png")
+    rows = int(8000 * 1024 / 44100) + 1  # bins 0 .. 8 kHz
+    assert tops == [(rows, pytest.approx(rows * 44100 / 1024 / 1000))] * 2
+    assert 7.9 < tops[0][1] < 8.1
+    tops.clear()
+    sf.write(tmp_path / "full.wav", melody(2.0, 44100), 44100)
+    converter.convert_file(tmp_path / "full.wav", tmp_path / "f.wav", plot_path=tmp_path / "f.png")
+    assert tops == [(256, pytest.approx(config.max_hz / 1000))] * 2  # the whole band
+
+
 def test_loud_conversion_is_limited_not_clipped(tmp_path, small):
     """Too loud for full scale: turned down only around the loud samples, never clipped, and
     not as a whole file (samples far from any overload are written as converted).

@@ -142,7 +142,9 @@ def convert_file(
                 sink.write(block)
             sink.finish()
     if plot_path is not None:
-        _plot(plan, stream.kept, (gain_db, output_gain_db), Path(plot_path), input_path.name)
+        nyquist = min(source.sample_rate, rate) / 2  # nothing above it in either file
+        gains = (gain_db, output_gain_db)
+        _plot(plan, stream.kept, gains, Path(plot_path), input_path.name, nyquist)
     return ConversionResult(
         input_path,
         output_path,
@@ -188,8 +190,10 @@ def _plot(
     gains: tuple[float, float],
     path: Path,
     name: str,
+    max_hz: float,
 ) -> None:
-    """Input and output spectrograms over the same frames, each at its file's level."""
+    """Input and output spectrograms over the same frames, each at its file's level, up to
+    ``max_hz`` (the files' Nyquist frequency)."""
     from timbre import plotting
 
     config = plan.spectrogram
@@ -201,7 +205,7 @@ def _plot(
     if panels[0][1].shape[1] >= PLOT_FRAMES:
         seconds = PLOT_FRAMES * config.hop_length / config.sample_rate
         title += f", first {seconds:.1f} s"
-    plotting.save_figure(plotting.spectrogram_figure(panels, config, title), path)
+    plotting.save_figure(plotting.spectrogram_figure(panels, config, title, max_hz), path)
 
 
 class _Output:
