@@ -8,6 +8,7 @@ test_predict.py import them).
 from __future__ import annotations
 
 import json
+import zipfile
 
 import keras
 import numpy as np
@@ -504,6 +505,10 @@ def test_load_generator_errors(tmp_path, small):
     bad.mkdir()
     (bad / "config.json").write_text(json.dumps({"spectrogram": small.to_dict()}))
     (bad / "generator.keras").write_text("not a zip")
+    with pytest.raises(ModelError, match="generator.keras: corrupt or truncated model file"):
+        load_generator(bad)
+    with zipfile.ZipFile(bad / "generator.keras", "w") as archive:
+        archive.writestr("config.json", '{"class_name": "NoSuchLayer", "config": {}}')
     with pytest.raises(ModelError, match="not a loadable Keras model"):
         load_generator(bad)
     (bad / "config.json").write_text("{broken")
