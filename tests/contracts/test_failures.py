@@ -904,6 +904,28 @@ def _(w, tmp, mp):
                 absent=(tmp / "m",))  # fmt: skip
 
 
+@case("train: --config with an unknown key inside 'spectrogram' lists the valid ones")
+def _(w, tmp, mp):
+    config = tmp / "config.json"
+    saved = {"mode": "gan", "features_path": str(w.features), "origin": KEYS, "target": STRINGS,
+             "spectrogram": {"n_fft": 256, "hop": 128}, "train": {}}  # fmt: skip
+    config.write_text(json.dumps(saved))
+    return Call(train.main, ["--config", str(config), "--model_dir", str(tmp / "m"), "--quiet"],
+                1, "config.json: unknown SpectrogramConfig keys ['hop'] (expected some of",
+                absent=(tmp / "m",))  # fmt: skip
+
+
+@case("train: --config with an unknown key inside 'model' lists the valid ones")
+def _(w, tmp, mp):
+    config = tmp / "config.json"
+    saved = {"mode": "gan", "features_path": str(w.features), "origin": KEYS, "target": STRINGS,
+             "model": {"base_filterz": 4}, "train": {}}  # fmt: skip
+    config.write_text(json.dumps(saved))
+    return Call(train.main, ["--config", str(config), "--model_dir", str(tmp / "m"), "--quiet"],
+                1, "unknown ModelConfig keys ['base_filterz'] (expected some of",
+                absent=(tmp / "m",))  # fmt: skip
+
+
 @case("train: a features manifest naming a piece ../../x")
 def _(w, tmp, mp):
     data = copy(w.features, tmp)

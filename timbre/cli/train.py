@@ -17,7 +17,13 @@ from timbre.errors import ConfigError, DatasetError
 from timbre.formats import feature_store
 from timbre.formats.model_dir import CONFIG_KEYS
 from timbre.io.atomic import naming_failures, read_json, run_lock
-from timbre.settings import ModelConfig, TrainConfig, add_arguments, fields_given
+from timbre.settings import (
+    ModelConfig,
+    SpectrogramConfig,
+    TrainConfig,
+    add_arguments,
+    fields_given,
+)
 
 DESCRIPTIONS = {
     "gan": (
@@ -164,9 +170,11 @@ def _from_config(args: argparse.Namespace, mode: str) -> tuple[dict, dict]:
             )
         if getattr(args, flag) is None:
             setattr(args, flag, value)
-    for part in ("model", "train"):
+    for part in ("spectrogram", "model", "train"):
         if not isinstance(saved.get(part, {}), dict):
             raise ConfigError(f"--config {args.config}: '{part}' is not an object of settings")
+    if "spectrogram" in saved:  # training takes the features' own; a typo here is still one
+        SpectrogramConfig.from_dict(saved["spectrogram"], source=f"--config {args.config}")
     return {**saved.get("model", {}), **model}, {**saved["train"], **train}
 
 
