@@ -12,7 +12,8 @@ def build_parser() -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         prog="timbre models",
         description="List the models shipped with timbre: pass a name to --model (predict.py, "
-        "evaluate.py, the Python API); without --model predict.py uses the default.",
+        "evaluate.py, timbre export, the Python API); without --model predict.py uses the "
+        "default.",
     )
 
 
