@@ -200,3 +200,16 @@ def test_a_keras_only_model_names_the_extra(light, tmp_path, onnx_model, recordi
     )
     done = _run(light, "-c", code, keras_only, cwd=tmp_path)
     assert done.returncode == 0 and done.stdout.strip() == "train", _tail(done)
+
+
+def test_the_build_requirement_reads_the_pyproject_it_builds():
+    """An SPDX ``license = "MIT"`` string needs setuptools 77 (older ones reject it), so the
+    build requirement must ask for at least that."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (requirement,) = [r for r in project["build-system"]["requires"] if "setuptools" in r]
+    minimum = re.fullmatch(r"setuptools>=(\d+)(\.\d+)*", requirement.replace(" ", ""))
+    assert minimum, f"{requirement!r}: expected setuptools>=N"
+    if isinstance(project["project"].get("license"), str):
+        assert int(minimum.group(1)) >= 77, requirement
