@@ -65,3 +65,34 @@ def test_compile_checks_optimisers():
     model = Pix2Pix(build_generator(TINY_MODEL, 32, 32), build_discriminator(TINY_MODEL, 32, 32))
     with pytest.raises(ConfigError, match="disc_optimizer is missing"):
         model.compile(adam(1e-3))
+
+
+def test_the_spectral_convergence_term_is_that_of_the_linear_magnitude(rng):
+    from timbre.dsp.stft import denormalise
+    from timbre.settings import SpectrogramConfig
+
+    config = SpectrogramConfig()
+    model = Pix2Pix(build_generator(TINY_MODEL, 32, 32), sc_weight=0.5, amin=config.amin)
+    origin, target = _pairs(rng, n=3)
+    fake = np.tanh(origin + 0.1).astype(np.float32)
+    made, real = denormalise(fake, config), denormalise(target, config)
+    expected = np.mean(
+        [np.linalg.norm(m - r) / np.linalg.norm(r) for m, r in zip(made, real, strict=True)]
+    )
+    assert float(model._spectral_convergence(fake, target)) == pytest.approx(expected, rel=1e-4)
+    assert float(model._spectral_convergence(target, target)) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("with_discriminator", [False, True])
+def test_sc_weight_adds_the_convergence_to_the_minimised_loss(rng, with_discriminator):
+    keras.utils.set_random_seed(0)
+    discriminator = build_discriminator(TINY_MODEL, 32, 32) if with_discriminator else None
+    model = Pix2Pix(build_generator(TINY_MODEL, 32, 32), discriminator, sc_weight=0.5)
+    model.compile(adam(1e-3), adam(1e-3) if with_discriminator else None)
+    origin, target = _pairs(rng)
+    data = tf.data.Dataset.from_tensor_slices((origin, target)).batch(4)
+    history = {k: v[0] for k, v in model.fit(data, epochs=1, verbose=0).history.items()}
+    assert {"gen_total", "gen_l1", "gen_sc"} <= set(history)
+    l1 = 100 * history["gen_l1"] + history["gen_gan"] if with_discriminator else history["gen_l1"]
+    assert history["gen_total"] == pytest.approx(l1 + 0.5 * history["gen_sc"], rel=1e-4)
+    assert history["gen_sc"] > 0

@@ -18,6 +18,7 @@ from timbre.errors import ConfigError
 from timbre.io.atomic import read_json, write_json
 from timbre.settings.rules import (
     FRACTION,
+    NON_NEGATIVE,
     NON_NEGATIVE_INT,
     POSITIVE,
     POSITIVE_INT,
@@ -33,6 +34,7 @@ from timbre.settings.rules import (
 
 __all__ = [
     "FRACTION",
+    "NON_NEGATIVE",
     "NON_NEGATIVE_INT",
     "POSITIVE",
     "POSITIVE_INT",
@@ -331,6 +333,13 @@ class TrainConfig(JsonConfig):
     beta_1: float = setting(0.5, "Adam beta_1 of both optimisers", check=UNIT_INTERVAL)
     l1_weight: float = setting(
         100.0, "weight of the L1 term in the generator loss (GAN mode)", check=POSITIVE
+    )
+    sc_weight: float = setting(
+        0.0,
+        "weight of a spectral-convergence term on the tiles' linear magnitude, added to the "
+        "generator loss (both modes): it punishes energy between the harmonics, which L1 on "
+        "log values blurs into a haze; 0: none",
+        check=NON_NEGATIVE,
     )
     validation_fraction: float = setting(
         0.1,

@@ -80,6 +80,13 @@ NON_NEGATIVE_INT = Rule(
 POSITIVE = Rule(
     float, lambda v: is_number(v) and v > 0, "must be > 0", lambda v: "is not > 0", "positive_float"
 )
+NON_NEGATIVE = Rule(
+    float,
+    lambda v: is_number(v) and 0 <= v < float("inf"),
+    "must be a finite number >= 0",
+    lambda v: "is not a finite number >= 0",
+    "non_negative_float",
+)
 FRACTION = Rule(
     float,
     lambda v: is_number(v) and 0 < v < 1,

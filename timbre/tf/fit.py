@@ -154,7 +154,14 @@ def build_model(
     with strategy.scope():
         generator = build_generator(run.model, *shape)
         discriminator = build_discriminator(run.model, *shape) if run.mode == "gan" else None
-        model = Pix2Pix(generator, discriminator, l1_weight=config.l1_weight, targets=run.targets)
+        model = Pix2Pix(
+            generator,
+            discriminator,
+            l1_weight=config.l1_weight,
+            targets=run.targets,
+            sc_weight=config.sc_weight,
+            amin=spec.amin,
+        )
         model.compile(
             adam(rate(config.gen_lr), config.beta_1, fp16),
             adam(rate(config.disc_lr), config.beta_1, fp16) if discriminator is not None else None,

@@ -113,7 +113,7 @@ def sweep(
             f"learning-rate range [{min_lr}, {max_lr}] (expected 0 < min_lr < max_lr)"
         )
     rates = np.geomspace(min_lr, max_lr, steps)
-    name = "gen_total" if model.discriminator is not None else "gen_l1"
+    name = "gen_total" if "gen_total" in model.trackers else "gen_l1"  # the minimised loss
     callback = _SweepCallback(rates, name, beta, diverge)
     model.fit(
         data, steps_per_epoch=steps, epochs=1, callbacks=[callback], verbose=1 if progress else 0
