@@ -309,6 +309,39 @@ def _(w, tmp, mp):
     )
 
 
+@case("synth: --augment without a pooled instrument")
+def _(w, tmp, mp):
+    return Call(
+        synthesize.main,
+        synth(w, tmp / "out", "--augment", "recorded"),
+        1,
+        "--augment: applies to the pooled instruments (expected --pool to name one of",
+        absent=(tmp / "out",),
+    )
+
+
+@case("synth: --augment_share 1.5")
+def _(w, tmp, mp):
+    return Call(
+        synthesize.main,
+        synth(w, tmp / "out", "--augment", "simple", "--augment_share", "1.5"),
+        1,
+        "--augment_share 1.5: expected 0 to 1",
+        absent=(tmp / "out",),
+    )
+
+
+@case("synth: --augment_share without --augment")
+def _(w, tmp, mp):
+    return Call(
+        synthesize.main,
+        synth(w, tmp / "out", "--augment_share", "0.5"),
+        1,
+        "--augment_share: applies with --augment",
+        absent=(tmp / "out",),
+    )
+
+
 @case("synth: --playback_speed 0")
 def _(w, tmp, mp):
     return Call(

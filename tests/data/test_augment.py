@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import sine, write_midi
 
-from timbre.data import augment, notebank, render, sources
+from timbre.data import augment, notebank, recorded, render, sources
 from timbre.errors import ConfigError
 from timbre.settings import AugmentConfig
 
@@ -59,6 +59,41 @@ def test_noise_at_the_drawn_snr():
     assert np.array_equal(out, augment.apply(tone, SR, piece))  # seeded
 
 
+def test_the_recorded_chain_draws_recordings_of_its_own():
+    config = AugmentConfig(chain="recorded")
+    drawn = augment.draw(config, "piece_0001", 3)
+    assert isinstance(drawn, recorded.Recording)
+    assert drawn == augment.draw(config, "piece_0001", 3)
+    # not the recording the "recorded" evaluation condition gives a piece of that name
+    assert drawn != recorded.draw(recorded.DEFAULT_RECORDING, "piece_0001", 3)
+    assert augment.to_dict(drawn) == drawn.to_dict()
+
+
+def test_probability_is_the_share_of_pieces_augmented():
+    names = [f"piece_{k:04d}" for k in range(200)]
+    for chain in ("simple", "recorded"):
+        half = [augment.draw(AugmentConfig(chain=chain, probability=0.5), n, 0) for n in names]
+        assert 70 < sum(d is None for d in half) < 130
+        assert all(
+            augment.draw(AugmentConfig(chain=chain, probability=0.0), n, 0) is None
+            for n in names[:20]
+        )
+    assert augment.to_dict(None) is None
+    tone = sine(440.0, 0.5, SR)
+    assert np.array_equal(augment.apply(tone, SR, None), tone)
+
+
+def test_the_recorded_chain_plays_the_piece_through_timbre_data_recorded():
+    pytest.importorskip("pyroomacoustics")
+    pytest.importorskip("pedalboard")
+    tone = sine(440.0, 1.0, SR)
+    drawn = augment.draw(AugmentConfig(chain="recorded"), "p", 0)
+    out = augment.apply(tone, SR, drawn)
+    assert out.shape == tone.shape and out.dtype == np.float32
+    assert np.array_equal(out, recorded.apply(tone, SR, drawn))
+    assert not np.allclose(out, tone, atol=1e-3)
+
+
 def test_augment_config_checks():
     assert AugmentConfig.from_dict(AugmentConfig().to_dict()) == AugmentConfig()
     with pytest.raises(ConfigError, match="rt60_s=\\(1.0, 0.5\\)"):
@@ -67,9 +102,20 @@ def test_augment_config_checks():
         AugmentConfig(reverb_probability=1.5)
     with pytest.raises(ConfigError, match="tilt_db_per_octave=20"):
         AugmentConfig(tilt_db_per_octave=20)
+    with pytest.raises(ConfigError, match="chain='room' \\(expected one of simple, recorded\\)"):
+        AugmentConfig(chain="room")
+    with pytest.raises(ConfigError, match="probability=2"):
+        AugmentConfig(probability=2)
+    recorded_half = AugmentConfig(chain="recorded", probability=0.5)
+    assert AugmentConfig.from_dict(recorded_half.to_dict()) == recorded_half
 
 
-def test_render_augments_the_origin_only(tmp_path):
+@pytest.mark.parametrize("chain", ["simple", "recorded"])
+def test_render_augments_the_origin_of_training_pieces_only(tmp_path, chain):
+    if chain == "recorded":
+        pytest.importorskip("pyroomacoustics")
+        pytest.importorskip("pedalboard")
+    config = AugmentConfig(chain=chain, reverb_probability=1.0)
     pitches = (57, 60, 69)
     banks = notebank.prepare_soundfont_bank(
         tmp_path / "bank",
@@ -88,14 +134,17 @@ def test_render_augments_the_origin_only(tmp_path):
         tmp_path / "aug",
         banks,
         pools=[pool],
-        augment=AugmentConfig(reverb_probability=1.0),
+        augment=config,
         jobs=1,
         progress=False,
     )
     manifest = json.loads(augmented.manifest.read_text())
-    assert manifest["augment"] == AugmentConfig(reverb_probability=1.0).to_dict()
+    assert manifest["augment"] == config.to_dict()
+    assert manifest["split"] == json.loads(plain.manifest.read_text())["split"]
     for piece in ("p0", "p1", "p2"):
-        assert manifest["pieces"][piece]["augment"]["rt60_s"] is not None
+        drawn = manifest["pieces"][piece]["augment"]
+        training = manifest["pieces"][piece]["split"] == "train"
+        assert (drawn is not None and drawn["rt60_s"] is not None) == training
         strings = [
             (tmp_path / f / "string_acoustic" / f"{piece}.wav").read_bytes()
             for f in ("plain", "aug")
@@ -104,5 +153,5 @@ def test_render_augments_the_origin_only(tmp_path):
             (tmp_path / f / "keyboard_acoustic" / f"{piece}.wav").read_bytes()
             for f in ("plain", "aug")
         ]
-        assert strings[0] == strings[1] and keys[0] != keys[1]
+        assert strings[0] == strings[1] and (keys[0] != keys[1]) == training
     assert "augment" not in json.loads(plain.manifest.read_text())

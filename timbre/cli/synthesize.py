@@ -151,6 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
         "every note from its 4 s bank recording, as NSynth (faster) (default: %(default)s)",
     )
     parser.add_argument(
+        "--augment",
+        choices=["none", "simple", "recorded"],
+        default="none",
+        help="what the pooled instruments' training pieces go through (validation and test "
+        "pieces stay clean): recorded: a simulated room, a microphone's EQ, noise, a band "
+        "limit and MP3 (pyroomacoustics, pedalboard: the [evaluate] extra), as evaluate.py's "
+        "'recorded' condition; simple: an EQ tilt, a reverberation tail and noise "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--augment_share",
+        type=float,
+        default=1.0,
+        help="share of the training pieces --augment applies to, 0 to 1; the others stay clean "
+        "(default: 1)",
+    )
+    parser.add_argument(
         "--corpus_minutes",
         type=float,
         default=10.0,
@@ -165,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _body(args: argparse.Namespace) -> int:
     from timbre.data import corpus, notebank, render, sources
     from timbre.errors import ConfigError
-    from timbre.settings import SynthConfig
+    from timbre.settings import AugmentConfig, SynthConfig
 
     config = SynthConfig(
         playback_speed=args.playback_speed,
@@ -188,6 +205,18 @@ def _body(args: argparse.Namespace) -> int:
             "choose NSynth instruments by name or --preset)"
         )
     pooled = [name for name in args.pool if name in args.instruments]
+    augment = None
+    if not 0.0 <= args.augment_share <= 1.0:
+        raise ConfigError(f"--augment_share {args.augment_share:g}: expected 0 to 1")
+    if args.augment != "none":
+        if not pooled:
+            raise ConfigError(
+                "--augment: applies to the pooled instruments (expected --pool to name one of "
+                "--instruments)"
+            )
+        augment = AugmentConfig(chain=args.augment, probability=args.augment_share)
+    elif args.augment_share != 1.0:
+        raise ConfigError("--augment_share: applies with --augment (expected --augment too)")
     if args.nsynth_path:
         banks = notebank.open_nsynth_bank(args.nsynth_path, args.instruments, args.preset)
         pools = [sources.nsynth_pool(args.nsynth_path, name) for name in pooled]
@@ -229,6 +258,7 @@ def _body(args: argparse.Namespace) -> int:
         banks,
         config,
         pools=pools,
+        augment=augment,
         jobs=args.jobs,
         seed=args.seed,
         progress=not args.quiet,

@@ -14,6 +14,14 @@ piece's name:
 - white noise at a signal-to-noise ratio drawn in ``snr_db`` (against the
   signal's RMS).
 
+With ``chain="recorded"`` a piece instead goes through the chain of the ``recorded``
+evaluation condition (:mod:`timbre.data.recorded`: a simulated room from
+``pyroomacoustics``, a microphone's EQ, noise, a band limit and MP3 from
+``pedalboard``), drawn in its default ranges under a name of its own
+(``augment:<piece>``), so a training piece never shares a test piece's recording.
+With either chain, ``probability`` is the share of pieces augmented at all: the
+others stay clean, and the model keeps converting clean input.
+
 The level is not augmented: conversion brings every input to the training
 level first (:mod:`timbre.convert.converter`), and a trial with random
 levels per piece made validation jump from epoch to epoch. The target part is
@@ -28,6 +36,7 @@ import hashlib
 import numpy as np
 from scipy import signal
 
+from timbre.data import recorded
 from timbre.settings import AugmentConfig
 
 PIVOT_HZ = 1000.0  # the EQ tilt's 0 dB point
@@ -50,10 +59,22 @@ class Draw:
         }
 
 
-def draw(config: AugmentConfig, piece: str, seed: int) -> Draw:
-    """The augmentation of ``piece``: a function of the settings, ``seed`` and the name only."""
+Augmentation = Draw | recorded.Recording  # what :func:`draw` gives a piece that is augmented
+
+
+def draw(config: AugmentConfig, piece: str, seed: int) -> Augmentation | None:
+    """The augmentation of ``piece``: a function of the settings, ``seed`` and the name only.
+
+    Returns:
+        A :class:`Draw` (``chain="simple"``), a :class:`timbre.data.recorded.Recording`
+        (``chain="recorded"``), or None: the piece stays clean (``probability``).
+    """
     digest = int(hashlib.sha1(f"augment:{piece}".encode()).hexdigest()[:12], 16)
     rng = np.random.default_rng([seed, digest])
+    if config.probability < 1.0 and not rng.random() < config.probability:
+        return None
+    if config.chain == "recorded":
+        return recorded.draw(recorded.DEFAULT_RECORDING, f"augment:{piece}", seed)
     tilt = float(rng.uniform(-config.tilt_db_per_octave, config.tilt_db_per_octave))
     reverb = bool(rng.random() < config.reverb_probability)
     rt60 = float(rng.uniform(*config.rt60_s))
@@ -69,8 +90,12 @@ def draw(config: AugmentConfig, piece: str, seed: int) -> Draw:
     )
 
 
-def apply(samples: np.ndarray, sample_rate: int, piece: Draw) -> np.ndarray:
-    """Augment a mono float32 signal as ``piece`` says; same length, float32."""
+def apply(samples: np.ndarray, sample_rate: int, piece: Augmentation | None) -> np.ndarray:
+    """Augment a mono float32 signal as ``piece`` says (:func:`draw`); same length, float32."""
+    if piece is None:
+        return np.asarray(samples, dtype=np.float32)
+    if isinstance(piece, recorded.Recording):
+        return recorded.apply(samples, sample_rate, piece)
     rng = np.random.default_rng(piece.noise_seed)
     out = tilt(samples, sample_rate, piece.tilt_db_per_octave)
     if piece.rt60_s is not None:
@@ -81,6 +106,21 @@ def apply(samples: np.ndarray, sample_rate: int, piece: Draw) -> np.ndarray:
             rms * 10 ** (-piece.snr_db / 20)
         )
     return out.astype(np.float32)
+
+
+def require(config: AugmentConfig) -> None:
+    """Fail before any work when ``config``'s chain needs a library that is not installed.
+
+    Raises:
+        MissingExtraError: ``chain="recorded"`` without ``pyroomacoustics`` or ``pedalboard``.
+    """
+    if config.chain == "recorded":
+        recorded.require()
+
+
+def to_dict(piece: Augmentation | None) -> dict | None:
+    """What ``piece`` got, for the audio manifest (None: the piece stayed clean)."""
+    return None if piece is None else piece.to_dict()
 
 
 def tilt(samples: np.ndarray, sample_rate: int, db_per_octave: float) -> np.ndarray:

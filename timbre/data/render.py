@@ -83,7 +83,9 @@ def render_pairs(
     source its pool draws for that piece (seeded by ``seed`` and the piece's
     name); the manifest records each piece's ``sources``. With ``augment``,
     the pooled instruments' parts are augmented as real recordings would be
-    (:mod:`timbre.data.augment`, seeded likewise; recorded as ``augment``).
+    (:mod:`timbre.data.augment`, seeded likewise; recorded as ``augment``), in the pieces
+    of the train split only: validation and the test pieces stay clean, as rendered. The
+    split is made of every piece found before rendering; a piece that fails only leaves it.
 
     Args:
         midi_path: a folder searched recursively for ``.mid``/``.midi`` (any case), or one file.
@@ -131,6 +133,7 @@ def render_pairs(
         if not pools:
             raise NoteBankError("augment: applies to pooled instruments (expected pools)")
         header["augment"] = augment.to_dict()
+        augmentation.require(augment)
     with run_lock(audios, "synthesize_audios.py (render_pairs)"):
         folders = [audio_folder.instrument_folder(audios, i) for i in banks.instruments]
         remove_temporaries([audios, *folders])
@@ -140,10 +143,14 @@ def render_pairs(
             name: {instrument: pool.draw(name, seed) for instrument, pool in pools.items()}
             for name in names.values()
         }
+        # the split of every piece found (a failed one only leaves its part), made before
+        # rendering: augmentation is for the train part alone, so validation and the test
+        # pieces evaluate.py scores stay clean
+        planned = split_pieces(sorted(names.values()), seed)
         augments = {
             name: augmentation.draw(augment, name, seed) if augment is not None else None
-            for name in names.values()
-        }
+            for name in planned["train"]
+        } | {name: None for name in planned["val"] + planned["test"]}
         ledger = RenderState(audios, {names[path]: midi_digest(path) for path in files})
         done = [
             path
@@ -171,13 +178,13 @@ def render_pairs(
             for path, (_, _, reason) in zip(pending, results)
             if reason is not None
         }
-        split = split_pieces(sorted(seconds), seed)
+        split = {part: [name for name in planned[part] if name in seconds] for part in SPLITS}
         of = {name: part for part, members in split.items() for name in members}
         midi_of = {name: str(path) for path, name in names.items()}
         pieces = {
             name: {"midi": midi_of[name], "seconds": round(seconds[name], 6), "split": of[name]}
             | ({"sources": sources[name]} if pools else {})
-            | ({"augment": augments[name].to_dict()} if augment is not None else {})
+            | ({"augment": augmentation.to_dict(augments[name])} if augment is not None else {})
             for name in sorted(seconds)
         }
         manifest = _write_manifest(audios, header, pieces, split, failed)
@@ -241,7 +248,7 @@ def _run(
     names: dict[Path, str],
     digests: dict[str, str],
     sources: dict[str, dict[str, str]],
-    augments: dict[str, augmentation.Draw | None],
+    augments: dict[str, augmentation.Augmentation | None],
     audios: Path,
     setup: tuple[BankSet, dict[str, SourcePool], SynthConfig],
     jobs: int,
@@ -320,7 +327,7 @@ def _synthesizer(bank: NoteBank, config: SynthConfig) -> NoteSynthesizer | Piece
 
 
 def _render_piece(
-    task: tuple[str, str, str, dict[str, str], augmentation.Draw | None, str],
+    task: tuple[str, str, str, dict[str, str], augmentation.Augmentation | None, str],
 ) -> tuple[str, float | None, str | None, dict, list[str]]:
     """Render one piece with every instrument (pooled ones by the piece's drawn source).
 

@@ -197,10 +197,18 @@ class SynthConfig(JsonConfig):
             )
 
 
+AUGMENT_CHAINS = ("simple", "recorded")
+
+
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig(JsonConfig):
     """Augmentation of the origin part, seeded per piece (:mod:`timbre.data.augment`)."""
 
+    # "simple": the EQ tilt, reverberation and noise below; "recorded": the chain of the
+    # "recorded" evaluation condition (timbre.data.recorded: a pyroomacoustics room, a
+    # pedalboard microphone, noise, a band limit, MP3), drawn in its default ranges
+    chain: str = "simple"
+    probability: float = 1.0  # share of pieces augmented at all (the others stay clean)
     tilt_db_per_octave: float = 3.0  # EQ tilt drawn in +-this, dB per octave around 1 kHz
     reverb_probability: float = 0.5  # share of pieces given room reverberation
     rt60_s: tuple[float, float] = (0.2, 1.2)  # range of the reverberation time, seconds
@@ -209,6 +217,12 @@ class AugmentConfig(JsonConfig):
     snr_db: tuple[float, float] = (35.0, 60.0)  # range of its signal-to-noise ratio, dB
 
     def __post_init__(self) -> None:
+        if self.chain not in AUGMENT_CHAINS:
+            raise ConfigError(
+                f"AugmentConfig: chain={self.chain!r} (expected one of {', '.join(AUGMENT_CHAINS)})"
+            )
+        if not (isinstance(self.probability, (int, float)) and 0.0 <= self.probability <= 1.0):
+            raise ConfigError(f"AugmentConfig: probability={self.probability!r} (expected 0 to 1)")
         if not (
             isinstance(self.tilt_db_per_octave, (int, float)) and 0 <= self.tilt_db_per_octave <= 12
         ):
