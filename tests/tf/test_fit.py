@@ -337,7 +337,7 @@ def test_generator_mode_bf16_without_split_uses_validation_fraction(tmp_path):
         progress=False,
     )
     (row,) = result.history
-    assert set(row) == {"epoch", "gen_l1", "val_gen_l1", "seconds"} and np.isfinite(
+    assert set(row) == {"epoch", "gen_l1", "val_gen_l1", "gen_lr", "seconds"} and np.isfinite(
         row["val_gen_l1"]
     )
     assert keras.mixed_precision.global_policy().name == "float32"  # restored after the run
@@ -559,6 +559,9 @@ def test_a_time_boxed_cosine_reaches_its_floor_when_time_runs_out_and_resumes_th
     expected = [1e-3 * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + np.cos(np.pi * p))) for p in by_time]
     assert recorder.rates == pytest.approx(expected, rel=1e-5)
     assert recorder.rates[-1] == pytest.approx(1e-3 * LR_FLOOR)  # at 50 s: time is up
+    # history.csv says where the schedule stood after each epoch: at its floor by the end
+    assert result.history[0]["gen_lr"] == pytest.approx(expected[2], rel=1e-5)  # at 20 s
+    assert result.history[-1]["gen_lr"] == pytest.approx(1e-3 * LR_FLOOR, rel=1e-5)
     # resumed (after any pause: the clock jumps) with the 60 s already spent: still at the floor,
     # where counting steps alone (6 of 9 done) would have climbed back to a third of the way
     clock.now = 1000.0

@@ -225,8 +225,22 @@ def train_model(
         resume=True,
         max_minutes=minutes,
     )
-    write_json(marker, {"epochs": result.epochs_done, "minutes": minutes})
-    _done(report, begin, f"{result.epochs_done} epochs; curves in {ModelDir(model_dir).curves}")
+    # how far the schedule got: a time-boxed cosine ends at its floor even when the machine
+    # is busy and fewer epochs fit (timbre.tf.fit)
+    last_lr = result.history[-1].get("gen_lr", preset.train.gen_lr) if result.history else None
+    share = None if last_lr is None else last_lr / preset.train.gen_lr
+    write_json(
+        marker,
+        {"epochs": result.epochs_done, "minutes": minutes}
+        | ({} if share is None else {"final_lr_share": round(share, 4)}),
+    )
+    schedule = "" if share is None else f", the learning rate down to {share:.0%} of its start"
+    _done(
+        report,
+        begin,
+        f"{result.epochs_done} of {preset.train.epochs} epochs{schedule}; curves in "
+        f"{ModelDir(model_dir).curves}",
+    )
     return model_dir
 
 

@@ -95,14 +95,13 @@ def write_card(work: Path, destination: Path) -> Path:
         f"- Data: {preset.corpus_minutes:g} minutes of the generated keyboard corpus "
         "(`timbre.data.corpus`, seed 0), split 80/10/10 by piece; each piece's keyboard "
         f"part played by a piano drawn from {', '.join(pools)}; the strings by TimGM6mb's "
-        f"program 48. Rendered {RENDERINGS[preset.renderer]} (`renderer={preset.renderer!r}`), "
-        "no augmentation.",
+        f"program 48. Rendered {RENDERINGS[preset.renderer]} (`renderer={preset.renderer!r}`); "
+        f"{augmentation_text(preset)}.",
         f"- Held out of training: {', '.join(sorted(s for p in held.values() for s in p))} "
         f"({HELD_OUT}), used only to evaluate on a piano the model never heard.",
         f"- Features: {json.dumps(preset.spectrogram.to_dict())}, tile overlap "
         f"{preset.overlap} frames.",
-        f"- Model: U-Net generator {json.dumps(preset.model.to_dict())}, trained alone with "
-        f"the L1 loss ({preset.mode} mode).",
+        f"- Model: U-Net generator {json.dumps(preset.model.to_dict())}, {objective_text(preset)}.",
         f"- Training: {json.dumps(preset.train.to_dict())}; the exported generator is the "
         "epoch with the lowest validation L1.",
         f"- Budget: {len(history)} epochs of {preset.train.steps_per_epoch} steps, "
@@ -144,14 +143,44 @@ def write_card(work: Path, destination: Path) -> Path:
         "SoundFont piano, and should be expected to convert less well.",
         "- It learnt one strings sound (TimGM6mb's program 48): the output sounds like that "
         "SoundFont's strings, not like a real string section.",
-        "- Onsets and bow changes are blurred (L1 training); level is matched to its training "
-        "level before conversion and restored after.",
+        "- Onsets and bow changes are blurred (an L1-trained spectrogram translator); level is "
+        "matched to its training level before conversion and restored after.",
         "",
     ]
     path = destination / "MODEL_CARD.md"
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))
     return path
+
+
+def augmentation_text(preset) -> str:
+    """What the card says of the preset's origin augmentation."""
+    augment = preset.augment
+    if augment is None:
+        return "no augmentation"
+    what = {
+        "recorded": "a simulated recording (a pyroomacoustics room, a microphone's EQ, noise, "
+        "a band limit and MP3 by pedalboard, in the ranges of the 'recorded' condition)",
+        "simple": "an EQ tilt, a reverberation tail and noise",
+    }[augment.chain]
+    return (
+        f"the keyboard part of {augment.probability:.0%} of the training pieces played through "
+        f"{what}, drawn per piece (`augment={json.dumps(augment.to_dict())}`); validation and "
+        "test pieces clean"
+    )
+
+
+def objective_text(preset) -> str:
+    """What the card says of the preset's training objective."""
+    train = preset.train
+    loss = "the L1 loss" + (
+        f" plus {train.sc_weight:g} x the spectral convergence of the linear magnitude"
+        if train.sc_weight
+        else ""
+    )
+    if preset.mode == "gan":
+        return f"trained against a PatchGAN discriminator with {train.l1_weight:g} x {loss}"
+    return f"trained alone with {loss} ({preset.mode} mode)"
 
 
 def rebuild(

@@ -120,6 +120,8 @@ class EpochOutputs(keras.callbacks.Callback):
             {
                 "epoch": epoch + 1,
                 **{name: float(value) for name, value in (logs or {}).items()},
+                # the generator's learning rate as the epoch ends (a time-boxed cosine: its floor)
+                "gen_lr": float(keras.ops.convert_to_numpy(net.optimizer.learning_rate)),
                 "seconds": round(self.timer.now() - self.epoch_started, 3),
             }
         )

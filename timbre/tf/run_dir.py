@@ -70,10 +70,10 @@ def is_best_epoch(history: list[dict], metric: str = BEST_METRIC) -> bool:
 
 def write_curves(model_dir: Path, history: list[dict]) -> None:
     """Plot every logged loss of ``history`` (one row per epoch) into the directory's curves
-    image."""
+    image (not the learning rate, ``gen_lr``: it is no loss)."""
     series = {
         key: [row.get(key, np.nan) for row in history]
-        for key in sorted({k for row in history for k in row} - {"epoch", "seconds"})
+        for key in sorted({k for row in history for k in row} - {"epoch", "seconds", "gen_lr"})
     }
     plotting.save_figure(plotting.history_figure(series), ModelDir(model_dir).curves)
 
