@@ -103,3 +103,27 @@ def test_printed_report_lines(capsys):
     printer.stage(2, "corpus: pairs")
     printer.done("3 pieces rendered", 4.4)
     assert capsys.readouterr().out == "\n[2/6] corpus: pairs\n      3 pieces rendered (4 s)\n"
+
+
+def test_the_card_says_what_the_preset_trains_with():
+    import dataclasses
+
+    from timbre.recipes import pretrained
+    from timbre.recipes.presets import CPU
+    from timbre.settings import AugmentConfig
+
+    assert pretrained.augmentation_text(CPU) == "no augmentation"
+    assert pretrained.objective_text(CPU) == "trained alone with the L1 loss (generator mode)"
+    recorded = dataclasses.replace(
+        CPU,
+        augment=AugmentConfig(chain="recorded", probability=0.5),
+        train=dataclasses.replace(CPU.train, sc_weight=0.2),
+        mode="gan",
+    )
+    text = pretrained.augmentation_text(recorded)
+    assert text.startswith("the keyboard part of 50% of the training pieces played through")
+    assert "pyroomacoustics" in text and "test pieces clean" in text
+    assert pretrained.objective_text(recorded) == (
+        "trained against a PatchGAN discriminator with 100 x the L1 loss plus 0.2 x the "
+        "spectral convergence of the linear magnitude"
+    )
