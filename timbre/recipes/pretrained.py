@@ -143,8 +143,8 @@ def write_card(work: Path, destination: Path) -> Path:
         "SoundFont piano, and should be expected to convert less well.",
         "- It learnt one strings sound (TimGM6mb's program 48): the output sounds like that "
         "SoundFont's strings, not like a real string section.",
-        "- Onsets and bow changes are blurred (an L1-trained spectrogram translator); level is "
-        "matched to its training level before conversion and restored after.",
+        "- Onsets and bow changes are blurred (L1 training); level is matched to its training "
+        "level before conversion and restored after.",
         "",
     ]
     path = destination / "MODEL_CARD.md"
