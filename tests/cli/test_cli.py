@@ -119,6 +119,8 @@ NOT_SETTINGS = {
         "preset",
         "bank_cache",
         "corpus_minutes",
+        "augment",  # AugmentConfig.chain ("none": no AugmentConfig at all)
+        "augment_share",  # AugmentConfig.probability
     },
     "features": {"audios_path", "features_path", "instruments", "spectrogram_config"},
     "train": {
