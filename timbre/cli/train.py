@@ -216,6 +216,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
             raise ConfigError(f"--config {args.config}: {e}") from e
     start_tensorflow(args.verbose)  # only once the arguments are known to be usable
     from timbre.tf import distribute, fit
+    from timbre.tf.checkpoints import NOT_LOSSES
 
     distribute.select_gpu(args.gpu)
     common = dict(mode=mode, model=model, config=config, progress=not args.quiet)
@@ -244,7 +245,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
             **common,
         )
     last = result.history[-1] if result.history else {}
-    losses = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k not in ("epoch", "seconds"))
+    losses = ", ".join(f"{k}={v:.4g}" for k, v in last.items() if k not in NOT_LOSSES)
     budget = " (time budget reached)" if result.stopped_by_budget else ""
     print(
         f"{result.epochs_done} epoch(s) done{budget}; last: {losses or 'none'}; generator: "

@@ -110,6 +110,9 @@ def load_checkpoint(model: Pix2Pix, path: Path) -> tuple[int, list[dict]]:
     return int(meta["epoch"]), list(meta["history"])
 
 
+NOT_LOSSES = frozenset({"epoch", "seconds", "gen_lr"})  # history columns that are no loss
+
+
 def write_history(model_dir: Path, history: list[dict]) -> None:
     """(Re)write history.csv from all rows: the file only ever gains rows."""
     names = sorted({key for row in history for key in row} - {"epoch", "seconds"})

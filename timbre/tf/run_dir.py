@@ -27,7 +27,7 @@ from timbre import plotting
 from timbre.errors import ModelError
 from timbre.formats.model_dir import RUN_FILES, ModelDir
 from timbre.io.atomic import atomic_path, remove_temporaries, run_lock
-from timbre.tf.checkpoints import list_checkpoints, load_checkpoint
+from timbre.tf.checkpoints import NOT_LOSSES, list_checkpoints, load_checkpoint
 from timbre.tf.distribute import is_chief
 from timbre.tf.export import write_generator_onnx
 from timbre.tf.pix2pix import Pix2Pix
@@ -73,7 +73,7 @@ def write_curves(model_dir: Path, history: list[dict]) -> None:
     image (not the learning rate, ``gen_lr``: it is no loss)."""
     series = {
         key: [row.get(key, np.nan) for row in history]
-        for key in sorted({k for row in history for k in row} - {"epoch", "seconds", "gen_lr"})
+        for key in sorted({k for row in history for k in row} - NOT_LOSSES)
     }
     plotting.save_figure(plotting.history_figure(series), ModelDir(model_dir).curves)
 
