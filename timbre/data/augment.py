@@ -71,6 +71,7 @@ def draw(config: AugmentConfig, piece: str, seed: int) -> Augmentation | None:
     """
     digest = int(hashlib.sha1(f"augment:{piece}".encode()).hexdigest()[:12], 16)
     rng = np.random.default_rng([seed, digest])
+    # at probability 1 no number is drawn: the draws of earlier corpora stay as they were
     if config.probability < 1.0 and not rng.random() < config.probability:
         return None
     if config.chain == "recorded":

@@ -146,11 +146,14 @@ def render_pairs(
         # the split of every piece found (a failed one only leaves its part), made before
         # rendering: augmentation is for the train part alone, so validation and the test
         # pieces evaluate.py scores stay clean
-        planned = split_pieces(sorted(names.values()), seed)
+        planned = split_pieces(list(names.values()), seed)
+        training = set(planned["train"])
         augments = {
-            name: augmentation.draw(augment, name, seed) if augment is not None else None
-            for name in planned["train"]
-        } | {name: None for name in planned["val"] + planned["test"]}
+            name: augmentation.draw(augment, name, seed)
+            if augment is not None and name in training
+            else None
+            for name in names.values()
+        }
         ledger = RenderState(audios, {names[path]: midi_digest(path) for path in files})
         done = [
             path

@@ -227,7 +227,7 @@ def train_model(
     )
     # how far the schedule got: a time-boxed cosine ends at its floor even when the machine
     # is busy and fewer epochs fit (timbre.tf.fit)
-    last_lr = result.history[-1].get("gen_lr", preset.train.gen_lr) if result.history else None
+    last_lr = result.history[-1].get("gen_lr") if result.history else None
     share = None if last_lr is None else last_lr / preset.train.gen_lr
     write_json(
         marker,
