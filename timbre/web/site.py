@@ -1,0 +1,156 @@
+"""The static site of the browser page, built from ``web/`` and the shipped models.
+
+``build_site(dest)`` writes, atomically (a half-built site is never served)::
+
+    index.html style.css          the page
+    app.js worker.js chain.js dsp.js
+                                  its code: the UI, the Web Worker that converts, the chain
+                                  (a port of the converter) and the signal chain (a port of
+                                  timbre.dsp)
+    ort/                          ONNX Runtime Web (WebAssembly, SIMD and threads), from
+                                  web/node_modules (``make web`` installs it, pinned by
+                                  web/package-lock.json)
+    models/<name>/generator.onnx  each shipped model's generator
+    models.json                   each model's spectrogram settings, training level, targets
+                                  and tiling plan, as the Python converter has them
+    chain.json                    the constants of timbre.dsp the port uses
+
+Nothing in the site refers to another host: served on localhost, the page works offline.
+The numbers in ``models.json`` and ``chain.json`` are read from the Python code here, so
+the port has no constant of its own to drift.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from timbre.dsp import edges, level, tiling
+from timbre.errors import ConfigError
+from timbre.formats import shipped
+from timbre.formats.model_dir import read_model_info
+from timbre.io.atomic import atomic_folder, write_json
+from timbre.settings import ConvertConfig
+
+SOURCE = Path(__file__).parents[2] / "web"  # the page's sources in a source checkout
+PAGE_FILES = ("index.html", "style.css")
+CODE_FILES = ("app.js", "worker.js", "chain.js", "dsp.js")  # under web/src/
+ORT_FILES = (  # what the page loads of onnxruntime-web's dist/: the WebAssembly build only
+    "ort.wasm.min.mjs",
+    "ort-wasm-simd-threaded.mjs",
+    "ort-wasm-simd-threaded.wasm",
+)
+DEFAULT_SITE = Path("build") / "web"  # timbre web's folder, relative to the working directory
+
+
+def ort_folder(source: Path = SOURCE) -> Path:
+    """``web/node_modules/onnxruntime-web/dist`` (raises when ``make web`` has not run)."""
+    dist = source / "node_modules" / "onnxruntime-web" / "dist"
+    missing = [name for name in ORT_FILES if not (dist / name).is_file()]
+    if missing:
+        raise ConfigError(
+            f"{dist}: onnxruntime-web is not installed ({missing[0]} missing); run `make web` "
+            "(npm ci in web/)"
+        )
+    return dist
+
+
+def chain_constants() -> dict[str, Any]:
+    """The constants of :mod:`timbre.dsp` that the page's port uses (``chain.json``)."""
+    return {
+        "level": {
+            "block_s": level.LEVEL_BLOCK_S,
+            "step_s": level.LEVEL_STEP_S,
+            "floor_db": level.LEVEL_FLOOR_DB,
+            "loud_percentile": level.LEVEL_LOUD_PERCENTILE,
+            "gate_db": level.LEVEL_GATE_DB,
+        },
+        "limiter": {"ceiling": level.LIMIT_CEILING, "ramp_s": level.LIMIT_RAMP_S},
+        "edges": {"fit_s": edges.EDGE_FIT_S, "order_s": edges.EDGE_ORDER_S},
+        "tiling": {"window_floor": tiling.WINDOW_FLOOR},
+        "convert": {"keep_level": ConvertConfig.keep_level},
+    }
+
+
+def model_entry(name: str, directory: Path) -> dict[str, Any]:
+    """What the page needs of one model directory (an entry of ``models.json``).
+
+    Raises:
+        ModelError: not a model directory, or one without ``generator.onnx``.
+    """
+    from timbre.convert.converter import DEFAULT_ORIGIN_LEVEL_DB
+    from timbre.errors import ModelError
+
+    info = read_model_info(directory)
+    if info.generator_onnx is None:
+        raise ModelError(
+            f"{directory}: no generator.onnx, which the page runs; write it with "
+            f"`timbre export --model {directory} --format generator_onnx`"
+        )
+    plan = tiling.TilingPlan.create(info.spectrogram)
+    level_db = info.origin_level_db
+    return {
+        "name": name,
+        "origin": info.origin,
+        "targets": list(info.targets) or [info.target],
+        "multi_target": bool(info.targets),
+        "origin_level_db": DEFAULT_ORIGIN_LEVEL_DB if level_db is None else level_db,
+        "spectrogram": {
+            "sample_rate": info.spectrogram.sample_rate,
+            "n_fft": info.spectrogram.n_fft,
+            "hop_length": info.spectrogram.hop_length,
+            "n_bins": info.spectrogram.n_bins,
+            "tile_frames": info.spectrogram.tile_frames,
+            "amin": info.spectrogram.amin,
+        },
+        "plan": {"overlap": plan.overlap, "context": plan.context, "batch_size": plan.batch_size},
+        "onnx": f"models/{name}/generator.onnx",
+    }
+
+
+def build_site(
+    dest: str | os.PathLike = DEFAULT_SITE,
+    models: dict[str, Path] | None = None,
+    source: Path = SOURCE,
+) -> Path:
+    """Write the site to ``dest`` (replacing what is there, atomically) and return it.
+
+    Args:
+        dest: the site's folder.
+        models: ``name -> model directory``; default every shipped model
+            (:func:`timbre.formats.shipped.available`), the default one first.
+        source: the page's sources (``web/``).
+
+    Raises:
+        ConfigError: the sources or onnxruntime-web are missing, or there is no model.
+        ModelError: a model directory that is not one, or has no ``generator.onnx``.
+    """
+    if not (source / "index.html").is_file():
+        raise ConfigError(
+            f"{source}: the page's sources are missing (timbre web runs from a source checkout)"
+        )
+    dist = ort_folder(source)
+    if models is None:
+        models = shipped.available()
+        if shipped.DEFAULT in models:
+            models = {shipped.DEFAULT: models.pop(shipped.DEFAULT), **models}
+    if not models:
+        raise ConfigError("no models to serve (make pretrained builds the shipped one)")
+    entries = [model_entry(name, Path(directory)) for name, directory in models.items()]
+    with atomic_folder(dest) as tmp:
+        tmp.chmod(0o755)  # a temporary folder is private; a site is not
+        for name in PAGE_FILES:
+            shutil.copy2(source / name, tmp / name)
+        for name in CODE_FILES:
+            shutil.copy2(source / "src" / name, tmp / name)
+        (tmp / "ort").mkdir()
+        for name in ORT_FILES:
+            shutil.copy2(dist / name, tmp / "ort" / name)
+        for entry, directory in zip(entries, models.values()):
+            (tmp / entry["onnx"]).parent.mkdir(parents=True)
+            shutil.copy2(read_model_info(Path(directory)).generator_onnx, tmp / entry["onnx"])
+        write_json(tmp / "models.json", entries)
+        write_json(tmp / "chain.json", chain_constants())
+    return Path(dest)
