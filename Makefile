@@ -11,7 +11,8 @@ CONSTRAINTS ?= constraints.txt
 DEMO_MINUTES ?= 10
 DEMO_DIR ?= demo
 
-.PHONY: test lint demo pretrained setup system-packages clean-demo
+.PHONY: test lint demo pretrained setup system-packages clean-demo web serve
+WEB_STAMP := web/node_modules/.installed
 
 setup: $(STAMP) system-packages
 
@@ -25,7 +26,7 @@ $(STAMP): $(CONSTRAINTS) pyproject.toml
 system-packages:
 	@sh tools/ensure_system_packages.sh
 
-test: setup lint
+test: setup lint $(WEB_STAMP)
 	$(PY) -m pytest -q
 
 lint: setup
@@ -39,6 +40,19 @@ demo: setup
 # about 40 minutes on a 2-core CPU; resumable (work folder build/pretrained).
 pretrained: setup
 	$(PY) -m timbre.cli.pretrained --work build/pretrained
+
+# The browser page: the pinned npm packages (web/package-lock.json), then the site in
+# build/web (the page, ONNX Runtime Web, the shipped models); `make serve` (or `timbre web`)
+# serves it on http://127.0.0.1:8000/.
+$(WEB_STAMP): web/package-lock.json | system-packages
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web: setup $(WEB_STAMP)
+	$(PY) -m timbre.cli.web --build_only
+
+serve: web
+	$(PY) -m timbre.cli.web
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -3,6 +3,8 @@
 #   libfluidsynth3                      the FluidSynth library (SoundFont rendering)
 #   musescore-general-soundfont-small   MuseScore General (Lite), a piano of the default source pool
 #   csound-soundfont                    Csound's General MIDI bank, another piano of the pool
+#   chromium                            the browser the browser page's tests drive (headless)
+#   nodejs npm                          npm installs the page's packages (make web)
 # Needs root or password-less sudo; otherwise prints the exact command to run.
 # The SoundFonts are optional (the pool then has fewer pianos, with a warning);
 # the FluidSynth library is required.
@@ -11,6 +13,8 @@ packages=""
 ldconfig -p 2>/dev/null | grep -q 'libfluidsynth\.so\.3' || packages="$packages libfluidsynth3"
 [ -f /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 ] || packages="$packages musescore-general-soundfont-small"
 [ -f /usr/share/sounds/sf2/sf_GMbank.sf2 ] || packages="$packages csound-soundfont"
+[ -x /usr/bin/chromium ] || [ -n "$TIMBRE_CHROMIUM" ] || packages="$packages chromium"
+command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
 [ -z "$packages" ] && exit 0
 cmd="apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$packages"
 if [ "$(id -u)" = 0 ]; then

@@ -21,6 +21,7 @@ TF_SIDE = {"timbre.tf"}
 LAYERS = (
     "timbre.cli",
     "timbre",
+    "timbre.web",
     "timbre.recipes",
     "timbre.evaluate",
     "timbre.convert",

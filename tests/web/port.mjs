@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { convert } from "../../web/src/chain.js";
 import * as dsp from "../../web/src/dsp.js";
+import { readWav } from "../../web/src/wav.js";
 
 const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const inputs = Object.fromEntries(
@@ -34,6 +35,11 @@ async function run() {
       return { starts: dsp.tileStarts(a.n_frames, a.tile_frames, a.overlap) };
     case "blendWindow":
       return { window: dsp.blendWindow(a.tile_frames, a.fade, a.context, a.chain.tiling.window_floor) };
+    case "readWav": {
+      const bytes = readFileSync(a.path);
+      const wav = readWav(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+      return wav ? { samples: wav.samples, rate: [wav.sampleRate], channels: [wav.channels] } : {};
+    }
     case "convert": { // the whole chain with an affine stand-in for the generator
       const generate = async (tiles) => tiles.map((v) => a.scale * v + a.offset);
       const result = await convert(inputs.audio, a.model, a.chain, generate);

@@ -22,6 +22,7 @@ COMMANDS = {  # command -> (module under timbre.cli, one-line help)
     "evaluate": ("evaluate", "score conversions against the true target"),
     "export": ("export", "a model as a converter for deployment, or its ONNX generator"),
     "models": ("models", "list the models shipped with timbre (predict.py's default)"),
+    "web": ("web", "build the browser page and serve it on localhost (convert in the browser)"),
     "demo": ("demo", "the whole pipeline on the embedded default data (what make demo runs)"),
 }
 

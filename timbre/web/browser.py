@@ -85,9 +85,7 @@ def convert_in_page(
         try:
             page = browser.new_page(accept_downloads=True, viewport={"width": 1100, "height": 900})
             page.on("request", lambda request: requests.append(request.url))
-            page.on(
-                "console", lambda m: console.append(m.text) if m.type == "error" else None
-            )
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
             page.goto(url)
             page.wait_for_selector("body[data-state=ready]", timeout=60_000)
             if model is not None:

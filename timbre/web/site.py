@@ -3,10 +3,10 @@
 ``build_site(dest)`` writes, atomically (a half-built site is never served)::
 
     index.html style.css          the page
-    app.js worker.js chain.js dsp.js
+    app.js worker.js chain.js dsp.js wav.js
                                   its code: the UI, the Web Worker that converts, the chain
-                                  (a port of the converter) and the signal chain (a port of
-                                  timbre.dsp)
+                                  (a port of the converter), the signal chain (a port of
+                                  timbre.dsp), WAV files read as libsndfile reads them
     ort/                          ONNX Runtime Web (WebAssembly, SIMD and threads), from
                                   web/node_modules (``make web`` installs it, pinned by
                                   web/package-lock.json)
@@ -22,21 +22,22 @@ the port has no constant of its own to drift.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from timbre.dsp import edges, level, tiling
-from timbre.errors import ConfigError
+from timbre.errors import ConfigError, ModelError
 from timbre.formats import shipped
 from timbre.formats.model_dir import read_model_info
 from timbre.io.atomic import atomic_folder, write_json
-from timbre.settings import ConvertConfig
+from timbre.settings import ConvertConfig, SpectrogramConfig
 
 SOURCE = Path(__file__).parents[2] / "web"  # the page's sources in a source checkout
 PAGE_FILES = ("index.html", "style.css")
-CODE_FILES = ("app.js", "worker.js", "chain.js", "dsp.js")  # under web/src/
+CODE_FILES = ("app.js", "worker.js", "chain.js", "dsp.js", "wav.js")  # under web/src/
 ORT_FILES = (  # what the page loads of onnxruntime-web's dist/: the WebAssembly build only
     "ort.wasm.min.mjs",
     "ort-wasm-simd-threaded.mjs",
@@ -74,38 +75,39 @@ def chain_constants() -> dict[str, Any]:
     }
 
 
+def chain_settings(config: SpectrogramConfig, origin_level_db: float | None) -> dict[str, Any]:
+    """What the port's chain needs of a model: its spectrogram settings, the level it was
+    trained at (:data:`timbre.convert.converter.DEFAULT_ORIGIN_LEVEL_DB` when unrecorded)
+    and the converter's default tiling plan for it (:meth:`TilingPlan.create`).
+    """
+    from timbre.convert.converter import DEFAULT_ORIGIN_LEVEL_DB
+
+    plan = tiling.TilingPlan.create(config)
+    return {
+        "origin_level_db": DEFAULT_ORIGIN_LEVEL_DB if origin_level_db is None else origin_level_db,
+        "spectrogram": dataclasses.asdict(config),
+        "plan": {"overlap": plan.overlap, "context": plan.context, "batch_size": plan.batch_size},
+    }
+
+
 def model_entry(name: str, directory: Path) -> dict[str, Any]:
     """What the page needs of one model directory (an entry of ``models.json``).
 
     Raises:
         ModelError: not a model directory, or one without ``generator.onnx``.
     """
-    from timbre.convert.converter import DEFAULT_ORIGIN_LEVEL_DB
-    from timbre.errors import ModelError
-
     info = read_model_info(directory)
     if info.generator_onnx is None:
         raise ModelError(
             f"{directory}: no generator.onnx, which the page runs; write it with "
             f"`timbre export --model {directory} --format generator_onnx`"
         )
-    plan = tiling.TilingPlan.create(info.spectrogram)
-    level_db = info.origin_level_db
     return {
         "name": name,
         "origin": info.origin,
         "targets": list(info.targets) or [info.target],
         "multi_target": bool(info.targets),
-        "origin_level_db": DEFAULT_ORIGIN_LEVEL_DB if level_db is None else level_db,
-        "spectrogram": {
-            "sample_rate": info.spectrogram.sample_rate,
-            "n_fft": info.spectrogram.n_fft,
-            "hop_length": info.spectrogram.hop_length,
-            "n_bins": info.spectrogram.n_bins,
-            "tile_frames": info.spectrogram.tile_frames,
-            "amin": info.spectrogram.amin,
-        },
-        "plan": {"overlap": plan.overlap, "context": plan.context, "batch_size": plan.batch_size},
+        **chain_settings(info.spectrogram, info.origin_level_db),
         "onnx": f"models/{name}/generator.onnx",
     }
 

@@ -2,6 +2,8 @@
 // to mono), convert it in the worker, show both spectrograms, play both, download the result.
 // body[data-state] is "loading", "ready", "converting", "done" or "error" (the tests wait on it).
 
+import { readWav, writeWav } from "./wav.js";
+
 const $ = (id) => document.getElementById(id);
 const worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
 let models = [];
@@ -39,10 +41,13 @@ function pick(picked) {
   setState("ready", `${picked.name}: ready to convert.`);
 }
 
-/** The file's samples at `rate`, channels averaged: Web Audio decodes (and resamples). */
+/** The file's samples at `rate`, mixed to mono: WAV read as Python reads it, other formats
+ *  decoded by Web Audio; a file at another rate is resampled by Web Audio. */
 async function decode(buffer, rate) {
-  const context = new OfflineAudioContext(1, 1, rate);
-  const decoded = await context.decodeAudioData(buffer);
+  const wav = readWav(buffer);
+  if (wav && wav.sampleRate === rate) return wav.samples;
+  if (wav) return resample(wav.samples, wav.sampleRate, rate);
+  const decoded = await new OfflineAudioContext(1, 1, rate).decodeAudioData(buffer);
   const mono = new Float32Array(decoded.length);
   for (let c = 0; c < decoded.numberOfChannels; c++) {
     const channel = decoded.getChannelData(c);
@@ -52,24 +57,14 @@ async function decode(buffer, rate) {
   return mono;
 }
 
-/** 32-bit float mono WAV. */
-function wav(samples, rate) {
-  const header = new DataView(new ArrayBuffer(44));
-  const text = (offset, s) => [...s].forEach((ch, i) => header.setUint8(offset + i, ch.charCodeAt(0)));
-  text(0, "RIFF");
-  header.setUint32(4, 36 + samples.byteLength, true);
-  text(8, "WAVE");
-  text(12, "fmt ");
-  header.setUint32(16, 16, true);
-  header.setUint16(20, 3, true); // IEEE float
-  header.setUint16(22, 1, true);
-  header.setUint32(24, rate, true);
-  header.setUint32(28, rate * 4, true);
-  header.setUint16(32, 4, true);
-  header.setUint16(34, 32, true);
-  text(36, "data");
-  header.setUint32(40, samples.byteLength, true);
-  return new Blob([header, samples], { type: "audio/wav" });
+async function resample(samples, from, to) {
+  const source = new AudioBuffer({ length: samples.length, numberOfChannels: 1, sampleRate: from });
+  source.copyToChannel(samples, 0);
+  const context = new OfflineAudioContext(1, Math.max(1, Math.round((samples.length * to) / from)), to);
+  const node = new AudioBufferSourceNode(context, { buffer: source });
+  node.connect(context.destination);
+  node.start();
+  return (await context.startRendering()).getChannelData(0);
 }
 
 const MAGMA = [ // a perceptual dark-to-light colour map: [position, r, g, b]
@@ -131,7 +126,7 @@ async function run() {
     const result = await convertInWorker(audio, chosen, target);
     const total = (performance.now() - started) / 1000;
     urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
-    const outputUrl = URL.createObjectURL(wav(result.audio, rate));
+    const outputUrl = URL.createObjectURL(new Blob(writeWav(result.audio, rate), { type: "audio/wav" }));
     const inputUrl = URL.createObjectURL(file);
     urls.push(outputUrl, inputUrl);
     $("input-audio").src = inputUrl;

@@ -1,0 +1,92 @@
+"""The browser page in headless Chromium: a file picked, converted in the page, downloaded,
+and compared with the Python converter on the same file and model; no request leaves
+localhost. Skipped where there is no Chromium, Playwright or onnxruntime-web (``make test``
+installs all three); on CI (``CI`` set) their absence fails instead."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+import soundfile as sf
+from helpers import melody, relative_error
+
+from timbre.convert.converter import load_converter
+from timbre.errors import ConfigError
+from timbre.io import audio as au
+from timbre.web import browser, server, site
+
+
+def _why_not() -> str | None:
+    reason = browser.missing()
+    if reason is None:
+        try:
+            site.ort_folder()
+        except ConfigError as e:
+            reason = str(e)
+    return reason
+
+
+REASON = _why_not()
+if REASON and os.environ.get("CI"):
+    pytest.fail(f"the browser tests cannot run on CI: {REASON}", pytrace=False)
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"browser page: {REASON}")
+
+
+@pytest.fixture(scope="module")
+def page_url(tmp_path_factory):
+    built = site.build_site(tmp_path_factory.mktemp("site") / "web")
+    httpd = server.make_server(built, port=0)
+    server.serve_in_background(httpd)
+    yield server.url(httpd)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _only_localhost(run: browser.PageRun, url: str) -> None:
+    """Every request went to the page's server; blob: and data: URLs are the page's own."""
+    here = urlsplit(url).netloc
+    parts = [urlsplit(r) for r in run.requests]
+    assert sum(p.netloc == here for p in parts) >= 8  # page, code, ONNX Runtime, model, json
+    assert [
+        p.geturl() for p in parts if p.scheme not in ("blob", "data") and p.netloc != here
+    ] == []
+
+
+@pytest.mark.parametrize(
+    ("suffix", "channels", "subtype", "tolerance"),
+    [
+        pytest.param(".wav", 1, "FLOAT", 1e-3, id="mono float WAV"),
+        pytest.param(".wav", 2, "PCM_16", 1e-3, id="stereo 16-bit WAV"),
+        # Chromium decodes FLAC itself, scaling positive samples by 1/32767 (libsndfile:
+        # 1/32768): a -96 dB difference the network's quietest bins see
+        pytest.param(".flac", 2, "PCM_16", 5e-2, id="stereo FLAC"),
+    ],
+)
+def test_the_page_converts_as_python_does(page_url, tmp_path, suffix, channels, subtype, tolerance):
+    notes = melody(6.0, 44_100, seed=7)
+    audio = np.stack([notes, 0.5 * notes[::-1]], axis=1)[:, :channels]
+    source = tmp_path / f"piece{suffix}"
+    sf.write(source, audio, 44_100, subtype=subtype)
+    shot = tmp_path / "page.png"
+    run = browser.convert_in_page(page_url, source, tmp_path, screenshot=shot)
+    assert run.output.name == "piece_string_acoustic.wav"
+    assert run.status.startswith("Converted 6.0 s of audio")
+    assert run.console == ()
+    _only_localhost(run, page_url)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    python = tmp_path / "python.wav"
+    load_converter().convert_file(source, python)
+    expected, rate = au.load(python, None)
+    got, got_rate = au.load(run.output, None)
+    assert got_rate == rate == 44_100 and len(got) == len(expected)
+    assert relative_error(got, expected) < tolerance
+
+
+def test_a_file_the_browser_cannot_decode_is_named(page_url, tmp_path):
+    bad = tmp_path / "noise.wav"
+    bad.write_bytes(b"RIFF not really a wave file" * 10)
+    with pytest.raises(ConfigError, match="noise.wav"):
+        browser.convert_in_page(page_url, bad, tmp_path, timeout_s=60)
