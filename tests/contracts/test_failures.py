@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from timbre.cli import evaluate, export, features, predict, synthesize, train, train_generator
+from timbre.cli import web as web_cli
 from timbre.data import midi
 from timbre.errors import TimbreError
 from timbre.formats import audio_folder, feature_store, model_dir
@@ -1875,6 +1876,49 @@ def _(w, tmp, mp):
         1,
         "re:^error: \\S*/out\\.onnx: read-only file system$",
         absent=(tmp / "out.onnx",),
+    )
+
+
+@case("web: onnxruntime-web not installed")
+def _(w, tmp, mp):
+    from timbre.web import site
+
+    sources = tmp / "web"
+    sources.mkdir()
+    for name in site.PAGE_FILES:
+        shutil.copy2(site.SOURCE / name, sources / name)
+    mp.setattr(site, "SOURCE", sources)
+    return Call(
+        web_cli.main,
+        ["--site", str(tmp / "site"), "--build_only"],
+        1,
+        "onnxruntime-web is not installed",
+        absent=(tmp / "site",),
+    )
+
+
+@case("web: a site folder that is a file")
+def _(w, tmp, mp):
+    (tmp / "site").write_text("not a folder")
+    return Call(
+        web_cli.main,
+        ["--site", str(tmp / "site"), "--build_only"],
+        1,
+        "exists and is not a site timbre built",
+        intact=(tmp / "site",),
+    )
+
+
+@case("web: a site folder that holds other files")
+def _(w, tmp, mp):
+    (tmp / "site").mkdir()
+    (tmp / "site" / "thesis.txt").write_text("years of work")
+    return Call(
+        web_cli.main,
+        ["--site", str(tmp / "site"), "--build_only"],
+        1,
+        "exists and is not a site timbre built",
+        intact=(tmp / "site" / "thesis.txt",),
     )
 
 

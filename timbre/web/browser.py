@@ -56,57 +56,95 @@ class PageRun:
     console: tuple[str, ...]  # the page's console errors
 
 
-def convert_in_page(
-    url: str,
-    audio: str | os.PathLike,
-    download_dir: str | os.PathLike,
-    *,
-    model: str | None = None,
-    target: str | None = None,
-    screenshot: str | os.PathLike | None = None,
-    timeout_s: float = 300.0,
-) -> PageRun:
-    """Open the page at ``url``, convert ``audio`` and download the result into
-    ``download_dir``; optionally save a screenshot of the page after the conversion.
+class Page:
+    """The page open in headless Chromium; :meth:`convert` runs one conversion in it (the
+    model stays loaded in the page's worker between conversions). A context manager.
 
     Raises:
-        ConfigError: no Chromium or Playwright here (:func:`missing`), or the page showed
-            an error (its status line).
+        ConfigError: no Chromium or Playwright here (:func:`missing`).
     """
-    reason = missing()
-    if reason:
-        raise ConfigError(f"the browser page cannot be driven: {reason}")
-    from playwright.sync_api import sync_playwright
 
-    requests: list[str] = []
-    console: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=find_chromium(), args=list(FLAGS))
+    def __init__(self, url: str) -> None:
+        reason = missing()
+        if reason:
+            raise ConfigError(f"the browser page cannot be driven: {reason}")
+        from playwright.sync_api import sync_playwright
+
+        self.url = url
+        self.requests: list[str] = []  # every URL the page asked for, so far
+        self.console: list[str] = []  # the page's console errors, so far
+        self._playwright = sync_playwright().start()
         try:
-            page = browser.new_page(accept_downloads=True, viewport={"width": 1100, "height": 900})
-            page.on("request", lambda request: requests.append(request.url))
-            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
-            page.goto(url)
-            page.wait_for_selector("body[data-state=ready]", timeout=60_000)
-            if model is not None:
-                page.select_option("#model", model)
-            if target is not None:
-                page.select_option("#target", target)
-            page.set_input_files("#file", str(audio))
-            page.click("#convert")
-            page.wait_for_selector(
-                "body[data-state=done], body[data-state=error]", timeout=timeout_s * 1000
+            self._browser = self._playwright.chromium.launch(
+                executable_path=find_chromium(), args=list(FLAGS)
             )
-            status = page.inner_text("#status")
-            if page.get_attribute("body", "data-state") == "error":
-                raise ConfigError(f"{audio}: the page failed: {status}")
-            timing = page.evaluate("window.timbreTiming")
-            with page.expect_download() as download:
-                page.click("#download")
-            output = Path(download_dir) / download.value.suggested_filename
-            download.value.save_as(output)
-            if screenshot is not None:
-                page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
-    return PageRun(output, timing, status, tuple(requests), tuple(console))
+            self.page = self._browser.new_page(
+                accept_downloads=True, viewport={"width": 1100, "height": 900}
+            )
+            self.page.on("request", lambda request: self.requests.append(request.url))
+            self.page.on(
+                "console", lambda m: self.console.append(m.text) if m.type == "error" else None
+            )
+            self.page.goto(url)
+            self.page.wait_for_selector("body[data-state=ready]", timeout=60_000)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Page:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if getattr(self, "_browser", None) is not None:
+            self._browser.close()
+        self._playwright.stop()
+
+    def convert(
+        self,
+        audio: str | os.PathLike,
+        download_dir: str | os.PathLike,
+        *,
+        model: str | None = None,
+        target: str | None = None,
+        screenshot: str | os.PathLike | None = None,
+        timeout_s: float = 300.0,
+    ) -> PageRun:
+        """Pick ``audio`` (and ``model``, ``target``), convert, download the result into
+        ``download_dir``; optionally save a screenshot of the page after the conversion.
+
+        Raises:
+            ConfigError: the page showed an error (its status line, naming the file).
+        """
+        page = self.page
+        if model is not None:
+            page.select_option("#model", model)
+        if target is not None:
+            page.select_option("#target", target)
+        page.set_input_files("#file", str(audio))
+        page.evaluate("document.body.dataset.state = 'asked'")  # no earlier run's "done"
+        page.click("#convert")
+        page.wait_for_selector(
+            "body[data-state=done], body[data-state=error]", timeout=timeout_s * 1000
+        )
+        status = page.inner_text("#status")
+        if page.get_attribute("body", "data-state") == "error":
+            raise ConfigError(f"{audio}: the page failed: {status}")
+        timing = page.evaluate("window.timbreTiming")
+        with page.expect_download() as download:
+            page.click("#download")
+        output = Path(download_dir) / download.value.suggested_filename
+        download.value.save_as(output)
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
+        return PageRun(output, timing, status, tuple(self.requests), tuple(self.console))
+
+
+def convert_in_page(url: str, audio: str | os.PathLike, download_dir: str | os.PathLike, **kwargs):
+    """One conversion in a fresh page: :class:`Page` opened at ``url``, :meth:`Page.convert`
+    with ``kwargs``, closed. Returns the :class:`PageRun`.
+    """
+    with Page(url) as page:
+        return page.convert(audio, download_dir, **kwargs)

@@ -46,9 +46,9 @@ ORT_FILES = (  # what the page loads of onnxruntime-web's dist/: the WebAssembly
 DEFAULT_SITE = Path("build") / "web"  # timbre web's folder, relative to the working directory
 
 
-def ort_folder(source: Path = SOURCE) -> Path:
+def ort_folder(source: Path | None = None) -> Path:
     """``web/node_modules/onnxruntime-web/dist`` (raises when ``make web`` has not run)."""
-    dist = source / "node_modules" / "onnxruntime-web" / "dist"
+    dist = (SOURCE if source is None else source) / "node_modules" / "onnxruntime-web" / "dist"
     missing = [name for name in ORT_FILES if not (dist / name).is_file()]
     if missing:
         raise ConfigError(
@@ -112,10 +112,15 @@ def model_entry(name: str, directory: Path) -> dict[str, Any]:
     }
 
 
+def is_site(folder: Path) -> bool:
+    """True for a folder :func:`build_site` wrote (the only kind it replaces)."""
+    return all((folder / name).is_file() for name in ("index.html", "models.json", "chain.json"))
+
+
 def build_site(
     dest: str | os.PathLike = DEFAULT_SITE,
     models: dict[str, Path] | None = None,
-    source: Path = SOURCE,
+    source: Path | None = None,
 ) -> Path:
     """Write the site to ``dest`` (replacing what is there, atomically) and return it.
 
@@ -123,15 +128,23 @@ def build_site(
         dest: the site's folder.
         models: ``name -> model directory``; default every shipped model
             (:func:`timbre.formats.shipped.available`), the default one first.
-        source: the page's sources (``web/``).
+        source: the page's sources; default :data:`SOURCE` (``web/``).
 
     Raises:
-        ConfigError: the sources or onnxruntime-web are missing, or there is no model.
+        ConfigError: ``dest`` holds something other than a site (never replaced), the
+            sources or onnxruntime-web are missing, or there is no model.
         ModelError: a model directory that is not one, or has no ``generator.onnx``.
     """
+    source = SOURCE if source is None else source
     if not (source / "index.html").is_file():
         raise ConfigError(
             f"{source}: the page's sources are missing (timbre web runs from a source checkout)"
+        )
+    dest = Path(dest)
+    if dest.exists() and not is_site(dest) and not (dest.is_dir() and not any(dest.iterdir())):
+        raise ConfigError(
+            f"{dest}: exists and is not a site timbre built (it would be replaced); "
+            "pass a new folder to --site"
         )
     dist = ort_folder(source)
     if models is None:
@@ -155,4 +168,4 @@ def build_site(
             shutil.copy2(read_model_info(Path(directory)).generator_onnx, tmp / entry["onnx"])
         write_json(tmp / "models.json", entries)
         write_json(tmp / "chain.json", chain_constants())
-    return Path(dest)
+    return dest
