@@ -1,8 +1,10 @@
 // The signal chain of timbre.dsp, ported to the browser: the same arithmetic in the same
 // order (float64 where Python computes in float64), so that a conversion here matches the
-// Python converter's. Every constant comes from chain.json, which `timbre web` writes from
-// the Python modules; nothing numeric is chosen here. tests/web/ compares each function
-// with its Python original (in Node) and a whole conversion (in Chromium).
+// Python converter's. Every setting (level gates, limiter, edge prediction, tiling, the
+// spectrogram) comes from chain.json and models.json, which `timbre web` writes from the
+// Python modules; what is spelt here are the guards the Python code spells inline (1e-12,
+// 1e-30, float32's tiny). tests/web/ compares each function with its Python original (in
+// Node) and a whole conversion (in Chromium).
 
 // --- FFT ---------------------------------------------------------------------------------
 
