@@ -63,9 +63,14 @@ def _only_localhost(run: browser.PageRun, url: str) -> None:
         # Chromium decodes FLAC itself, scaling positive samples by 1/32767 (libsndfile:
         # 1/32768): a -96 dB difference the network's quietest bins see
         pytest.param(".flac", 2, "PCM_16", 5e-2, id="stereo FLAC"),
+        # lossy formats: each decoder's own rounding (measured: OGG 0.25 %, MP3 2.4 %)
+        pytest.param(".ogg", 1, "VORBIS", 5e-2, id="OGG Vorbis"),
+        pytest.param(".mp3", 1, "MPEG_LAYER_III", 5e-2, id="MP3"),
     ],
 )
 def test_the_page_converts_as_python_does(page_url, tmp_path, suffix, channels, subtype, tolerance):
+    if subtype not in sf.available_subtypes(suffix[1:].upper()):
+        pytest.skip(f"this libsndfile cannot write {subtype}")
     notes = melody(6.0, 44_100, seed=7)
     audio = np.stack([notes, 0.5 * notes[::-1]], axis=1)[:, :channels]
     source = tmp_path / f"piece{suffix}"
