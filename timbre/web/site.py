@@ -31,7 +31,7 @@ from typing import Any
 from timbre.dsp import edges, level, tiling
 from timbre.errors import ConfigError, ModelError
 from timbre.formats import shipped
-from timbre.formats.model_dir import read_model_info
+from timbre.formats.model_dir import ModelInfo, read_model_info
 from timbre.io.atomic import atomic_folder, write_json
 from timbre.settings import ConvertConfig, SpectrogramConfig
 
@@ -90,17 +90,16 @@ def chain_settings(config: SpectrogramConfig, origin_level_db: float | None) -> 
     }
 
 
-def model_entry(name: str, directory: Path) -> dict[str, Any]:
+def model_entry(name: str, info: ModelInfo) -> dict[str, Any]:
     """What the page needs of one model directory (an entry of ``models.json``).
 
     Raises:
-        ModelError: not a model directory, or one without ``generator.onnx``.
+        ModelError: a model directory without ``generator.onnx``.
     """
-    info = read_model_info(directory)
     if info.generator_onnx is None:
         raise ModelError(
-            f"{directory}: no generator.onnx, which the page runs; write it with "
-            f"`timbre export --model {directory} --format generator_onnx`"
+            f"{info.directory}: no generator.onnx, which the page runs; write it with "
+            f"`timbre export --model {info.directory} --format generator_onnx`"
         )
     return {
         "name": name,
@@ -153,7 +152,8 @@ def build_site(
             models = {shipped.DEFAULT: models.pop(shipped.DEFAULT), **models}
     if not models:
         raise ConfigError("no models to serve (make pretrained builds the shipped one)")
-    entries = [model_entry(name, Path(directory)) for name, directory in models.items()]
+    infos = [read_model_info(Path(directory)) for directory in models.values()]
+    entries = [model_entry(name, info) for name, info in zip(models, infos)]
     with atomic_folder(dest) as tmp:
         tmp.chmod(0o755)  # a temporary folder is private; a site is not
         for name in PAGE_FILES:
@@ -163,9 +163,9 @@ def build_site(
         (tmp / "ort").mkdir()
         for name in ORT_FILES:
             shutil.copy2(dist / name, tmp / "ort" / name)
-        for entry, directory in zip(entries, models.values()):
+        for entry, info in zip(entries, infos):
             (tmp / entry["onnx"]).parent.mkdir(parents=True)
-            shutil.copy2(read_model_info(Path(directory)).generator_onnx, tmp / entry["onnx"])
+            shutil.copy2(info.generator_onnx, tmp / entry["onnx"])
         write_json(tmp / "models.json", entries)
         write_json(tmp / "chain.json", chain_constants())
     return dest
