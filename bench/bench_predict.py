@@ -72,6 +72,11 @@ def write_music(path: Path, seconds: float, sample_rate: int = 44100, seed: int 
             left -= n
 
 
+def relative_rms(a: np.ndarray, b: np.ndarray) -> float:
+    """``rms(a - b) / rms(b)``: how far a conversion is from the one it should equal."""
+    return float(np.sqrt(np.mean((a - b) ** 2)) / np.sqrt(np.mean(b**2)))
+
+
 MODELS = {  # name -> architecture (random weights: timing does not depend on them)
     "demo": ModelConfig(base_filters=16, dropout=0.0),  # the demo's size, 3.4 M parameters
     "default": ModelConfig(),  # 54.4 M parameters
@@ -179,7 +184,7 @@ def shipped_default() -> None:
         runs = [run_predict(keras_dir, source, outputs["keras"]) for _ in range(SHIPPED_REPEATS)]
         print(f"  Keras path (no generator.onnx):    {_summary(runs)}", flush=True)
         fast, slow = (audio.load(path)[0] for path in outputs.values())
-        difference = np.sqrt(np.mean((fast - slow) ** 2)) / np.sqrt(np.mean(slow**2))
+        difference = relative_rms(fast, slow)
         verdict = "within" if difference <= SHIPPED_BUDGET else "OVER"
         print(
             f"  relative RMS difference of the outputs: {difference:.1e} ({verdict} the budget "

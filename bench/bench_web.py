@@ -28,10 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_predict import write_music  # noqa: E402
+from bench_predict import relative_rms, write_music  # noqa: E402
 
 from timbre.convert.converter import load_converter  # noqa: E402
 from timbre.io import audio  # noqa: E402
@@ -74,18 +72,16 @@ def main() -> None:
                     f"{walls[-1]:.2f} s as the driver saw it"
                 )
         httpd.shutdown()
-        outside = [r for r in runs[-1].requests if r.split(":")[0] not in ("blob", "data")]
-        outside = [r for r in outside if not r.startswith(server.url(httpd))]
         print(
             f"page: median {statistics.median(r.timing['total'] for r in runs):.2f} s; "
-            f"requests off localhost: {len(outside)}"
+            f"requests off localhost: {len(runs[-1].elsewhere)}"
         )
         converter = load_converter(args.model)
         started = time.perf_counter()
         converter.convert_file(source, tmp / "python.wav")
         python_s = time.perf_counter() - started
         got, expected = (audio.load(p, None)[0] for p in (runs[-1].output, tmp / "python.wav"))
-        error = float(np.sqrt(np.mean((got - expected) ** 2)) / np.sqrt(np.mean(expected**2)))
+        error = relative_rms(got, expected)
         print(
             f"python converter (ONNX Runtime, warm process, model loaded): {python_s:.2f} s; "
             f"page vs python: relative RMS {error:.2e} (budget 1e-3)"

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from timbre.errors import ConfigError
 
@@ -54,6 +55,22 @@ class PageRun:
     status: str  # the status line the page showed
     requests: tuple[str, ...]  # every URL the page asked for
     console: tuple[str, ...]  # the page's console errors
+    url: str = ""  # the page's address
+
+    @property
+    def from_site(self) -> tuple[str, ...]:
+        """The requests to the page's own server."""
+        here = urlsplit(self.url).netloc
+        return tuple(r for r in self.requests if urlsplit(r).netloc == here)
+
+    @property
+    def elsewhere(self) -> tuple[str, ...]:
+        """The requests that left the page's server (``blob:`` and ``data:`` URLs are the
+        page's own memory, not requests to anyone)."""
+        own = set(self.from_site)
+        return tuple(
+            r for r in self.requests if r not in own and urlsplit(r).scheme not in ("blob", "data")
+        )
 
 
 class Page:
@@ -139,7 +156,7 @@ class Page:
         download.value.save_as(output)
         if screenshot is not None:
             page.screenshot(path=str(screenshot), full_page=True)
-        return PageRun(output, timing, status, tuple(self.requests), tuple(self.console))
+        return PageRun(output, timing, status, tuple(self.requests), tuple(self.console), self.url)
 
 
 def convert_in_page(url: str, audio: str | os.PathLike, download_dir: str | os.PathLike, **kwargs):
