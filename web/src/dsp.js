@@ -385,13 +385,12 @@ export function limitPeaks(audio, sampleRate, limiter) {
   if (lowest >= 1) return { audio, limitedDb: 0 };
   const floor = runningMinima(needs, size);
   const out = new Float32Array(n);
-  let running = 0; // moving average of the minima over `size`, by a running sum
-  const sums = new Float64Array(floor.length + 1);
+  const sums = new Float64Array(floor.length + 1); // running sum: the minima's moving average
   for (let i = 0; i < floor.length; i++) sums[i + 1] = sums[i] + floor[i];
   let deepest = 1;
   for (let i = 0; i < n; i++) {
-    running = (sums[i + size] - sums[i]) / size;
-    const gain = running > 1 - 1e-9 ? 1 : running;
+    const average = (sums[i + size] - sums[i]) / size;
+    const gain = average > 1 - 1e-9 ? 1 : average;
     deepest = Math.min(deepest, gain);
     out[i] = gain < 1 ? audio[i] * gain : audio[i];
   }
