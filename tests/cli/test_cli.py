@@ -132,6 +132,7 @@ NOT_SETTINGS = {
         "epoch_offset",
         "findlr",
         "max_minutes",
+        "init_from",
         "resume",
     },
     "predict": {"input", "sample_rate", "plot", "subtype"},
@@ -251,4 +252,4 @@ def test_a_finished_process_ignores_a_late_ctrl_c(monkeypatch, capsys, entry):
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert "keyboard_to_strings" in capsys.readouterr().out
+    assert "keyboard (default)" in capsys.readouterr().out

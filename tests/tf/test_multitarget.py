@@ -323,3 +323,46 @@ def test_a_single_target_model_is_unchanged(tmp_path):
     from timbre.tf.keras_generator import load_model
 
     assert len(load_model(info.generator).inputs) == 1
+
+
+def test_a_multi_target_model_starts_from_a_single_target_one(tmp_path):
+    """start_from copies every layer by name: the FiLM layers stay at zero, so the new model
+    converts to every target as its source converts to its one; another architecture is a
+    ModelError."""
+    from timbre.tf.fit import start_from
+    from timbre.tf.keras_generator import load_model
+    from timbre.tf.networks import build_generator
+
+    features = make_features(tmp_path)
+    one = _train(features, tmp_path / "one", targets=("strings",), mode="generator")
+    source = load_model(ModelDir(one.model_dir).generator)
+    generator = build_generator(TINY_MODEL, 32, 32, n_targets=2)
+    tiles = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 1)).astype("float32")
+    before = np.asarray(generator([tiles, np.eye(2, dtype="float32")], training=False))
+    expected = np.asarray(source(tiles, training=False))
+    assert not np.allclose(before, expected, atol=1e-3)  # a fresh model converts otherwise
+    assert start_from(generator, one.model_dir) == len([x for x in source.layers if x.weights])
+    for k in range(2):
+        one_hot = np.repeat(np.eye(2, dtype="float32")[k : k + 1], 2, 0)
+        got = np.asarray(generator([tiles, one_hot], training=False))
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    wider = build_generator(dataclasses.replace(TINY_MODEL, base_filters=8), 32, 32, n_targets=2)
+    with pytest.raises(ModelError, match="another architecture"):
+        start_from(wider, one.model_dir)
+    # through train(): a fresh run starts there; another architecture stops it before training
+    from timbre.tf.fit import train
+
+    result = _train(features, tmp_path / "two", init_from=one.model_dir, mode="generator")
+    assert result.epochs_done == FAST.epochs
+    with pytest.raises(ModelError, match="another architecture"):
+        train(
+            features,
+            tmp_path / "three",
+            "keys",
+            list(TARGETS),
+            model=dataclasses.replace(TINY_MODEL, base_filters=8),
+            config=FAST,
+            mode="generator",
+            init_from=one.model_dir,
+            progress=False,
+        )

@@ -108,6 +108,11 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
         "--max_minutes", type=positive_float, help="wall-clock budget: no epoch starts after it"
     )
     parser.add_argument(
+        "--init_from",
+        help="a model directory whose generator weights a fresh run starts from, layer by "
+        "layer (same model settings; a single-target model may start a multi-target one)",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="continue the run in --model_dir (after a crash too)"
     )
     parser.add_argument(
@@ -242,6 +247,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
             force=args.force,
             epoch_offset=args.epoch_offset,
             max_minutes=args.max_minutes,
+            init_from=args.init_from,
             **common,
         )
     last = result.history[-1] if result.history else {}

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -44,7 +45,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from timbre.errors import ConfigError
+from timbre.errors import ConfigError, ModelError
 from timbre.settings import ModelConfig, TrainConfig
 from timbre.tf.callbacks import EpochOutputs, FollowTheClock, NonFiniteStop, TrainingClock
 from timbre.tf.checkpoints import write_history
@@ -194,6 +195,7 @@ def train(
     force: bool = False,
     epoch_offset: int | None = None,
     max_minutes: float | None = None,
+    init_from: str | os.PathLike | None = None,
     progress: bool = True,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     clock: Callable[[], float] = time.monotonic,
@@ -221,6 +223,10 @@ def train(
             checkpointed history's epoch seconds); no new epoch starts once it is spent (the
             current one finishes, its outputs and ``generator.keras`` are written). With
             ``lr_decay="cosine"`` the schedule decays over it too (see the module docstring).
+        init_from: a model directory (or its ``generator.keras``) whose generator weights a
+            fresh run starts from, layer by layer by name (:func:`start_from`): a single-target
+            model starts a multi-target one of the same architecture as itself (its FiLM layers
+            start at zero). Ignored when a resumed run has epochs.
         progress: show Keras progress bars (``Epoch k/N``: ``N`` is ``config.epochs``, also on a
             resumed run).
         callbacks: Keras callbacks added to the run's one ``fit`` call (after the run's own, which
@@ -257,6 +263,8 @@ def train(
         net = build_model(run, strategy, steps * run.train.epochs, time_progress)
         with strategy.scope():  # restoring creates the optimisers' variables
             done, history = restore(net, run, epoch_offset) if resume and not force else (0, [])
+            if init_from is not None and done == 0:
+                start_from(net.generator, init_from)
         check_same_start(run, strategy, done)  # also: nobody writes before every worker has read
         timer = TrainingClock(clock, sum(row.get("seconds", 0.0) for row in history))
         own = [NonFiniteStop(run, data)]
@@ -269,6 +277,43 @@ def train(
                 [*own, *callbacks], timer,
             )  # fmt: skip
     return dataclasses.replace(result, model_dir=run.model_dir, generator_path=run.files.generator)
+
+
+def start_from(generator: keras.Model, source: str | os.PathLike) -> int:
+    """Copy the weights of ``source``'s generator into ``generator``, layer by layer by name.
+
+    Layers ``source`` lacks keep their initial values (a multi-target model's FiLM layers:
+    zero, so it starts as the single-target model it comes from).
+
+    Returns:
+        The number of layers copied.
+
+    Raises:
+        ModelError: an unreadable source, a layer whose weights differ in shape (another
+            architecture), or no layer in common.
+    """
+    from timbre.formats.model_dir import ModelDir
+    from timbre.tf.keras_generator import load_model
+
+    path = Path(source)
+    path = ModelDir(path).generator if path.is_dir() else path
+    layers = {layer.name: layer for layer in load_model(path).layers if layer.weights}
+    copied = 0
+    for layer in generator.layers:
+        if layer.name not in layers or not layer.weights:
+            continue
+        weights = layers[layer.name].get_weights()
+        shapes = [tuple(w.shape) for w in weights], [tuple(v.shape) for v in layer.weights]
+        if shapes[0] != shapes[1]:
+            raise ModelError(
+                f"--init_from {path}: layer {layer.name} has weights {shapes[0]}, this model "
+                f"{shapes[1]} (another architecture: use the source's model settings)"
+            )
+        layer.set_weights([np.asarray(w, dtype=v.dtype) for w, v in zip(weights, layer.weights)])
+        copied += 1
+    if not copied:
+        raise ModelError(f"--init_from {path}: no layer in common with this generator")
+    return copied
 
 
 def _check_arguments(
