@@ -11,25 +11,32 @@ from timbre.cli.common import run
 def build_parser() -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         prog="timbre models",
-        description="List the models shipped with timbre: pass a name to --model (predict.py, "
-        "evaluate.py, timbre export, the Python API); without --model predict.py uses the "
-        "default.",
+        description="List the models shipped with timbre and the targets each converts to: "
+        "pass a name to --model and a target (its short name or its NSynth name) to --target "
+        "(predict.py, evaluate.py, timbre export, the Python API); without --model predict.py "
+        "uses the default.",
     )
 
 
 def _body(args: argparse.Namespace) -> int:
-    from timbre.formats import shipped
-    from timbre.formats.model_dir import ModelDir
-    from timbre.io.atomic import read_json
+    from timbre.formats import instruments, shipped
+    from timbre.formats.model_dir import read_model_info
 
     models = shipped.available()
     if not models:
         print(f"no shipped models in {shipped.FOLDER} (make pretrained builds the default)")
         return 0
     for name, folder in models.items():
-        config = read_json(ModelDir(folder).config)
+        info = read_model_info(folder)
         default = " (default)" if name == shipped.DEFAULT else ""
-        print(f"{name}{default}: {config.get('origin')} -> {config.get('target')}  {folder}")
+        targets = info.targets or ((info.target,) if info.target else ())
+        listed = ", ".join(instruments.label(t) for t in targets) or "unknown"
+        print(f"{name}{default}: {info.origin} -> {listed}  {folder}")
+        if len(targets) > 1:
+            print(
+                f"  --target {' | '.join(instruments.short_name(t) for t in targets)} "
+                f"(default {instruments.short_name(targets[0])})"
+            )
     return 0
 
 

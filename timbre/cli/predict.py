@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from timbre.cli.common import add_model_flag, add_output_flags, run, start_tensorflow
 from timbre.errors import AudioError
-from timbre.formats import shipped
+from timbre.formats import instruments, shipped
 from timbre.formats.ledger import (
     FINGERPRINTED,
     Ledger,
@@ -59,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flag(parser, required=False)
     parser.add_argument(
         "--target",
-        help="the instrument to convert to, for a model trained on several (default: its "
-        "first; an unknown one is an error listing the model's)",
+        help="the instrument to convert to, for a model trained on several: its short name "
+        "(guitar, strings, synth_lead) or its NSynth name (guitar_acoustic); default: the "
+        "model's first; an unknown one is an error listing the model's (timbre models lists them)",
     )
     parser.add_argument(
         "--input",
@@ -179,13 +180,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         generator = check_model_file(shipped.resolve(args.model))
         info = read_model_info(generator)
         chosen, _ = info.condition(args.target)  # an unknown target fails before any work
+        if args.target is not None:
+            args.target = chosen  # its NSynth name: --target guitar is --target guitar_acoustic
         if args.model is None:
             print(
                 f"using the shipped model {generator.parent.name} ({generator.parent}); "
                 "--model picks another"
             )
         if info.targets:
-            print(f"converting to {chosen} (the model's targets: {', '.join(info.targets)})")
+            print(
+                f"converting to {instruments.label(chosen)} (the model's targets: "
+                f"{', '.join(instruments.short_name(t) for t in info.targets)}; --target picks)"
+            )
         folder = output_folder(source, target)
         with run_lock(folder, "predict.py"):
             remove_stale(plan, folder)

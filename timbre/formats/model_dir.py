@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from timbre.errors import ConfigError, DatasetError, ModelError
+from timbre.formats import instruments
 from timbre.io.atomic import read_json, write_json
 from timbre.settings import SpectrogramConfig
 
@@ -155,7 +156,8 @@ class ModelInfo:
     targets: tuple[str, ...] = ()  # a multi-target model's targets (one-hot order); else ()
 
     def condition(self, target: str | None = None) -> tuple[str | None, np.ndarray | None]:
-        """``(target, one-hot)`` for converting to ``target`` (default: the model's first).
+        """``(target, one-hot)`` for converting to ``target`` (default: the model's first), which
+        may be a short name (``guitar``, ``strings``: :mod:`timbre.formats.instruments`).
 
         A single-target model takes no condition: ``(its target, None)``, and ``target``, when
         given, must be its own (a model without a recorded target takes any).
@@ -164,11 +166,8 @@ class ModelInfo:
             ConfigError: a target the model was not trained for (names the ones it was).
         """
         known = self.targets or ((self.target,) if self.target else ())
-        if target is not None and known and target not in known:
-            raise ConfigError(
-                f"target={target!r}: {self.directory} converts to {', '.join(known)} "
-                "(expected one of them)"
-            )
+        if target is not None and known:
+            target = instruments.resolve(target, known, str(self.directory))
         if not self.targets:
             return target or self.target, None
         chosen = target or self.targets[0]
