@@ -36,10 +36,12 @@ lint: setup
 demo: setup
 	$(PY) -m timbre.cli.demo --minutes $(DEMO_MINUTES) --output $(DEMO_DIR)
 
-# Rebuild the model shipped in timbre/pretrained/ from scratch (data, training, card):
-# about 40 minutes on a 2-core CPU; resumable (work folder build/pretrained).
+# Rebuild the model shipped in timbre/pretrained/ from scratch (data, training, card): a strings
+# model (about 28 minutes of training on a 2-core CPU), then the strings/guitar/synth-lead model
+# from its weights (50 minutes, the cosine following the clock); about 100 minutes in all with
+# the data and the evaluation; resumable (work folder build/pretrained).
 pretrained: setup
-	$(PY) -m timbre.cli.pretrained --work build/pretrained
+	$(PY) -m timbre.cli.pretrained --work build/pretrained --minutes 50
 
 # The browser page: the pinned npm packages (web/package-lock.json), then the site in
 # build/web (the page, ONNX Runtime Web, the shipped models); `make serve` (or `timbre web`)

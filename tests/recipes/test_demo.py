@@ -127,3 +127,41 @@ def test_the_card_says_what_the_preset_trains_with():
         "trained against a PatchGAN discriminator with 100 x the L1 loss plus 0.2 x the "
         "spectral convergence of the linear magnitude"
     )
+
+
+def test_a_preset_that_starts_from_another_trains_that_one_first(tmp_path, monkeypatch):
+    """``pretrained`` starts from ``pretrained_strings``: its data and model in their own
+    folder, then the zoo's stages starting from that model; a given model skips the stage."""
+    from timbre.recipes import demo as recipe
+
+    calls = []
+    monkeypatch.setattr(
+        recipe,
+        "make_data",
+        lambda out, preset, jobs, seed, report: (
+            calls.append(("data", out, preset)) or (out / "features", None)
+        ),
+    )
+
+    def train_model(out, features, preset, minutes, report, prepare, init_from=None):
+        calls.append(("train", out, features, preset, minutes, init_from))
+        return out / "model"
+
+    monkeypatch.setattr(recipe, "train_model", train_model)
+    for stage in ("render_held_out", "convert_examples"):
+        monkeypatch.setattr(recipe, stage, lambda *args, **kwargs: [])
+    monkeypatch.setattr(recipe, "evaluate_sets", lambda *args, **kwargs: "summary")
+    zoo, strings = presets.PRESETS["pretrained"], presets.PRESETS["pretrained_strings"]
+    assert zoo.start_from == "pretrained_strings" and len(zoo.targets) == 3
+    first = tmp_path / "pretrained_strings"
+    result = recipe.run(tmp_path, zoo, minutes=7.0, jobs=1)
+    assert result.model_dir == tmp_path / "model"
+    assert calls == [
+        ("data", first, strings),
+        ("train", first, first / "features", strings, 7.0, None),
+        ("data", tmp_path, zoo),
+        ("train", tmp_path, tmp_path / "features", zoo, 7.0, first / "model"),
+    ]
+    calls.clear()
+    recipe.run(tmp_path, zoo, minutes=7.0, jobs=1, init_from=tmp_path / "mine")
+    assert [c[0] for c in calls] == ["data", "train"] and calls[1][-1] == tmp_path / "mine"

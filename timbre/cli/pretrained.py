@@ -36,9 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--minutes",
         type=float,
         default=600.0,
-        help="safety cap on training (the preset's steps rule)",
+        help="training budget of each stage, minutes: the learning rate's cosine decays over it "
+        "when the preset's epochs would take longer",
     )
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--start_from",
+        type=Path,
+        help="a model directory of the strings stage's recipe to start the shipped model from, "
+        "instead of training that stage first (e.g. a model an earlier make pretrained shipped)",
+    )
     parser.add_argument(
         "--onnx_only",
         action="store_true",
@@ -57,6 +64,7 @@ def _body(args: argparse.Namespace) -> int:
         args.work,
         minutes=args.minutes,
         jobs=args.jobs,
+        start_from=args.start_from,
         report=PrintedReport(),
         prepare_tensorflow=start_tensorflow,
     )

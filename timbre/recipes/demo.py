@@ -1,5 +1,5 @@
-"""The demo's recipe: its six stages, keyboard -> strings (its presets:
-:mod:`timbre.recipes.presets`).
+"""The demo's recipe: its six stages, keyboard -> strings, or -> each target of a
+multi-target preset (its presets: :mod:`timbre.recipes.presets`).
 
 :func:`run` makes the whole pipeline on the embedded default data under one
 output folder; every stage is resumable (a second run reuses what is done).
@@ -10,7 +10,9 @@ prints it); they print nothing themselves.
 3. its features (:func:`make_data`), 4. training (:func:`train_model`),
 5. conversion of the test pieces and a short melody (:func:`convert_examples`,
 after :func:`render_held_out` has played the test pieces with the held-out
-pianos), 6. evaluation (:func:`evaluate_sets`).
+pianos), 6. evaluation (:func:`evaluate_sets`). With several targets the
+conversions and evaluations of each go to a folder of its own, named by its
+short name (``converted/guitar/``, ``eval/guitar/``; :func:`target_folders`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Protocol
 
 from timbre.data import corpus, notebank, render, sources
 from timbre.dsp import stft as sp
-from timbre.formats import audio_folder
+from timbre.formats import audio_folder, instruments
 from timbre.formats.feature_store import load_manifest
 from timbre.formats.model_dir import ModelDir
 from timbre.io import audio
@@ -34,7 +36,7 @@ from timbre.recipes.presets import (
     EVAL_SETS,
     HELD_OUT,
     ORIGIN,
-    TARGET,
+    PRESETS,
     Preset,
     synth_config,
 )
@@ -77,7 +79,7 @@ SILENT = Silent()  # the stages' default report
 class Banks:
     """The demo's note banks: the target's, the training pianos and the held-out pianos."""
 
-    banks: notebank.BankSet  # TARGET (and ORIGIN, unused: the pools replace it)
+    banks: notebank.BankSet  # the targets (and ORIGIN, unused: the pools replace it)
     train: sources.SourcePool  # the pianos training hears
     held_out: sources.SourcePool  # the pianos only the evaluation plays
 
@@ -95,7 +97,8 @@ class DemoResult:
 def make_banks(out: Path, preset: Preset, progress: bool = True) -> Banks:
     """Render (once) every bank the demo uses into ``<out>/bank/<soundfont hash>/``.
 
-    ``string_acoustic`` comes from the General MIDI SoundFont inside ``pretty_midi``;
+    The targets (``string_acoustic``, ...) come from the General MIDI SoundFont inside
+    ``pretty_midi``;
     ``keyboard_acoustic`` from the acoustic pianos of every SoundFont of the default
     pool (:mod:`timbre.data.sources`), those of :data:`HELD_OUT` kept out of training.
     """
@@ -103,7 +106,7 @@ def make_banks(out: Path, preset: Preset, progress: bool = True) -> Banks:
     cache = out / "bank"
     banks = notebank.prepare_soundfont_bank(
         cache / notebank.default_cache_dir(default).name,
-        [ORIGIN, TARGET],
+        [ORIGIN, *preset.targets],
         pitches=preset.bank_pitches,
         progress=progress,
     )
@@ -128,7 +131,11 @@ def make_data(
     Returns:
         ``(<out>/features, the banks)``; the audio is in ``<out>/audios/``.
     """
-    begin = _stage(report, 1, f"note banks: {TARGET} and the pianos of the pool (FluidSynth)")
+    begin = _stage(
+        report,
+        1,
+        f"note banks: {', '.join(preset.targets)} and the pianos of the pool (FluidSynth)",
+    )
     banks = make_banks(out, preset)
     _done(
         report,
@@ -166,7 +173,7 @@ def make_data(
     compute_features(
         out / "audios",
         features,
-        instruments=[ORIGIN, TARGET],
+        instruments=[ORIGIN, *preset.targets],
         spectrogram=preset.spectrogram,
         features=FeatureConfig(overlap=preset.overlap),
         jobs=jobs,
@@ -182,11 +189,14 @@ def train_model(
     minutes: float,
     report: Report = SILENT,
     prepare_tensorflow: Callable[[], None] | None = None,
+    init_from: Path | None = None,
 ) -> Path:
     """Stage 4: train for at most ``minutes`` into ``<out>/model/`` (once: a finished run is
     marked with ``demo_complete.json`` and not trained again).
 
     Args:
+        init_from: a model directory whose generator weights a fresh run starts from
+            (:func:`timbre.tf.fit.start_from`).
         prepare_tensorflow: called just before training imports TensorFlow (the
             command line hides its start-up messages there); not called when the
             model is already trained.
@@ -214,11 +224,13 @@ def train_model(
         prepare_tensorflow()
     from timbre.tf.fit import train
 
+    targets = list(preset.targets)
     result = train(
         features,
         model_dir,
         ORIGIN,
-        TARGET,
+        targets if len(targets) > 1 else targets[0],
+        init_from=init_from,
         mode=preset.mode,
         model=preset.model,
         config=preset.train,
@@ -232,6 +244,7 @@ def train_model(
     write_json(
         marker,
         {"epochs": result.epochs_done, "minutes": minutes}
+        | ({} if init_from is None else {"init_from": str(init_from)})
         | ({} if share is None else {"final_lr_share": round(share, 4)}),
     )
     schedule = "" if share is None else f", the learning rate down to {share:.0%} of its start"
@@ -242,6 +255,14 @@ def train_model(
         f"{ModelDir(model_dir).curves}",
     )
     return model_dir
+
+
+def target_folders(preset: Preset) -> dict[str, str]:
+    """``target -> the folder of its conversions and evaluations``, under ``converted/`` and
+    ``eval/``: the same folder (``""``) for a single target, else its short name (``guitar``)."""
+    if len(preset.targets) == 1:
+        return {preset.targets[0]: ""}
+    return {target: instruments.short_name(target) for target in preset.targets}
 
 
 def up_to_date(path: Path, model_dir: Path) -> bool:
@@ -299,7 +320,8 @@ def convert_examples(
     """Stage 5: convert the test pieces and the melody (played by a held-out piano).
 
     Each goes to ``<out>/converted/<piece>/{input,converted,target}.wav`` with
-    ``spectrograms.png``; a folder written after the model is kept.
+    ``spectrograms.png`` (several targets: ``<out>/converted/<short name>/<piece>/`` for
+    each); a folder written after the model is kept.
 
     Returns:
         The folders, the melody's last.
@@ -320,22 +342,26 @@ def convert_examples(
     )
     pieces = [(out / "audios", piece) for piece in load_manifest(features).split["test"]]
     pieces += [(out / "melody", piece) for piece in audio_folder.read(out / "melody")["pieces"]]
-    converter = load_converter(model_dir)
     folders = []
-    for audios, piece in pieces:
-        folder = out / "converted" / piece
-        folders.append(folder)
-        if up_to_date(folder / "spectrograms.png", model_dir):
-            continue
-        converter.convert_file(
-            audio_folder.piece_path(audios, ORIGIN, piece), folder / "converted.wav"
-        )
-        _write_comparison(audios, piece, folder, preset.spectrogram)
+    for target, sub in target_folders(preset).items():
+        converter = None
+        for audios, piece in pieces:
+            folder = out / "converted" / sub / piece
+            folders.append(folder)
+            if up_to_date(folder / "spectrograms.png", model_dir):
+                continue
+            converter = converter or load_converter(model_dir, target=target if sub else None)
+            converter.convert_file(
+                audio_folder.piece_path(audios, ORIGIN, piece), folder / "converted.wav"
+            )
+            _write_comparison(audios, piece, folder, preset.spectrogram, target)
     _done(report, begin, f"{len(folders)} conversions in {out / 'converted'}")
     return folders
 
 
-def _write_comparison(audios: Path, piece: str, folder: Path, config: SpectrogramConfig) -> None:
+def _write_comparison(
+    audios: Path, piece: str, folder: Path, config: SpectrogramConfig, target: str
+) -> None:
     """``input.wav`` and ``target.wav`` beside ``converted.wav``, and the three spectrograms."""
     from timbre.plotting import save_figure, spectrogram_figure
 
@@ -343,7 +369,7 @@ def _write_comparison(audios: Path, piece: str, folder: Path, config: Spectrogra
     for label, path in (
         ("input", audio_folder.piece_path(audios, ORIGIN, piece)),
         ("converted", folder / "converted.wav"),
-        ("target", audio_folder.piece_path(audios, TARGET, piece)),
+        ("target", audio_folder.piece_path(audios, target, piece)),
     ):
         samples, _ = audio.load(path, config.sample_rate)
         if label != "converted":
@@ -356,17 +382,23 @@ def _write_comparison(audios: Path, piece: str, folder: Path, config: Spectrogra
             )
         )
     save_figure(
-        spectrogram_figure(panels, config, title=f"{piece}: {ORIGIN} -> {TARGET}"),
+        spectrogram_figure(panels, config, title=f"{piece}: {ORIGIN} -> {target}"),
         folder / "spectrograms.png",
     )
 
 
 def evaluate_sets(
-    out: Path, model_dir: Path, features: Path, held_out: Path, report: Report = SILENT
+    out: Path,
+    model_dir: Path,
+    features: Path,
+    held_out: Path,
+    preset: Preset,
+    report: Report = SILENT,
 ) -> str:
     """Stage 6: score both sets of test pieces (:data:`EVAL_SETS`) in every condition
     (:data:`CONDITIONS`: clean, as recordings arrive, recorded) into
-    ``<out>/eval/<set>/<condition>/``; results written after the model are kept.
+    ``<out>/eval/<set>/<condition>/`` (several targets: each target's in
+    ``<out>/eval/<short name>/<set>/<condition>/``); results written after the model are kept.
 
     Returns:
         The report: each table, then the headline figures of all six
@@ -377,22 +409,34 @@ def evaluate_sets(
     from timbre.evaluate.report import headline_table
     from timbre.evaluate.scoring import EvalConfig, evaluate
 
-    inputs = {
-        "training_pianos": {"features_path": features},
-        "held_out_piano": {"origin_dir": held_out / ORIGIN, "target_dir": held_out / TARGET},
-    }
     tables, rows = [], []
-    for name, source in inputs.items():
-        for condition, label in CONDITIONS.items():
-            folder = out / "eval" / name / condition
-            if not up_to_date(folder / "results.json", model_dir):
-                # Griffin-Lim (slow) is compared on the main table only
-                both = name == "training_pianos" and condition == "clean"
-                config = EvalConfig(phase="both" if both else "input", condition=condition)
-                evaluate(model_dir, output_dir=folder, config=config, **source)
-            table = (folder / "results.md").read_text()
-            tables.append(f"{EVAL_SETS[name]}, {label} ({folder}):\n{table}")
-            rows.append((EVAL_SETS[name], label, read_json(folder / "results.json")))
+    for target, sub in target_folders(preset).items():
+        inputs = {
+            "training_pianos": {"features_path": features},
+            "held_out_piano": {"origin_dir": held_out / ORIGIN, "target_dir": held_out / target},
+        }
+        for name, source in inputs.items():
+            pieces = f"{sub}: {EVAL_SETS[name]}" if sub else EVAL_SETS[name]
+            for condition, label in CONDITIONS.items():
+                folder = out / "eval" / sub / name / condition
+                if not up_to_date(folder / "results.json", model_dir):
+                    # Griffin-Lim (slow) is compared on the first target's main table only
+                    both = (name, condition, target) == (
+                        "training_pianos",
+                        "clean",
+                        preset.targets[0],
+                    )
+                    config = EvalConfig(phase="both" if both else "input", condition=condition)
+                    evaluate(
+                        model_dir,
+                        output_dir=folder,
+                        config=config,
+                        target=target if sub else None,
+                        **source,
+                    )
+                table = (folder / "results.md").read_text()
+                tables.append(f"{pieces}, {label} ({folder}):\n{table}")
+                rows.append((pieces, label, read_json(folder / "results.json")))
     _done(report, begin, f"results in {out / 'eval'}")
     summary = [
         "The share of the identity-to-oracle gap the model closes, and its flatness ratio "
@@ -412,6 +456,7 @@ def run(
     seed: int = 0,
     report: Report = SILENT,
     prepare_tensorflow: Callable[[], None] | None = None,
+    init_from: Path | None = None,
 ) -> DemoResult:
     """Every stage in turn into ``out``, resumable.
 
@@ -423,13 +468,25 @@ def run(
         seed: seed of the corpus and the split.
         report: where each stage says what it does.
         prepare_tensorflow: see :func:`train_model`.
+        init_from: a model directory whose generator weights training starts from
+            (:func:`train_model`); without it, a preset that starts from another
+            (``preset.start_from``) trains that one first, data and all, in
+            ``<out>/<its name>/`` (its data and training stages only), with the same budget.
     """
     begin = time.perf_counter()
+    if init_from is None and preset.start_from is not None:
+        first, first_out = PRESETS[preset.start_from], out / preset.start_from
+        first_features, _ = make_data(first_out, first, jobs, seed, report)
+        init_from = train_model(
+            first_out, first_features, first, minutes, report, prepare_tensorflow
+        )
     features, banks = make_data(out, preset, jobs, seed, report)
-    model_dir = train_model(out, features, preset, minutes, report, prepare_tensorflow)
+    model_dir = train_model(
+        out, features, preset, minutes, report, prepare_tensorflow, init_from=init_from
+    )
     held_out = render_held_out(out, features, banks, preset)
     folders = convert_examples(out, model_dir, features, banks, preset, report)
-    summary = evaluate_sets(out, model_dir, features, held_out, report)
+    summary = evaluate_sets(out, model_dir, features, held_out, preset, report)
     return DemoResult(model_dir, folders, summary, time.perf_counter() - begin)
 
 

@@ -20,6 +20,7 @@ ORIGIN, TARGET = "keyboard_acoustic", "string_acoustic"
 # The SoundFont whose pianos training never hears (Csound's GM bank, from csound-soundfont);
 # without it installed, the last SoundFont of the pool is held out instead.
 HELD_OUT = "sf_GMbank"
+ZOO_TARGETS = ("string_acoustic", "guitar_acoustic", "synth_lead_synthetic")  # the shipped model's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Preset:
     overlap: int  # training tile overlap, frames
     renderer: str = "notes"  # SynthConfig.renderer: "notes" (bank) or "fluidsynth" (whole pieces)
     augment: AugmentConfig | None = None  # augmentation of the keyboard part; None: none
+    targets: tuple[str, ...] = (TARGET,)  # several: one multi-target model (FiLM)
+    start_from: str | None = None  # a preset trained first (its own folder) whose weights start it
 
 
 # The demo: L1 only, no dropout (the GAN's noise source, which only slows L1 fitting); Adam 5e-4
@@ -62,10 +65,23 @@ CPU = Preset(
 )
 PRESETS = {
     "cpu": CPU,
-    # The shipped model (``make pretrained``, timbre/pretrained/<name>/MODEL_CARD.md): the
-    # demo's recipe with twice the music and 150 epochs.
-    "pretrained": dataclasses.replace(
+    # The first stage of the shipped model: the demo's recipe with twice the music and 150
+    # epochs, strings only (the shipped strings model of timbre 0.1).
+    "pretrained_strings": dataclasses.replace(
         CPU, train=dataclasses.replace(CPU.train, epochs=150), corpus_minutes=180.0
+    ),
+    # The shipped model (``make pretrained``, timbre/pretrained/<name>/MODEL_CARD.md): strings,
+    # guitar and synth lead in one FiLM model, starting from the strings stage's weights (its
+    # FiLM layers start at zero), on the same music with half the training pieces' piano parts
+    # recorded (a room, a microphone, noise, a band limit, MP3) and a spectral-convergence term
+    # (trial 14 of docs/tuning.md), 300 epochs.
+    "pretrained": dataclasses.replace(
+        CPU,
+        train=dataclasses.replace(CPU.train, epochs=300, sc_weight=0.2),
+        corpus_minutes=180.0,
+        augment=AugmentConfig(chain="recorded", probability=0.5),
+        targets=ZOO_TARGETS,
+        start_from="pretrained_strings",
     ),
     "tiny": Preset(
         SpectrogramConfig(sample_rate=16000, n_fft=256, hop_length=128, n_bins=32, tile_frames=32),

@@ -19,7 +19,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from timbre.formats import audio_folder
+from timbre.data import notebank
+from timbre.formats import audio_folder, instruments
 from timbre.formats.model_dir import ModelDir
 from timbre.formats.shipped import DEFAULT, FOLDER
 from timbre.io.atomic import atomic_path, read_json, write_json
@@ -83,19 +84,32 @@ def write_card(work: Path, destination: Path) -> Path:
     sizes = {p.name: p.stat().st_size for p in destination.iterdir() if p.is_file()}
     history = read_history(work / "model")
     minutes = sum(row.get("seconds", 0.0) for row in history) / 60
+    folders = demo.target_folders(preset)
+    marker = read_json(work / "model" / "demo_complete.json")
+    targets = ", ".join(instruments.label(t) for t in preset.targets)
+    played = ", ".join(
+        f"{instruments.short_name(t)} by TimGM6mb's program {notebank.GM_PROGRAMS[t]}"
+        for t in preset.targets
+    )
     lines = [
-        f"# Model card: `{destination.name}` (keyboard_acoustic -> string_acoustic)",
+        f"# Model card: `{destination.name}` (keyboard_acoustic -> {targets})",
         "",
-        "Shipped inside the package; `predict.py` uses it when no `--model` is given. "
-        "Rebuilt from scratch by `make pretrained` "
+        "Shipped inside the package; `predict.py` uses it when no `--model` is given"
+        + (
+            f" (`--target {' | '.join(instruments.short_name(t) for t in preset.targets)}`, "
+            f"default {instruments.short_name(preset.targets[0])}). "
+            if len(preset.targets) > 1
+            else ". "
+        )
+        + "Rebuilt from scratch by `make pretrained` "
         "(`python -m timbre.cli.pretrained`): every number below comes from that command.",
         "",
         "## Recipe",
         "",
         f"- Data: {preset.corpus_minutes:g} minutes of the generated keyboard corpus "
         "(`timbre.data.corpus`, seed 0), split 80/10/10 by piece; each piece's keyboard "
-        f"part played by a piano drawn from {', '.join(pools)}; the strings by TimGM6mb's "
-        f"program 48. Rendered {RENDERINGS[preset.renderer]} (`renderer={preset.renderer!r}`); "
+        f"part played by a piano drawn from {', '.join(pools)}; {played}. "
+        f"Rendered {RENDERINGS[preset.renderer]} (`renderer={preset.renderer!r}`); "
         f"{augmentation_text(preset)}.",
         f"- Held out of training: {', '.join(sorted(s for p in held.values() for s in p))} "
         f"({HELD_OUT}), used only to evaluate on a piano the model never heard.",
@@ -105,7 +119,16 @@ def write_card(work: Path, destination: Path) -> Path:
         f"- Training: {json.dumps(preset.train.to_dict())}; the exported generator is the "
         "epoch with the lowest validation L1.",
         f"- Budget: {len(history)} epochs of {preset.train.steps_per_epoch} steps, "
-        f"{minutes:.0f} minutes of training on a 2-core CPU (no GPU).",
+        f"{minutes:.0f} minutes of training on a 2-core CPU (no GPU)"
+        + (
+            f", starting from the weights of `{marker['init_from']}` (the recipe's first "
+            f"stage, preset `{preset.start_from}`: "
+            f"{PRESETS[preset.start_from].train.epochs} epochs on the keyboard and strings "
+            "pairs of the same music, unaugmented; the FiLM layers start at zero, so training "
+            "began from that model)."
+            if marker.get("init_from")
+            else "."
+        ),
         f"- Files: {', '.join(f'{name} ({size / 1e6:.1f} MB)' for name, size in sizes.items())}; "
         "the generator's weights are stored as float16 and computed in float32.",
         "",
@@ -124,16 +147,24 @@ def write_card(work: Path, destination: Path) -> Path:
         "",
         headline_table(
             [
-                (label, condition_label, read_json(work / "eval" / name / c / "results.json"))
+                (
+                    f"{sub}: {label}" if sub else label,
+                    condition_label,
+                    read_json(work / "eval" / sub / name / c / "results.json"),
+                )
+                for sub in folders.values()
                 for name, label in EVAL_SETS.items()
                 for c, condition_label in CONDITIONS.items()
             ]
         ).strip(),
     ]
-    for name, label in EVAL_SETS.items():
-        for condition, condition_label in CONDITIONS.items():
-            table = (work / "eval" / name / condition / "results.md").read_text()
-            lines += ["", f"### {label}, {condition_label}", "", table.strip()]
+    for target, sub in folders.items():
+        if sub:
+            lines += ["", f"### --target {sub} ({target})"]
+        for name, label in EVAL_SETS.items():
+            for condition, condition_label in CONDITIONS.items():
+                table = (work / "eval" / sub / name / condition / "results.md").read_text()
+                lines += ["", f"#### {label}, {condition_label}", "", table.strip()]
     lines += [
         "",
         "## Limits",
@@ -141,8 +172,8 @@ def write_card(work: Path, destination: Path) -> Path:
         "- Trained on generated music and SoundFont instruments only; real piano recordings "
         "(other pianos, rooms, microphones) are further from its training data than the held-out "
         "SoundFont piano, and should be expected to convert less well.",
-        "- It learnt one strings sound (TimGM6mb's program 48): the output sounds like that "
-        "SoundFont's strings, not like a real string section.",
+        "- It learnt one sound per target (TimGM6mb's programs): the output sounds like that "
+        "SoundFont's instrument, not like a real string section, guitar or synthesizer.",
         "- Onsets and bow changes are blurred (L1 training); level is matched to its training "
         "level before conversion and restored after.",
         "",
@@ -189,16 +220,24 @@ def rebuild(
     minutes: float,
     jobs: int,
     destination: Path = FOLDER / DEFAULT,
+    start_from: Path | None = None,
     report: demo.Report = demo.SILENT,
     prepare_tensorflow: Callable[[], None] | None = None,
 ) -> tuple[demo.DemoResult, Path]:
     """Run the demo pipeline with the ``pretrained`` preset in ``work``, then ship its model.
 
+    The preset starts from the weights of another (``start_from``: the strings stage), which
+    :func:`timbre.recipes.demo.run` trains first in ``<work>/<that preset>/``, unless
+    ``start_from`` names a model directory to start from instead.
+
     Args:
         work: working folder of the pipeline (resumable).
-        minutes: safety cap on training (the preset's steps rule).
+        minutes: training budget of each stage (the cosine decays over it when it is shorter
+            than the preset's epochs take).
         jobs: worker processes of synthesis and features.
         destination: where the model goes (:func:`package`) with its card (:func:`write_card`).
+        start_from: a model directory of the first stage's architecture to start from instead
+            of training the first stage.
         report, prepare_tensorflow: as :func:`timbre.recipes.demo.run`.
 
     Returns:
@@ -211,6 +250,7 @@ def rebuild(
         jobs=jobs,
         report=report,
         prepare_tensorflow=prepare_tensorflow,
+        init_from=start_from,
     )
     package(work, destination)
     return result, write_card(work, destination)
