@@ -1772,9 +1772,9 @@ def _(w, tmp, mp):
 def _(w, tmp, mp):
     return Call(
         export.main,
-        exp(w, None, "generator_onnx", model="keyboard_to_strings"),
+        exp(w, None, "generator_onnx", model="keyboard"),
         1,
-        "--model keyboard_to_strings: a shipped model, which has its generator.onnx already",
+        "--model keyboard: a shipped model, which has its generator.onnx already",
     )
 
 
@@ -1782,9 +1782,9 @@ def _(w, tmp, mp):
 def _(w, tmp, mp):
     return Call(
         export.main,
-        exp(w, tmp / "out.onnx", model="keyboard_to_string"),
+        exp(w, tmp / "out.onnx", model="keybord"),
         1,
-        "no shipped model of that name (shipped: keyboard_to_strings); did you mean",
+        "no shipped model of that name (shipped: keyboard); did you mean",
         absent=(tmp / "out.onnx",),
     )
 
@@ -1793,9 +1793,9 @@ def _(w, tmp, mp):
 def _(w, tmp, mp):
     return Call(
         evaluate.main,
-        score(w, tmp / "out", model="keyboard_to_string"),
+        score(w, tmp / "out", model="keybord"),
         1,
-        "no shipped model of that name (shipped: keyboard_to_strings); did you mean",
+        "no shipped model of that name (shipped: keyboard); did you mean",
         absent=(tmp / "out",),
     )
 

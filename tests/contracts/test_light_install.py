@@ -139,9 +139,9 @@ def test_no_extra_is_installed(light, tmp_path):
     heavy, where, prefix, models = json.loads(done.stdout.strip().splitlines()[-1])
     assert heavy == []
     assert Path(where).is_relative_to(prefix) and not Path(where).is_relative_to(ROOT)
-    assert {"config.json", "generator.keras", "MODEL_CARD.md"} <= set(models["keyboard_to_strings"])
+    assert {"config.json", "generator.keras", "MODEL_CARD.md"} <= set(models["keyboard"])
     listed = _run(light.parent / "timbre", "models", cwd=tmp_path)
-    assert listed.returncode == 0 and "keyboard_to_strings" in listed.stdout, _tail(listed)
+    assert listed.returncode == 0 and "keyboard (default)" in listed.stdout, _tail(listed)
 
 
 def test_predict_equals_the_full_install(light, tmp_path, onnx_model, recording):

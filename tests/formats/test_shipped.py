@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from helpers import sine
 
-from timbre.errors import ModelError
-from timbre.formats import shipped
+from timbre.errors import ConfigError, ModelError
+from timbre.formats import instruments, shipped
 from timbre.formats.model_dir import ModelDir, read_model_info
-from timbre.recipes.presets import PRESETS
-from timbre.settings import ModelConfig, SpectrogramConfig
+from timbre.recipes.presets import PRESETS, ZOO_TARGETS
+from timbre.settings import ModelConfig, SpectrogramConfig, TrainConfig
 
 
 def test_the_default_model_is_shipped_and_small():
@@ -69,23 +69,51 @@ def test_predict_without_a_model_imports_no_tensorflow(tmp_path):
     assert (tmp_path / "out.wav").is_file()
 
 
-def test_its_config_matches_the_code():
-    info = read_model_info(shipped.resolve(None))
+SHIPPED_TARGETS = [
+    (name, target)
+    for name, folder in shipped.available().items()
+    for target in (read_model_info(folder).targets or (read_model_info(folder).target,))
+]
+
+
+@pytest.mark.parametrize("name", list(shipped.available()))
+def test_its_config_matches_the_code(name):
+    """Each shipped model's config.json holds the settings the code would train it with."""
+    info = read_model_info(shipped.resolve(name))
     config = json.loads(ModelDir(info.directory).config.read_text())
-    assert info.spectrogram == SpectrogramConfig()
-    assert (info.origin, info.target) == ("keyboard_acoustic", "string_acoustic")
-    assert ModelConfig.from_dict(config["model"]) == PRESETS["pretrained"].model
+    preset = PRESETS["pretrained"]
+    assert info.spectrogram == SpectrogramConfig() == preset.spectrogram
+    assert info.origin == "keyboard_acoustic" and info.target == preset.targets[0]
+    assert info.targets == preset.targets == ZOO_TARGETS
+    assert ModelConfig.from_dict(config["model"]) == preset.model
+    assert TrainConfig.from_dict(config["train"]) == preset.train
     assert np.isfinite(info.origin_level_db) and -40.0 < info.origin_level_db < -10.0
 
 
-def test_it_converts_a_short_signal():
+@pytest.mark.parametrize(("name", "target"), SHIPPED_TARGETS)
+def test_every_shipped_target_converts_a_short_signal(name, target):
+    """On ONNX Runtime (the default backend), by its short name: finite audio of the input's
+    length, which differs from one target to the next."""
     from timbre.convert.converter import load_converter
 
-    converter = load_converter()  # no model given: the shipped default
-    tone = 0.3 * sine(261.63, 3.0, 44100)
+    converter = load_converter(name, target=instruments.short_name(target))
+    assert converter.backend == "onnx" and converter.target == target
+    tone = 0.3 * sine(261.63, 1.5, 44100) + 0.1 * sine(392.0, 1.5, 44100)
     out = converter.convert(tone, sample_rate=44100)
     assert out.shape == tone.shape and out.dtype == np.float32 and np.all(np.isfinite(out))
     assert np.max(np.abs(out)) > 1e-4  # it plays something
+    others = [t for n, t in SHIPPED_TARGETS if n == name and t != target]
+    for other in others[:1]:
+        theirs = load_converter(name, target=other).convert(tone, sample_rate=44100)
+        assert np.sqrt(np.mean((out - theirs) ** 2)) > 0.05 * np.sqrt(np.mean(out**2))
+
+
+def test_the_default_converts_to_strings_and_names_what_it_lacks():
+    from timbre.convert.converter import load_converter
+
+    assert load_converter().target == "string_acoustic"
+    with pytest.raises(ConfigError, match=r"converts to strings \(string_acoustic\), guitar"):
+        load_converter(target="flute")
 
 
 def test_resolve_names_and_paths(tmp_path):
@@ -93,16 +121,21 @@ def test_resolve_names_and_paths(tmp_path):
     assert shipped.resolve(tmp_path) == tmp_path  # a path as given
     with pytest.raises(ModelError, match="no shipped model of that name .*did you mean"):
         shipped.resolve(shipped.DEFAULT[:-1])
+    for former, now in shipped.RENAMED.items():  # scripts that name it as before still work
+        assert shipped.resolve(former) == shipped.FOLDER / now
     assert list(shipped.available()) == sorted(shipped.available())
 
 
-def test_timbre_models_lists_it(capsys):
+def test_timbre_models_lists_it_with_its_targets(capsys):
     from timbre.cli import main
 
     assert main(["models"]) == 0
-    assert f"{shipped.DEFAULT} (default): keyboard_acoustic -> string_acoustic" in (
-        capsys.readouterr().out
-    )
+    printed = capsys.readouterr().out
+    assert (
+        f"{shipped.DEFAULT} (default): keyboard_acoustic -> strings (string_acoustic), "
+        "guitar (guitar_acoustic), synth_lead (synth_lead_synthetic)"
+    ) in printed
+    assert "--target strings | guitar | synth_lead (default strings)" in printed
 
 
 def test_predict_without_a_model_uses_it_and_says_so(tmp_path, capsys):
@@ -133,9 +166,42 @@ def test_rebuild_runs_the_pretrained_preset_then_ships_it(tmp_path, monkeypatch)
     monkeypatch.setattr(pretrained, "package", lambda work, to: calls.append(("package", to)))
     card = tmp_path / "ship" / "MODEL_CARD.md"
     monkeypatch.setattr(pretrained, "write_card", lambda work, to: card)
-    got = pretrained.rebuild(tmp_path / "work", minutes=5.0, jobs=3, destination=tmp_path / "ship")
-    assert got == (result, card)
-    (_, out, preset, kwargs), package = calls
-    assert out == tmp_path / "work" and preset == PRESETS["pretrained"]
-    assert kwargs["minutes"] == 5.0 and kwargs["jobs"] == 3
-    assert package == ("package", tmp_path / "ship")
+    given = tmp_path / "strings_model"
+    for start_from in (None, given):
+        calls.clear()
+        got = pretrained.rebuild(
+            tmp_path / "work",
+            minutes=5.0,
+            jobs=3,
+            destination=tmp_path / "ship",
+            start_from=start_from,
+        )
+        assert got == (result, card)
+        (_, out, preset, kwargs), package = calls
+        assert out == tmp_path / "work" and preset == PRESETS["pretrained"]
+        assert kwargs["minutes"] == 5.0 and kwargs["jobs"] == 3
+        assert kwargs["init_from"] == start_from  # None: demo.run trains the strings stage
+        assert package == ("package", tmp_path / "ship")
+
+
+def test_predict_converts_to_guitar_by_its_short_name(tmp_path, capsys):
+    """``predict.py --target guitar`` on the default model: another instrument than its default
+    strings, the same output as the NSynth name gives (which the ledger takes as the same run)."""
+    import soundfile as sf
+
+    from timbre.cli.predict import main
+    from timbre.io import audio
+
+    audio.save(tmp_path / "in.wav", 0.3 * sine(196.0, 2.0, 44100), 44100)
+    args = ["--input", str(tmp_path / "in.wav"), "--quiet"]
+    assert main([*args, "--output", str(tmp_path / "strings.wav")]) == 0
+    assert main([*args, "--output", str(tmp_path / "guitar.wav"), "--target", "guitar"]) == 0
+    printed = capsys.readouterr().out
+    assert "converting to guitar (guitar_acoustic)" in printed
+    assert main([*args, "--output", str(tmp_path / "g2.wav"), "--target", "guitar_acoustic"]) == 0
+    strings, guitar, again = (
+        sf.read(tmp_path / f)[0] for f in ("strings.wav", "guitar.wav", "g2.wav")
+    )
+    assert len(guitar) == len(strings) == 88200 and np.all(np.isfinite(guitar))
+    np.testing.assert_array_equal(guitar, again)
+    assert np.sqrt(np.mean((guitar - strings) ** 2)) > 0.05 * np.sqrt(np.mean(strings**2))

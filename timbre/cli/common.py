@@ -147,7 +147,7 @@ def add_model_flag(parser: argparse.ArgumentParser, *, required: bool) -> None:
     """``--model``, as every command that takes a model reads it: a model directory, the
     ``generator.keras`` inside one, or a shipped model's name (resolved by
     :func:`timbre.formats.shipped.resolve`; without ``required``, the default one)."""
-    default = "" if required else "; default: the shipped keyboard_to_strings"
+    default = "" if required else "; default: the shipped keyboard"
     parser.add_argument(
         "--model",
         required=required,

@@ -17,7 +17,10 @@ from timbre.errors import ModelError
 from timbre.formats.model_dir import CONFIG_FILE
 
 FOLDER = Path(__file__).parents[1] / "pretrained"  # timbre/pretrained/<name>/
-DEFAULT = "keyboard_to_strings"  # what predict.py uses without --model
+DEFAULT = "keyboard"  # what predict.py uses without --model
+# Former names of shipped models -> their names now: keyboard_to_strings learnt guitar and synth
+# lead in timbre 0.2; strings is still its default target, so the old name converts as before.
+RENAMED = {"keyboard_to_strings": "keyboard"}
 
 
 def available() -> dict[str, Path]:
@@ -33,8 +36,9 @@ def resolve(model: str | os.PathLike | None) -> Path:
     """The model directory (or model file) that ``model`` names.
 
     Args:
-        model: ``None`` for the default shipped model, a shipped model's name,
-            or a path to a model directory or a generator file (returned as given).
+        model: ``None`` for the default shipped model, a shipped model's name (or a former
+            name, :data:`RENAMED`), or a path to a model directory or a generator file
+            (returned as given).
 
     Raises:
         ModelError: no such path and no shipped model of that name (lists the names).
@@ -49,8 +53,9 @@ def resolve(model: str | os.PathLike | None) -> Path:
         return shipped[DEFAULT]
     if Path(model).exists() or os.sep in str(model) or str(model).startswith("."):
         return Path(model)
-    if str(model) in shipped:
-        return shipped[str(model)]
+    name = RENAMED.get(str(model), str(model))
+    if name in shipped:
+        return shipped[name]
     close = difflib.get_close_matches(str(model), list(shipped), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     names = ", ".join(shipped) or "none"
