@@ -14,6 +14,8 @@ from helpers import melody, relative_error
 
 from timbre.convert.converter import load_converter
 from timbre.errors import ConfigError
+from timbre.formats import shipped
+from timbre.formats.model_dir import read_model_info
 from timbre.io import audio as au
 from timbre.web import browser, server, site
 
@@ -78,6 +80,26 @@ def test_the_page_converts_as_python_does(page_url, tmp_path, suffix, channels, 
     got, got_rate = au.load(run.output, None)
     assert got_rate == rate == 44_100 and len(got) == len(expected)
     assert relative_error(got, expected) < tolerance
+
+
+def test_the_page_converts_to_every_target_of_the_default_model(page_url, tmp_path):
+    """The menu's other targets (the one-hot input of the shipped FiLM model) convert as
+    Python converts to them, and each differs from the default."""
+    info = read_model_info(shipped.resolve(None))
+    source = tmp_path / "piece.wav"
+    sf.write(source, melody(4.0, 44_100, seed=3), 44_100, subtype="FLOAT")
+    load_converter().convert_file(source, tmp_path / "default.wav")
+    strings, _ = au.load(tmp_path / "default.wav", None)
+    assert len(info.targets) > 1
+    for target in info.targets[1:]:
+        run = browser.convert_in_page(page_url, source, tmp_path / target, target=target)
+        assert run.output.name == f"piece_{target}.wav" and run.console == ()
+        python = tmp_path / f"{target}.wav"
+        load_converter(target=target).convert_file(source, python)
+        expected, _ = au.load(python, None)
+        got, _ = au.load(run.output, None)
+        assert len(got) == len(expected) and relative_error(got, expected) < 1e-3
+        assert relative_error(got, strings) > 0.05
 
 
 def test_a_file_the_browser_cannot_decode_is_named(page_url, tmp_path):

@@ -10,7 +10,7 @@ from helpers import SMALL_SPEC, write_model_dir
 
 from timbre.cli import web as web_cli
 from timbre.errors import ConfigError, ModelError
-from timbre.formats import shipped
+from timbre.formats import instruments, shipped
 from timbre.formats.model_dir import read_model_info
 from timbre.web import server, site
 
@@ -38,6 +38,8 @@ def test_the_site_has_the_page_the_runtime_and_every_shipped_model(tmp_path, cap
         assert entry["spectrogram"]["n_fft"] == info.spectrogram.n_fft
         assert entry["origin_level_db"] == info.origin_level_db
         assert entry["targets"] == (list(info.targets) or [info.target])
+        assert entry["labels"] == [instruments.label(t) for t in entry["targets"]]
+    assert "guitar (guitar_acoustic)" in entries[0]["labels"]  # the default model's menu
     assert json.loads((built / "chain.json").read_text()) == site.chain_constants()
     (built / "stale.txt").write_text("from an older build")
     site.build_site(built)  # a site is rebuilt whole

@@ -11,8 +11,10 @@
                                   web/node_modules (``make web`` installs it, pinned by
                                   web/package-lock.json)
     models/<name>/generator.onnx  each shipped model's generator
-    models.json                   each model's spectrogram settings, training level, targets
-                                  and tiling plan, as the Python converter has them
+    models.json                   each model's spectrogram settings, training level,
+                                  targets with the labels the menu shows (``strings
+                                  (string_acoustic)``) and tiling plan, as the Python
+                                  converter has them
     chain.json                    the constants of timbre.dsp the port uses
 
 Nothing in the site refers to another host: served on localhost, the page works offline.
@@ -30,7 +32,7 @@ from typing import Any
 
 from timbre.dsp import edges, level, tiling
 from timbre.errors import ConfigError, ModelError
-from timbre.formats import shipped
+from timbre.formats import instruments, shipped
 from timbre.formats.model_dir import ModelInfo, read_model_info
 from timbre.io.atomic import atomic_folder, write_json
 from timbre.settings import ConvertConfig, SpectrogramConfig
@@ -101,10 +103,12 @@ def model_entry(name: str, info: ModelInfo) -> dict[str, Any]:
             f"{info.directory}: no generator.onnx, which the page runs; write it with "
             f"`timbre export --model {info.directory} --format generator_onnx`"
         )
+    targets = list(info.targets) or [info.target]
     return {
         "name": name,
         "origin": info.origin,
-        "targets": list(info.targets) or [info.target],
+        "targets": targets,
+        "labels": [instruments.label(t) if t else "" for t in targets],  # as the menu shows them
         "multi_target": bool(info.targets),
         **chain_settings(info.spectrogram, info.origin_level_db),
         "onnx": f"models/{name}/generator.onnx",

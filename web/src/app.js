@@ -22,14 +22,15 @@ function model() {
 
 function showTargets() {
   const select = $("target");
-  select.replaceChildren(...model().targets.map((t) => new Option(t, t)));
+  const { targets, labels } = model();
+  select.replaceChildren(...targets.map((t, i) => new Option(labels[i], t)));
 }
 
 async function load() {
   [models, chain] = await Promise.all(
     ["models.json", "chain.json"].map((name) => fetch(name).then((r) => r.json())),
   );
-  $("model").replaceChildren(...models.map((m) => new Option(`${m.name} (${m.origin} → ${m.targets.join(", ")})`, m.name)));
+  $("model").replaceChildren(...models.map((m) => new Option(`${m.name} (${m.origin} → ${m.labels.join(", ")})`, m.name)));
   showTargets();
   setState("ready", "Pick a recording.");
 }
