@@ -6,7 +6,8 @@ Usage: python bench/bench_predict.py [--models DIR] [--repeats 3] [--seconds 60]
 
 0. ``shipped``: what a new user runs first, ``predict.py --input x.wav --output y.wav``
    with no ``--model`` (the shipped model on its default runtime, ONNX Runtime) on a 30 s
-   44.1 kHz file, whole process, median of 5; then the Keras path (the shipped model's
+   44.1 kHz file, whole process, median of 5; then every other shipped model and target
+   (``--model NAME --target SHORT``) the same way; then the Keras path (the shipped model's
    folder copied without ``generator.onnx``), and the relative RMS difference of the two
    outputs against the budget of 1e-3. Whether the default process imported TensorFlow is
    printed too.
@@ -121,12 +122,15 @@ def prepare_models(folder: Path) -> dict[tuple[str, str], Path]:
     return dirs
 
 
-def run_predict(model_dir: Path | None, source: Path, output: Path, *extra: str) -> dict:
-    """One ``predict.py`` process (``model_dir=None``: no ``--model``, the shipped default):
-    wall time, CPU time (user + system) and peak RSS."""
+def run_predict(
+    model_dir: Path | None, source: Path, output: Path, *extra: str, flags: tuple[str, ...] = ()
+) -> dict:
+    """One ``predict.py`` process (``model_dir=None``: no ``--model``, the shipped default;
+    ``extra``: the interpreter's options, ``flags``: predict.py's): wall time, CPU time
+    (user + system) and peak RSS."""
     command = [sys.executable, *extra, str(ROOT / "predict.py")]
     command += ["--model", str(model_dir)] if model_dir is not None else []
-    command += ["--input", str(source), "--output", str(output), "--force"]
+    command += ["--input", str(source), "--output", str(output), "--force", *flags]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr = process.stderr.read().decode(errors="replace")  # until the process closes it
@@ -157,8 +161,8 @@ def shipped_default() -> None:
     """Section 0: the shipped model as a new user first runs it, against its Keras path."""
     import shutil
 
-    from timbre.formats import shipped
-    from timbre.formats.model_dir import ModelDir
+    from timbre.formats import instruments, shipped
+    from timbre.formats.model_dir import ModelDir, read_model_info
 
     print(
         f"\nshipped model, predict.py --input x.wav --output y.wav ({SHIPPED_SECONDS:.0f} s "
@@ -181,6 +185,18 @@ def shipped_default() -> None:
             f"{'yes' if imported else 'no'}",
             flush=True,
         )
+        for name, folder in shipped.available().items():  # every other shipped target
+            info = read_model_info(folder)
+            for target in info.targets or (info.target,):
+                if name == shipped.DEFAULT and target == info.condition()[0]:
+                    continue  # the default, timed above
+                short = instruments.short_name(target)
+                flags = ("--model", name, "--target", short)
+                runs = [
+                    run_predict(None, source, Path(tmp) / f"{short}.wav", flags=flags)
+                    for _ in range(SHIPPED_REPEATS)
+                ]
+                print(f"  --model {name} --target {short}: {_summary(runs)}", flush=True)
         runs = [run_predict(keras_dir, source, outputs["keras"]) for _ in range(SHIPPED_REPEATS)]
         print(f"  Keras path (no generator.onnx):    {_summary(runs)}", flush=True)
         fast, slow = (audio.load(path)[0] for path in outputs.values())
