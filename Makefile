@@ -8,6 +8,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CONSTRAINTS ?= constraints.txt
+# basic-pitch (transcription) goes in without its dependencies: it pins TensorFlow below
+# 2.15.1 for a backend timbre does not use (its model runs on ONNX Runtime); the packages it
+# imports come with the [transcribe] extra
+BASIC_PITCH ?= 0.4.0
 DEMO_MINUTES ?= 10
 DEMO_DIR ?= demo
 
@@ -21,6 +25,7 @@ $(STAMP): $(CONSTRAINTS) pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[all,test]'
+	$(PY) -m pip install --quiet --no-deps basic-pitch==$(BASIC_PITCH)
 	@touch $(STAMP)
 
 system-packages:

@@ -53,6 +53,10 @@ EXTRAS = {  # top-level module -> (the package that provides it, the extra that 
     "pedalboard": ("pedalboard", "evaluate"),
     "matplotlib": ("matplotlib", "plot"),
     "psutil": ("psutil", "bench"),
+    "basic_pitch": ("basic-pitch", "transcribe"),
+    "mir_eval": ("mir_eval", "transcribe"),
+    "resampy": ("resampy", "transcribe"),
+    "sklearn": ("scikit-learn", "transcribe"),
 }
 
 

@@ -1,0 +1,101 @@
+"""timbre.data.transcribe and timbre.evaluate.notes: basic-pitch's notes, and notes kept."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from timbre.data import notebank
+from timbre.data.fluid import PieceSynthesizer
+from timbre.data.midi import Score
+from timbre.data.transcribe import Note, TranscribeConfig, Transcriber
+from timbre.errors import MissingExtraError
+from timbre.evaluate.notes import note_f1
+from timbre.io import audio
+from timbre.settings import SynthConfig
+
+RATE = 22050
+SCALE = [(0.5 * i, 0.5 * i + 0.4, pitch, 100) for i, pitch in enumerate([60, 62, 64, 65, 67, 69])]
+
+
+def _notes(rows) -> list[Note]:
+    return [Note(start, end, pitch, velocity) for start, end, pitch, velocity in rows]
+
+
+@pytest.fixture(scope="module")
+def transcriber():
+    return Transcriber()
+
+
+@pytest.fixture(scope="module")
+def piano():
+    """A scale played by FluidSynth's piano (TimGM6mb, program 0), 22.05 kHz."""
+    score = Score.from_notes(SCALE)
+    return PieceSynthesizer(notebank.default_soundfont(), 0, SynthConfig(sample_rate=RATE)).render(
+        score
+    )
+
+
+def test_a_rendered_piano_scale_is_transcribed(transcriber, piano):
+    notes = transcriber.samples(piano, RATE)
+    precision, recall, f1 = note_f1(_notes(SCALE), notes)
+    assert recall >= 5 / 6 and f1 >= 0.7, notes  # octave ghosts may cost some precision
+    assert all(0.0 <= n.start_s < n.end_s <= len(piano) / RATE + 0.1 for n in notes)
+    assert all(1 <= n.velocity <= 127 for n in notes)
+
+
+def test_a_file_in_chunks_gives_the_notes_at_their_times(transcriber, piano, tmp_path):
+    """A 44.1 kHz file, transcribed in 1.5 s chunks: the notes of later chunks carry their
+    offset, and they match those of the whole signal."""
+    path = tmp_path / "scale.flac"
+    audio.save(path, audio.resample(piano, RATE, 44100), 44100, subtype="PCM_24")
+    whole = transcriber.samples(piano, RATE)
+    chunked = Transcriber(TranscribeConfig(chunk_seconds=1.5)).file(path)
+    assert max(n.start_s for n in chunked) > 2.0  # the last notes come from the second chunk
+    assert note_f1(whole, chunked)[2] >= 0.8
+    assert transcriber.file(path) == sorted(transcriber.file(path), key=lambda n: n.start_s)
+
+
+def test_silence_has_no_notes(transcriber):
+    assert transcriber.samples(np.zeros(RATE, dtype=np.float32), RATE) == []
+
+
+def test_note_f1_counts_onsets_and_pitches():
+    reference = _notes(SCALE)
+    assert note_f1(reference, reference) == (1.0, 1.0, 1.0)
+    late = _notes([(s + 0.1, e + 0.1, p, v) for s, e, p, v in SCALE])  # 100 ms late
+    assert note_f1(reference, late)[2] == 0.0
+    octave = _notes([(s, e, p + 12, v) for s, e, p, v in SCALE])
+    assert note_f1(reference, octave)[2] == 0.0
+    shorter = _notes([(s, s + 0.1, p, v) for s, e, p, v in SCALE])  # offsets do not count
+    assert note_f1(reference, shorter) == (1.0, 1.0, 1.0)
+    precision, recall, f1 = note_f1(reference, reference[:3])
+    assert (precision, recall) == (1.0, 0.5) and f1 == pytest.approx(2 / 3)
+    assert note_f1([], []) == (1.0, 1.0, 1.0) and note_f1(reference, []) == (0.0, 0.0, 0.0)
+
+
+def test_transcription_never_imports_tensorflow(tmp_path):
+    """basic-pitch imports every backend it finds; the transcriber hides TensorFlow from it."""
+    code = (
+        "import json, sys\n"
+        "import numpy as np\n"
+        "from timbre.data.transcribe import Transcriber\n"
+        "notes = Transcriber().samples(np.zeros(22050, np.float32), 22050)\n"
+        "print(json.dumps([len(notes), 'tensorflow' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, False]
+    assert "not installed" not in done.stderr  # basic-pitch's warnings about other backends
+
+
+def test_without_basic_pitch_the_error_says_how_to_install_it(monkeypatch):
+    monkeypatch.delitem(sys.modules, "basic_pitch", raising=False)
+    monkeypatch.delitem(sys.modules, "basic_pitch.inference", raising=False)
+    monkeypatch.setitem(sys.modules, "basic_pitch", None)
+    with pytest.raises(MissingExtraError, match=r"timbre\[transcribe\].*--no-deps basic-pitch"):
+        Transcriber()
