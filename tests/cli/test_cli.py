@@ -200,7 +200,7 @@ def test_a_flags_default_is_its_fields():
             if action.dest not in defaults or (command, action.dest) in own:
                 continue
             expected = None if command.startswith("train") else defaults[action.dest]
-            if action.dest == "keep_level":
+            if action.dest in ("keep_level", "notes"):  # on | off flags of bool fields
                 expected = "on" if expected else "off"
             assert action.default == expected, (command, action.dest)
 

@@ -91,8 +91,13 @@ def features_for(root, audios, split=None):
 
 
 def test_oracle_scores_at_least_as_well_as_identity():
+    """Every metric; notes_kept through the real transcriber: the stand-in model, which returns
+    its input, keeps every note of it."""
+    from timbre.data.transcribe import Transcriber
+
     origin, target = melody(SOFT_SAW), melody(SQUAREISH)
-    scores = scoring.score_piece(origin, target, {"model": IdentityConverter()}, SPEC, max_hz=8000)
+    converters = {"model": IdentityConverter()}
+    scores = scoring.score_piece(origin, target, converters, SPEC, 8000, Transcriber())
     assert list(scores) == ["identity", "model", "oracle"]
     identity, oracle = scores["identity"], scores["oracle"]
     for name in metrics.LOWER_IS_BETTER:
@@ -100,7 +105,30 @@ def test_oracle_scores_at_least_as_well_as_identity():
     assert oracle["chroma_cos"] >= identity["chroma_cos"]
     assert oracle["sc"] < 0.1 * identity["sc"]  # the origin has every harmonic the target needs
     assert scores["model"] == identity  # the stand-in returns the origin itself
+    assert identity["notes_kept"] == 1.0 and 0.0 <= oracle["notes_kept"] <= 1.0
     assert np.isfinite(oracle["seam_ratio"]) and np.isfinite(identity["seam_ratio"])
+
+
+class DroppingConverter(IdentityConverter):
+    """Returns its input with the second half silenced: the notes there are lost."""
+
+    def convert(self, audio_in: np.ndarray, sample_rate: int) -> np.ndarray:
+        out = super().convert(audio_in, sample_rate)
+        out[len(out) // 2 :] *= 1e-4
+        return out
+
+
+def test_notes_kept_sees_a_conversion_that_drops_notes():
+    from timbre.data.transcribe import Transcriber
+
+    origin = melody(SOFT_SAW)
+    converters = {"model": DroppingConverter()}
+    scores = scoring.score_piece(origin, origin, converters, SPEC, 8000, Transcriber())
+    assert scores["identity"]["notes_kept"] == 1.0
+    assert scores["model"]["notes_kept"] < 0.8
+    assert np.isnan(
+        scoring.score_piece(origin, origin, converters, SPEC, 8000)["model"]["notes_kept"]
+    )
 
 
 def test_oracle_of_identical_timbres_reconstructs_the_target():
@@ -119,6 +147,7 @@ def test_gap_closed_by_hand():
             "logmel_l1_db": 4.0,
             "loudness_l1_db": 3.0,
             "chroma_cos": 0.6,
+            "notes_kept": 1.0,
             "seam_ratio": 1.0,
         },
         "model": {
@@ -128,6 +157,7 @@ def test_gap_closed_by_hand():
             "logmel_l1_db": 5.0,
             "loudness_l1_db": 1.0,
             "chroma_cos": 0.8,
+            "notes_kept": 0.9,
             "seam_ratio": 1.1,
         },
         "oracle": {
@@ -137,6 +167,7 @@ def test_gap_closed_by_hand():
             "logmel_l1_db": 2.0,
             "loudness_l1_db": 3.0,
             "chroma_cos": 1.0,
+            "notes_kept": 0.8,
             "seam_ratio": 1.0,
         },
     }
@@ -145,6 +176,7 @@ def test_gap_closed_by_hand():
     assert gaps["sc"] == pytest.approx(0.0)  # no better than identity
     assert gaps["logmel_l1_db"] == pytest.approx(-0.5)  # worse than identity
     assert gaps["chroma_cos"] == pytest.approx(0.5)  # similarity: (0.6 - 0.8) / (0.6 - 1.0)
+    assert np.isnan(gaps["notes_kept"])  # identity keeps every note: no gap
     assert gaps["flatness_ratio"] == pytest.approx(0.5)  # (|ln 4| - |ln 2|) / (|ln 4| - |ln 1|)
     mean["model"]["flatness_ratio"] = 0.5  # as far too sparse as 2x is too flat
     assert scoring.gap_closed(mean)["model"]["flatness_ratio"] == pytest.approx(0.5)

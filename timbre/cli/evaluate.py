@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of the excerpts' cuts and levels and of the recordings (default: 0)",
     )
     parser.add_argument(
+        "--notes",
+        choices=("on", "off"),
+        default="on",
+        help="notes_kept: transcribe every input and output with basic-pitch and score the "
+        "note F1 of each output against its input (about 0.05 s per second of audio and "
+        "system); off leaves the column empty (default: %(default)s)",
+    )
+    parser.add_argument(
         "--target",
         help="a multi-target model's target to score (default with --features: every one, "
         "each into <output>/<target>/, and summary.md)",
@@ -169,6 +177,7 @@ def _body(args: argparse.Namespace) -> int:
             max_seconds=args.max_seconds,
             condition=condition,
             seed=args.seed,
+            notes=args.notes == "on",
         )
         output = args.output
         if len(conditions) > 1:

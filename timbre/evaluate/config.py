@@ -42,6 +42,7 @@ class EvalConfig:
     excerpt_peak_db: tuple[float, float] = (-35.0, -1.0)  # excerpt: range of the input's peak
     seed: int = 0  # excerpt: seeds each piece's cut points and level; recorded: its recording
     recording: RecordingConfig = DEFAULT_RECORDING  # recorded: the ranges each piece's is drawn in
+    notes: bool = True  # notes_kept: transcribe each input and output (basic-pitch); off: NaN
 
     def __post_init__(self) -> None:
         if self.condition not in CONDITIONS:

@@ -46,10 +46,11 @@ METRICS = (
     "logmel_l1_db",
     "loudness_l1_db",
     "chroma_cos",
+    "notes_kept",
     "seam_ratio",
 )
 LOWER_IS_BETTER = ("lsd_db", "sc", "logmel_l1_db", "loudness_l1_db")
-HIGHER_IS_BETTER = ("chroma_cos",)
+HIGHER_IS_BETTER = ("chroma_cos", "notes_kept")
 RATIOS = ("flatness_ratio", "seam_ratio")  # best at 1
 UNITS = {
     "lsd_db": "dB",
@@ -58,6 +59,7 @@ UNITS = {
     "logmel_l1_db": "dB",
     "loudness_l1_db": "dB",
     "chroma_cos": "",
+    "notes_kept": "",
     "seam_ratio": "",
 }
 
@@ -420,6 +422,7 @@ def score(
     max_hz: float = 8000.0,
     spectrogram: SpectrogramConfig | None = None,
     border_frames: np.ndarray | None = None,
+    notes_kept: float = float("nan"),
 ) -> dict[str, float]:
     """Every metric of :data:`METRICS` for one (estimate, reference) pair.
 
@@ -428,6 +431,8 @@ def score(
         spectrogram: settings for ``seam_ratio`` (its ``sample_rate`` must equal ``sample_rate``).
         border_frames: tile borders for ``seam_ratio`` (see :func:`seam_ratio`);
             ``seam_ratio`` is NaN unless both this and ``spectrogram`` are given.
+        notes_kept: the note F1 of the estimate against its input, which the caller
+            transcribes (:mod:`timbre.evaluate.notes`); passed through (NaN: not measured).
 
     Returns:
         ``{metric: value}`` in the order of :data:`METRICS`.
@@ -451,5 +456,6 @@ def score(
         "logmel_l1_db": logmel_l1(estimate, reference, sample_rate, max_hz),
         "loudness_l1_db": loudness_l1(estimate, reference, sample_rate),
         "chroma_cos": chroma_cosine(estimate, reference, sample_rate),
+        "notes_kept": float(notes_kept),
         "seam_ratio": seams,
     }

@@ -11,11 +11,11 @@ blurs onsets or drops notes scores lower.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from timbre.data.transcribe import Note, to_arrays
+from timbre.data.transcribe import Note, Transcriber, to_arrays
 from timbre.errors import MissingExtraError
 
 ONSET_TOLERANCE_S = 0.05  # mir_eval's default onset window, seconds
@@ -62,3 +62,18 @@ def note_f1(
 def _hz(pitches: np.ndarray) -> np.ndarray:
     """MIDI note numbers -> Hz (mir_eval compares pitches in Hz)."""
     return 440.0 * 2.0 ** ((pitches.astype(np.float64) - 69.0) / 12.0)
+
+
+def notes_kept(
+    transcriber: Transcriber, outputs: Mapping[str, np.ndarray], sample_rate: int, reference: str
+) -> dict[str, float]:
+    """The note F1 of every output against ``outputs[reference]`` (the input), each transcribed
+    once: ``{system: F1}``; the reference itself keeps all its notes (1.0, not transcribed
+    twice: the transcriber is deterministic)."""
+    theirs = transcriber.samples(outputs[reference], sample_rate)
+    return {
+        system: 1.0
+        if system == reference
+        else note_f1(theirs, transcriber.samples(x, sample_rate))[2]
+        for system, x in outputs.items()
+    }

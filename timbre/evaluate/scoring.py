@@ -16,6 +16,10 @@ gap a model closes is ``(identity - model) / (identity - oracle)`` per metric,
 computed from the means over pieces (see :func:`gap_closed`); for the flatness
 ratio (best at 1) the distance is ``|log ratio|``. Means over pieces are
 arithmetic, but the flatness ratio's, which is geometric (2x and 0.5x average to 1x).
+``notes_kept`` (the note F1 of each output against the input, both transcribed by
+basic-pitch: :mod:`timbre.evaluate.notes`) is 1 for identity by definition, so it has
+no gap to close: read it as it is, against the oracle's (the target's notes as the
+same transcriber hears them).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from timbre.data import recorded
+from timbre.data.transcribe import Transcriber
 from timbre.dsp import level as lv
 from timbre.dsp import stft as sp
 from timbre.errors import ConfigError, ModelError
@@ -42,6 +47,7 @@ from timbre.evaluate.config import (
     SYSTEMS,
     EvalConfig,
 )
+from timbre.evaluate.notes import notes_kept
 from timbre.evaluate.pairs import (
     Pair,
     as_recorded,
@@ -113,6 +119,7 @@ def score_piece(
     converters: Mapping[str, ConverterLike],
     spectrogram: SpectrogramConfig,
     max_hz: float,
+    transcriber: Transcriber | None = None,
 ) -> dict[str, dict[str, float]]:
     """Scores of identity, the converters' outputs and the oracle against ``target``.
 
@@ -126,6 +133,8 @@ def score_piece(
             tile borders are used for every system's ``seam_ratio``.
         spectrogram: the model's settings.
         max_hz: compared band, Hz.
+        transcriber: transcribes every output for ``notes_kept`` (the note F1 of each against
+            the input's, :mod:`timbre.evaluate.notes`); ``None`` leaves it NaN.
 
     Returns:
         ``{system: {metric: value}}`` in :data:`SYSTEMS` order.
@@ -141,17 +150,23 @@ def score_piece(
         }
     )
     rate = spectrogram.sample_rate
+    leveled = {
+        system: at_level_of(np.asarray(outputs[system], dtype=np.float32), target, rate)
+        for system in SYSTEMS
+        if system in outputs
+    }
+    kept = {} if transcriber is None else notes_kept(transcriber, leveled, rate, "identity")
     return {
         system: metrics.score(
-            at_level_of(np.asarray(outputs[system], dtype=np.float32), target, rate),
+            estimate,
             target,
-            spectrogram.sample_rate,
+            rate,
             max_hz,
             spectrogram,
             borders,
+            notes_kept=kept.get(system, float("nan")),
         )
-        for system in SYSTEMS
-        if system in outputs
+        for system, estimate in leveled.items()
     }
 
 
@@ -229,6 +244,7 @@ def evaluate_pairs(
         raise ConfigError("converters: none given (expected at least one model system)")
     if config.condition == "recorded":
         recorded.require()
+    transcriber = Transcriber() if config.notes else None  # loaded once; fails before any work
     max_hz = min(config.max_hz, spectrogram.max_hz, spectrogram.sample_rate / 2)
     pieces, seconds, recordings = {}, 0.0, {}
     for pair in tqdm(pairs, desc="evaluate", unit="piece", disable=not progress):
@@ -239,7 +255,9 @@ def evaluate_pairs(
             origin, target, recordings[pair.name] = as_recorded(
                 origin, target, pair.name, config, spectrogram.sample_rate
             )
-        pieces[pair.name] = score_piece(origin, target, converters, spectrogram, max_hz)
+        pieces[pair.name] = score_piece(
+            origin, target, converters, spectrogram, max_hz, transcriber
+        )
         seconds += len(target) / spectrogram.sample_rate
     mean = {
         system: {
