@@ -399,8 +399,6 @@ def evaluate_sets(
     (:data:`CONDITIONS`: clean, as recordings arrive, recorded) into
     ``<out>/eval/<set>/<condition>/`` (several targets: each target's in
     ``<out>/eval/<short name>/<set>/<condition>/``); results written after the model are kept.
-    ``notes_kept`` is measured in the clean and recorded conditions (its transcriptions cost
-    about as much as the conversions), not in "as recordings arrive".
 
     Returns:
         The report: each table, then the headline figures of all six
@@ -428,13 +426,7 @@ def evaluate_sets(
                         "clean",
                         preset.targets[0],
                     )
-                    # notes kept (transcriptions, about 0.05 s per second of audio and
-                    # system) where it tells most: clean pieces, and recorded ones
-                    config = EvalConfig(
-                        phase="both" if both else "input",
-                        condition=condition,
-                        notes=condition != "excerpt",
-                    )
+                    config = EvalConfig(phase="both" if both else "input", condition=condition)
                     evaluate(
                         model_dir,
                         output_dir=folder,
