@@ -74,3 +74,15 @@ def test_score_from_notes():
     score = midi.Score.from_notes([(1.0, 2.0, 60, 90), (0.0, 0.5, 62, 80, 1)], pedal=[(0.1, 0.9)])
     assert list(score.pitch) == [62, 60] and list(score.track) == [1, 0]
     np.testing.assert_allclose(score.pedal, [[0.0, 0.1, 0.9]])
+
+
+def test_write_then_read_gives_the_notes_back(tmp_path):
+    score = midi.Score.from_notes([(0.0, 0.5, 60, 100), (0.25, 1.5, 64, 30), (1.0, 1.2, 67, 127)])
+    path = midi.write(tmp_path / "sub" / "take.mid", score)
+    back = midi.read(path)
+    np.testing.assert_allclose(back.start, score.start, atol=2e-3)  # MIDI ticks
+    np.testing.assert_allclose(back.end, score.end, atol=2e-3)
+    assert list(back.pitch) == [60, 64, 67] and list(back.velocity) == [100, 30, 127]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["take.mid"]  # no temporary left
+    with pytest.raises(MidiError, match="empty.mid: no notes to write"):
+        midi.write(tmp_path / "empty.mid", midi.Score.from_notes([]))

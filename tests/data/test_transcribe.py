@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from timbre.data import notebank
+from timbre.data import midi, notebank
 from timbre.data.fluid import PieceSynthesizer
 from timbre.data.midi import Score
-from timbre.data.transcribe import Note, TranscribeConfig, Transcriber
-from timbre.errors import MissingExtraError
+from timbre.data.transcribe import Note, TranscribeConfig, Transcriber, transcribe_folder
+from timbre.errors import DatasetError, MissingExtraError
 from timbre.evaluate.notes import note_f1
 from timbre.io import audio
 from timbre.settings import SynthConfig
@@ -99,3 +99,44 @@ def test_without_basic_pitch_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "basic_pitch", None)
     with pytest.raises(MissingExtraError, match=r"timbre\[transcribe\].*--no-deps basic-pitch"):
         Transcriber()
+
+
+class _Records:
+    """Transcribes nothing, and remembers what it was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def file(self, path):
+        self.asked.append(path.name)
+        return []
+
+
+def test_a_folder_of_recordings_becomes_midi_files_and_resumes(transcriber, piano, tmp_path):
+    recordings = tmp_path / "my_piano"
+    audio.save(recordings / "take1.wav", piano, RATE)
+    audio.save(recordings / "day2" / "take2.flac", 0.5 * piano, RATE, subtype="PCM_24")
+    audio.save(recordings / "silence.wav", np.zeros(RATE, dtype=np.float32), RATE)
+    (recordings / "notes.txt").write_text("not audio")
+    with pytest.warns(UserWarning, match="silence.wav: no notes found; left out"):
+        written = transcribe_folder(recordings, tmp_path / "midi", transcriber, progress=False)
+    assert list(written) == ["day2__take2", "take1"]
+    for path in written.values():
+        score = midi.read(path)
+        found = _notes(zip(score.start, score.end, score.pitch, score.velocity))
+        assert note_f1(_notes(SCALE), found)[1] >= 5 / 6  # recall of the scale
+    stub = _Records()
+    with pytest.warns(UserWarning, match="silence.wav: no notes found"):
+        again = transcribe_folder(recordings, tmp_path / "midi", stub, progress=False)
+    assert again == written and stub.asked == ["silence.wav"]  # the rest kept, not redone
+
+
+def test_folder_transcription_errors(transcriber, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="empty: no audio files"):
+        transcribe_folder(tmp_path / "empty", tmp_path / "midi", transcriber, progress=False)
+    with pytest.raises(DatasetError, match="nowhere: not found"):
+        transcribe_folder(tmp_path / "nowhere", tmp_path / "midi", transcriber, progress=False)
+    audio.save(tmp_path / "quiet" / "a.wav", np.zeros(RATE, dtype=np.float32), RATE)
+    with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no notes found in any"):
+        transcribe_folder(tmp_path / "quiet", tmp_path / "midi", transcriber, progress=False)

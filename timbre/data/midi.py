@@ -1,10 +1,11 @@
-"""Reading MIDI files into note lists (the corpus generator is :mod:`timbre.data.corpus`).
+"""Reading MIDI files into note lists, and writing them (the corpus generator is
+:mod:`timbre.data.corpus`).
 
 :func:`read` turns a MIDI file into a :class:`Score` (all non-drum notes in
 seconds plus the sustain-pedal intervals), wrapping pretty_midi/mido errors so
 the user sees the file name and the reason. :func:`find_midi_files` and
 :func:`piece_names` find a folder's MIDI files recursively and give each a
-unique, filesystem-safe name.
+unique, filesystem-safe name. :func:`write` writes a score as a MIDI file.
 """
 
 from __future__ import annotations
@@ -129,6 +130,32 @@ def read(path: str | os.PathLike) -> Score:
             stacklevel=2,
         )
     return score
+
+
+def write(path: str | os.PathLike, score: Score, program: int = 0) -> Path:
+    """Write ``score``'s notes as a one-track MIDI file played by GM ``program``, atomically
+    (a transcription, say, for the renderers to play); :func:`read` reads it back.
+
+    Raises:
+        MidiError: an empty score.
+    """
+    import pretty_midi
+
+    from timbre.io.atomic import atomic_path
+
+    path = Path(path)
+    if not len(score):
+        raise MidiError(f"{path}: no notes to write (expected at least one)")
+    midi = pretty_midi.PrettyMIDI()
+    instrument = pretty_midi.Instrument(program=int(program))
+    instrument.notes = [
+        pretty_midi.Note(int(v), int(p), float(s), float(e))
+        for s, e, p, v in zip(score.start, score.end, score.pitch, score.velocity)
+    ]
+    midi.instruments.append(instrument)
+    with atomic_path(path) as tmp:
+        midi.write(str(tmp))
+    return path
 
 
 def _restruck(midi_file) -> tuple[int, tuple[int, float], float]:

@@ -9,6 +9,8 @@ silences the warnings it logs about the backends it did not find.
 
 A file is transcribed in chunks of ``chunk_seconds`` (bounded memory whatever its
 length); a note held across a chunk boundary comes back as two notes.
+:func:`transcribe_folder` writes a folder of recordings' transcriptions as MIDI files,
+which the renderers play like any other (``synthesize_audios.py --midi_path``).
 
 ``pip install 'timbre[transcribe]'`` installs what basic-pitch imports, and
 ``pip install --no-deps basic-pitch==0.4.0`` basic-pitch itself (``make setup``
@@ -25,12 +27,15 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from timbre.errors import MissingExtraError
+from timbre.data import midi
+from timbre.data.midi import Score
+from timbre.errors import DatasetError, MissingExtraError
 from timbre.io import audio
 
 SAMPLE_RATE = 22050  # basic-pitch's input rate, Hz
@@ -118,6 +123,72 @@ class Transcriber:
             )
             for start, end, pitch, amplitude, _ in events
         ]
+
+
+def to_score(notes: Sequence[Note]) -> Score:
+    """The notes as a :class:`timbre.data.midi.Score` (no pedal: the transcription's notes
+    last as long as they sound)."""
+    return Score.from_notes([(n.start_s, n.end_s, n.pitch, n.velocity) for n in notes])
+
+
+def transcribe_folder(
+    recordings: str | os.PathLike,
+    midi_path: str | os.PathLike,
+    transcriber: Transcriber | None = None,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Transcribe every audio file under ``recordings`` (recursively) into
+    ``<midi_path>/<piece>.mid``, pieces named as :func:`timbre.data.midi.piece_names` names
+    MIDI files; resumable: a transcription already there is kept (each is written atomically),
+    delete it to transcribe its recording again.
+
+    Args:
+        recordings: a folder of recordings (any format :mod:`timbre.io.audio` reads), or one.
+        midi_path: output folder (created).
+        transcriber: the model (default: loaded here).
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``{piece: MIDI file}`` of the recordings in which notes were found, sorted.
+
+    Raises:
+        DatasetError: no audio file under ``recordings``, or no notes in any of them.
+        AudioError: a recording is unreadable.
+
+    Warns:
+        A recording in which no notes were found (left out).
+    """
+    from tqdm.auto import tqdm
+
+    source, out = Path(recordings), Path(midi_path)
+    if source.is_file():
+        files, root = [source], source.parent
+    elif source.is_dir():
+        files = sorted(p for p in source.rglob("*") if audio.is_audio_file(p))
+        files = [p for p in files if not p.is_relative_to(out)]  # an output folder inside
+        root = source
+    else:
+        raise DatasetError(f"{source}: not found (expected a folder of recordings)")
+    if not files:
+        suffixes = ", ".join(sorted(audio.AUDIO_SUFFIXES))
+        raise DatasetError(f"{source}: no audio files (expected recordings: {suffixes})")
+    written = {}
+    for path, piece in tqdm(
+        midi.piece_names(files, root).items(), desc="transcribe", unit="file", disable=not progress
+    ):
+        target = out / f"{piece}.mid"
+        if not target.exists():
+            if transcriber is None:  # loaded only when something is left to transcribe
+                transcriber = Transcriber()
+            notes = transcriber.file(path)
+            if not notes:
+                warnings.warn(f"{path}: no notes found; left out", stacklevel=2)
+                continue
+            midi.write(target, to_score(notes))
+        written[piece] = target
+    if not written:
+        raise DatasetError(f"{source}: no notes found in any of its {len(files)} recordings")
+    return dict(sorted(written.items()))
 
 
 def to_arrays(notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
