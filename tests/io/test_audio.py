@@ -237,3 +237,12 @@ def test_read_blocks_can_skip_the_level_warning(tmp_path, recwarn):
     sf.write(silent, np.zeros(100), 16000)
     list(audio.read_blocks(silent, warn=False))
     assert not [w for w in recwarn if "silent" in str(w.message)]
+
+
+def test_regroup_cuts_a_stream_into_equal_arrays():
+    x = np.arange(23, dtype=np.float32)
+    blocks = [x[:0], x[:7], x[7:8], x[8:20], x[20:]]  # uneven, one empty
+    out = list(audio.regroup(blocks, 5))
+    assert [len(b) for b in out] == [5, 5, 5, 5, 3]
+    np.testing.assert_array_equal(np.concatenate(out), x)
+    assert list(audio.regroup([], 5)) == []

@@ -28,7 +28,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +86,10 @@ class Transcriber:
         """
         chunk = int(self.config.chunk_seconds * SAMPLE_RATE)
         notes: list[Note] = []
-        for start, samples in _chunks(audio.read_blocks(path, SAMPLE_RATE), chunk):
+        start = 0
+        for samples in audio.regroup(audio.read_blocks(path, SAMPLE_RATE), chunk):
             notes += self._chunk(samples, start / SAMPLE_RATE)
+            start += len(samples)
         return sorted(notes, key=lambda n: (n.start_s, n.pitch))
 
     def samples(self, samples: np.ndarray, sample_rate: int) -> list[Note]:
@@ -196,23 +198,6 @@ def to_arrays(notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:
     MIDI note numbers (the form note metrics take)."""
     intervals = np.array([(n.start_s, n.end_s) for n in notes], dtype=np.float64).reshape(-1, 2)
     return intervals, np.array([n.pitch for n in notes], dtype=np.int64)
-
-
-def _chunks(blocks: Iterator[np.ndarray], size: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Regroup a stream of blocks into ``(first sample, samples)`` of ``size`` samples (the
-    last may be short)."""
-    pending, start = [], 0
-    held = 0
-    for block in blocks:
-        pending.append(block)
-        held += len(block)
-        while held >= size:
-            joined = np.concatenate(pending)
-            yield start, joined[:size]
-            start += size
-            pending, held = [joined[size:]], held - size
-    if held:
-        yield start, np.concatenate(pending)
 
 
 def _basic_pitch():

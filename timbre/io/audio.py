@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -265,6 +265,21 @@ def read_blocks(
                 break
     if warn:
         _warn_level(peak, str(path), stacklevel=2)
+
+
+def regroup(blocks: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The samples of a stream of 1-D blocks (:func:`read_blocks`) as arrays of ``size``
+    samples, the last one shorter when the stream ends between them."""
+    pending, held = [], 0
+    for block in blocks:
+        pending.append(block)
+        held += len(block)
+        while held >= size:
+            joined = np.concatenate(pending)
+            yield joined[:size]
+            pending, held = [joined[size:]], held - size
+    if held:
+        yield np.concatenate(pending)
 
 
 def save(

@@ -1,0 +1,188 @@
+"""Pairs from a user's own recordings alone: transcribe them, render the transcription.
+
+A folder of recordings of one instrument (``played``: the user's piano, or their cello)
+becomes a paired audio folder (:mod:`timbre.formats.audio_folder`) that
+``compute_features.py`` and training read like any other:
+
+1. each recording is transcribed once (:func:`timbre.data.transcribe.transcribe_folder`,
+   into ``<audios>/transcriptions/``);
+2. it is cut into segments of ``segment_seconds`` (bounded memory whatever its length), each
+   a piece ``<recording>__<k>``: the recording's samples, at the recording's rate resampled to
+   ``sample_rate`` and brought to the renderer's peak (``-headroom_db`` dBFS), under
+   ``<audios>/<played>/``, and the notes that start in the segment played by every other
+   instrument (FluidSynth, :class:`timbre.data.fluid.PieceSynthesizer`) under
+   ``<audios>/<instrument>/``, of the segment's exact length: aligned by construction, since
+   the rendering follows the transcription's timing. A segment without a note is left out;
+3. the split is by recording, seeded: the segments of a held-out recording are all in
+   ``test`` (and ``val``), never beside its training segments.
+
+Transcription mistakes make the pairs noisier, and so do the segment edges: a note held
+into the next segment sounds in its recording but is not rendered there.
+
+Every file is written atomically and a rerun skips the pieces whose files are all there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from timbre.data import midi
+from timbre.data.fluid import PieceSynthesizer
+from timbre.data.synth import at_headroom
+from timbre.data.transcribe import Transcriber, transcribe_folder
+from timbre.errors import ConfigError, DatasetError
+from timbre.formats import audio_folder
+from timbre.io import audio
+from timbre.settings import SynthConfig
+
+TRANSCRIPTIONS = "transcriptions"  # <audios>/transcriptions/<recording>.mid
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnPairsConfig:
+    """How recordings become pairs."""
+
+    segment_seconds: float = 30.0  # length of a piece cut from a recording
+    held_out_share: float = 0.2  # share of the recordings held out (test, and val), by file
+    seed: int = 0  # seed of the split by recording
+
+    def __post_init__(self) -> None:
+        if not 2.0 <= self.segment_seconds <= 600.0:
+            raise ConfigError(
+                f"OwnPairsConfig: segment_seconds={self.segment_seconds!r} (expected 2 to 600)"
+            )
+        if not 0.0 < self.held_out_share < 1.0:
+            raise ConfigError(
+                f"OwnPairsConfig: held_out_share={self.held_out_share!r} (expected between 0 and 1)"
+            )
+
+
+def split_recordings(names: list[str], share: float, seed: int) -> dict[str, str]:
+    """``{recording: split}``: ``round(share * n)`` recordings (at least one; none of a single
+    recording) held out, seeded; the first held out is ``test``, the rest ``val`` and ``test``
+    in turn, so from two held-out recordings on, validation has one of its own."""
+    names = sorted(names)
+    held = 0 if len(names) < 2 else max(1, round(share * len(names)))
+    order = np.random.default_rng(seed).permutation(len(names))
+    splits = {name: "train" for name in names}
+    for k, i in enumerate(order[:held]):
+        splits[names[i]] = "test" if k % 2 == 0 else "val"
+    return splits
+
+
+def pairs_from_recordings(
+    recordings: str | os.PathLike,
+    audios_path: str | os.PathLike,
+    played: str,
+    players: Mapping[str, tuple[str | os.PathLike, int]],
+    synth: SynthConfig | None = None,
+    config: OwnPairsConfig = OwnPairsConfig(),
+    transcriber: Transcriber | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write the paired audio folder of ``recordings`` (module docstring) into ``audios_path``.
+
+    Args:
+        recordings: a folder of recordings of ``played`` (any format, rate and length).
+        audios_path: output folder (created; resumed).
+        played: the NSynth name of the recordings' instrument (``keyboard_acoustic``).
+        players: ``{instrument: (SoundFont, GM program)}`` rendering each other instrument.
+        synth: rate and headroom of the pairs (``sample_rate``, ``headroom_db``; default
+            ``SynthConfig()``).
+        config: segment length and split.
+        transcriber, progress: as :func:`timbre.data.transcribe.transcribe_folder`.
+
+    Returns:
+        The manifest's path.
+
+    Raises:
+        ConfigError: ``played`` among ``players``, or no player.
+        DatasetError: no recordings, no notes in any, or no segment with notes.
+    """
+    if not players or played in players:
+        raise ConfigError(
+            f"players: {sorted(players)} (expected the instruments to render, other than "
+            f"{played!r}, which the recordings play)"
+        )
+    synth = synth or SynthConfig()
+    out = Path(audios_path)
+    midis = transcribe_folder(recordings, out / TRANSCRIPTIONS, transcriber, progress)
+    sources = _recording_paths(Path(recordings), midis)
+    splits = split_recordings(list(midis), config.held_out_share, config.seed)
+    synthesizers = {
+        name: PieceSynthesizer(soundfont, program, synth)
+        for name, (soundfont, program) in players.items()
+    }
+    pieces: dict[str, dict] = {}
+    for recording, midi_file in midis.items():
+        score = midi.read(midi_file)
+        for piece, seconds in _segments(
+            out, recording, sources[recording], score, played, synthesizers, synth, config
+        ):
+            pieces[piece] = {
+                "seconds": seconds,
+                "midi": str(midi_file),
+                "split": splits[recording],
+                "recording": str(sources[recording]),
+            }
+    if not pieces:
+        raise DatasetError(f"{recordings}: no segment of its recordings holds a note")
+    split = {
+        name: sorted(p for p, e in pieces.items() if e["split"] == name)
+        for name in audio_folder.SPLITS
+    }
+    header = {
+        "instruments": [played, *players],
+        "sample_rate": synth.sample_rate,
+        "synth": dataclasses.asdict(synth),
+        "own_recordings": {"played": played, **dataclasses.asdict(config)},
+        "players": {name: [str(sf), int(program)] for name, (sf, program) in players.items()},
+    }
+    return audio_folder.write(out, header, pieces, split, {})
+
+
+def _recording_paths(root: Path, midis: Mapping[str, Path]) -> dict[str, Path]:
+    """``{recording name: its audio file}``, named as the transcriptions are."""
+    files = [root] if root.is_file() else [p for p in root.rglob("*") if audio.is_audio_file(p)]
+    names = midi.piece_names(files, root.parent if root.is_file() else root)
+    return {name: path for path, name in names.items() if name in midis}
+
+
+def _segments(out, recording, source, score, played, synthesizers, synth, config):
+    """Write each segment of one recording with its renderings; yields ``(piece, seconds)``."""
+    rate, size = synth.sample_rate, int(round(config.segment_seconds * synth.sample_rate))
+    start = 0
+    for block in audio.regroup(audio.read_blocks(source, rate), size):
+        piece, offset = f"{recording}__{start // size:04d}", start / rate
+        start += len(block)
+        seconds = len(block) / rate
+        inside = (score.start >= offset) & (score.start < offset + seconds)
+        if not inside.any():
+            continue
+        paths = {
+            name: audio_folder.piece_path(out, name, piece) for name in (played, *synthesizers)
+        }
+        if all(path.is_file() for path in paths.values()):
+            yield piece, seconds
+            continue
+        notes = midi.Score.from_notes(
+            [
+                (s - offset, min(e, offset + seconds) - offset, p, v)
+                for s, e, p, v in zip(
+                    score.start[inside],
+                    score.end[inside],
+                    score.pitch[inside],
+                    score.velocity[inside],
+                )
+            ]
+        )
+        for name, synthesizer in synthesizers.items():
+            rendered = synthesizer.render(notes)[: len(block)]
+            audio.save(paths[name], np.pad(rendered, (0, len(block) - len(rendered))), rate)
+        audio.save(paths[played], at_headroom(block.copy(), synth.headroom_db), rate)
+        yield piece, seconds
