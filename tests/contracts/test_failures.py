@@ -856,6 +856,12 @@ def _(w, tmp, mp):
     return Call(train.main, argv, 1, "batch_size=64: larger than the", absent=(tmp / "model",))
 
 
+@case("train: --init_from a shipped model of another architecture")
+def _(w, tmp, mp):
+    argv = [*fit(w, tmp / "model"), "--init_from", "keyboard"]  # a shipped model's name
+    return Call(train.main, argv, 1, "(another architecture: use the source's model settings)")
+
+
 @case("train: --depth too deep for the tiles")
 def _(w, tmp, mp):
     argv = fit(w, tmp / "model")

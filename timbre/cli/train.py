@@ -14,7 +14,7 @@ from pathlib import Path
 
 from timbre.cli.common import add_output_flags, positive_float, run, start_tensorflow
 from timbre.errors import ConfigError, DatasetError
-from timbre.formats import feature_store
+from timbre.formats import feature_store, shipped
 from timbre.formats.model_dir import CONFIG_KEYS
 from timbre.io.atomic import naming_failures, read_json, run_lock
 from timbre.settings import (
@@ -109,8 +109,9 @@ def build_parser(mode: str) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--init_from",
-        help="a model directory whose generator weights a fresh run starts from, layer by "
-        "layer (same model settings; a single-target model may start a multi-target one)",
+        help="a model directory (or a shipped model's name) whose generator weights a fresh run "
+        "starts from, layer by layer (same model settings; a single-target model may start a "
+        "multi-target one)",
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --model_dir (after a crash too)"
@@ -247,7 +248,7 @@ def body(args: argparse.Namespace, mode: str) -> int:
             force=args.force,
             epoch_offset=args.epoch_offset,
             max_minutes=args.max_minutes,
-            init_from=args.init_from,
+            init_from=None if args.init_from is None else shipped.resolve(args.init_from),
             **common,
         )
     last = result.history[-1] if result.history else {}
