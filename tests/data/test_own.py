@@ -73,7 +73,7 @@ def test_recordings_become_aligned_pairs_split_by_recording(own):
         assert np.max(np.abs(mine[0])) == pytest.approx(10 ** (-SYNTH.headroom_db / 20), rel=1e-3)
         assert np.max(np.abs(strings[0])) > 0.1  # the transcription played
     assert all(len(s) == 1 for s in splits.values())  # a recording's segments stay together
-    assert sorted(s.pop() for s in splits.values()) == ["test", "train", "train"]
+    assert sorted(s.pop() for s in splits.values()) == ["test", "train", "val"]
 
 
 def test_the_rendering_follows_the_recording_in_time(own):
@@ -129,8 +129,9 @@ def test_the_pairs_become_features(own, tmp_path):
 
 def test_split_recordings_and_errors(tmp_path, transcriber):
     assert split_recordings(["a"], 0.2, 0) == {"a": "train"}
+    assert sorted(split_recordings(["a", "b"], 0.2, 0).values()) == ["test", "train"]
     five = split_recordings(list("abcde"), 0.4, 0)
-    assert sorted(five.values()) == ["test", "train", "train", "train", "val"]
+    assert sorted(five.values()) == ["test", "test", "train", "train", "val"]
     assert split_recordings(list("abcde"), 0.4, 0) == five
     with pytest.raises(ConfigError, match="players"):
         pairs_from_recordings(tmp_path, tmp_path / "a", "keyboard_acoustic", {}, SYNTH)

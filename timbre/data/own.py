@@ -13,8 +13,8 @@ becomes a paired audio folder (:mod:`timbre.formats.audio_folder`) that
    instrument (FluidSynth, :class:`timbre.data.fluid.PieceSynthesizer`) under
    ``<audios>/<instrument>/``, of the segment's exact length: aligned by construction, since
    the rendering follows the transcription's timing. A segment without a note is left out;
-3. the split is by recording, seeded: the segments of a held-out recording are all in
-   ``test`` (and ``val``), never beside its training segments.
+3. the split is by recording, seeded (:func:`split_recordings`): the segments of a held-out
+   recording are all in ``test`` or all in ``val``, never beside its training segments.
 
 Transcription mistakes make the pairs noisier, and so do the segment edges: a note held
 into the next segment sounds in its recording but is not rendered there.
@@ -48,7 +48,7 @@ class OwnPairsConfig:
     """How recordings become pairs."""
 
     segment_seconds: float = 30.0  # length of a piece cut from a recording
-    held_out_share: float = 0.2  # share of the recordings held out (test, and val), by file
+    held_out_share: float = 0.2  # share of the recordings held out for test (val: one more)
     seed: int = 0  # seed of the split by recording
 
     def __post_init__(self) -> None:
@@ -63,15 +63,17 @@ class OwnPairsConfig:
 
 
 def split_recordings(names: list[str], share: float, seed: int) -> dict[str, str]:
-    """``{recording: split}``: ``round(share * n)`` recordings (at least one; none of a single
-    recording) held out, seeded; the first held out is ``test``, the rest ``val`` and ``test``
-    in turn, so from two held-out recordings on, validation has one of its own."""
+    """``{recording: split}``, seeded: ``round(share * n)`` recordings held out for ``test``
+    (at least one, from two recordings on), and from three on one more for ``val`` (training
+    picks its exported epoch on it, so the test recordings judge a model that never saw them)."""
     names = sorted(names)
-    held = 0 if len(names) < 2 else max(1, round(share * len(names)))
-    order = np.random.default_rng(seed).permutation(len(names))
+    n = len(names)
+    n_test = 0 if n < 2 else max(1, min(n - 1, round(share * n)))
+    n_val = 1 if n - n_test >= 2 else 0
+    order = np.random.default_rng(seed).permutation(n)
     splits = {name: "train" for name in names}
-    for k, i in enumerate(order[:held]):
-        splits[names[i]] = "test" if k % 2 == 0 else "val"
+    for k, i in enumerate(order[: n_test + n_val]):
+        splits[names[i]] = "test" if k < n_test else "val"
     return splits
 
 

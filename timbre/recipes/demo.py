@@ -131,19 +131,19 @@ def make_data(
     Returns:
         ``(<out>/features, the banks)``; the audio is in ``<out>/audios/``.
     """
-    begin = _stage(
+    begin = begin_stage(
         report,
         1,
         f"note banks: {', '.join(preset.targets)} and the pianos of the pool (FluidSynth)",
     )
     banks = make_banks(out, preset)
-    _done(
+    end_stage(
         report,
         begin,
         f"training pianos: {', '.join(banks.train.sources)}; held out: "
         f"{', '.join(banks.held_out.sources)}; banks in {out / 'bank'}",
     )
-    begin = _stage(
+    begin = begin_stage(
         report,
         2,
         f"corpus: {preset.corpus_minutes:g} minutes of generated keyboard music, rendered as pairs",
@@ -160,13 +160,13 @@ def make_data(
         jobs=jobs,
         seed=seed,
     )
-    _done(
+    end_stage(
         report,
         begin,
         f"{len(summary.rendered)} pieces rendered, {len(summary.skipped)} reused, "
         f"{len(summary.failed)} failed",
     )
-    begin = _stage(report, 3, "features: normalised log-magnitude tiles")
+    begin = begin_stage(report, 3, "features: normalised log-magnitude tiles")
     from timbre.data.features import compute_features
 
     features = out / "features"
@@ -178,7 +178,7 @@ def make_data(
         features=FeatureConfig(overlap=preset.overlap),
         jobs=jobs,
     )
-    _done(report, begin, f"tiles in {features}")
+    end_stage(report, begin, f"tiles in {features}")
     return features, banks
 
 
@@ -206,14 +206,14 @@ def train_model(
     """
     model_dir = out / "model"
     marker = model_dir / "demo_complete.json"
-    begin = _stage(
+    begin = begin_stage(
         report,
         4,
         f"training: {preset.mode} mode, base_filters={preset.model.base_filters}, "
         f"{preset.train.mixed_precision}, budget {minutes:g} min",
     )
     if marker.exists() and ModelDir(model_dir).generator.exists():
-        _done(
+        end_stage(
             report,
             begin,
             f"already trained ({read_json(marker)['epochs']} epochs); delete {marker} to train "
@@ -248,7 +248,7 @@ def train_model(
         | ({} if share is None else {"final_lr_share": round(share, 4)}),
     )
     schedule = "" if share is None else f", the learning rate down to {share:.0%} of its start"
-    _done(
+    end_stage(
         report,
         begin,
         f"{result.epochs_done} of {preset.train.epochs} epochs{schedule}; curves in "
@@ -326,7 +326,7 @@ def convert_examples(
     Returns:
         The folders, the melody's last.
     """
-    begin = _stage(
+    begin = begin_stage(
         report, 5, "conversion: test pieces and a short melody on a piano training never heard"
     )
     from timbre.convert.converter import load_converter
@@ -355,7 +355,7 @@ def convert_examples(
                 audio_folder.piece_path(audios, ORIGIN, piece), folder / "converted.wav"
             )
             _write_comparison(audios, piece, folder, preset.spectrogram, target)
-    _done(report, begin, f"{len(folders)} conversions in {out / 'converted'}")
+    end_stage(report, begin, f"{len(folders)} conversions in {out / 'converted'}")
     return folders
 
 
@@ -405,7 +405,7 @@ def evaluate_sets(
         (:func:`timbre.evaluate.report.headline_table`: LSD and spectral-convergence gap
         closed, flatness ratio and its gap closed).
     """
-    begin = _stage(report, 6, "evaluation on the test pieces: model vs identity vs oracle")
+    begin = begin_stage(report, 6, "evaluation on the test pieces: model vs identity vs oracle")
     from timbre.evaluate.report import headline_table
     from timbre.evaluate.scoring import EvalConfig, evaluate
 
@@ -437,7 +437,7 @@ def evaluate_sets(
                 table = (folder / "results.md").read_text()
                 tables.append(f"{pieces}, {label} ({folder}):\n{table}")
                 rows.append((pieces, label, read_json(folder / "results.json")))
-    _done(report, begin, f"results in {out / 'eval'}")
+    end_stage(report, begin, f"results in {out / 'eval'}")
     summary = [
         "The share of the identity-to-oracle gap the model closes, and its flatness ratio "
         "(output / target, best at 1x; above 1 a haze fills the space between the harmonics):",
@@ -490,10 +490,12 @@ def run(
     return DemoResult(model_dir, folders, summary, time.perf_counter() - begin)
 
 
-def _stage(report: Report, number: int, title: str) -> float:
+def begin_stage(report: Report, number: int, title: str) -> float:
+    """Tell ``report`` that stage ``number`` begins; returns the time it began."""
     report.stage(number, title)
     return time.perf_counter()
 
 
-def _done(report: Report, begin: float, what: str) -> None:
+def end_stage(report: Report, begin: float, what: str) -> None:
+    """Tell ``report`` what the stage begun at ``begin`` made, and how long it took."""
     report.done(what, time.perf_counter() - begin)
