@@ -32,6 +32,20 @@ def _take(seed: int) -> np.ndarray:
     )
 
 
+def _pairs(root, transcriber):
+    """The pairs of ``<root>/my_piano`` into ``<root>/audios``."""
+    return pairs_from_recordings(
+        root / "my_piano",
+        root / "audios",
+        "keyboard_acoustic",
+        STRINGS,
+        SYNTH,
+        CONFIG,
+        transcriber,
+        progress=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def transcriber():
     return Transcriber()
@@ -42,16 +56,7 @@ def own(tmp_path_factory, transcriber):
     root = tmp_path_factory.mktemp("own")
     for k in range(3):
         audio.save(root / "my_piano" / f"take{k}.wav", 0.3 * _take(k), 22050)
-    manifest = pairs_from_recordings(
-        root / "my_piano",
-        root / "audios",
-        "keyboard_acoustic",
-        STRINGS,
-        SYNTH,
-        CONFIG,
-        transcriber,
-        progress=False,
-    )
+    manifest = _pairs(root, transcriber)
     return root, manifest
 
 
@@ -103,16 +108,7 @@ def test_a_rerun_keeps_what_is_there(own, tmp_path):
         def file(self, path):
             raise AssertionError(f"{path} transcribed again")
 
-    pairs_from_recordings(
-        root / "my_piano",
-        root / "audios",
-        "keyboard_acoustic",
-        STRINGS,
-        SYNTH,
-        CONFIG,
-        Refuses(),
-        progress=False,
-    )
+    _pairs(root, Refuses())
     assert {p: p.stat().st_mtime_ns for p in (root / "audios").rglob("*.wav")} == before
 
 

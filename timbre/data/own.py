@@ -34,7 +34,7 @@ import numpy as np
 from timbre.data import midi
 from timbre.data.fluid import PieceSynthesizer
 from timbre.data.synth import at_headroom
-from timbre.data.transcribe import Transcriber, transcribe_folder
+from timbre.data.transcribe import Transcriber, recordings_in, transcribe_folder
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats import audio_folder
 from timbre.io import audio
@@ -114,7 +114,7 @@ def pairs_from_recordings(
     synth = synth or SynthConfig()
     out = Path(audios_path)
     midis = transcribe_folder(recordings, out / TRANSCRIPTIONS, transcriber, progress)
-    sources = _recording_paths(Path(recordings), midis)
+    sources = recordings_in(recordings, out / TRANSCRIPTIONS)
     splits = split_recordings(list(midis), config.held_out_share, config.seed)
     synthesizers = {
         name: PieceSynthesizer(soundfont, program, synth)
@@ -146,13 +146,6 @@ def pairs_from_recordings(
         "players": {name: [str(sf), int(program)] for name, (sf, program) in players.items()},
     }
     return audio_folder.write(out, header, pieces, split, {})
-
-
-def _recording_paths(root: Path, midis: Mapping[str, Path]) -> dict[str, Path]:
-    """``{recording name: its audio file}``, named as the transcriptions are."""
-    files = [root] if root.is_file() else [p for p in root.rglob("*") if audio.is_audio_file(p)]
-    names = midi.piece_names(files, root.parent if root.is_file() else root)
-    return {name: path for path, name in names.items() if name in midis}
 
 
 def _segments(out, recording, source, score, played, synthesizers, synth, config):

@@ -28,7 +28,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,21 +84,21 @@ class Transcriber:
         Raises:
             AudioError: the file is missing or unreadable.
         """
-        chunk = int(self.config.chunk_seconds * SAMPLE_RATE)
-        notes: list[Note] = []
-        start = 0
-        for samples in audio.regroup(audio.read_blocks(path, SAMPLE_RATE), chunk):
-            notes += self._chunk(samples, start / SAMPLE_RATE)
-            start += len(samples)
-        return sorted(notes, key=lambda n: (n.start_s, n.pitch))
+        return self._transcribe(audio.read_blocks(path, SAMPLE_RATE))
 
     def samples(self, samples: np.ndarray, sample_rate: int) -> list[Note]:
         """The notes of mono float samples at ``sample_rate`` Hz, sorted by onset."""
         resampled = audio.resample(np.asarray(samples, dtype=np.float32), sample_rate, SAMPLE_RATE)
+        return self._transcribe([resampled])
+
+    def _transcribe(self, blocks: Iterable[np.ndarray]) -> list[Note]:
+        """The notes of a stream of blocks at :data:`SAMPLE_RATE`, chunk by chunk."""
         chunk = int(self.config.chunk_seconds * SAMPLE_RATE)
         notes: list[Note] = []
-        for start in range(0, len(resampled), chunk):
-            notes += self._chunk(resampled[start : start + chunk], start / SAMPLE_RATE)
+        start = 0
+        for samples in audio.regroup(blocks, chunk):
+            notes += self._chunk(samples, start / SAMPLE_RATE)
+            start += len(samples)
         return sorted(notes, key=lambda n: (n.start_s, n.pitch))
 
     def _chunk(self, samples: np.ndarray, offset_s: float) -> list[Note]:
@@ -162,22 +162,10 @@ def transcribe_folder(
     """
     from tqdm.auto import tqdm
 
-    source, out = Path(recordings), Path(midi_path)
-    if source.is_file():
-        files, root = [source], source.parent
-    elif source.is_dir():
-        files = sorted(p for p in source.rglob("*") if audio.is_audio_file(p))
-        files = [p for p in files if not p.is_relative_to(out)]  # an output folder inside
-        root = source
-    else:
-        raise DatasetError(f"{source}: not found (expected a folder of recordings)")
-    if not files:
-        suffixes = ", ".join(sorted(audio.AUDIO_SUFFIXES))
-        raise DatasetError(f"{source}: no audio files (expected recordings: {suffixes})")
+    out = Path(midi_path)
+    found = recordings_in(recordings, out)
     written = {}
-    for path, piece in tqdm(
-        midi.piece_names(files, root).items(), desc="transcribe", unit="file", disable=not progress
-    ):
+    for piece, path in tqdm(found.items(), desc="transcribe", unit="file", disable=not progress):
         target = out / f"{piece}.mid"
         if not target.exists():
             if transcriber is None:  # loaded only when something is left to transcribe
@@ -189,8 +177,34 @@ def transcribe_folder(
             midi.write(target, to_score(notes))
         written[piece] = target
     if not written:
-        raise DatasetError(f"{source}: no notes found in any of its {len(files)} recordings")
+        raise DatasetError(f"{recordings}: no notes found in any of its {len(found)} recordings")
     return dict(sorted(written.items()))
+
+
+def recordings_in(
+    recordings: str | os.PathLike, exclude: str | os.PathLike | None = None
+) -> dict[str, Path]:
+    """``{piece: audio file}`` of every audio file under ``recordings`` (recursively; or the one
+    file it names) but those under ``exclude`` (an output folder inside it), pieces named by
+    :func:`timbre.data.midi.piece_names`.
+
+    Raises:
+        DatasetError: ``recordings`` does not exist or holds no audio file.
+    """
+    source = Path(recordings)
+    if source.is_file():
+        files, root = [source], source.parent
+    elif source.is_dir():
+        files = [p for p in source.rglob("*") if audio.is_audio_file(p)]
+        if exclude is not None:
+            files = [p for p in files if not p.is_relative_to(exclude)]
+        root = source
+    else:
+        raise DatasetError(f"{source}: not found (expected a folder of recordings)")
+    if not files:
+        suffixes = ", ".join(sorted(audio.AUDIO_SUFFIXES))
+        raise DatasetError(f"{source}: no audio files (expected recordings: {suffixes})")
+    return {piece: path for path, piece in midi.piece_names(files, root).items()}
 
 
 def to_arrays(notes: Sequence[Note]) -> tuple[np.ndarray, np.ndarray]:

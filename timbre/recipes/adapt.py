@@ -34,7 +34,6 @@ from timbre.recipes.presets import ORIGIN, PRESETS
 from timbre.settings import FeatureConfig, SynthConfig
 
 SYNTHETIC = "synthetic__"  # prefix of the corpus's pieces in <out>/audios
-STAGES = 4  # stages of :func:`adapt`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,15 +97,15 @@ def _mix_in(audios: Path, folder: Path, info, synth, minutes: float, jobs, progr
     )
     mixed = audio_folder.read(folder / "audios")
     own = audio_folder.read(audios)
-    for piece in mixed["split"]["train"]:
-        name = SYNTHETIC + piece
+    names = {SYNTHETIC + piece: piece for piece in mixed["split"]["train"]}
+    for name, piece in names.items():
         for instrument in own["instruments"]:
             _link(
                 audio_folder.piece_path(folder / "audios", instrument, piece),
                 audio_folder.piece_path(audios, instrument, name),
             )
         own["pieces"][name] = {**mixed["pieces"][piece], "split": "train"}
-        own["split"]["train"] = sorted({*own["split"]["train"], name})
+    own["split"]["train"] = sorted({*own["split"]["train"], *names})
     header = {k: v for k, v in own.items() if k not in ("version", "pieces", "split", "failed")}
     audio_folder.write(audios, header, own["pieces"], own["split"], own.get("failed", {}))
 
