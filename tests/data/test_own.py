@@ -18,7 +18,7 @@ from timbre.settings import SpectrogramConfig, SynthConfig
 
 RATE = 16000
 SYNTH = SynthConfig(sample_rate=RATE)
-STRINGS = {"string_acoustic": (notebank.default_soundfont(), 48)}
+STRINGS = {"string_acoustic": [(notebank.default_soundfont(), 48)]}
 CONFIG = OwnPairsConfig(segment_seconds=3.0, held_out_share=0.34)
 
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from timbre.data import midi
 from timbre.data.fluid import PieceSynthesizer
+from timbre.data.sources import draw as sources_draw
 from timbre.data.synth import at_headroom
 from timbre.data.transcribe import Transcriber, recordings_in, transcribe_folder
 from timbre.errors import ConfigError, DatasetError
@@ -81,7 +82,7 @@ def pairs_from_recordings(
     recordings: str | os.PathLike,
     audios_path: str | os.PathLike,
     played: str,
-    players: Mapping[str, tuple[str | os.PathLike, int]],
+    players: Mapping[str, Sequence[tuple[str | os.PathLike, int]]],
     synth: SynthConfig | None = None,
     config: OwnPairsConfig = OwnPairsConfig(),
     transcriber: Transcriber | None = None,
@@ -93,7 +94,9 @@ def pairs_from_recordings(
         recordings: a folder of recordings of ``played`` (any format, rate and length).
         audios_path: output folder (created; resumed).
         played: the NSynth name of the recordings' instrument (``keyboard_acoustic``).
-        players: ``{instrument: (SoundFont, GM program)}`` rendering each other instrument.
+        players: ``{instrument: [(SoundFont, GM program), ...]}`` rendering each other
+            instrument: each segment is played by one of them, drawn from ``config.seed``
+            and the piece's name (:func:`timbre.data.sources.draw`; one: always it).
         synth: rate and headroom of the pairs (``sample_rate``, ``headroom_db``; default
             ``SynthConfig()``).
         config: segment length and split.
@@ -103,10 +106,11 @@ def pairs_from_recordings(
         The manifest's path.
 
     Raises:
-        ConfigError: ``played`` among ``players``, or no player.
+        ConfigError: ``played`` among ``players``, no instrument to render, or one without
+            a player.
         DatasetError: no recordings, no notes in any, or no segment with notes.
     """
-    if not players or played in players:
+    if not players or played in players or not all(players.values()):
         raise ConfigError(
             f"players: {sorted(players)} (expected the instruments to render, other than "
             f"{played!r}, which the recordings play)"
@@ -117,8 +121,8 @@ def pairs_from_recordings(
     sources = recordings_in(recordings, out / TRANSCRIPTIONS)
     splits = split_recordings(list(midis), config.held_out_share, config.seed)
     synthesizers = {
-        name: PieceSynthesizer(soundfont, program, synth)
-        for name, (soundfont, program) in players.items()
+        name: [PieceSynthesizer(soundfont, program, synth) for soundfont, program in choices]
+        for name, choices in players.items()
     }
     pieces: dict[str, dict] = {}
     for recording, midi_file in midis.items():
@@ -128,6 +132,10 @@ def pairs_from_recordings(
         ):
             pieces[piece] = {
                 "seconds": seconds,
+                "players": {
+                    name: _label(players[name][sources_draw(len(choices), piece, config.seed)])
+                    for name, choices in players.items()
+                },
                 "midi": str(midi_file),
                 "split": splits[recording],
                 "recording": str(sources[recording]),
@@ -143,9 +151,14 @@ def pairs_from_recordings(
         "sample_rate": synth.sample_rate,
         "synth": dataclasses.asdict(synth),
         "own_recordings": {"played": played, **dataclasses.asdict(config)},
-        "players": {name: [str(sf), int(program)] for name, (sf, program) in players.items()},
+        "players": {name: [_label(c) for c in choices] for name, choices in players.items()},
     }
     return audio_folder.write(out, header, pieces, split, {})
+
+
+def _label(player: tuple[str | os.PathLike, int]) -> str:
+    """A player as the manifest names it: ``<SoundFont stem>:<program>``."""
+    return f"{Path(player[0]).stem}:{int(player[1])}"
 
 
 def _segments(out, recording, source, score, played, synthesizers, synth, config):
@@ -176,7 +189,8 @@ def _segments(out, recording, source, score, played, synthesizers, synth, config
                 )
             ]
         )
-        for name, synthesizer in synthesizers.items():
+        for name, choices in synthesizers.items():
+            synthesizer = choices[sources_draw(len(choices), piece, config.seed)]
             rendered = synthesizer.render(notes)[: len(block)]
             audio.save(paths[name], np.pad(rendered, (0, len(block) - len(rendered))), rate)
         audio.save(paths[played], at_headroom(block.copy(), synth.headroom_db), rate)

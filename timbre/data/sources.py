@@ -51,9 +51,7 @@ class SourcePool:
 
     def draw(self, piece: str, seed: int) -> str:
         """The source of ``piece``: seeded by ``seed`` and the piece's name alone."""
-        digest = int(hashlib.sha1(piece.encode()).hexdigest()[:12], 16)
-        names = sorted(self.sources)
-        return names[int(np.random.default_rng([seed, digest]).integers(len(names)))]
+        return sorted(self.sources)[draw(len(self.sources), piece, seed)]
 
     def without(self, held_out: Sequence[str]) -> SourcePool:
         """The pool less ``held_out`` sources (e.g. a piano kept for evaluation only).
@@ -75,6 +73,12 @@ class SourcePool:
     def describe(self) -> list[str]:
         """The manifest's entry: the source names."""
         return sorted(self.sources)
+
+
+def draw(count: int, piece: str, seed: int) -> int:
+    """One of ``count`` choices for ``piece``, a function of ``seed`` and its name alone."""
+    digest = int(hashlib.sha1(piece.encode()).hexdigest()[:12], 16)
+    return int(np.random.default_rng([seed, digest]).integers(count))
 
 
 def default_soundfonts() -> list[Path]:

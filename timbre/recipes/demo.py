@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -114,13 +114,19 @@ def make_banks(out: Path, preset: Preset, progress: bool = True) -> Banks:
     pool = sources.soundfont_pool(
         ORIGIN, soundfonts, cache, progress=progress, pitches=preset.bank_pitches
     )
-    stem = HELD_OUT if any(s.stem == HELD_OUT for s in soundfonts) else soundfonts[-1].stem
+    stem = held_out_stem(soundfonts)
     held = [name for name in pool.sources if name.split(":")[0] == stem]
     return Banks(
         banks,
         pool.without(held),
         sources.SourcePool(ORIGIN, {name: pool.sources[name] for name in held}),
     )
+
+
+def held_out_stem(soundfonts: Sequence[Path]) -> str:
+    """The SoundFont whose pianos training never hears: :data:`HELD_OUT` where installed,
+    else the last of ``soundfonts``."""
+    return HELD_OUT if any(s.stem == HELD_OUT for s in soundfonts) else soundfonts[-1].stem
 
 
 def make_data(
