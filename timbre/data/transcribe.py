@@ -221,7 +221,9 @@ def _basic_pitch():
         sys.modules[name] = None  # `import name` raises ImportError while this holds
     logging.disable(logging.WARNING)
     try:
-        from basic_pitch import inference
+        with warnings.catch_warnings():  # TensorFlow's, where it is loaded: tf.lite is deprecated
+            warnings.simplefilter("ignore")
+            from basic_pitch import inference
     except ImportError as e:
         missing = MissingExtraError.from_import_error(e, "transcription", INSTALL)
         if missing is None:
