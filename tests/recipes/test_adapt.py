@@ -14,6 +14,7 @@ from timbre.data import notebank
 from timbre.data.fluid import PieceSynthesizer
 from timbre.data.midi import Score
 from timbre.data.own import OwnPairsConfig
+from timbre.errors import ConfigError
 from timbre.formats import audio_folder
 from timbre.formats.model_dir import ModelDir
 from timbre.io import audio
@@ -27,6 +28,7 @@ CONFIG = AdaptConfig(
     steps_per_epoch=4,
     gen_lr=2e-3,
     mix_minutes=0.5,
+    min_minutes=0.05,
     pairs=OwnPairsConfig(segment_seconds=3.0, held_out_share=0.34),
 )
 
@@ -104,3 +106,51 @@ def test_a_rerun_reuses_every_stage(adapted, capsys):
     stamp = ModelDir(root / "out" / "model").generator.stat().st_mtime_ns
     adapt(root / "my_piano", root / "out", root / "base", CONFIG, progress=False)
     assert ModelDir(root / "out" / "model").generator.stat().st_mtime_ns == stamp
+
+
+@pytest.fixture(scope="module")
+def cello(tmp_path_factory):
+    """A stand-in "my cello" (TimGM6mb's cello, program 42) adapted into a new target."""
+    root = tmp_path_factory.mktemp("cello")
+    player = PieceSynthesizer(notebank.default_soundfont(), 42, SynthConfig(sample_rate=22050))
+    for k in range(3):
+        rng = np.random.default_rng(10 + k)
+        notes = [(0.6 * i, 0.6 * i + 0.55, int(rng.integers(43, 70)), 90) for i in range(15)]
+        audio.save(root / "my_cello" / f"bow{k}.wav", player.render(Score.from_notes(notes)), 22050)
+    base = _base(root / "base")
+    report = adapt(
+        root / "my_cello", root / "out", base, CONFIG, instrument="cello", progress=False
+    )
+    return root, report
+
+
+def test_recordings_of_a_new_target_make_a_model_that_plays_it(cello):
+    root, report = cello
+    config = json.loads(ModelDir(root / "out" / "model").config.read_text())
+    assert (config["origin"], config["target"]) == ("keyboard_acoustic", "cello")
+    text = report.read_text()
+    assert "| cello | after |" in text and "| cello | before |" not in text
+    assert "has no cello" in text
+    data = audio_folder.read(root / "out" / "audios")
+    assert data["instruments"] == ["cello", "keyboard_acoustic"]
+    assert not [p for p in data["pieces"] if p.startswith(SYNTHETIC)]  # nothing mixed in
+    pool = {label for label in data["players"]["keyboard_acoustic"]}
+    assert not any(label.startswith("sf_GMbank:") for label in pool)  # the held-out piano
+    drawn = {entry["players"]["keyboard_acoustic"] for entry in data["pieces"].values()}
+    assert drawn <= pool and len(drawn) > 1  # one piano per piece, not one for all
+    after = json.loads((root / "out" / "eval" / "after" / "cello" / "results.json").read_text())
+    assert set(after["mean"]) >= {"model", "identity"}
+    assert (root / "out" / "before_after.png").stat().st_size > 10_000
+
+
+def test_bad_instrument_names_and_folders_are_refused(tmp_path):
+    base = _base(tmp_path / "base")
+    (tmp_path / "rec").mkdir()
+    for name, pattern in (("piano", "means the origin"), ("My_Cello", "lowercase")):
+        with pytest.raises(ConfigError, match=pattern):
+            adapt(tmp_path / "rec", tmp_path / "out", base, CONFIG, instrument=name)
+    with pytest.raises(ConfigError, match="inside the recordings"):
+        adapt(tmp_path / "rec", tmp_path / "rec" / "out", base, CONFIG)
+    with pytest.raises(ConfigError, match="holds the recordings"):
+        adapt(tmp_path / "rec", tmp_path, base, CONFIG)
+    assert not (tmp_path / "out").exists()

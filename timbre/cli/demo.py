@@ -37,8 +37,11 @@ from timbre.recipes.presets import PRESETS
 class PrintedReport:
     """A :class:`timbre.recipes.demo.Report` that prints each stage's header and result."""
 
+    def __init__(self, stages: int = demo.STAGES):
+        self.stages = stages  # how many there are
+
     def stage(self, number: int, title: str) -> None:
-        print(f"\n[{number}/{demo.STAGES}] {title}", flush=True)
+        print(f"\n[{number}/{self.stages}] {title}", flush=True)
 
     def done(self, what: str, seconds: float) -> None:
         print(f"      {what} ({seconds:.0f} s)", flush=True)

@@ -1,31 +1,45 @@
-"""``timbre adapt``: fine-tune a model on a user's own recordings of its origin instrument.
+"""``timbre adapt``: a model fine-tuned on a user's own recordings, with no MIDI and no pairs.
 
-"Make my piano work": the recordings (their piano, room and microphone) are transcribed
-and the transcriptions played by the model's targets (:mod:`timbre.data.own`), which gives
-pairs of the user's real sound and the target's. Training starts from the model's weights
-(:func:`timbre.tf.fit.start_from`) on those pairs mixed with ``mix_minutes`` of the
-generated corpus rendered as the model learnt it (so it does not forget the pianos it
-knew), and the held-out recordings score the model before and after. Stages, each
-resumable, in ``<out>/``:
+Two directions, one mechanism (:mod:`timbre.data.own`: transcribe, then render the
+transcription):
+
+- "make my piano work" (``instrument=None``): recordings of the model's origin instrument
+  (the user's piano, room and microphone) are transcribed and the transcriptions played by
+  the model's targets, which gives pairs of the user's real sound and the targets'.
+  Training starts from the model's weights (:func:`timbre.tf.fit.start_from`) on those
+  pairs mixed with ``mix_minutes`` of the generated corpus rendered as the model learnt it
+  (so it does not forget the pianos it knew);
+- "make it sound like my cello" (``instrument="cello"``): recordings of a new target are
+  transcribed and the transcriptions played by the pool's pianos (one drawn per piece,
+  the held-out SoundFont left out), which gives pairs of a rendered piano and the user's
+  instrument. The model is a new one-target model (``keyboard_acoustic -> cello``) that
+  starts from the base's weights (its U-Net; a conditioning it no longer needs is left
+  behind); no generated music is mixed in, since the base's targets are not its targets.
+
+The held-out recordings score the model before (where the base has the target) and
+after. Stages, each resumable, in ``<out>/``:
 
 1. ``audios/``: the recordings' pairs, with ``synthetic__*`` pieces (training split only)
    linked from ``synthetic/audios/`` (the corpus's pairs);
 2. ``features/``: their tiles;
-3. ``model/``: the adapted model (``generator.keras``, ``generator.onnx``, ``config.json``);
+3. ``model/``: the adapted model (``generator.keras``, ``generator.onnx``, ``config.json``),
+   which ``predict.py --model`` and the API load like any other;
 4. ``eval/before/`` and ``eval/after/``: the held-out recordings scored against the rendering
-   of their transcription, and ``report.md`` comparing the two.
+   of their transcription; ``before_after.png``: one held-out excerpt, its spectrogram
+   before and after; ``report.md`` comparing the two.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
-from timbre.data import corpus, notebank, render
+from timbre.data import corpus, notebank, render, sources
 from timbre.data.own import OwnPairsConfig, pairs_from_recordings
-from timbre.errors import ConfigError
+from timbre.errors import ConfigError, DatasetError
 from timbre.formats import audio_folder, instruments
 from timbre.formats.model_dir import ModelDir, ModelInfo, read_model_info
 from timbre.io.atomic import read_json
@@ -34,17 +48,21 @@ from timbre.recipes.presets import ORIGIN, PRESETS
 from timbre.settings import FeatureConfig, SynthConfig
 
 SYNTHETIC = "synthetic__"  # prefix of the corpus's pieces in <out>/audios
+STAGES = 4  # number of stages :func:`adapt` goes through
+NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")  # a new target's name: lowercase, no underscore
+Players = dict[str, list[tuple[Path, int]]]
 
 
 @dataclasses.dataclass(frozen=True)
 class AdaptConfig:
     """What adaptation trains on and for how long."""
 
-    minutes: float = 20.0  # training budget (the cosine follows the clock)
+    minutes: float = 15.0  # training budget (the cosine follows the clock)
     epochs: int = 40  # at most, of steps_per_epoch steps
     steps_per_epoch: int = 50
     gen_lr: float = 1e-4  # a fifth of the recipe's: the model starts trained
-    mix_minutes: float = 10.0  # generated music mixed in (0: none)
+    mix_minutes: float = 10.0  # generated music mixed in (0: none; the origin direction only)
+    min_minutes: float = 5.0  # of the user's music with notes, to train on, at least
     pairs: OwnPairsConfig = OwnPairsConfig()  # segments and the split by recording
     condition: str = "clean"  # how the held-out recordings reach the model when scored
 
@@ -54,35 +72,118 @@ class AdaptConfig:
                 f"AdaptConfig: minutes={self.minutes!r}, epochs={self.epochs!r}, "
                 f"steps_per_epoch={self.steps_per_epoch!r} (expected positive)"
             )
-        if self.mix_minutes < 0:
-            raise ConfigError(f"AdaptConfig: mix_minutes={self.mix_minutes!r} (expected >= 0)")
+        if self.mix_minutes < 0 or self.min_minutes < 0:
+            raise ConfigError(
+                f"AdaptConfig: mix_minutes={self.mix_minutes!r}, "
+                f"min_minutes={self.min_minutes!r} (expected >= 0)"
+            )
 
 
-def players(info: ModelInfo) -> dict[str, tuple[Path, int]]:
+def check_instrument(name: str | None, info: ModelInfo) -> str | None:
+    """``name`` as a new target's name (``None``: the recordings play the origin).
+
+    Raises:
+        ConfigError: a name that is not lowercase letters, digits and hyphens, or that
+            means the model's origin.
+    """
+    if name is None:
+        return None
+    if not NAME.fullmatch(name):
+        raise ConfigError(
+            f"instrument name {name!r}: expected lowercase letters, digits and hyphens, "
+            f"starting with a letter, at most 32 (cello, my-cello)"
+        )
+    if instruments.family(instruments.ALIASES.get(name, name)) == instruments.family(info.origin):
+        raise ConfigError(
+            f"instrument name {name!r}: means the origin, {info.origin} (adapt to recordings "
+            f"of the origin without a name)"
+        )
+    return name
+
+
+def check(
+    recordings: str | os.PathLike, out: str | os.PathLike, base: Path, instrument: str | None
+) -> ModelInfo:
+    """What :func:`adapt` checks before any work (a command calls it before taking ``out``'s
+    run lock); returns the base's :class:`ModelInfo`.
+
+    Raises:
+        ConfigError: a model whose origin is not the keyboard, a bad instrument name
+            (:func:`check_instrument`), or ``out`` and ``recordings`` inside one another.
+        ModelError: ``base`` is not a readable model directory.
+    """
+    info = read_model_info(base)
+    if info.origin != ORIGIN:
+        raise ConfigError(f"{base}: converts from {info.origin} (expected {ORIGIN})")
+    check_instrument(instrument, info)
+    recordings, out = Path(recordings).resolve(), Path(out).resolve()
+    inside = out.is_relative_to(recordings)
+    if inside or recordings.is_relative_to(out):
+        raise ConfigError(
+            f"{out}: {'inside' if inside else 'holds'} the recordings' folder {recordings} "
+            f"(expected a working folder apart from them)"
+        )
+    return info
+
+
+def target_players(info: ModelInfo) -> Players:
     """Each target of the model played as its training played it: TimGM6mb's GM program."""
     targets = info.targets or (info.target,)
     soundfont = notebank.default_soundfont()
-    return {t: (soundfont, notebank.GM_PROGRAMS[t]) for t in targets}
+    return {t: [(soundfont, notebank.GM_PROGRAMS[t])] for t in targets}
+
+
+def piano_players() -> Players:
+    """The origin played by the pool's pianos (:mod:`timbre.data.sources`), the held-out
+    SoundFont's left out."""
+    soundfonts = sources.default_soundfonts()
+    stem = demo.held_out_stem(soundfonts)
+    kept = [s for s in soundfonts if s.stem != stem] or soundfonts
+    return {ORIGIN: [(s, p) for s in kept for p in sources.pool_programs(ORIGIN)]}
 
 
 def make_pairs(
-    recordings: Path, out: Path, info: ModelInfo, config: AdaptConfig, jobs: int, progress: bool
-) -> Path:
-    """Stage 1: ``<out>/audios`` (module docstring)."""
+    recordings: Path,
+    out: Path,
+    info: ModelInfo,
+    instrument: str | None,
+    config: AdaptConfig,
+    jobs: int,
+    progress: bool,
+) -> tuple[Path, float]:
+    """Stage 1: ``<out>/audios`` (module docstring); returns it and the minutes of the
+    user's music to train on.
+
+    Raises:
+        DatasetError: less than ``config.min_minutes`` of it.
+    """
     synth = SynthConfig(sample_rate=info.spectrogram.sample_rate, renderer="fluidsynth")
     audios = out / "audios"
-    pairs_from_recordings(
-        recordings, audios, ORIGIN, players(info), synth, config.pairs, progress=progress
+    played, players = (
+        (ORIGIN, target_players(info)) if instrument is None else (instrument, piano_players())
     )
-    if config.mix_minutes > 0:
+    pairs_from_recordings(
+        recordings, audios, played, players, synth, config.pairs, progress=progress
+    )
+    pieces = audio_folder.read(audios)["pieces"]
+    own = [e for p, e in pieces.items() if not p.startswith(SYNTHETIC)]
+    minutes = sum(e["seconds"] for e in own if e["split"] == "train") / 60
+    if minutes < config.min_minutes:
+        held = len({e["recording"] for e in own if e["split"] != "train"})
+        raise DatasetError(
+            f"{recordings}: {minutes:.1f} min of music with notes to train on after holding "
+            f"out {held} recording{'s' * (held != 1)} (expected at least "
+            f"{config.min_minutes:g} min; about 30 is what adaptation is measured with)"
+        )
+    if instrument is None and config.mix_minutes > 0:
         _mix_in(audios, out / "synthetic", info, synth, config.mix_minutes, jobs, progress)
-    return audios
+    return audios, minutes
 
 
 def _mix_in(audios: Path, folder: Path, info, synth, minutes: float, jobs, progress) -> None:
     """Render ``minutes`` of the generated corpus with the pool's pianos and the model's
     targets, and link its training pieces into ``audios`` (its manifest extended)."""
-    targets = tuple(players(info))
+    targets = tuple(target_players(info))
     preset = dataclasses.replace(PRESETS["tiny"], targets=targets)  # its few bank pitches
     banks = demo.make_banks(folder, preset, progress=progress)
     corpus.write_corpus(folder / "midi", minutes, 0)
@@ -128,10 +229,12 @@ def fine_tune(
     out: Path,
     base: Path,
     info: ModelInfo,
+    targets: list[str],
     config: AdaptConfig,
     prepare_tensorflow: Callable[[], None] | None = None,
 ) -> Path:
-    """Stage 3: train ``<out>/model`` from ``base``'s weights and settings (resumable)."""
+    """Stage 3: train ``<out>/model`` for ``targets`` from ``base``'s weights and settings
+    (resumable)."""
     base_config = read_json(ModelDir(info.directory).config)
     train = {
         **base_config["train"],
@@ -144,12 +247,11 @@ def fine_tune(
         prepare_tensorflow()
     from timbre.tf.fit import train as fit
 
-    targets = list(info.targets) or info.target
     fit(
         features,
         out / "model",
         ORIGIN,
-        targets,
+        targets if len(targets) > 1 else targets[0],
         mode=base_config.get("mode", "generator"),
         model=base_config["model"],
         config=train,
@@ -160,11 +262,19 @@ def fine_tune(
     return out / "model"
 
 
-def score(model: Path, features: Path, folder: Path, info: ModelInfo, config: AdaptConfig):
-    """Stage 4: ``{target: EvalResults}`` of ``model`` on the held-out recordings."""
+def model_targets(model: Path) -> tuple[str, ...]:
+    """The targets ``model`` converts to."""
+    info = read_model_info(model)
+    return tuple(info.targets) or (info.target,)
+
+
+def score(model: Path, features: Path, folder: Path, targets: list[str], config: AdaptConfig):
+    """Stage 4: ``{target: EvalResults}`` of ``model`` on the held-out recordings, for those
+    of ``targets`` it has."""
     from timbre.evaluate.scoring import EvalConfig, evaluate
 
     eval_config = EvalConfig(condition=config.condition)
+    has = model_targets(model)
     return {
         target: evaluate(
             model,
@@ -172,30 +282,70 @@ def score(model: Path, features: Path, folder: Path, info: ModelInfo, config: Ad
             output_dir=folder / instruments.short_name(target),
             config=eval_config,
             progress=False,
-            target=target if info.targets else None,
+            target=target if len(has) > 1 else None,
         )[0]
-        for target in (info.targets or (info.target,))
+        for target in targets
+        if target in has
     }
 
 
-def report_table(before: dict, after: dict, minutes_of_music: float) -> str:
+def report_table(before: dict, after: dict, minutes_of_music: float, condition: str) -> str:
     """The before/after table of ``report.md``: per target, the gap closed in LSD and SC,
-    the flatness ratio and the notes kept."""
+    the flatness ratio and the notes kept (a target the start has not: after alone)."""
     lines = [
-        f"Held-out recordings, scored against the rendering of their transcription; "
-        f"{minutes_of_music:.1f} minutes of your music used for training.",
+        f"Held-out recordings ({condition} condition), scored against the rendering of their "
+        f"transcription; {minutes_of_music:.1f} minutes of your music used for training.",
         "",
         "| target | model | LSD gap closed | SC gap closed | flatness ratio | notes kept |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for target in before:
-        for name, results in (("before", before[target]), ("after", after[target])):
+    for target in after:
+        rows = [("before", before[target])] if target in before else []
+        for name, results in (*rows, ("after", after[target])):
             gaps, mean = results.gap_closed["model"], results.mean["model"]
             lines.append(
                 f"| {instruments.short_name(target)} | {name} | {gaps['lsd_db']:.1%} | "
                 f"{gaps['sc']:.1%} | {mean['flatness_ratio']:.2f}x | {mean['notes_kept']:.2f} |"
             )
+    new = [instruments.short_name(t) for t in after if t not in before]
+    if new:
+        lines += [
+            "",
+            f"The model adaptation started from has no {', '.join(new)}: the gap closed is the "
+            f"share of the input's distance to your recordings that the conversion took away.",
+        ]
     return "\n".join(lines).replace("nan%", "n/a") + "\n"
+
+
+def before_after_figure(
+    audios: Path, piece: str, base: Path, model: Path, target: str, path: Path
+) -> Path:
+    """``path``: the first seconds of held-out ``piece``, its spectrogram as recorded, as the
+    start and the adapted model convert it (where the start has ``target``), and the
+    rendering of its transcription."""
+    from timbre.convert.converter import load_converter
+    from timbre.dsp import stft as sp
+    from timbre.io import audio
+    from timbre.plotting import save_figure, spectrogram_figure
+
+    config = read_model_info(model).spectrogram
+    excerpt = int(demo.PLOT_SECONDS * config.sample_rate)
+    origin = audio_folder.read(audios)["instruments"][0]
+    samples, rate = audio.load(audio_folder.piece_path(audios, origin, piece), config.sample_rate)
+    truth, _ = audio.load(audio_folder.piece_path(audios, target, piece), config.sample_rate)
+    panels = [("input: your recording" if origin == ORIGIN else "input", samples[:excerpt])]
+    for name, directory in ((f"before: {base.name}", base), ("after: adapted", model)):
+        has = model_targets(directory)
+        if target in has:
+            converter = load_converter(directory, target=target if len(has) > 1 else None)
+            panels.append((name, converter.convert(samples[:excerpt], rate)))
+    panels.append(
+        ("target: " + ("your recording" if origin != ORIGIN else "transcription"), truth[:excerpt])
+    )
+    spectrograms = [(label, sp.log_spectrogram(x, config)[0]) for label, x in panels]
+    title = f"{piece}: {instruments.short_name(origin)} -> {instruments.short_name(target)}"
+    save_figure(spectrogram_figure(spectrograms, config, title=title), path)
+    return path
 
 
 def adapt(
@@ -204,6 +354,7 @@ def adapt(
     base: Path,
     config: AdaptConfig = AdaptConfig(),
     *,
+    instrument: str | None = None,
     jobs: int = 1,
     report: demo.Report = demo.SILENT,
     prepare_tensorflow: Callable[[], None] | None = None,
@@ -212,31 +363,33 @@ def adapt(
     """Every stage in turn (module docstring); returns ``<out>/report.md``.
 
     Args:
-        recordings: a folder of recordings of the model's origin instrument.
-        out: working folder (resumable).
+        recordings: a folder of recordings of the model's origin (``instrument=None``) or of
+            a new target.
+        out: working folder (resumable); neither inside ``recordings`` nor holding it.
         base: the model directory to start from.
         config: budgets and the split.
+        instrument: the name of the recordings' instrument when it is a new target
+            (``cello``); ``None`` when they play the model's origin.
         jobs, report, prepare_tensorflow: as :func:`timbre.recipes.demo.run`.
         progress: progress bars.
 
     Raises:
-        ConfigError: a model whose origin is not the keyboard.
-        DatasetError: as :func:`timbre.data.own.pairs_from_recordings`.
+        ConfigError, ModelError: as :func:`check`.
+        DatasetError: as :func:`timbre.data.own.pairs_from_recordings`, or too little music.
     """
     from timbre.data.features import compute_features
     from timbre.io.atomic import atomic_path
 
-    info = read_model_info(base)
-    if info.origin != ORIGIN:
-        raise ConfigError(f"{base}: converts from {info.origin} (expected {ORIGIN})")
-    out = Path(out)
+    info = check(recordings, out, base, instrument)
+    recordings, out = Path(recordings), Path(out)
+    targets = list(model_targets(base)) if instrument is None else [instrument]
+    played = "the model's targets" if instrument is None else "the pool's pianos"
     begin = demo.begin_stage(
-        report, 1, "pairs: your recordings transcribed, their notes played by the targets"
+        report, 1, f"pairs: your recordings transcribed, their notes played by {played}"
     )
-    audios = make_pairs(Path(recordings), out, info, config, jobs, progress)
+    audios, minutes = make_pairs(recordings, out, info, instrument, config, jobs, progress)
     pieces = audio_folder.read(audios)["pieces"]
-    own = {p: e for p, e in pieces.items() if not p.startswith(SYNTHETIC)}
-    minutes = sum(e["seconds"] for e in own.values() if e["split"] == "train") / 60
+    own = [p for p in pieces if not p.startswith(SYNTHETIC)]
     demo.end_stage(
         report,
         begin,
@@ -254,13 +407,21 @@ def adapt(
     )
     demo.end_stage(report, begin, f"tiles in {out / 'features'}")
     begin = demo.begin_stage(report, 3, f"training from {base}, at most {config.minutes:g} minutes")
-    model = fine_tune(out / "features", out, base, info, config, prepare_tensorflow)
+    model = fine_tune(out / "features", out, base, info, targets, config, prepare_tensorflow)
     demo.end_stage(report, begin, f"the adapted model in {model}")
     begin = demo.begin_stage(report, 4, "evaluation on the held-out recordings, before and after")
-    before = score(base, out / "features", out / "eval" / "before", info, config)
-    after = score(model, out / "features", out / "eval" / "after", info, config)
+    before = score(base, out / "features", out / "eval" / "before", targets, config)
+    after = score(model, out / "features", out / "eval" / "after", targets, config)
+    held = sorted(p for p in own if pieces[p]["split"] == "test")
+    figure = out / "before_after.png"
+    if held and not demo.up_to_date(figure, model):
+        before_after_figure(audios, held[0], base, model, targets[0], figure)
     path = out / "report.md"
     with atomic_path(path) as tmp:
-        tmp.write_text("# Adapted to your recordings\n\n" + report_table(before, after, minutes))
+        tmp.write_text(
+            "# Adapted to your recordings\n\n"
+            + report_table(before, after, minutes, config.condition)
+            + f"\n![one held-out excerpt before and after]({figure.name})\n"
+        )
     demo.end_stage(report, begin, f"the report in {path}")
     return path
