@@ -138,11 +138,12 @@ NOT_SETTINGS = {
     "predict": {"input", "sample_rate", "plot", "subtype"},
     "evaluate": {"features", "origin_dir", "target_dir"},
     "export": {"format"},
+    "adapt": {"origin", "name"},
 }
 
 
 def _parsers():
-    from timbre.cli import evaluate, export, features, predict, synthesize, train
+    from timbre.cli import adapt, evaluate, export, features, predict, synthesize, train
 
     return {
         "synthesize": synthesize.build_parser(),
@@ -152,11 +153,13 @@ def _parsers():
         "predict": predict.build_parser(),
         "evaluate": evaluate.build_parser(),
         "export": export.build_parser(),
+        "adapt": adapt.build_parser(),
     }
 
 
 def _configs():
     from timbre.evaluate.scoring import EvalConfig
+    from timbre.recipes.adapt import AdaptConfig
     from timbre.settings import (
         ConvertConfig,
         FeatureConfig,
@@ -173,6 +176,7 @@ def _configs():
         "predict": [ConvertConfig],
         "evaluate": [ConvertConfig, EvalConfig],
         "export": [],
+        "adapt": [AdaptConfig],
     }
 
 

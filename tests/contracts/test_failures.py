@@ -35,7 +35,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from timbre.cli import evaluate, export, features, predict, synthesize, train, train_generator
+from timbre.cli import (
+    adapt,
+    evaluate,
+    export,
+    features,
+    predict,
+    synthesize,
+    train,
+    train_generator,
+)
 from timbre.cli import web as web_cli
 from timbre.data import midi
 from timbre.errors import TimbreError
@@ -1925,6 +1934,96 @@ def _(w, tmp, mp):
         1,
         "exists and is not a site timbre built",
         intact=(tmp / "site" / "thesis.txt",),
+    )
+
+
+# timbre adapt
+
+
+def adapting(w: World, recordings: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--origin", str(recordings), "--model", str(w.model), "--output", str(out),
+        "--jobs", "1", "--quiet", *extra,
+    ]  # fmt: skip
+
+
+@case("adapt: a folder with no audio")
+def _(w, tmp, mp):
+    (tmp / "mine").mkdir()
+    a_file(tmp / "mine", "notes.txt")
+    out = tmp / "out"
+    return Call(
+        adapt.main, adapting(w, tmp / "mine", out), 1, "no audio files", absent=(out / "audios",)
+    )
+
+
+@case("adapt: too little music to learn from says how much is needed")
+def _(w, tmp, mp):
+    take = wav(tmp / "mine" / "take.wav", 0.5 * sine(440.0, 3.0, 16000))
+    out = tmp / "out"
+    return Call(
+        adapt.main,
+        adapting(w, tmp / "mine", out),
+        1,
+        r"re:mine: 0\.\d min of music with notes to train on .*expected at least 5 min",
+        absent=(out / "features", out / "model"),
+        intact=(take,),
+    )
+
+
+@case("adapt: a recording with no notes found is named")
+def _(w, tmp, mp):
+    wav(tmp / "mine" / "take.wav", 0.5 * sine(440.0, 3.0, 16000))
+    wav(tmp / "mine" / "silence.wav", np.zeros(16000 * 2))
+    out = tmp / "out"
+    return Call(adapt.main, adapting(w, tmp / "mine", out), 1, "silence.wav", kind="warning")
+
+
+@case("adapt: --name that means the origin")
+def _(w, tmp, mp):
+    argv = adapting(w, w.root, tmp / "out")
+    argv[0] = "--target"
+    out = tmp / "out"
+    return Call(adapt.main, [*argv, "--name", "piano"], 1, "means the origin", absent=(out,))
+
+
+@case("adapt: --name with an underscore")
+def _(w, tmp, mp):
+    argv = adapting(w, w.root, tmp / "out")
+    argv[0] = "--target"
+    return Call(adapt.main, [*argv, "--name", "My_Cello"], 1, "'My_Cello'")
+
+
+@case("adapt: --target without --name")
+def _(w, tmp, mp):
+    argv = adapting(w, w.root, tmp / "out")
+    argv[0] = "--target"
+    return Call(adapt.main, argv, 1, "needs --name")
+
+
+@case("adapt: --output inside the recordings")
+def _(w, tmp, mp):
+    wav(tmp / "mine" / "take.wav", 0.5 * sine(440.0, 3.0, 16000))
+    out = tmp / "mine" / "adapted"
+    return Call(
+        adapt.main,
+        adapting(w, tmp / "mine", out),
+        1,
+        "inside the recordings",
+        absent=(out / "audios",),
+    )
+
+
+@case("adapt: another run holds the output folder")
+def _(w, tmp, mp):
+    wav(tmp / "mine" / "take.wav", 0.5 * sine(440.0, 3.0, 16000))
+    hold_lock(tmp / "out", mp)
+    return Call(
+        adapt.main,
+        adapting(w, tmp / "mine", tmp / "out"),
+        1,
+        "another run",
+        absent=(tmp / "out" / "audios",),
     )
 
 

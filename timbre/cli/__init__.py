@@ -23,6 +23,7 @@ COMMANDS = {  # command -> (module under timbre.cli, one-line help)
     "export": ("export", "a model as a converter for deployment, or its ONNX generator"),
     "models": ("models", "list the models shipped with timbre (predict.py's default)"),
     "web": ("web", "build the browser page and serve it on localhost (convert in the browser)"),
+    "adapt": ("adapt", "fine-tune a model on your own recordings (your piano, your cello)"),
     "demo": ("demo", "the whole pipeline on the embedded default data (what make demo runs)"),
 }
 
