@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+r"""``timbre adapt`` end to end on a stand-in for a user's own instrument, timed.
+
+The stand-in's recordings are made here, from music none of the models learnt (the
+generated corpus with its own seed, ``--minutes`` of it, concatenated into
+``--recordings`` takes):
+
+- ``piano`` ("make my piano work"): the piano of Csound's GM bank (``sf_GMbank``,
+  program 0), the piano the pool holds out, played through one recording setup for
+  every take (:mod:`timbre.data.recorded`: a room, a microphone's colouring, a noise
+  floor, a band limit and MP3 coding, drawn once from ``--seed``), as a user's piano in
+  their room would be. The adapted model starts from ``--model`` (the shipped one);
+- ``cello`` ("make it sound like my cello"): MuseScore General's cello (program 42), each
+  note brought into the cello's range (C2-E5) by octaves, dry. The adapted model is a new
+  target, ``cello``, started from ``--model``'s weights.
+
+Then :func:`timbre.recipes.adapt.adapt` runs every stage (transcription, pairs, features,
+training, scoring before and after on the held-out takes); the script prints the wall
+time of the material and of the adaptation, and the report's table. The work folder is
+resumed: a rerun skips the finished takes and stages (delete it to time afresh).
+
+    .venv/bin/python bench/bench_adapt.py piano [--work /tmp/bench_adapt] [--minutes 30] \
+        [--recordings 12] [--budget 15] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+STAND_INS = {  # direction -> (SoundFont, GM program, instrument name or None)
+    "piano": ("/usr/share/sounds/sf2/sf_GMbank.sf2", 0, None),
+    "cello": ("/usr/share/sounds/sf3/MuseScore_General_Lite.sf3", 42, "cello"),
+}
+CELLO_RANGE = (36, 76)  # C2 to E5
+GAP_S = 1.0  # silence between the corpus pieces of one take
+
+
+def make_recordings(direction: str, folder: Path, minutes: float, count: int, seed: int):
+    """The stand-in's takes, ``take_XX.flac`` (finished ones are kept)."""
+    from timbre.data import corpus, midi, recorded
+    from timbre.data.fluid import PieceSynthesizer
+    from timbre.io import audio
+    from timbre.settings import SynthConfig
+
+    soundfont, program, _ = STAND_INS[direction]
+    rate = 44100
+    music = folder.parent / "music"
+    pieces = sorted(music.glob("piece_*.mid")) or corpus.write_corpus(music, minutes, seed)
+    synthesizer = PieceSynthesizer(soundfont, program, SynthConfig(sample_rate=rate))
+    for take, group in enumerate(np.array_split(np.arange(len(pieces)), count)):
+        path = folder / f"take_{take:02d}.flac"
+        if path.is_file():
+            continue
+        parts = []
+        for index in group:
+            score = midi.read(pieces[index])
+            if direction == "cello":
+                score = _in_range(score, *CELLO_RANGE)
+            parts += [synthesizer.render(score), np.zeros(int(GAP_S * rate), np.float32)]
+        samples = np.concatenate(parts)
+        if direction == "piano":  # one room and microphone for every take: the user's
+            samples, _ = recorded.record(samples, rate, "my_room", seed)
+        audio.save(path, samples, rate, subtype="PCM_16")
+
+
+def _in_range(score, low: int, high: int):
+    from timbre.data.midi import Score
+
+    pitch = score.pitch.astype(int)
+    while (pitch < low).any() or (pitch > high).any():
+        pitch = np.where(pitch < low, pitch + 12, np.where(pitch > high, pitch - 12, pitch))
+    notes = zip(score.start, score.end, pitch, score.velocity)
+    return Score.from_notes([(s, e, int(p), int(v)) for s, e, p, v in notes], score.pedal)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("direction", choices=sorted(STAND_INS))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench_adapt"))
+    parser.add_argument("--model", default="keyboard", help="shipped name or model directory")
+    parser.add_argument("--minutes", type=float, default=30.0, help="music of the stand-in")
+    parser.add_argument("--recordings", type=int, default=12, help="takes it is cut into")
+    parser.add_argument("--budget", type=float, default=15.0, help="training minutes at most")
+    parser.add_argument("--seed", type=int, default=1234, help="music and the recording setup")
+    parser.add_argument(
+        "--mix_minutes", type=float, default=None, help="generated music mixed in (the default's)"
+    )
+    parser.add_argument("--tag", default="out", help="the adaptation's folder in the work folder")
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+
+    from timbre.cli.common import start_tensorflow
+    from timbre.cli.demo import PrintedReport
+    from timbre.formats import shipped
+    from timbre.recipes.adapt import STAGES, AdaptConfig, adapt
+
+    work = args.work / args.direction
+    begin = time.perf_counter()
+    make_recordings(args.direction, work / "recordings", args.minutes, args.recordings, args.seed)
+    print(
+        f"material: {args.recordings} takes, {args.minutes:g} min, "
+        f"{time.perf_counter() - begin:.0f} s"
+    )
+    base = shipped.resolve(args.model)
+    config = AdaptConfig(minutes=args.budget)
+    if args.mix_minutes is not None:
+        config = dataclasses.replace(config, mix_minutes=args.mix_minutes)
+    begin = time.perf_counter()
+    report = adapt(
+        work / "recordings",
+        work / args.tag,
+        base,
+        config,
+        instrument=STAND_INS[args.direction][2],
+        jobs=args.jobs,
+        report=PrintedReport(STAGES),
+        prepare_tensorflow=start_tensorflow,
+    )
+    print(f"adaptation end to end: {(time.perf_counter() - begin) / 60:.1f} min")
+    print(report.read_text())
+
+
+if __name__ == "__main__":
+    main()
