@@ -16,9 +16,9 @@ from timbre.data.midi import Score
 from timbre.data.own import OwnPairsConfig
 from timbre.errors import ConfigError
 from timbre.formats import audio_folder
-from timbre.formats.model_dir import ModelDir
+from timbre.formats.model_dir import ModelDir, read_model_info
 from timbre.io import audio
-from timbre.recipes.adapt import SYNTHETIC, AdaptConfig, adapt
+from timbre.recipes.adapt import SYNTHETIC, AdaptConfig, adapt, excerpt_panels
 from timbre.settings import ModelConfig, SynthConfig, TrainConfig
 
 TINY = ModelConfig(base_filters=4, depth=5)
@@ -141,6 +141,24 @@ def test_recordings_of_a_new_target_make_a_model_that_plays_it(cello):
     after = json.loads((root / "out" / "eval" / "after" / "cello" / "results.json").read_text())
     assert set(after["mean"]) >= {"model", "identity"}
     assert (root / "out" / "before_after.png").stat().st_size > 10_000
+
+
+def test_the_excerpt_converts_the_piano_side_into_the_recordings_side(cello):
+    root, _ = cello
+    out = root / "out"
+    piece = next(
+        p for p, e in audio_folder.read(out / "audios")["pieces"].items() if e["split"] == "test"
+    )
+    panels = excerpt_panels(out / "audios", piece, root / "base", out / "model", "cello")
+    assert [label for label, _ in panels] == [
+        "input: a rendered piano",
+        "after: adapted",
+        "target: your recording",
+    ]
+    rate = read_model_info(out / "model").spectrogram.sample_rate
+    for (_, samples), instrument in zip(panels[::2], ("keyboard_acoustic", "cello")):
+        expected, _ = audio.load(audio_folder.piece_path(out / "audios", instrument, piece), rate)
+        np.testing.assert_allclose(samples, expected[: len(samples)])
 
 
 def test_bad_instrument_names_and_folders_are_refused(tmp_path):

@@ -37,6 +37,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from timbre.data import corpus, notebank, render, sources
 from timbre.data.own import OwnPairsConfig, pairs_from_recordings
 from timbre.errors import ConfigError, DatasetError
@@ -317,33 +319,42 @@ def report_table(before: dict, after: dict, minutes_of_music: float, condition: 
     return "\n".join(lines).replace("nan%", "n/a") + "\n"
 
 
-def before_after_figure(
-    audios: Path, piece: str, base: Path, model: Path, target: str, path: Path
-) -> Path:
-    """``path``: the first seconds of held-out ``piece``, its spectrogram as recorded, as the
-    start and the adapted model convert it (where the start has ``target``), and the
-    rendering of its transcription."""
+def excerpt_panels(
+    audios: Path, piece: str, base: Path, model: Path, target: str
+) -> list[tuple[str, np.ndarray]]:
+    """The first seconds of held-out ``piece``, labelled: the origin's side (the user's
+    recording, or the rendered piano for a new target), as the start (where it has
+    ``target``) and the adapted model convert it, and the target's side (the rendering of
+    the transcription, or the user's recording)."""
     from timbre.convert.converter import load_converter
-    from timbre.dsp import stft as sp
     from timbre.io import audio
-    from timbre.plotting import save_figure, spectrogram_figure
 
-    config = read_model_info(model).spectrogram
-    excerpt = int(demo.PLOT_SECONDS * config.sample_rate)
-    origin = audio_folder.read(audios)["instruments"][0]
-    samples, rate = audio.load(audio_folder.piece_path(audios, origin, piece), config.sample_rate)
-    truth, _ = audio.load(audio_folder.piece_path(audios, target, piece), config.sample_rate)
-    panels = [("input: your recording" if origin == ORIGIN else "input", samples[:excerpt])]
+    rate = read_model_info(model).spectrogram.sample_rate
+    excerpt = int(demo.PLOT_SECONDS * rate)
+    yours = audio_folder.read(audios)["instruments"][0] == ORIGIN  # the recordings' side
+    samples, _ = audio.load(audio_folder.piece_path(audios, ORIGIN, piece), rate)
+    truth, _ = audio.load(audio_folder.piece_path(audios, target, piece), rate)
+    panels = [("input: " + ("your recording" if yours else "a rendered piano"), samples[:excerpt])]
     for name, directory in ((f"before: {base.name}", base), ("after: adapted", model)):
         has = model_targets(directory)
         if target in has:
             converter = load_converter(directory, target=target if len(has) > 1 else None)
             panels.append((name, converter.convert(samples[:excerpt], rate)))
-    panels.append(
-        ("target: " + ("your recording" if origin != ORIGIN else "transcription"), truth[:excerpt])
-    )
+    label = "target: " + ("its transcription played" if yours else "your recording")
+    return [*panels, (label, truth[:excerpt])]
+
+
+def before_after_figure(
+    audios: Path, piece: str, base: Path, model: Path, target: str, path: Path
+) -> Path:
+    """``path``: the spectrograms of :func:`excerpt_panels`."""
+    from timbre.dsp import stft as sp
+    from timbre.plotting import save_figure, spectrogram_figure
+
+    config = read_model_info(model).spectrogram
+    panels = excerpt_panels(audios, piece, base, model, target)
     spectrograms = [(label, sp.log_spectrogram(x, config)[0]) for label, x in panels]
-    title = f"{piece}: {instruments.short_name(origin)} -> {instruments.short_name(target)}"
+    title = f"{piece}: {instruments.short_name(ORIGIN)} -> {instruments.short_name(target)}"
     save_figure(spectrogram_figure(spectrograms, config, title=title), path)
     return path
 
