@@ -131,6 +131,13 @@ def test_a_folder_of_recordings_becomes_midi_files_and_resumes(transcriber, pian
     assert again == written and stub.asked == ["silence.wav"]  # the rest kept, not redone
 
 
+def test_a_folder_is_transcribed_with_the_thresholds_given(piano, tmp_path):
+    audio.save(tmp_path / "my_piano" / "take1.wav", piano, RATE)
+    strict = TranscribeConfig(minimum_note_ms=5000.0)  # longer than any note of the scale
+    with pytest.warns(UserWarning), pytest.raises(DatasetError, match="no notes found in any"):
+        transcribe_folder(tmp_path / "my_piano", tmp_path / "midi", progress=False, config=strict)
+
+
 def test_folder_transcription_errors(transcriber, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="empty: no audio files"):

@@ -35,7 +35,12 @@ from timbre.data import midi
 from timbre.data.fluid import PieceSynthesizer
 from timbre.data.sources import draw as sources_draw
 from timbre.data.synth import at_headroom
-from timbre.data.transcribe import Transcriber, recordings_in, transcribe_folder
+from timbre.data.transcribe import (
+    TranscribeConfig,
+    Transcriber,
+    recordings_in,
+    transcribe_folder,
+)
 from timbre.errors import ConfigError, DatasetError
 from timbre.formats import audio_folder
 from timbre.io import audio
@@ -51,6 +56,12 @@ class OwnPairsConfig:
     segment_seconds: float = 30.0  # length of a piece cut from a recording
     held_out_share: float = 0.2  # share of the recordings held out for test (val: one more)
     seed: int = 0  # seed of the split by recording
+    # Stricter onsets than basic-pitch's 0.5: a wrong note in a pair teaches the model a wrong
+    # sound, a missed one only leaves it silent. On bench/bench_adapt.py's stand-ins (30 min
+    # each) 0.7 took the note F1 of the transcription against the true notes from 0.51 to
+    # 0.66 on a cello with vibrato and 0.86 to 0.90 on a plainer one; a recorded piano kept
+    # about its own (0.72, 0.71).
+    transcription: TranscribeConfig = TranscribeConfig(onset_threshold=0.7)
 
     def __post_init__(self) -> None:
         if not 2.0 <= self.segment_seconds <= 600.0:
@@ -99,8 +110,9 @@ def pairs_from_recordings(
             and the piece's name (:func:`timbre.data.sources.draw`; one: always it).
         synth: rate and headroom of the pairs (``sample_rate``, ``headroom_db``; default
             ``SynthConfig()``).
-        config: segment length and split.
-        transcriber, progress: as :func:`timbre.data.transcribe.transcribe_folder`.
+        config: segment length, split and transcription thresholds.
+        transcriber: the model (default: loaded with ``config.transcription``).
+        progress: show progress bars.
 
     Returns:
         The manifest's path.
@@ -117,7 +129,9 @@ def pairs_from_recordings(
         )
     synth = synth or SynthConfig()
     out = Path(audios_path)
-    midis = transcribe_folder(recordings, out / TRANSCRIPTIONS, transcriber, progress)
+    midis = transcribe_folder(
+        recordings, out / TRANSCRIPTIONS, transcriber, progress, config=config.transcription
+    )
     sources = recordings_in(recordings, out / TRANSCRIPTIONS)
     splits = split_recordings(list(midis), config.held_out_share, config.seed)
     synthesizers = {

@@ -138,6 +138,8 @@ def transcribe_folder(
     midi_path: str | os.PathLike,
     transcriber: Transcriber | None = None,
     progress: bool = True,
+    *,
+    config: TranscribeConfig = TranscribeConfig(),
 ) -> dict[str, Path]:
     """Transcribe every audio file under ``recordings`` (recursively) into
     ``<midi_path>/<piece>.mid``, pieces named as :func:`timbre.data.midi.piece_names` names
@@ -147,8 +149,9 @@ def transcribe_folder(
     Args:
         recordings: a folder of recordings (any format :mod:`timbre.io.audio` reads), or one.
         midi_path: output folder (created).
-        transcriber: the model (default: loaded here).
+        transcriber: the model (default: loaded here, with ``config``).
         progress: show a tqdm progress bar.
+        config: the decoding thresholds of the model loaded here.
 
     Returns:
         ``{piece: MIDI file}`` of the recordings in which notes were found, sorted.
@@ -169,7 +172,7 @@ def transcribe_folder(
         target = out / f"{piece}.mid"
         if not target.exists():
             if transcriber is None:  # loaded only when something is left to transcribe
-                transcriber = Transcriber()
+                transcriber = Transcriber(config)
             notes = transcriber.file(path)
             if not notes:
                 warnings.warn(f"{path}: no notes found; left out", stacklevel=2)
