@@ -40,32 +40,63 @@ CELLO_RANGE = (36, 76)  # C2 to E5
 GAP_S = 1.0  # silence between the corpus pieces of one take
 
 
-def make_recordings(direction: str, folder: Path, minutes: float, count: int, seed: int):
-    """The stand-in's takes, ``take_XX.flac`` (finished ones are kept)."""
+def make_recordings(
+    direction: str, player: tuple[Path, int], folder: Path, minutes: float, count: int, seed: int
+):
+    """The stand-in's takes, ``take_XX.flac``, played by ``player`` (a SoundFont and its
+    program), and the notes each plays, ``../truth/take_XX.mid`` (finished takes are kept)."""
     from timbre.data import corpus, midi, recorded
     from timbre.data.fluid import PieceSynthesizer
     from timbre.io import audio
     from timbre.settings import SynthConfig
 
-    soundfont, program, _ = STAND_INS[direction]
+    soundfont, program = player
     rate = 44100
     music = folder.parent / "music"
     pieces = sorted(music.glob("piece_*.mid")) or corpus.write_corpus(music, minutes, seed)
     synthesizer = PieceSynthesizer(soundfont, program, SynthConfig(sample_rate=rate))
     for take, group in enumerate(np.array_split(np.arange(len(pieces)), count)):
-        path = folder / f"take_{take:02d}.flac"
-        if path.is_file():
+        path, truth = (
+            folder / f"take_{take:02d}.flac",
+            folder.parent / "truth" / f"take_{take:02d}.mid",
+        )
+        if path.is_file() and truth.is_file():
             continue
-        parts = []
+        parts, notes, start_s = [], [], 0.0
         for index in group:
             score = midi.read(pieces[index])
             if direction == "cello":
                 score = _in_range(score, *CELLO_RANGE)
+            notes += [(start_s + s, start_s + e, int(p), int(v)) for s, e, p, v in _notes(score)]
             parts += [synthesizer.render(score), np.zeros(int(GAP_S * rate), np.float32)]
-        samples = np.concatenate(parts)
-        if direction == "piano":  # one room and microphone for every take: the user's
-            samples, _ = recorded.record(samples, rate, "my_room", seed)
-        audio.save(path, samples, rate, subtype="PCM_16")
+            start_s += (len(parts[-2]) + len(parts[-1])) / rate
+        if not path.is_file():
+            samples = np.concatenate(parts)
+            if direction == "piano":  # one room and microphone for every take: the user's
+                samples, _ = recorded.record(samples, rate, "my_room", seed)
+            audio.save(path, samples, rate, subtype="PCM_16")
+        midi.write(truth, midi.Score.from_notes(notes))
+
+
+def _notes(score):
+    return zip(score.start, score.end, score.pitch, score.velocity)
+
+
+def transcription_f1(truth: Path, transcriptions: Path) -> float:
+    """The mean note F1 (onset and pitch) of the takes' transcriptions against their notes."""
+    from timbre.data import midi
+    from timbre.data.transcribe import Note
+    from timbre.evaluate.notes import note_f1
+
+    def notes(path):
+        return [Note(float(s), float(e), int(p), int(v)) for s, e, p, v in _notes(midi.read(path))]
+
+    scores = [
+        note_f1(notes(path), notes(transcriptions / path.name))[2]
+        for path in sorted(truth.glob("take_*.mid"))
+        if (transcriptions / path.name).is_file()
+    ]
+    return float(np.mean(scores))
 
 
 def _in_range(score, low: int, high: int):
@@ -82,6 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("direction", choices=sorted(STAND_INS))
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_adapt"))
+    parser.add_argument("--soundfont", type=Path, help="another stand-in (the direction's)")
+    parser.add_argument("--program", type=int, help="its GM program (the direction's)")
     parser.add_argument("--model", default="keyboard", help="shipped name or model directory")
     parser.add_argument("--minutes", type=float, default=30.0, help="music of the stand-in")
     parser.add_argument("--recordings", type=int, default=12, help="takes it is cut into")
@@ -89,6 +122,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234, help="music and the recording setup")
     parser.add_argument(
         "--mix_minutes", type=float, default=None, help="generated music mixed in (the default's)"
+    )
+    parser.add_argument(
+        "--gen_lr", type=float, default=None, help="fine-tuning learning rate (the default's)"
     )
     parser.add_argument("--tag", default="out", help="the adaptation's folder in the work folder")
     parser.add_argument("--jobs", type=int, default=2)
@@ -99,29 +135,36 @@ def main() -> None:
     from timbre.formats import shipped
     from timbre.recipes.adapt import STAGES, AdaptConfig, adapt
 
-    work = args.work / args.direction
+    soundfont, program, instrument = STAND_INS[args.direction]
+    player = (args.soundfont or Path(soundfont), program if args.program is None else args.program)
+    work = args.work / (args.direction if player[0] == Path(soundfont) else player[0].stem)
     begin = time.perf_counter()
-    make_recordings(args.direction, work / "recordings", args.minutes, args.recordings, args.seed)
+    make_recordings(
+        args.direction, player, work / "recordings", args.minutes, args.recordings, args.seed
+    )
     print(
         f"material: {args.recordings} takes, {args.minutes:g} min, "
         f"{time.perf_counter() - begin:.0f} s"
     )
     base = shipped.resolve(args.model)
-    config = AdaptConfig(minutes=args.budget)
-    if args.mix_minutes is not None:
-        config = dataclasses.replace(config, mix_minutes=args.mix_minutes)
+    changes = {"mix_minutes": args.mix_minutes, "gen_lr": args.gen_lr}
+    config = dataclasses.replace(
+        AdaptConfig(minutes=args.budget), **{k: v for k, v in changes.items() if v is not None}
+    )
     begin = time.perf_counter()
     report = adapt(
         work / "recordings",
         work / args.tag,
         base,
         config,
-        instrument=STAND_INS[args.direction][2],
+        instrument=instrument,
         jobs=args.jobs,
         report=PrintedReport(STAGES),
         prepare_tensorflow=start_tensorflow,
     )
     print(f"adaptation end to end: {(time.perf_counter() - begin) / 60:.1f} min")
+    f1 = transcription_f1(work / "truth", work / args.tag / "audios" / "transcriptions")
+    print(f"transcription of the takes, note F1 against the notes they play: {f1:.2f}")
     print(report.read_text())
 
 
