@@ -28,6 +28,7 @@ from timbre.cli.common import (
     add_jobs,
     add_model_flag,
     add_seed,
+    documented_parser,
     fail,
     positive_float,
     run,
@@ -42,12 +43,7 @@ from timbre.recipes import adapt
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="timbre adapt",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = documented_parser("timbre adapt", __doc__)
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--origin", type=Path, help="a folder of recordings of the model's origin (your piano)"

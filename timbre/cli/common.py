@@ -143,6 +143,18 @@ def start_tensorflow(verbose: bool = False) -> None:
             print(line, file=sys.stderr)
 
 
+def documented_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A parser described by ``doc``'s first paragraph, the rest of it (usage examples, as
+    written) its epilog."""
+    description, _, epilog = doc.partition("\n\n")
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=epilog,
+    )
+
+
 def add_model_flag(parser: argparse.ArgumentParser, *, required: bool) -> None:
     """``--model``, as every command that takes a model reads it: a model directory, the
     ``generator.keras`` inside one, or a shipped model's name (resolved by

@@ -28,7 +28,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from timbre.cli.common import positive_int, run, start_tensorflow
+from timbre.cli.common import documented_parser, positive_int, run, start_tensorflow
 from timbre.formats.model_dir import ModelDir
 from timbre.recipes import demo
 from timbre.recipes.presets import PRESETS
@@ -60,12 +60,7 @@ def print_summary(out: Path, result: demo.DemoResult) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="timbre demo",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__.split("\n\n", 1)[1],
-    )
+    parser = documented_parser("timbre demo", __doc__)
     parser.add_argument(
         "--minutes",
         type=float,
