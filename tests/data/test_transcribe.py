@@ -93,6 +93,22 @@ def test_transcription_never_imports_tensorflow(tmp_path):
     assert "not installed" not in done.stderr  # basic-pitch's warnings about other backends
 
 
+def test_where_tensorflow_is_loaded_the_transcriber_warns_of_nothing():
+    """basic-pitch then tries TFLite first, and TensorFlow warns that tf.lite is deprecated."""
+    code = (
+        "import warnings\n"
+        "import tensorflow\n"
+        "from timbre.data.transcribe import Transcriber\n"
+        "with warnings.catch_warnings(record=True) as seen:\n"
+        "    warnings.simplefilter('always')\n"
+        "    Transcriber()\n"
+        "print([str(w.message)[:80] for w in seen])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_without_basic_pitch_the_error_says_how_to_install_it(monkeypatch):
     monkeypatch.delitem(sys.modules, "basic_pitch", raising=False)
     monkeypatch.delitem(sys.modules, "basic_pitch.inference", raising=False)

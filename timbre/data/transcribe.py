@@ -74,7 +74,10 @@ class Transcriber:
         inference = _basic_pitch()
         self.config = config
         self._inference = inference
-        with contextlib.redirect_stdout(io.StringIO()):
+        # where TensorFlow is loaded, basic-pitch tries TFLite on the ONNX file first, and
+        # TensorFlow warns that tf.lite is deprecated before the try fails
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             self._model = inference.Model(_model_path())
 
     def file(self, path: str | os.PathLike) -> list[Note]:
