@@ -227,9 +227,7 @@ def _basic_pitch():
         sys.modules[name] = None  # `import name` raises ImportError while this holds
     logging.disable(logging.WARNING)
     try:
-        with warnings.catch_warnings():  # TensorFlow's, where it is loaded: tf.lite is deprecated
-            warnings.simplefilter("ignore")
-            from basic_pitch import inference
+        from basic_pitch import inference
     except ImportError as e:
         missing = MissingExtraError.from_import_error(e, "transcription", INSTALL)
         if missing is None:
