@@ -87,10 +87,9 @@ def test_transcription_never_imports_tensorflow(tmp_path):
         "notes = Transcriber().samples(np.zeros(22050, np.float32), 22050)\n"
         "print(json.dumps([len(notes), 'tensorflow' in sys.modules]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, False]
-    assert "not installed" not in done.stderr  # basic-pitch's warnings about other backends
+    last, stderr = _python(code)
+    assert json.loads(last) == [0, False]
+    assert "not installed" not in stderr  # basic-pitch's warnings about other backends
 
 
 def test_where_tensorflow_is_loaded_the_transcriber_warns_of_nothing():
@@ -104,9 +103,14 @@ def test_where_tensorflow_is_loaded_the_transcriber_warns_of_nothing():
         "    Transcriber()\n"
         "print([str(w.message)[:80] for w in seen])\n"
     )
+    assert _python(code)[0] == "[]"
+
+
+def _python(code: str) -> tuple[str, str]:
+    """``code`` run by a fresh interpreter, which must succeed: its last line out, its stderr."""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    return done.stdout.strip().splitlines()[-1], done.stderr
 
 
 def test_without_basic_pitch_the_error_says_how_to_install_it(monkeypatch):
