@@ -108,28 +108,23 @@ def true_notes_table(work: Path, out: Path, base: Path, instrument, config) -> s
     pairs rebuilt (``<out>/true_notes/``) from ``<work>/truth`` instead of the
     transcriptions (the same pieces, players and split), so a transcription's mistakes no
     longer sit in the test pairs; this is how a judge holding the music scores."""
+    import dataclasses
+
     from timbre.data.features import compute_features
-    from timbre.data.own import TRANSCRIPTIONS, pairs_from_recordings
-    from timbre.formats import audio_folder
+    from timbre.data.own import TRANSCRIPTIONS
     from timbre.formats.model_dir import read_model_info
     from timbre.recipes import adapt
-    from timbre.settings import FeatureConfig, SynthConfig
+    from timbre.settings import FeatureConfig
 
     info = read_model_info(base)
     folder = out / "true_notes"
     _place_true_notes(work / "truth", folder / "audios" / TRANSCRIPTIONS)
-    played, players = (
-        (adapt.ORIGIN, adapt.target_players(info))
-        if instrument is None
-        else (instrument, adapt.piano_players())
+    unmixed = dataclasses.replace(config, mix_minutes=0.0)  # the held-out takes are scored
+    audios, minutes = adapt.make_pairs(
+        work / "recordings", folder, info, instrument, unmixed, jobs=1, progress=False
     )
-    synth = SynthConfig(sample_rate=info.spectrogram.sample_rate, renderer="fluidsynth")
-    pairs_from_recordings(
-        work / "recordings", folder / "audios", played, players, synth, config.pairs,
-        progress=False,
-    )  # fmt: skip
     compute_features(
-        folder / "audios",
+        audios,
         folder / "features",
         spectrogram=info.spectrogram,
         features=FeatureConfig(overlap=0),
@@ -139,15 +134,6 @@ def true_notes_table(work: Path, out: Path, base: Path, instrument, config) -> s
     model = out / "model"
     before = adapt.score(base, folder / "features", folder / "eval" / "before", targets, config)
     after = adapt.score(model, folder / "features", folder / "eval" / "after", targets, config)
-    pieces = audio_folder.read(out / "audios")["pieces"]  # what the model trained on
-    minutes = (
-        sum(
-            e["seconds"]
-            for piece, e in pieces.items()
-            if e["split"] == "train" and not piece.startswith(adapt.SYNTHETIC)
-        )
-        / 60
-    )
     return adapt.report_table(before, after, minutes, config.condition).replace(
         "scored against the rendering of their transcription", "scored against their true notes"
     )
@@ -245,9 +231,11 @@ def main() -> None:
         prepare_tensorflow=start_tensorflow,
     )
     print(f"adaptation end to end: {(time.perf_counter() - begin) / 60:.1f} min")
-    f1 = transcription_f1(work / "truth", work / args.tag / "audios" / "transcriptions")
+    f1 = transcription_f1(work / "truth", work / args.tag / "audios" / TRANSCRIPTIONS)
     print(f"transcription of the takes, note F1 against the notes they play: {f1:.2f}")
     print(report.read_text())
+    if args.train_on_true_notes:  # the report's pairs are those of the true notes already
+        return
     print("The held-out takes against their true notes (what a judge with the music sees):\n")
     print(true_notes_table(work, work / args.tag, base, instrument, config))
 
