@@ -110,11 +110,9 @@ def true_notes_table(work: Path, out: Path, base: Path, instrument, config) -> s
     longer sit in the test pairs; this is how a judge holding the music scores."""
     import dataclasses
 
-    from timbre.data.features import compute_features
     from timbre.data.own import TRANSCRIPTIONS
     from timbre.formats.model_dir import read_model_info
     from timbre.recipes import adapt
-    from timbre.settings import FeatureConfig
 
     info = read_model_info(base)
     folder = out / "true_notes"
@@ -123,13 +121,7 @@ def true_notes_table(work: Path, out: Path, base: Path, instrument, config) -> s
     audios, minutes = adapt.make_pairs(
         work / "recordings", folder, info, instrument, unmixed, jobs=1, progress=False
     )
-    compute_features(
-        audios,
-        folder / "features",
-        spectrogram=info.spectrogram,
-        features=FeatureConfig(overlap=0),
-        progress=False,
-    )
+    adapt.make_features(audios, folder, info, jobs=1, progress=False)
     targets = list(adapt.model_targets(base)) if instrument is None else [instrument]
     model = out / "model"
     before = adapt.score(base, folder / "features", folder / "eval" / "before", targets, config)

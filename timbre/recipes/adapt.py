@@ -182,6 +182,22 @@ def make_pairs(
     return audios, minutes
 
 
+def make_features(audios: Path, out: Path, info: ModelInfo, jobs: int, progress: bool) -> Path:
+    """Stage 2: ``<out>/features``, the tiles of ``audios`` at the model's spectrogram
+    (resumable); returns it."""
+    from timbre.data.features import compute_features
+
+    compute_features(
+        audios,
+        out / "features",
+        spectrogram=info.spectrogram,
+        features=FeatureConfig(overlap=0),
+        jobs=jobs,
+        progress=progress,
+    )
+    return out / "features"
+
+
 def _mix_in(audios: Path, folder: Path, info, synth, minutes: float, jobs, progress) -> None:
     """Render ``minutes`` of the generated corpus with the pool's pianos and the model's
     targets, and link its training pieces into ``audios`` (its manifest extended)."""
@@ -388,7 +404,6 @@ def adapt(
         ConfigError, ModelError: as :func:`check`.
         DatasetError: as :func:`timbre.data.own.pairs_from_recordings`, or too little music.
     """
-    from timbre.data.features import compute_features
     from timbre.io.atomic import atomic_path
 
     info = check(recordings, out, base, instrument)
@@ -408,14 +423,7 @@ def adapt(
         f"{len(pieces) - len(own)} of generated music",
     )
     begin = demo.begin_stage(report, 2, "features")
-    compute_features(
-        audios,
-        out / "features",
-        spectrogram=info.spectrogram,
-        features=FeatureConfig(overlap=0),
-        jobs=jobs,
-        progress=progress,
-    )
+    make_features(audios, out, info, jobs, progress)
     demo.end_stage(report, begin, f"tiles in {out / 'features'}")
     begin = demo.begin_stage(report, 3, f"training from {base}, at most {config.minutes:g} minutes")
     model = fine_tune(out / "features", out, base, info, targets, config, prepare_tensorflow)
