@@ -12,7 +12,14 @@ import pytest
 from timbre.data import midi, notebank
 from timbre.data.fluid import PieceSynthesizer
 from timbre.data.midi import Score
-from timbre.data.transcribe import Note, TranscribeConfig, Transcriber, transcribe_folder
+from timbre.data.transcribe import (
+    Note,
+    TranscribeConfig,
+    Transcriber,
+    note_levels_db,
+    transcribe_folder,
+    velocities,
+)
 from timbre.errors import DatasetError, MissingExtraError
 from timbre.evaluate.notes import note_f1
 from timbre.io import audio
@@ -58,6 +65,37 @@ def test_a_file_in_chunks_gives_the_notes_at_their_times(transcriber, piano, tmp
     assert max(n.start_s for n in chunked) > 2.0  # the last notes come from the second chunk
     assert note_f1(whole, chunked)[2] >= 0.8
     assert transcriber.file(path) == sorted(transcriber.file(path), key=lambda n: n.start_s)
+
+
+def test_velocities_follow_how_loud_the_recording_plays(transcriber):
+    """Soft and loud notes alternate: the loud ones come back with the higher velocities."""
+    played = [(s, e, p, 35 if k % 2 else 120) for k, (s, e, p, _) in enumerate(SCALE)]
+    synthesizer = PieceSynthesizer(notebank.default_soundfont(), 0, SynthConfig(sample_rate=RATE))
+    notes = transcriber.samples(synthesizer.render(Score.from_notes(played)), RATE)
+    found = {n.pitch: n.velocity for n in notes}
+    soft = [found[p] for k, (_, _, p, _) in enumerate(played) if k % 2 and p in found]
+    loud = [found[p] for k, (_, _, p, _) in enumerate(played) if not k % 2 and p in found]
+    assert len(soft) >= 2 and len(loud) >= 2, notes
+    assert min(loud) > max(soft), (loud, soft)
+    assert max(loud) >= 100
+
+
+def test_a_notes_level_is_that_of_its_harmonics():
+    seconds = np.arange(RATE) / RATE
+    tone = 0.1 * np.sin(2 * np.pi * 440.0 * seconds)  # -20 dB, A4 (69)
+    levels = note_levels_db(tone, [(0.2, 0.8, 69), (0.2, 0.8, 57), (0.2, 0.8, 81)], RATE)
+    assert levels[0] == pytest.approx(-20.0, abs=0.5)
+    assert levels[1] == pytest.approx(-20.0, abs=0.5)  # A3: 440 Hz is its second harmonic
+    assert levels[2] < -60  # A5: no harmonic at 440 Hz
+    assert note_levels_db(np.zeros(RATE), [(0.1, 0.5, 60)], RATE)[0] == pytest.approx(-200.0)
+
+
+def test_velocities_invert_the_soundfont_curve():
+    """40 dB per decade of velocity, the loudest notes at 127, clipped to 1."""
+    levels = np.array([-10.0] * 99 + [-30.0, -90.0])
+    assert velocities(levels).tolist() == [127] * 99 + [40, 1]
+    assert velocities(levels + 25.0).tolist() == velocities(levels).tolist()  # any gain
+    assert velocities(np.zeros(0)).tolist() == []
 
 
 def test_silence_has_no_notes(transcriber):
