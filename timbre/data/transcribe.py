@@ -18,6 +18,7 @@ cello). :func:`note_levels_db` measures each note's level at its first harmonics
 default curve (level in proportion to velocity squared, 40 dB per decade), the loudest
 notes at 127 (correlation 0.74 on the same cello). A rendering of the transcription then
 plays loud where the recording is loud, which is what a pair of them needs.
+
 :func:`transcribe_folder` writes a folder of recordings' transcriptions as MIDI files,
 which the renderers play like any other (``synthesize_audios.py --midi_path``).
 
@@ -151,7 +152,8 @@ def note_levels_db(
 ) -> np.ndarray:
     """Each note's level in ``samples``, dB of full-scale power: the peak, over its first
     :data:`ATTACK_S` seconds (or its length), of the power within half a semitone of its first
-    :data:`HARMONICS` harmonics (and in the bin nearest each), by a :data:`LEVEL_STFT` STFT.
+    :data:`HARMONICS` harmonics (or the window's main lobe, where that is wider), by a
+    :data:`LEVEL_STFT` STFT: a full-scale sinusoid at the note's pitch is 0 dB.
 
     Args:
         samples: the recording (or a chunk of it), float.
@@ -173,7 +175,7 @@ def note_levels_db(
         last = first + max(hop, int(min(end_s - start_s, ATTACK_S) * sample_rate))
         power = np.abs(stft(samples[first:last], LEVEL_STFT)) ** 2  # (bins, frames)
         centres = 440.0 * 2.0 ** ((pitch - 69) / 12) * np.arange(1, HARMONICS + 1)
-        reach = np.maximum(centres * (2 ** (1 / 24) - 1), lobe_hz)  # half a semitone at least
+        reach = np.maximum(centres * (2 ** (1 / 24) - 1), lobe_hz)  # or the main lobe, where wider
         band = (np.abs(freqs[:, None] - centres) <= reach).any(axis=1)
         peak = power[band].sum(axis=0).max() if band.any() else 0.0
         levels[k] = 10 * np.log10(max(float(peak) * scale, 1e-20))
