@@ -174,12 +174,17 @@ def note_levels_db(
         first = int(start_s * sample_rate)
         last = first + max(hop, int(min(end_s - start_s, ATTACK_S) * sample_rate))
         power = np.abs(stft(samples[first:last], LEVEL_STFT)) ** 2  # (bins, frames)
-        centres = 440.0 * 2.0 ** ((pitch - 69) / 12) * np.arange(1, HARMONICS + 1)
+        centres = midi_to_hz(pitch) * np.arange(1, HARMONICS + 1)
         reach = np.maximum(centres * (2 ** (1 / 24) - 1), lobe_hz)  # or the main lobe, where wider
         band = (np.abs(freqs[:, None] - centres) <= reach).any(axis=1)
         peak = power[band].sum(axis=0).max() if band.any() else 0.0
         levels[k] = 10 * np.log10(max(float(peak) * scale, 1e-20))
     return levels
+
+
+def midi_to_hz(pitches: np.ndarray | int) -> np.ndarray:
+    """MIDI note numbers -> Hz (69 is A4, 440 Hz), float64 of their shape."""
+    return 440.0 * 2.0 ** ((np.asarray(pitches, dtype=np.float64) - 69.0) / 12.0)
 
 
 def velocities(levels_db: np.ndarray) -> np.ndarray:

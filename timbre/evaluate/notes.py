@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from timbre.data.transcribe import Note, Transcriber, to_arrays
+from timbre.data.transcribe import Note, Transcriber, midi_to_hz, to_arrays
 from timbre.errors import MissingExtraError
 
 ONSET_TOLERANCE_S = 0.05  # mir_eval's default onset window, seconds
@@ -50,18 +50,13 @@ def note_f1(
     )
     precision, recall, f1, _ = transcription.precision_recall_f1_overlap(
         ref_intervals,
-        _hz(ref_pitches),
+        midi_to_hz(ref_pitches),  # mir_eval compares pitches in Hz
         est_intervals,
-        _hz(est_pitches),
+        midi_to_hz(est_pitches),
         onset_tolerance=onset_tolerance_s,
         offset_ratio=None,
     )
     return float(precision), float(recall), float(f1)
-
-
-def _hz(pitches: np.ndarray) -> np.ndarray:
-    """MIDI note numbers -> Hz (mir_eval compares pitches in Hz)."""
-    return 440.0 * 2.0 ** ((pitches.astype(np.float64) - 69.0) / 12.0)
 
 
 def notes_kept(
