@@ -17,6 +17,7 @@ from timbre.data.transcribe import (
     TranscribeConfig,
     Transcriber,
     note_levels_db,
+    shifted,
     transcribe_folder,
     velocities,
 )
@@ -65,6 +66,26 @@ def test_a_file_in_chunks_gives_the_notes_at_their_times(transcriber, piano, tmp
     assert max(n.start_s for n in chunked) > 2.0  # the last notes come from the second chunk
     assert note_f1(whole, chunked)[2] >= 0.8
     assert transcriber.file(path) == sorted(transcriber.file(path), key=lambda n: n.start_s)
+
+
+def test_the_shifts_move_every_heard_note(transcriber, piano):
+    """The same notes, their onsets 20 ms and offsets 140 ms earlier; pitches and
+    velocities as heard."""
+    heard = transcriber.samples(piano, RATE)
+    moved = Transcriber(TranscribeConfig(onset_shift_ms=-20.0, offset_shift_ms=-140.0)).samples(
+        piano, RATE
+    )
+    assert [(n.pitch, n.velocity) for n in moved] == [(n.pitch, n.velocity) for n in heard]
+    assert np.allclose([n.start_s for n in moved], [max(0.0, n.start_s - 0.02) for n in heard])
+    assert np.allclose([n.end_s for n in moved], [n.end_s - 0.14 for n in heard])
+
+
+def test_a_shift_keeps_a_note_after_zero_and_at_least_50_ms_long():
+    config = TranscribeConfig(onset_shift_ms=-30.0, offset_shift_ms=-140.0)
+    assert shifted(1.0, 2.0, config) == pytest.approx((0.97, 1.86))
+    assert shifted(0.01, 0.5, config) == pytest.approx((0.0, 0.36))  # not before the start
+    assert shifted(1.0, 1.13, config) == pytest.approx((0.97, 1.02))  # 50 ms at least
+    assert shifted(1.0, 2.0, TranscribeConfig()) == (1.0, 2.0)  # heard, by default
 
 
 def test_velocities_follow_how_loud_the_recording_plays(transcriber):

@@ -19,6 +19,14 @@ default curve (level in proportion to velocity squared, 40 dB per decade), the l
 notes at 127 (correlation 0.74 on the same cello). A rendering of the transcription then
 plays loud where the recording is loud, which is what a pair of them needs.
 
+A note is found where it is heard, and basic-pitch hears it until its sound has faded:
+its offset comes after the note-off that played it, by the instrument's release and the
+room's reverberation (a median 141 ms on ``bench/bench_adapt.py``'s cello, 148 ms on its
+recorded piano). A renderer adds a release of its own after the note-off, so a rendering
+meant to line up with the recording moves the offsets earlier (``offset_shift_ms``;
+:class:`timbre.data.own.OwnPairsConfig` does, by 140 ms). By default notes stay where
+they are heard.
+
 :func:`transcribe_folder` writes a folder of recordings' transcriptions as MIDI files,
 which the renderers play like any other (``synthesize_audios.py --midi_path``).
 
@@ -58,6 +66,7 @@ HARMONICS = 3  # a note's level: the power within half a semitone of its first h
 ATTACK_S = 0.2  # peak power over the note's first seconds (or its length)
 DB_PER_DECADE = 40.0  # SoundFont default velocity curve: level = 40 dB * log10(velocity / 127)
 LOUDEST_PERCENTILE = 99.0  # a recording's notes this loud or louder are played at 127
+SHORTEST_NOTE_S = 0.05  # a note the offset shift shortens lasts this long at least
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,12 +81,15 @@ class Note:
 
 @dataclasses.dataclass(frozen=True)
 class TranscribeConfig:
-    """basic-pitch's decoding thresholds (its defaults) and the chunk length."""
+    """basic-pitch's decoding thresholds (its defaults), the chunk length, and how far the
+    notes' onsets and offsets move once found (none by default: where they are heard)."""
 
     onset_threshold: float = 0.5  # onset probability that starts a note
     frame_threshold: float = 0.3  # frame probability that holds it
     minimum_note_ms: float = 127.7  # shorter notes are dropped
     chunk_seconds: float = 120.0  # audio transcribed at once (memory)
+    onset_shift_ms: float = 0.0  # added to every onset (negative: earlier)
+    offset_shift_ms: float = 0.0  # added to every offset; a note keeps SHORTEST_NOTE_S
 
 
 class Transcriber:
@@ -123,7 +135,7 @@ class Transcriber:
             events += [(s + start / SAMPLE_RATE, e + start / SAMPLE_RATE, p) for s, e, p in found]
             start += len(samples)
         notes = [
-            Note(s, e, p, int(v))
+            Note(*shifted(s, e, self.config), p, int(v))
             for (s, e, p), v in zip(events, velocities(np.concatenate(levels)))
         ]
         return sorted(notes, key=lambda n: (n.start_s, n.pitch))
@@ -145,6 +157,13 @@ class Transcriber:
                     minimum_note_length=config.minimum_note_ms,
                 )
         return [(float(start), float(end), int(pitch)) for start, end, pitch, *_ in events]
+
+
+def shifted(start_s: float, end_s: float, config: TranscribeConfig) -> tuple[float, float]:
+    """A heard note's ``(onset, offset)`` moved by ``config``'s shifts, the onset no earlier
+    than 0 and the offset at least :data:`SHORTEST_NOTE_S` after it."""
+    start = max(0.0, start_s + config.onset_shift_ms / 1000)
+    return start, max(start + SHORTEST_NOTE_S, end_s + config.offset_shift_ms / 1000)
 
 
 def note_levels_db(
