@@ -167,7 +167,7 @@ def main() -> None:
         "--mix_minutes", type=float, default=None, help="generated music mixed in (the default's)"
     )
     parser.add_argument(
-        "--gen_lr", type=float, default=None, help="fine-tuning learning rate (the default's)"
+        "--gen_lr", type=float, default=None, help="fine-tuning rate (the direction's default)"
     )
     parser.add_argument(
         "--onset_threshold", type=float, default=None, help="of the transcription (the default's)"
@@ -199,7 +199,7 @@ def main() -> None:
         f"{time.perf_counter() - begin:.0f} s"
     )
     base = shipped.resolve(args.model)
-    changes = {"mix_minutes": args.mix_minutes, "gen_lr": args.gen_lr}
+    changes = {"mix_minutes": args.mix_minutes, "gen_lr": args.gen_lr, "new_target_lr": args.gen_lr}
     config = dataclasses.replace(
         AdaptConfig(minutes=args.budget), **{k: v for k, v in changes.items() if v is not None}
     )

@@ -27,6 +27,7 @@ CONFIG = AdaptConfig(
     epochs=3,
     steps_per_epoch=4,
     gen_lr=2e-3,
+    new_target_lr=3e-3,
     mix_minutes=0.5,
     min_minutes=0.05,
     pairs=OwnPairsConfig(segment_seconds=3.0, held_out_share=0.34),
@@ -81,7 +82,8 @@ def test_adapt_writes_a_model_and_a_before_after_report(adapted):
     assert "minutes of your music used for training" in text
     model = ModelDir(root / "out" / "model")
     assert model.generator.is_file()
-    assert json.loads(model.config.read_text())["target"] == "string_acoustic"
+    config = json.loads(model.config.read_text())
+    assert (config["target"], config["train"]["gen_lr"]) == ("string_acoustic", 2e-3)
     before, after = (
         json.loads((root / "out" / "eval" / name / "strings" / "results.json").read_text())
         for name in ("before", "after")
@@ -128,6 +130,7 @@ def test_recordings_of_a_new_target_make_a_model_that_plays_it(cello):
     root, report = cello
     config = json.loads(ModelDir(root / "out" / "model").config.read_text())
     assert (config["origin"], config["target"]) == ("keyboard_acoustic", "cello")
+    assert config["train"]["gen_lr"] == 3e-3  # a new target's rate, not the base targets'
     text = report.read_text()
     assert "| cello | after |" in text and "| cello | before |" not in text
     assert "has no cello" in text

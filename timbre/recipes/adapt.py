@@ -62,7 +62,8 @@ class AdaptConfig:
     minutes: float = 15.0  # training budget (the cosine follows the clock)
     epochs: int = 40  # at most, of steps_per_epoch steps
     steps_per_epoch: int = 50
-    gen_lr: float = 1e-4  # a fifth of the recipe's: the model starts trained
+    gen_lr: float = 1e-4  # a fifth of the recipe's: the model starts trained on its targets
+    new_target_lr: float = 3e-4  # for a target the base model lacks, learnt afresh
     mix_minutes: float = 10.0  # generated music mixed in (0: none; the origin direction only)
     min_minutes: float = 5.0  # of the user's music with notes, to train on, at least
     pairs: OwnPairsConfig = OwnPairsConfig()  # segments and the split by recording
@@ -252,13 +253,15 @@ def fine_tune(
     prepare_tensorflow: Callable[[], None] | None = None,
 ) -> Path:
     """Stage 3: train ``<out>/model`` for ``targets`` from ``base``'s weights and settings
-    (resumable)."""
+    (resumable), at ``config.gen_lr``, or ``config.new_target_lr`` where a target is not
+    one of the base's."""
     base_config = read_json(ModelDir(info.directory).config)
+    known = info.targets or (info.target,)
     train = {
         **base_config["train"],
         "epochs": config.epochs,
         "steps_per_epoch": config.steps_per_epoch,
-        "gen_lr": config.gen_lr,
+        "gen_lr": config.gen_lr if set(targets) <= set(known) else config.new_target_lr,
         "lr_decay": "cosine",
     }
     if prepare_tensorflow is not None:
