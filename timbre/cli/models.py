@@ -29,7 +29,7 @@ def _body(args: argparse.Namespace) -> int:
     for name, folder in models.items():
         info = read_model_info(folder)
         default = " (default)" if name == shipped.DEFAULT else ""
-        targets = info.targets or ((info.target,) if info.target else ())
+        targets = info.converts_to
         listed = ", ".join(instruments.label(t) for t in targets) or "unknown"
         print(f"{name}{default}: {info.origin} -> {listed}  {folder}")
         if len(targets) > 1:

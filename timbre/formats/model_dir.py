@@ -155,6 +155,12 @@ class ModelInfo:
     generator_onnx: Path | None = None  # its generator.onnx; None when the directory has none
     targets: tuple[str, ...] = ()  # a multi-target model's targets (one-hot order); else ()
 
+    @property
+    def converts_to(self) -> tuple[str, ...]:
+        """Every target the model converts to: ``targets``, or its one ``target`` (``()`` when
+        config.json does not say)."""
+        return self.targets or ((self.target,) if self.target else ())
+
     def condition(self, target: str | None = None) -> tuple[str | None, np.ndarray | None]:
         """``(target, one-hot)`` for converting to ``target`` (default: the model's first), which
         may be a short name (``guitar``, ``strings``: :mod:`timbre.formats.instruments`).
@@ -165,9 +171,8 @@ class ModelInfo:
         Raises:
             ConfigError: a target the model was not trained for (names the ones it was).
         """
-        known = self.targets or ((self.target,) if self.target else ())
-        if target is not None and known:
-            target = instruments.resolve(target, known, str(self.directory))
+        if target is not None and self.converts_to:
+            target = instruments.resolve(target, self.converts_to, str(self.directory))
         if not self.targets:
             return target or self.target, None
         chosen = target or self.targets[0]

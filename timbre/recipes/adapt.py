@@ -134,9 +134,8 @@ def check(
 
 def target_players(info: ModelInfo) -> Players:
     """Each target of the model played as its training played it: TimGM6mb's GM program."""
-    targets = info.targets or (info.target,)
     soundfont = notebank.default_soundfont()
-    return {t: [(soundfont, notebank.GM_PROGRAMS[t])] for t in targets}
+    return {t: [(soundfont, notebank.GM_PROGRAMS[t])] for t in info.converts_to}
 
 
 def piano_players() -> Players:
@@ -259,12 +258,11 @@ def fine_tune(
     (resumable), at ``config.gen_lr``, or ``config.new_target_lr`` where a target is not
     one of the base's."""
     base_config = read_json(ModelDir(info.directory).config)
-    known = info.targets or (info.target,)
     train = {
         **base_config["train"],
         "epochs": config.epochs,
         "steps_per_epoch": config.steps_per_epoch,
-        "gen_lr": config.gen_lr if set(targets) <= set(known) else config.new_target_lr,
+        "gen_lr": config.gen_lr if set(targets) <= set(info.converts_to) else config.new_target_lr,
         "lr_decay": "cosine",
     }
     if prepare_tensorflow is not None:
@@ -288,8 +286,7 @@ def fine_tune(
 
 def model_targets(model: Path) -> tuple[str, ...]:
     """The targets ``model`` converts to."""
-    info = read_model_info(model)
-    return tuple(info.targets) or (info.target,)
+    return read_model_info(model).converts_to
 
 
 def score(model: Path, features: Path, folder: Path, targets: list[str], config: AdaptConfig):
