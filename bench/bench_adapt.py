@@ -131,6 +131,22 @@ def true_notes_table(work: Path, out: Path, base: Path, instrument, config) -> s
     )
 
 
+def recorded_table(out: Path, base: Path, instrument, config) -> str:
+    """The report's table again, the held-out takes played through the recorded condition's
+    chain on top of their own recording (``<out>/eval_recorded/``)."""
+    import dataclasses
+
+    from timbre.recipes import adapt
+
+    on_top = dataclasses.replace(config, condition="recorded")
+    targets = list(adapt.model_targets(base)) if instrument is None else [instrument]
+    features, folder = out / "features", out / "eval_recorded"
+    before = adapt.score(base, features, folder / "before", targets, on_top)
+    after = adapt.score(out / "model", features, folder / "after", targets, on_top)
+    table = adapt.report_table(before, after, 0.0, on_top.condition)
+    return table.split("\n\n", 1)[1]  # the table without the minutes of music
+
+
 def _place_true_notes(truth: Path, transcriptions: Path) -> None:
     """The takes' true notes where the adaptation looks for their transcriptions (it keeps
     a transcription it finds there)."""
@@ -170,6 +186,14 @@ def main() -> None:
         "--gen_lr", type=float, default=None, help="fine-tuning rate (the direction's default)"
     )
     parser.add_argument(
+        "--epochs", type=int, default=None, help="of the fine-tuning, at most (the default's)"
+    )
+    parser.add_argument(
+        "--recorded_on_top",
+        action="store_true",
+        help="also score the held-out takes through a second recording (the recorded condition)",
+    )
+    parser.add_argument(
         "--onset_threshold", type=float, default=None, help="of the transcription (the default's)"
     )
     parser.add_argument(
@@ -199,7 +223,12 @@ def main() -> None:
         f"{time.perf_counter() - begin:.0f} s"
     )
     base = shipped.resolve(args.model)
-    changes = {"mix_minutes": args.mix_minutes, "gen_lr": args.gen_lr, "new_target_lr": args.gen_lr}
+    changes = {
+        "mix_minutes": args.mix_minutes,
+        "gen_lr": args.gen_lr,
+        "new_target_lr": args.gen_lr,
+        "epochs": args.epochs,
+    }
     config = dataclasses.replace(
         AdaptConfig(minutes=args.budget), **{k: v for k, v in changes.items() if v is not None}
     )
@@ -226,6 +255,9 @@ def main() -> None:
     f1 = transcription_f1(work / "truth", work / args.tag / "audios" / TRANSCRIPTIONS)
     print(f"transcription of the takes, note F1 against the notes they play: {f1:.2f}")
     print(report.read_text())
+    if args.recorded_on_top:
+        print("The held-out takes through a second recording (the recorded condition):\n")
+        print(recorded_table(work / args.tag, base, instrument, config))
     if args.train_on_true_notes:  # the report's pairs are those of the true notes already
         return
     print("The held-out takes against their true notes (what a judge with the music sees):\n")
