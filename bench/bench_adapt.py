@@ -23,8 +23,11 @@ the true notes instead of the transcriptions, which bounds what a better transcr
 could give. The work folder is resumed: a rerun skips the finished takes and stages
 (delete it to time afresh).
 
+``--recorded_on_top`` also scores the held-out takes through a second recording (the
+recorded condition's chain on top of their own).
+
     .venv/bin/python bench/bench_adapt.py piano [--work /tmp/bench_adapt] [--minutes 30] \
-        [--recordings 12] [--budget 15] [--jobs 2]
+        [--recordings 12] [--budget 15] [--epochs 40] [--recorded_on_top] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -122,13 +125,22 @@ def true_notes_table(work: Path, out: Path, base: Path, instrument, config) -> s
         work / "recordings", folder, info, instrument, unmixed, jobs=1, progress=False
     )
     adapt.make_features(audios, folder, info, jobs=1, progress=False)
-    targets = list(adapt.model_targets(base)) if instrument is None else [instrument]
-    model = out / "model"
-    before = adapt.score(base, folder / "features", folder / "eval" / "before", targets, config)
-    after = adapt.score(model, folder / "features", folder / "eval" / "after", targets, config)
+    before, after = before_after(
+        out, base, folder / "features", folder / "eval", instrument, config
+    )
     return adapt.report_table(before, after, minutes, config.condition).replace(
         "scored against the rendering of their transcription", "scored against their true notes"
     )
+
+
+def before_after(out: Path, base: Path, features: Path, folder: Path, instrument, config):
+    """``base`` and the adapted ``<out>/model`` scored on the held-out tiles of ``features``
+    (:func:`timbre.recipes.adapt.score`, into ``<folder>/before`` and ``<folder>/after``)."""
+    from timbre.recipes import adapt
+
+    targets = list(adapt.model_targets(base)) if instrument is None else [instrument]
+    before = adapt.score(base, features, folder / "before", targets, config)
+    return before, adapt.score(out / "model", features, folder / "after", targets, config)
 
 
 def recorded_table(out: Path, base: Path, instrument, config) -> str:
@@ -139,10 +151,8 @@ def recorded_table(out: Path, base: Path, instrument, config) -> str:
     from timbre.recipes import adapt
 
     on_top = dataclasses.replace(config, condition="recorded")
-    targets = list(adapt.model_targets(base)) if instrument is None else [instrument]
     features, folder = out / "features", out / "eval_recorded"
-    before = adapt.score(base, features, folder / "before", targets, on_top)
-    after = adapt.score(out / "model", features, folder / "after", targets, on_top)
+    before, after = before_after(out, base, features, folder, instrument, on_top)
     table = adapt.report_table(before, after, 0.0, on_top.condition)
     return table.split("\n\n", 1)[1]  # the table without the minutes of music
 
