@@ -109,17 +109,11 @@ def test_the_card_says_what_the_preset_trains_with():
     import dataclasses
 
     from timbre.recipes import pretrained
-    from timbre.recipes.presets import CPU
-    from timbre.settings import AugmentConfig
 
-    assert pretrained.augmentation_text(CPU) == "no augmentation"
-    assert pretrained.objective_text(CPU) == "trained alone with the L1 loss (generator mode)"
-    recorded = dataclasses.replace(
-        CPU,
-        augment=AugmentConfig(chain="recorded", probability=0.5),
-        train=dataclasses.replace(CPU.train, sc_weight=0.2),
-        mode="gan",
-    )
+    plain = presets.PRESETS["pretrained_strings"]
+    assert pretrained.augmentation_text(plain) == "no augmentation"
+    assert pretrained.objective_text(plain) == "trained alone with the L1 loss (generator mode)"
+    recorded = dataclasses.replace(presets.CPU, mode="gan")
     text = pretrained.augmentation_text(recorded)
     assert text.startswith("the keyboard part of 50% of the training pieces played through")
     assert "pyroomacoustics" in text and "test pieces clean" in text
@@ -127,6 +121,18 @@ def test_the_card_says_what_the_preset_trains_with():
         "trained against a PatchGAN discriminator with 100 x the L1 loss plus 0.2 x the "
         "spectral convergence of the linear magnitude"
     )
+
+
+def test_the_demo_and_the_shipped_model_train_trial_14s_recipe():
+    """The demo and ``pretrained`` record half the training pieces and add the SC term; the
+    shipped model's first stage stays the unaugmented L1 recipe its weights were made with."""
+    for name in ("cpu", "pretrained"):
+        preset = presets.PRESETS[name]
+        assert (preset.augment.chain, preset.augment.probability) == ("recorded", 0.5), name
+        assert preset.train.sc_weight == 0.2, name
+    first = presets.PRESETS["pretrained_strings"]
+    assert first.augment is None and first.train.sc_weight == 0.0
+    assert (first.train.epochs, first.corpus_minutes) == (150, 180.0)
 
 
 def test_a_preset_that_starts_from_another_trains_that_one_first(tmp_path, monkeypatch):
