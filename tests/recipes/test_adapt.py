@@ -54,7 +54,7 @@ def _base(folder):
             "features_path": None,
             "spectrogram": SMALL.to_dict(),
             "model": TINY.to_dict(),
-            "train": TrainConfig(batch_size=4).to_dict(),
+            "train": TrainConfig(batch_size=4, mixed_precision="bf16").to_dict(),
         }
     )
     generator.save(files.generator)
@@ -84,6 +84,7 @@ def test_adapt_writes_a_model_and_a_before_after_report(adapted):
     assert model.generator.is_file()
     config = json.loads(model.config.read_text())
     assert (config["target"], config["train"]["gen_lr"]) == ("string_acoustic", 2e-3)
+    assert config["train"]["mixed_precision"] == "auto"  # not the base's bf16: this machine's
     before, after = (
         json.loads((root / "out" / "eval" / name / "strings" / "results.json").read_text())
         for name in ("before", "after")

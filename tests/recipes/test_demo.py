@@ -130,6 +130,7 @@ def test_the_demo_and_the_shipped_model_train_trial_14s_recipe():
         preset = presets.PRESETS[name]
         assert (preset.augment.chain, preset.augment.probability) == ("recorded", 0.5), name
         assert preset.train.sc_weight == 0.2, name
+        assert preset.train.mixed_precision == "auto", name  # emulated bf16 is 8x slower
     first = presets.PRESETS["pretrained_strings"]
     assert first.augment is None and first.train.sc_weight == 0.0
     assert (first.train.epochs, first.corpus_minutes) == (150, 180.0)

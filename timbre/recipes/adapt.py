@@ -256,7 +256,8 @@ def fine_tune(
 ) -> Path:
     """Stage 3: train ``<out>/model`` for ``targets`` from ``base``'s weights and settings
     (resumable), at ``config.gen_lr``, or ``config.new_target_lr`` where a target is not
-    one of the base's."""
+    one of the base's, in bf16 where this machine computes it natively and float32 elsewhere
+    (:mod:`timbre.tf.precision`)."""
     base_config = read_json(ModelDir(info.directory).config)
     train = {
         **base_config["train"],
@@ -264,6 +265,8 @@ def fine_tune(
         "steps_per_epoch": config.steps_per_epoch,
         "gen_lr": config.gen_lr if set(targets) <= set(info.converts_to) else config.new_target_lr,
         "lr_decay": "cosine",
+        # the base's precision suited the machine that trained it, not necessarily this one
+        "mixed_precision": "auto",
     }
     if prepare_tensorflow is not None:
         prepare_tensorflow()

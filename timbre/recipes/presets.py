@@ -44,8 +44,9 @@ class Preset:
 # between the harmonics), no dropout (the GAN's noise source, which only slows L1 fitting); Adam
 # 5e-4 with beta_1 0.9 along a cosine over 50 epochs (what 10 minutes hold on an idle 2-core CPU)
 # or over the time budget, whichever ends first (timbre.tf.fit: a busy machine still finishes);
-# bf16; 90 minutes of generated music rendered whole by FluidSynth (pedal, release and notes held
-# as the music holds them), half the training pieces' piano parts recorded (a room, a microphone,
+# bf16 where the hardware computes it natively, float32 elsewhere (timbre.tf.precision); 90
+# minutes of generated music rendered whole by FluidSynth (pedal, release and notes held as the
+# music holds them), half the training pieces' piano parts recorded (a room, a microphone,
 # noise, a band limit, MP3): trial 14 of docs/tuning.md, the best at this budget on the unheard
 # piano in the recorded condition. docs/tuning.md has the measurements behind each choice.
 CPU = Preset(
@@ -57,7 +58,7 @@ CPU = Preset(
         steps_per_epoch=100,
         gen_lr=5e-4,
         beta_1=0.9,
-        mixed_precision="bf16",
+        mixed_precision="auto",
         lr_decay="cosine",
         sc_weight=0.2,
     ),

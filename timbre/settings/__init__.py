@@ -316,7 +316,7 @@ class ModelConfig(JsonConfig):
         check_fields(self)
 
 
-MIXED_PRECISION = ("off", "bf16", "fp16")
+MIXED_PRECISION = ("off", "bf16", "fp16", "auto")
 DISTRIBUTE = ("none", "mirrored", "multiworker")
 LR_DECAYS = ("none", "cosine")
 
@@ -369,8 +369,9 @@ class TrainConfig(JsonConfig):
     )
     mixed_precision: str = setting(
         "off",
-        "off (float32), bf16 or fp16; tanh and losses stay float32; bf16 also speeds up CPUs "
-        "with AVX512-BF16",
+        "off (float32), bf16, fp16, or auto: bf16 where the hardware computes it natively (a GPU "
+        "of compute capability 8.0+, a CPU with AVX512-BF16 or AMX), else float32 (a CPU "
+        "without them emulates bf16, several times slower); tanh and losses stay float32",
         choices=MIXED_PRECISION,
     )
     distribute: str = setting("none", "tf.distribute strategy", choices=DISTRIBUTE)

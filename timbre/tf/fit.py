@@ -53,6 +53,7 @@ from timbre.tf.distribute import check_replicas, check_same_start, make_strategy
 from timbre.tf.networks import build_discriminator, build_generator
 from timbre.tf.pipeline import open_data, steps_per_epoch, train_data, val_data
 from timbre.tf.pix2pix import Pix2Pix, adam
+from timbre.tf.precision import policy
 from timbre.tf.run import Run, RunData, prepare
 from timbre.tf.run_dir import chief_lock, export_generator, restore
 from timbre.tf.samples import load_excerpt
@@ -61,7 +62,6 @@ LR_FLOOR = 0.05  # lr_decay="cosine" ends at this fraction of each learning rate
 HAS_TENSORBOARD = (
     importlib.util.find_spec("tensorboard") is not None
 )  # TF >= 2.20 no longer installs it
-POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,7 @@ class Session:
         keras.utils.set_random_seed(self.config.seed)
         if self.config.deterministic:
             tf.config.experimental.enable_op_determinism()
-        keras.mixed_precision.set_global_policy(POLICIES[self.config.mixed_precision])
+        keras.mixed_precision.set_global_policy(policy(self.config.mixed_precision))
         return self
 
     def __exit__(self, *exc) -> None:
